@@ -1,0 +1,26 @@
+# The Makefile only wraps go commands; `go build ./cmd/pacer` works without it.
+GO ?= go
+
+.PHONY: run test generate lint bench build check-generated e2e
+
+run: ## the demo: built-in GitLab simulator, synced through the collector, served on 127.0.0.1:8080
+	$(GO) run ./cmd/pacer demo
+
+build:
+	$(GO) build -o bin/pacer ./cmd/pacer
+
+generate:
+	$(GO) tool templ generate
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: run gofmt -w on the files above"; exit 1)
+
+check-generated: generate
+	@git diff --exit-code -- '*_templ.go' || (echo "generated templ code is stale: run make generate and commit"; exit 1)
+
+test: lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

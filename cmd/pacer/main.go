@@ -1,0 +1,226 @@
+// Command pacer collects merge-request, deployment and pipeline history from GitLab into
+// SQLite and shows how fast and how cleanly the organisation ships.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/pacer-dev/pacer/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], environ(), os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// env is the process environment as a lookup function, so tests can pass their own.
+type env func(key string) string
+
+func environ() env { return os.Getenv }
+
+// usageError is bad input from the user: one line on stderr, exit status 2, nothing touched.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries a specific exit status with an already-written message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "pacer: "+ue.msg)
+		return 2
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "pacer: "+ee.msg)
+		}
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "pacer: interrupted; what was committed is kept")
+		return 130
+	}
+	fmt.Fprintln(stderr, "pacer: "+err.Error())
+	return 1
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"demo":    {"serve the dashboard on a generated organisation, synced from the built-in GitLab simulator", runDemo},
+		"sync":    {"incremental sync from GitLab into the database", runSync},
+		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},
+		"export":  {"write a dataset as CSV to standard output", runExport},
+		"digest":  {"render and send the weekly email digest", runDigest},
+		"version": {"print version and build info", runVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		return nil
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		return usagef("unknown command %q (commands: %s; see pacer help)", args[0], strings.Join(commandNames(), ", "))
+	}
+	return cmd.run(ctx, args[1:], env, stdout, stderr)
+}
+
+func commandNames() []string {
+	var names []string
+	for n := range commands() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: pacer COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands()[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every flag has an environment twin (--gitlab-url = PACER_GITLAB_URL).")
+	fmt.Fprintln(w, "Run pacer COMMAND -h for a command's flags.")
+}
+
+// flagSet is a command's flags; every flag has an environment twin PACER_<NAME>.
+type flagSet struct {
+	*flag.FlagSet
+	env    env
+	db     string
+	config string
+}
+
+func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("pacer "+name, flag.ContinueOnError), env: env}
+	fs.SetOutput(stderr)
+	fs.StringVar(&fs.db, "db", "", "SQLite database `FILE` (default pacer.db, or database in the config)")
+	fs.StringVar(&fs.config, "config", "", "TOML configuration `FILE`")
+	return fs
+}
+
+// parse reads args, then fills every flag not given on the command line from its environment
+// twin. Errors are usage errors.
+func (fs *flagSet) parse(args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitError{code: 0}
+		}
+		return usagef("%s: %v (see pacer %s -h)", fs.Name(), err, strings.TrimPrefix(fs.Name(), "pacer "))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		key := "PACER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := fs.env(key); v != "" {
+			if e := f.Value.Set(v); e != nil {
+				err = usagef("%s=%q: %v", key, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// loadConfig reads --config (if any) and resolves the database path: flag, then config, then
+// pacer.db.
+func (fs *flagSet) loadConfig() (*config.Config, string, error) {
+	cfg := config.Default()
+	if fs.config != "" {
+		c, err := config.Load(fs.config)
+		if err != nil {
+			return nil, "", usageError{err.Error()}
+		}
+		cfg = c
+	}
+	cfg.SMTP.Password = fs.env("PACER_SMTP_PASSWORD")
+	db := fs.db
+	if db == "" {
+		db = cfg.Database
+	}
+	if db == "" {
+		db = "pacer.db"
+	}
+	return cfg, db, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func runVersion(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", env, stderr)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pacer %s\n", version())
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintf(stdout, "go %s\n", bi.GoVersion)
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH":
+				fmt.Fprintf(stdout, "%s %s\n", s.Key, s.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

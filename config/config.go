@@ -1,0 +1,450 @@
+// Package config reads Pacer's TOML configuration file (SPEC section 9) and validates it.
+// Every key is optional; flags and environment variables override the file.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	GitLabURL    string         `toml:"gitlab_url"`
+	Groups       []string       `toml:"groups"`
+	Projects     []string       `toml:"projects"`
+	Database     string         `toml:"database"`
+	Timezone     string         `toml:"timezone"`
+	BaseURL      string         `toml:"base_url"`
+	Production   Production     `toml:"production"`
+	Services     []Service      `toml:"service"`
+	Teams        []Team         `toml:"team"`
+	Rework       Rework         `toml:"rework"`
+	DeployWindow *DeployWindow  `toml:"deploy_window"`
+	Bots         Bots           `toml:"bots"`
+	SMTP         SMTP           `toml:"smtp"`
+	Digest       Digest         `toml:"digest"`
+	Coverage     CoverageTarget `toml:"coverage"`
+
+	// Location is Timezone resolved (UTC when unset).
+	Location *time.Location `toml:"-"`
+}
+
+// Production says which environments count as production when GitLab gives no tier.
+type Production struct {
+	Environments string         `toml:"environments"`
+	Pattern      *regexp.Regexp `toml:"-"`
+}
+
+// Service names a service: a set of projects, or a monorepo split by production environment name.
+type Service struct {
+	Name         string   `toml:"name"`
+	Projects     []string `toml:"projects"`
+	Environments []string `toml:"environments"`
+}
+
+// Team is a set of services or of authors (usernames).
+type Team struct {
+	Name     string   `toml:"name"`
+	Services []string `toml:"services"`
+	Authors  []string `toml:"authors"`
+}
+
+// Rework holds the rules that make an MR a rework MR.
+type Rework struct {
+	Labels   []string `toml:"labels"`
+	Titles   []string `toml:"titles"`
+	Branches []string `toml:"branches"`
+
+	TitlePatterns  []*regexp.Regexp `toml:"-"`
+	BranchPatterns []*regexp.Regexp `toml:"-"`
+}
+
+// DeployWindow is when deployments are expected to happen.
+type DeployWindow struct {
+	Days     []string `toml:"days"`
+	Start    string   `toml:"start"`
+	End      string   `toml:"end"`
+	Timezone string   `toml:"timezone"`
+
+	Weekdays    map[time.Weekday]bool `toml:"-"`
+	StartMinute int                   `toml:"-"` // minutes after local midnight
+	EndMinute   int                   `toml:"-"`
+	Location    *time.Location        `toml:"-"`
+}
+
+// Bots lists extra bot usernames beside GitLab's bot flag and the built-in patterns.
+type Bots struct {
+	Usernames []string `toml:"usernames"`
+}
+
+// SMTP is the mail server the digest goes through. The password comes from PACER_SMTP_PASSWORD.
+type SMTP struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	TLS      string `toml:"tls"` // starttls | tls | none
+	Username string `toml:"username"`
+	From     string `toml:"from"`
+	Password string `toml:"-"`
+}
+
+// Digest is the weekly email's schedule and subscriptions.
+type Digest struct {
+	Weekday       string         `toml:"weekday"`
+	Time          string         `toml:"time"`
+	Timezone      string         `toml:"timezone"`
+	Subscriptions []Subscription `toml:"subscription"`
+
+	Day      time.Weekday   `toml:"-"`
+	Minute   int            `toml:"-"`
+	Location *time.Location `toml:"-"`
+}
+
+// Subscription is a set of recipients and the scope they get: everything, a team, or services.
+type Subscription struct {
+	To       []string `toml:"to"`
+	Team     string   `toml:"team"`
+	Services []string `toml:"services"`
+}
+
+// CoverageTarget is the line drawn on coverage charts (an addition to the spec's keys).
+type CoverageTarget struct {
+	Target float64 `toml:"target"`
+}
+
+// Defaults of the spec.
+var (
+	DefaultProductionPattern = `^(production|prod)(/|$)`
+	DefaultReworkLabels      = []string{"hotfix", "bug", "incident", "regression", "revert", "rollback"}
+	DefaultReworkTitles      = []string{`(?i)^(revert|hotfix)`}
+	DefaultReworkBranches    = []string{`(?i)^(hotfix|revert)[/-]`}
+)
+
+// Default is the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.resolveWith(func(key, msg string) { panic("config: default " + key + ": " + msg) })
+	return c
+}
+
+// Load reads and validates the file at path. All problems are reported at once; each names the
+// key, its line and what would be accepted.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a configuration given as bytes; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{}
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("config: %s:%d: %s", name, perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("config: %s: %v", name, err)
+	}
+	lines := keyLines(data)
+	var errs []string
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Sprintf("%s:%d: unknown key %q (see docs/configuration.md for the keys Pacer reads)", name, lines.find(k), k.String()))
+	}
+	c.resolveWith(func(key, msg string) {
+		errs = append(errs, fmt.Sprintf("%s:%d: %s: %s", name, lines.findName(key), key, msg))
+	})
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// resolveWith fills defaults and compiled fields; bad values are reported through bad.
+func (c *Config) resolveWith(bad func(key, msg string)) {
+	c.Location = time.UTC
+	if c.Timezone != "" {
+		loc, err := time.LoadLocation(c.Timezone)
+		if err != nil {
+			bad("timezone", fmt.Sprintf("unknown time zone %q (use an IANA name such as \"Europe/Malta\")", c.Timezone))
+		} else {
+			c.Location = loc
+		}
+	}
+	if c.Production.Environments == "" {
+		c.Production.Environments = DefaultProductionPattern
+	}
+	if re, err := regexp.Compile(c.Production.Environments); err != nil {
+		bad("production.environments", fmt.Sprintf("not a regular expression: %v", err))
+	} else {
+		c.Production.Pattern = re
+	}
+
+	seen := map[string]bool{}
+	for i, s := range c.Services {
+		key := fmt.Sprintf("service[%d]", i)
+		if strings.TrimSpace(s.Name) == "" {
+			bad(key+".name", "a service needs a name")
+		} else if seen[s.Name] {
+			bad(key+".name", fmt.Sprintf("service %q is named twice", s.Name))
+		}
+		seen[s.Name] = true
+		if len(s.Projects) == 0 {
+			bad(key+".projects", "a service needs at least one project path, such as \"acme/payments-api\"")
+		}
+		if len(s.Environments) > 0 && len(s.Projects) != 1 {
+			bad(key+".environments", "a service split by environment takes exactly one project (the monorepo)")
+		}
+	}
+	teams := map[string]bool{}
+	for i, t := range c.Teams {
+		key := fmt.Sprintf("team[%d]", i)
+		if strings.TrimSpace(t.Name) == "" {
+			bad(key+".name", "a team needs a name")
+		} else if teams[t.Name] {
+			bad(key+".name", fmt.Sprintf("team %q is named twice", t.Name))
+		}
+		teams[t.Name] = true
+		if len(t.Services) == 0 && len(t.Authors) == 0 {
+			bad(key, "a team needs services or authors")
+		}
+	}
+
+	if c.Rework.Labels == nil {
+		c.Rework.Labels = DefaultReworkLabels
+	}
+	if c.Rework.Titles == nil {
+		c.Rework.Titles = DefaultReworkTitles
+	}
+	if c.Rework.Branches == nil {
+		c.Rework.Branches = DefaultReworkBranches
+	}
+	c.Rework.TitlePatterns = compileAll(c.Rework.Titles, "rework.titles", bad)
+	c.Rework.BranchPatterns = compileAll(c.Rework.Branches, "rework.branches", bad)
+
+	if w := c.DeployWindow; w != nil {
+		w.Weekdays = map[time.Weekday]bool{}
+		if len(w.Days) == 0 {
+			w.Days = []string{"mon", "tue", "wed", "thu", "fri"}
+		}
+		for _, d := range w.Days {
+			wd, ok := ParseWeekday(d)
+			if !ok {
+				bad("deploy_window.days", fmt.Sprintf("%q is not a weekday (use mon, tue, wed, thu, fri, sat, sun)", d))
+				continue
+			}
+			w.Weekdays[wd] = true
+		}
+		if w.Start == "" {
+			w.Start = "09:00"
+		}
+		if w.End == "" {
+			w.End = "17:30"
+		}
+		var ok bool
+		if w.StartMinute, ok = ParseClock(w.Start); !ok {
+			bad("deploy_window.start", fmt.Sprintf("%q is not a time of day (use HH:MM, such as \"09:00\")", w.Start))
+		}
+		if w.EndMinute, ok = ParseClock(w.End); !ok {
+			bad("deploy_window.end", fmt.Sprintf("%q is not a time of day (use HH:MM, such as \"17:30\")", w.End))
+		}
+		if w.EndMinute <= w.StartMinute && w.Start != "" && w.End != "" {
+			bad("deploy_window.end", fmt.Sprintf("%s is not after start %s", w.End, w.Start))
+		}
+		w.Location = c.Location
+		if w.Timezone != "" {
+			loc, err := time.LoadLocation(w.Timezone)
+			if err != nil {
+				bad("deploy_window.timezone", fmt.Sprintf("unknown time zone %q (use an IANA name such as \"Europe/Paris\")", w.Timezone))
+			} else {
+				w.Location = loc
+			}
+		}
+	}
+
+	switch c.SMTP.TLS {
+	case "":
+		c.SMTP.TLS = "starttls"
+	case "starttls", "tls", "none":
+	default:
+		bad("smtp.tls", fmt.Sprintf("%q is not a TLS mode (use starttls, tls or none)", c.SMTP.TLS))
+	}
+	if c.SMTP.Port == 0 {
+		switch c.SMTP.TLS {
+		case "tls":
+			c.SMTP.Port = 465
+		case "none":
+			c.SMTP.Port = 25
+		default:
+			c.SMTP.Port = 587
+		}
+	} else if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		bad("smtp.port", fmt.Sprintf("%d is not a port (1-65535)", c.SMTP.Port))
+	}
+
+	if c.Digest.Weekday == "" {
+		c.Digest.Weekday = "mon"
+	}
+	if c.Digest.Time == "" {
+		c.Digest.Time = "08:00"
+	}
+	if d, ok := ParseWeekday(c.Digest.Weekday); ok {
+		c.Digest.Day = d
+	} else {
+		bad("digest.weekday", fmt.Sprintf("%q is not a weekday (use mon, tue, wed, thu, fri, sat, sun)", c.Digest.Weekday))
+	}
+	if m, ok := ParseClock(c.Digest.Time); ok {
+		c.Digest.Minute = m
+	} else {
+		bad("digest.time", fmt.Sprintf("%q is not a time of day (use HH:MM, such as \"08:00\")", c.Digest.Time))
+	}
+	c.Digest.Location = c.Location
+	if c.Digest.Timezone != "" {
+		loc, err := time.LoadLocation(c.Digest.Timezone)
+		if err != nil {
+			bad("digest.timezone", fmt.Sprintf("unknown time zone %q", c.Digest.Timezone))
+		} else {
+			c.Digest.Location = loc
+		}
+	}
+	for i, s := range c.Digest.Subscriptions {
+		key := fmt.Sprintf("digest.subscription[%d]", i)
+		if len(s.To) == 0 {
+			bad(key+".to", "a subscription needs at least one recipient address")
+		}
+		for _, a := range s.To {
+			if !strings.Contains(a, "@") {
+				bad(key+".to", fmt.Sprintf("%q is not an email address", a))
+			}
+		}
+		if s.Team != "" && !teams[s.Team] {
+			bad(key+".team", fmt.Sprintf("no [[team]] is named %q", s.Team))
+		}
+		if s.Team != "" && len(s.Services) > 0 {
+			bad(key, "give a team or services, not both")
+		}
+	}
+	if c.Coverage.Target == 0 {
+		c.Coverage.Target = 90
+	} else if c.Coverage.Target < 0 || c.Coverage.Target > 100 {
+		bad("coverage.target", fmt.Sprintf("%v is not a percentage (0-100)", c.Coverage.Target))
+	}
+}
+
+func compileAll(exprs []string, key string, bad func(key, msg string)) []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, e := range exprs {
+		re, err := regexp.Compile(e)
+		if err != nil {
+			bad(key, fmt.Sprintf("%q is not a regular expression: %v", e, err))
+			continue
+		}
+		out = append(out, re)
+	}
+	return out
+}
+
+// ParseWeekday reads mon..sun (or full English names), case-insensitively.
+func ParseWeekday(s string) (time.Weekday, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		name := strings.ToLower(d.String())
+		if s == name || s == name[:3] {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// ParseClock reads HH:MM into minutes after midnight.
+func ParseClock(s string) (int, bool) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, false
+	}
+	return t.Hour()*60 + t.Minute(), true
+}
+
+// lineIndex remembers where each key and table header stands in the file, for messages.
+type lineIndex struct {
+	lines []string
+}
+
+func keyLines(data []byte) lineIndex {
+	var li lineIndex
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		li.lines = append(li.lines, sc.Text())
+	}
+	return li
+}
+
+// find returns the line of a fully-qualified key, looking for its last part after its table.
+func (li lineIndex) find(k toml.Key) int {
+	if len(k) == 0 {
+		return 0
+	}
+	table := strings.Join(k[:len(k)-1], ".")
+	last := k[len(k)-1]
+	inTable := table == ""
+	for i, l := range li.lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			h := strings.Trim(t, "[] ")
+			if j := strings.Index(h, "]"); j >= 0 {
+				h = h[:j]
+			}
+			inTable = h == table
+			if h == strings.Join(k, ".") {
+				return i + 1
+			}
+			continue
+		}
+		if inTable && keyOf(t) == last {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// findName returns the line of a key given as "table.key" or "table[i].key" (first match).
+func (li lineIndex) findName(key string) int {
+	parts := strings.Split(key, ".")
+	last := parts[len(parts)-1]
+	if i := strings.Index(last, "["); i >= 0 {
+		last = last[:i]
+	}
+	table := strings.Join(parts[:len(parts)-1], ".")
+	if i := strings.Index(table, "["); i >= 0 {
+		table = table[:i]
+	}
+	inTable := table == ""
+	for i, l := range li.lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			inTable = strings.Trim(t, "[] ") == table
+			continue
+		}
+		if inTable && keyOf(t) == last {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func keyOf(line string) string {
+	k, _, ok := strings.Cut(line, "=")
+	if !ok {
+		return ""
+	}
+	return strings.Trim(strings.TrimSpace(k), `"`)
+}

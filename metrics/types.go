@@ -1,0 +1,126 @@
+// Package metrics turns the collected GitLab history into the facts and figures of SPEC
+// section 3: per-MR stages and cycle time, per-deployment rework, rollbacks and change
+// failures, and the figures per period and service. It reads the store and the configuration
+// and writes nothing but its own derived-fact tables.
+package metrics
+
+import "time"
+
+// Period is how figures are bucketed.
+type Period string
+
+const (
+	Week Period = "week" // ISO week, Monday 00:00 UTC through Sunday 23:59:59
+	Day  Period = "day"  // UTC day
+)
+
+// Filter selects items and figures. From and To are UTC dates, both inclusive (To is the last
+// day). Services empty means every service; Team, when set, narrows to the team's services or
+// authors.
+type Filter struct {
+	From, To time.Time
+	Services []string
+	Team     string
+	By       Period
+}
+
+// MergeRequest is one merged, in-scope, human-authored MR with its derived facts
+// (the merge-requests CSV row). Optional instants are nil when unknown.
+type MergeRequest struct {
+	Service       string
+	Project       string // full path
+	ProjectID     int64
+	IID           int64
+	Title         string
+	Author        string // username
+	Labels        []string
+	SourceBranch  string
+	CreatedAt     time.Time
+	FirstCommitAt time.Time
+	FirstReviewAt *time.Time
+	FirstApproval *time.Time
+	MergedAt      time.Time
+	DeployedAt    *time.Time
+	DeliveredAt   time.Time
+
+	CodingSeconds int64
+	PickupSeconds int64
+	ReviewSeconds int64
+	DeploySeconds *int64 // nil when not deployed
+	CycleSeconds  int64
+
+	Rework     bool
+	Unapproved bool
+	URL        string
+}
+
+// Deployment is one successful production deployment with its derived facts
+// (the deployments CSV row).
+type Deployment struct {
+	Service         string
+	Project         string
+	ProjectID       int64
+	Environment     string
+	ID              int64 // GitLab deployment id
+	SHA             string
+	FinishedAt      time.Time
+	MergeRequests   []MRRef // counted links only
+	Rework          bool
+	Rollback        bool
+	ChangeFailure   bool
+	RecoverySeconds *int64 // set on change failures
+	URL             string
+}
+
+// MRRef names a merge request shipped by a deployment.
+type MRRef struct {
+	ProjectID int64
+	IID       int64
+	Title     string
+	URL       string
+	Rework    bool
+}
+
+// CoverageRow is one project and day with a successful default-branch pipeline with coverage
+// (the last to finish that day).
+type CoverageRow struct {
+	Service    string
+	Project    string
+	Date       time.Time // UTC midnight
+	PipelineID int64
+	SHA        string
+	Percent    float64
+	URL        string
+}
+
+// Figure is one row of `export metrics`: a metric's value for a period and service, with n.
+type Figure struct {
+	Period  string // 2026-W09 or 2026-03-02
+	Start   time.Time
+	Service string // a service name, or "all"
+	Metric  string
+	Value   float64
+	N       int
+}
+
+// Metric names, as in SPEC section 3.
+const (
+	MergedMRs         = "merged_mrs"
+	CycleTimeP50      = "cycle_time_p50_seconds"
+	CycleTimeP75      = "cycle_time_p75_seconds"
+	CycleTimeP90      = "cycle_time_p90_seconds"
+	CodingTimeP50     = "coding_time_p50_seconds"
+	PickupTimeP50     = "pickup_time_p50_seconds"
+	ReviewTimeP50     = "review_time_p50_seconds"
+	DeployTimeP50     = "deploy_time_p50_seconds"
+	Deployments       = "deployments"
+	DeploysPerDay     = "deploys_per_day"
+	ReworkRate        = "rework_rate"
+	ChangeFailureRate = "change_failure_rate"
+	RecoveryTimeP50   = "recovery_time_p50_seconds"
+	MRReworkRate      = "mr_rework_rate"
+	UnapprovedRate    = "unapproved_rate"
+	CoveragePercent   = "coverage_percent"
+	OutOfWindowRate   = "out_of_window_rate"
+	AllServices       = "all"
+)

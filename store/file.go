@@ -1,0 +1,5 @@
+package store
+
+import "os"
+
+func statFile(path string) (os.FileInfo, error) { return os.Stat(path) }
