@@ -1,0 +1,160 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const specExample = `
+gitlab_url = "https://gitlab.example.com"
+groups     = ["acme"]
+projects   = ["other/tool"]
+database   = "pacer.db"
+timezone   = "Europe/Malta"
+base_url   = "https://pacer.example.com"
+
+[production]
+environments = "^(production|prod)(/|$)"
+
+[[service]]
+name     = "payments"
+projects = ["acme/payments-api", "acme/payments-worker"]
+
+[[service]]
+name         = "checkout"
+projects     = ["acme/monolith"]
+environments = ["production/checkout"]
+
+[[team]]
+name     = "money"
+services = ["payments", "checkout"]
+authors  = []
+
+[rework]
+labels   = ["hotfix", "bug", "incident", "regression", "revert", "rollback"]
+titles   = ["(?i)^(revert|hotfix)"]
+branches = ["^(hotfix|revert)[/-]"]
+
+[deploy_window]
+days  = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end   = "17:30"
+timezone = "Europe/Paris"
+
+[bots]
+usernames = ["renovate-bot"]
+
+[smtp]
+host = "smtp.example.com"
+port = 587
+tls  = "starttls"
+username = "pacer"
+from = "Pacer <pacer@example.com>"
+
+[digest]
+weekday = "mon"
+time    = "08:00"
+
+[[digest.subscription]]
+to = ["eng-leads@example.com"]
+
+[[digest.subscription]]
+to   = ["money@example.com"]
+team = "money"
+`
+
+func TestParseSpecExample(t *testing.T) {
+	c, err := Parse("pacer.toml", []byte(specExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Location.String() != "Europe/Malta" {
+		t.Errorf("location %v", c.Location)
+	}
+	if len(c.Services) != 2 || c.Services[1].Environments[0] != "production/checkout" {
+		t.Errorf("services %+v", c.Services)
+	}
+	w := c.DeployWindow
+	if w == nil || !w.Weekdays[time.Friday] || w.Weekdays[time.Saturday] || w.StartMinute != 540 || w.EndMinute != 1050 || w.Location.String() != "Europe/Paris" {
+		t.Errorf("deploy window %+v", w)
+	}
+	if c.Digest.Day != time.Monday || c.Digest.Minute != 480 || c.Digest.Location.String() != "Europe/Malta" {
+		t.Errorf("digest %+v", c.Digest)
+	}
+	if len(c.Digest.Subscriptions) != 2 || c.Digest.Subscriptions[1].Team != "money" {
+		t.Errorf("subscriptions %+v", c.Digest.Subscriptions)
+	}
+	if !c.Production.Pattern.MatchString("prod/eu") || c.Production.Pattern.MatchString("preprod") {
+		t.Errorf("production pattern %v", c.Production.Pattern)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := Default()
+	if c.DeployWindow != nil {
+		t.Error("no window unless configured")
+	}
+	if c.Digest.Day != time.Monday || c.Digest.Minute != 8*60 {
+		t.Errorf("digest default %+v", c.Digest)
+	}
+	if c.SMTP.TLS != "starttls" || c.SMTP.Port != 587 {
+		t.Errorf("smtp default %+v", c.SMTP)
+	}
+	if len(c.Rework.Labels) != 6 || !c.Rework.TitlePatterns[0].MatchString("REVERT: x") || !c.Rework.BranchPatterns[0].MatchString("Hotfix-1") {
+		t.Errorf("rework defaults %+v", c.Rework)
+	}
+	if c.Coverage.Target != 90 {
+		t.Errorf("coverage target %v", c.Coverage.Target)
+	}
+}
+
+func TestErrorsNameKeyLineAndFix(t *testing.T) {
+	src := "timezone = \"Mars/Olympus\"\ncolour = \"red\"\n[deploy_window]\nstart = \"25:00\"\n[smtp]\ntls = \"ssl\"\n[[digest.subscription]]\nto = [\"x\"]\nteam = \"nope\"\n"
+	_, err := Parse("p.toml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`p.toml:2: unknown key "colour"`,
+		`p.toml:1: timezone: unknown time zone "Mars/Olympus"`,
+		`p.toml:4: deploy_window.start: "25:00" is not a time of day`,
+		`p.toml:6: smtp.tls: "ssl" is not a TLS mode (use starttls, tls or none)`,
+		`"x" is not an email address`,
+		`no [[team]] is named "nope"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, err := Parse("p.toml", []byte("groups = [\"a\"\n\nx = 1\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.toml:") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestServiceAndTeamRules(t *testing.T) {
+	src := `
+[[service]]
+name = "a"
+projects = ["x/y", "x/z"]
+environments = ["production/a"]
+[[service]]
+name = "a"
+projects = ["q/r"]
+[[team]]
+name = "t"
+`
+	_, err := Parse("p.toml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"exactly one project", `service "a" is named twice`, "a team needs services or authors"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
