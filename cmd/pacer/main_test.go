@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func mapEnv(m map[string]string) env { return func(k string) string { return m[k] } }
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, mapEnv(nil), &out, &errOut)
+	if code := exitCode(err, &errOut); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), `unknown command "frobnicate"`) || strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("stderr %q", errOut.String())
+	}
+}
+
+func TestFlagsHaveEnvironmentTwins(t *testing.T) {
+	var errOut bytes.Buffer
+	fs := newFlagSet("x", mapEnv(map[string]string{"PACER_DB": "from-env.db", "PACER_GITLAB_URL": "https://env.example"}), &errOut)
+	url := fs.String("gitlab-url", "", "")
+	if err := fs.parse([]string{"--gitlab-url", "https://flag.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if *url != "https://flag.example" {
+		t.Errorf("flag must win over env: %q", *url)
+	}
+	if fs.db != "from-env.db" {
+		t.Errorf("env twin not applied: %q", fs.db)
+	}
+}
+
+func TestBadFlagIsOneLineExit2(t *testing.T) {
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"version", "--nope"}, mapEnv(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if code := exitCode(err, &errOut); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("want one line, got %q", errOut.String())
+	}
+}
+
+func TestUnreadableConfigIsUsageError(t *testing.T) {
+	fs := newFlagSet("x", mapEnv(nil), &bytes.Buffer{})
+	if err := fs.parse([]string{"--config", "/nonexistent/pacer.toml"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := fs.loadConfig()
+	if code := exitCode(err, &bytes.Buffer{}); code != 2 {
+		t.Fatalf("exit %d for %v", code, err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, mapEnv(nil), &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "pacer ") {
+		t.Fatalf("got %q", out.String())
+	}
+}
