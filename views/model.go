@@ -1,0 +1,296 @@
+// Package views holds Pacer's templ components: the layout, the pages and their sections, the
+// SVG charts, and the view models they render. Views format only what a handler hands them:
+// no queries, no clock, nothing from web, store or collector.
+package views
+
+// PageMeta is what the layout needs on every page.
+type PageMeta struct {
+	Title   string // the page's own title, without the product name
+	Nav     string // the nav entry to mark current: one of the Nav* constants
+	Assets  Assets
+	Filters FilterBar
+	// Query is the filter part of the URL ("from=...&to=..."), carried by nav links so a
+	// filter survives moving between pages.
+	Query string
+	// Version is shown in the footer.
+	Version string
+}
+
+// Assets are the cache-busted URLs of the static files.
+type Assets struct {
+	CSS  string
+	JS   string
+	Icon string
+}
+
+// Nav entries.
+const (
+	NavOverview   = "overview"
+	NavCycleTime  = "cycle-time"
+	NavReleases   = "releases"
+	NavRework     = "rework"
+	NavCoverage   = "coverage"
+	NavApprovals  = "approvals"
+	NavMRs        = "merge-requests"
+	NavDeploys    = "deployments"
+	NavSyncStatus = "sync"
+)
+
+// NavItem is one entry of the main navigation.
+type NavItem struct {
+	Key, Label, Path string
+}
+
+// NavItems is the main navigation, in order.
+var NavItems = []NavItem{
+	{NavOverview, "Overview", "/"},
+	{NavCycleTime, "Cycle time", "/cycle-time"},
+	{NavReleases, "Releases", "/releases"},
+	{NavRework, "Rework", "/rework"},
+	{NavCoverage, "Coverage", "/coverage"},
+	{NavApprovals, "Approvals", "/approvals"},
+	{NavMRs, "Merge requests", "/merge-requests"},
+	{NavDeploys, "Deployments", "/deployments"},
+	{NavSyncStatus, "Sync status", "/sync"},
+}
+
+// FilterBar is the state of the filter form.
+type FilterBar struct {
+	Action   string // the page's path; the form GETs it
+	Period   string // a preset key or "custom"
+	Presets  []Option
+	From, To string // YYYY-MM-DD
+	Service  string // "" for every service
+	Services []Option
+	Team     string
+	Teams    []Option
+	By       string // week | day
+	// Hidden carries the list pages' predicates (rework=true ...) through a filter change.
+	Hidden []Hidden
+	// Hide is true on pages the filters do not apply to (sync status).
+	Hide bool
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+}
+
+// Hidden is a hidden form field.
+type Hidden struct {
+	Name, Value string
+}
+
+// Link is a labelled URL.
+type Link struct {
+	Label string
+	Href  string
+}
+
+// Empty explains why a section has nothing to show and what to do about it.
+type Empty struct {
+	Title string
+	Body  string
+	// Steps are optional lines of advice, shown as a list.
+	Steps []string
+	// Code is an optional snippet (for example a .gitlab-ci.yml excerpt).
+	Code string
+	Link Link
+}
+
+// htmxConfig keeps htmx inside the Content-Security-Policy: no injected indicator <style>
+// (site.css has those rules), no eval, no script tags from responses. Error responses (a bad
+// filter, say) are swapped in like any other, so the user sees what was wrong.
+const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"[45]..","swap":true,"error":false}]}`
+
+// DocumentTitle is the <title> of a page.
+func DocumentTitle(m PageMeta) string {
+	if m.Title == "" {
+		return "Pacer"
+	}
+	return m.Title + " · Pacer"
+}
+
+func navHref(it NavItem, query string) string {
+	if query == "" || it.Key == NavSyncStatus {
+		return it.Path
+	}
+	return it.Path + "?" + query
+}
+
+// Card is one headline figure.
+type Card struct {
+	Label string
+	Value string // "" when unknown
+	N     string // "n = 42 MRs"
+	Href  string // the items behind the figure
+	Delta Delta
+	Spark Spark
+	Help  string // what the figure means, one sentence
+}
+
+// MRRow is one merge request, formatted.
+type MRRow struct {
+	Title      string
+	URL        string // on GitLab
+	Ref        string // group/project!123
+	Service    string
+	Author     string
+	Labels     []string
+	Merged     string
+	Delivered  string
+	Coding     string
+	Pickup     string
+	Review     string
+	Deploy     string // "–" when not deployed
+	Cycle      string
+	Rework     bool
+	Unapproved bool
+}
+
+// MRTable is a table of merge requests.
+type MRTable struct {
+	ID    string
+	Title string
+	Rows  []MRRow
+	CSV   string
+	More  Link // "all 240 MRs" -> the list page
+	Empty Empty
+}
+
+// DeploymentRow is one production deployment, formatted.
+type DeploymentRow struct {
+	Service       string
+	Project       string
+	Environment   string
+	SHA           string // short
+	Finished      string
+	URL           string // the job on GitLab ("" when GitLab gave none)
+	MRs           []MRLink
+	Rework        bool
+	Rollback      bool
+	ChangeFailure bool
+	Recovery      string
+	OutOfWindow   bool
+}
+
+// MRLink names an MR shipped by a deployment.
+type MRLink struct {
+	Label  string // !123
+	Title  string
+	URL    string
+	Rework bool
+}
+
+// DeploymentTable is a table of deployments.
+type DeploymentTable struct {
+	ID    string
+	Title string
+	Rows  []DeploymentRow
+	CSV   string
+	More  Link
+	Empty Empty
+}
+
+// OverviewPage is the landing page.
+type OverviewPage struct {
+	Range    string // "3 Aug – 26 Oct 2026"
+	Headline string // what the cards compare
+	Cards    []Card
+	Charts   []Chart
+	Empty    *Empty // nothing synced yet
+}
+
+// CycleTimePage shows where the time between first commit and production goes.
+type CycleTimePage struct {
+	Range        string
+	Cards        []Card
+	Percentiles  Chart
+	Stages       Chart
+	Distribution Chart
+	Slowest      MRTable
+}
+
+// ReleasesPage shows how often each service releases, and when.
+type ReleasesPage struct {
+	Range      string
+	Cards      []Card
+	PerService BarList
+	PerPeriod  Chart
+	Heatmap    Heatmap
+	Window     WindowSection
+}
+
+// WindowSection is the deploy-window view.
+type WindowSection struct {
+	Configured  bool
+	Description string // "Mon–Fri 09:00–17:30 Europe/Paris"
+	Rate        Chart
+	Outside     DeploymentTable
+	Empty       Empty
+}
+
+// ReworkPage shows where rework comes from.
+type ReworkPage struct {
+	Range       string
+	Cards       []Card
+	Rates       Chart
+	Recovery    Chart
+	PerService  BarList
+	Deployments DeploymentTable
+}
+
+// CoveragePage shows coverage per service against the target.
+type CoveragePage struct {
+	Range      string
+	Target     string
+	PerService BarList
+	Trend      Chart
+}
+
+// ApprovalsPage shows how many MRs merge without an approval.
+type ApprovalsPage struct {
+	Range      string
+	Cards      []Card
+	Rate       Chart
+	PerService BarList
+	Unapproved MRTable
+}
+
+// SyncPage shows, per project, how the last sync went.
+type SyncPage struct {
+	Rows  []SyncRow
+	Empty Empty
+	Note  string
+}
+
+// SyncRow is one project's sync state.
+type SyncRow struct {
+	Project  string
+	URL      string
+	State    string // ok | error | running | never
+	LastRun  string
+	LastOK   string
+	Error    string
+	Requests string
+	Cursors  []Option // resource -> cursor time
+}
+
+// MRListPage lists the MRs behind a figure.
+type MRListPage struct {
+	Heading string
+	Filters []Link // active predicates, each linking to the list without it
+	Table   MRTable
+	Shown   string // "Showing 100 of 240"
+	Next    string // link to show more
+}
+
+// DeploymentListPage lists the deployments behind a figure.
+type DeploymentListPage struct {
+	Heading string
+	Filters []Link
+	Table   DeploymentTable
+	Shown   string
+	Next    string
+}
