@@ -1,0 +1,297 @@
+package web
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// preset is a named range ending today: the last N ISO weeks (the current one included).
+type preset struct {
+	key, label string
+	weeks      int
+}
+
+var presets = []preset{
+	{"4w", "Last 4 weeks", 4},
+	{"12w", "Last 12 weeks", 12},
+	{"26w", "Last 26 weeks", 26},
+	{"52w", "Last 52 weeks", 52},
+}
+
+const (
+	defaultPreset = "12w"
+	customPeriod  = "custom"
+	// Ranges are bounded so that a typo (from=1026-01-01) cannot ask for centuries of buckets.
+	maxRangeDays    = 5*366 + 1
+	maxDayRangeDays = 400
+)
+
+// query is the dashboard filter of a request, parsed and resolved: every page, list and
+// export reads the same parameters.
+type query struct {
+	Period   string // a preset key or "custom"
+	From, To time.Time
+	Services []string
+	Team     string
+	By       metrics.Period
+	now      time.Time
+}
+
+// Filter is the metrics filter of the query.
+func (q *query) Filter() metrics.Filter {
+	return metrics.Filter{From: q.From, To: q.To, Services: q.Services, Team: q.Team, By: q.By}
+}
+
+// Service is the one service asked for, or "" for every service (or several).
+func (q *query) Service() string {
+	if len(q.Services) == 1 {
+		return q.Services[0]
+	}
+	return ""
+}
+
+// Days is the number of days in the range.
+func (q *query) Days() int { return int(q.To.Sub(q.From).Hours()/24) + 1 }
+
+// parseQuery reads the filter parameters; anything malformed is a 400 that names the
+// parameter and what would be accepted. Unknown services and teams are checked later by the
+// metrics engine (404).
+func parseQuery(v url.Values, now time.Time) (*query, error) {
+	q := &query{now: now, By: metrics.Week}
+	today := dateOf(now)
+
+	switch by := v.Get("by"); by {
+	case "", "week":
+	case "day":
+		q.By = metrics.Day
+	default:
+		return nil, badRequestf("by", "by=%q is not a period: use by=week or by=day.", by)
+	}
+
+	from, err := parseDate(v, "from")
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseDate(v, "to")
+	if err != nil {
+		return nil, err
+	}
+
+	q.Period = v.Get("period")
+	switch {
+	case q.Period == "":
+		q.Period = defaultPreset
+		if !from.IsZero() || !to.IsZero() {
+			q.Period = customPeriod
+		}
+	case q.Period == customPeriod:
+	case findPreset(q.Period) == nil:
+		var keys []string
+		for _, p := range presets {
+			keys = append(keys, p.key)
+		}
+		return nil, badRequestf("period", "period=%q is not a period: use one of %s, or period=custom with from and to dates.", q.Period, strings.Join(keys, ", "))
+	}
+	if p := findPreset(q.Period); p != nil {
+		pf, pt := p.rangeAt(today)
+		// A form whose dates were edited still says period=12w: the dates win.
+		if (!from.IsZero() && !from.Equal(pf)) || (!to.IsZero() && !to.Equal(pt)) {
+			q.Period = customPeriod
+		} else {
+			q.From, q.To = pf, pt
+		}
+	}
+	if q.Period == customPeriod {
+		q.From, q.To = from, to
+		if q.To.IsZero() {
+			q.To = today
+		}
+		if q.From.IsZero() {
+			q.From = q.To.AddDate(0, 0, -7*12+1)
+		}
+	}
+	if q.From.After(q.To) {
+		return nil, badRequestf("from", "The range is reversed: from %s is after to %s. Swap the dates.", q.From.Format(time.DateOnly), q.To.Format(time.DateOnly))
+	}
+	if d := q.Days(); d > maxRangeDays {
+		return nil, badRequestf("from", "The range from %s to %s is %d days long; Pacer shows at most five years at a time.", q.From.Format(time.DateOnly), q.To.Format(time.DateOnly), d)
+	}
+	if q.By == metrics.Day && q.Days() > maxDayRangeDays {
+		return nil, badRequestf("by", "A daily view covers at most %d days, and this range has %d: choose by=week or a shorter range.", maxDayRangeDays, q.Days())
+	}
+
+	seen := map[string]bool{}
+	for _, s := range v["service"] {
+		s = strings.TrimSpace(s)
+		if s == "" || seen[s] {
+			continue
+		}
+		if len(s) > 400 {
+			return nil, badRequestf("service", "service=%.40q… is too long to be a service name.", s)
+		}
+		seen[s] = true
+		q.Services = append(q.Services, s)
+	}
+	q.Team = strings.TrimSpace(v.Get("team"))
+	return q, nil
+}
+
+func findPreset(key string) *preset {
+	for i := range presets {
+		if presets[i].key == key {
+			return &presets[i]
+		}
+	}
+	return nil
+}
+
+// rangeAt is the preset's range for a range ending on today: from the Monday weeks-1 weeks
+// before this week's Monday, through today.
+func (p preset) rangeAt(today time.Time) (from, to time.Time) {
+	monday := today.AddDate(0, 0, -((int(today.Weekday()) + 6) % 7))
+	return monday.AddDate(0, 0, -7*(p.weeks-1)), today
+}
+
+func parseDate(v url.Values, key string) (time.Time, error) {
+	s := strings.TrimSpace(v.Get(key))
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, badRequestf(key, "%s=%q is not a date: use YYYY-MM-DD, for example %s=2026-03-02.", key, truncate(s, 40), key)
+	}
+	return t, nil
+}
+
+func dateOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// Values are the canonical URL parameters of the query: a preset needs no dates.
+func (q *query) Values() url.Values {
+	v := url.Values{}
+	v.Set("period", q.Period)
+	if q.Period == customPeriod {
+		v.Set("from", q.From.Format(time.DateOnly))
+		v.Set("to", q.To.Format(time.DateOnly))
+	}
+	for _, s := range q.Services {
+		v.Add("service", s)
+	}
+	if q.Team != "" {
+		v.Set("team", q.Team)
+	}
+	if q.By == metrics.Day {
+		v.Set("by", "day")
+	}
+	return v
+}
+
+// Encode is the canonical query string.
+func (q *query) Encode() string { return q.Values().Encode() }
+
+// link is path with the query's filters and extra key/value pairs.
+func (q *query) link(path string, kv ...string) string {
+	return linkWith(path, q.Values(), kv...)
+}
+
+func linkWith(path string, v url.Values, kv ...string) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	if e := v.Encode(); e != "" {
+		return path + "?" + e
+	}
+	return path
+}
+
+// withRange is a copy of the query narrowed to [from, to] (clamped to the query's range).
+func (q *query) withRange(from, to time.Time) *query {
+	c := *q
+	c.Period = customPeriod
+	if from.Before(q.From) {
+		from = q.From
+	}
+	if to.After(q.To) {
+		to = q.To
+	}
+	c.From, c.To = from, to
+	return &c
+}
+
+// periodQuery narrows the query to the period starting at start (a week or a day).
+func (q *query) periodQuery(start time.Time) *query {
+	end := start.AddDate(0, 0, 6)
+	if q.By == metrics.Day {
+		end = start
+	}
+	return q.withRange(start, end)
+}
+
+// withService is a copy of the query for one service.
+func (q *query) withService(s string) *query {
+	c := *q
+	c.Services = []string{s}
+	return &c
+}
+
+// RangeLabel is the range for people: "3 Aug – 26 Oct 2026".
+func (q *query) RangeLabel() string {
+	if q.From.Year() == q.To.Year() {
+		return fmt.Sprintf("%s – %s · %s", q.From.Format("2 Jan"), q.To.Format("2 Jan 2006"), plural(q.Days(), "day", "days"))
+	}
+	return fmt.Sprintf("%s – %s · %s", q.From.Format("2 Jan 2006"), q.To.Format("2 Jan 2006"), plural(q.Days(), "day", "days"))
+}
+
+func plural(n int, one, many string) string { return views.Plural(n, one, many) }
+
+// filterBar is the filter form's state for the query.
+func (q *query) filterBar(action string, services, teams []string, hidden ...views.Hidden) views.FilterBar {
+	return views.FilterBar{
+		Action:   action,
+		Period:   q.Period,
+		Presets:  presetOptions(),
+		From:     q.From.Format(time.DateOnly),
+		To:       q.To.Format(time.DateOnly),
+		Service:  q.Service(),
+		Services: options(services),
+		Team:     q.Team,
+		Teams:    options(teams),
+		By:       string(q.By),
+		Hidden:   hidden,
+	}
+}
+
+func presetOptions() []views.Option {
+	var out []views.Option
+	for _, p := range presets {
+		out = append(out, views.Option{Value: p.key, Label: p.label})
+	}
+	return append(out, views.Option{Value: customPeriod, Label: "Custom dates"})
+}
+
+func options(names []string) []views.Option {
+	out := make([]views.Option, 0, len(names))
+	for _, n := range names {
+		out = append(out, views.Option{Value: n, Label: n})
+	}
+	return out
+}

@@ -1,0 +1,101 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// renderer writes pages: the whole document for normal, boosted and history-restore requests,
+// and only the page body for other HTMX requests (a filter change).
+type renderer struct {
+	assets  *assets
+	engine  *metrics.Engine
+	version string
+}
+
+// isFragment says whether the request wants only the swappable page body.
+func isFragment(r *http.Request) bool {
+	h := r.Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true"
+}
+
+// meta is the layout's data for a page answering query q.
+func (r *renderer) meta(c *echo.Context, q *query, title, nav string, hidden ...views.Hidden) views.PageMeta {
+	services, _ := r.engine.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
+	return views.PageMeta{
+		Title:   title,
+		Nav:     nav,
+		Assets:  r.assets.views(),
+		Filters: q.filterBar(c.Request().URL.Path, services, r.engine.Teams(), hidden...),
+		Query:   q.Encode(),
+		Version: r.version,
+	}
+}
+
+// page renders body inside the layout (or as a fragment) with status. For a fragment the
+// canonical URL of the view is pushed into the browser history.
+func (r *renderer) page(c *echo.Context, status int, m views.PageMeta, body templ.Component, canonical string) error {
+	var comp templ.Component
+	fragment := isFragment(c.Request())
+	if fragment {
+		comp = views.Fragment(m, body)
+	} else {
+		comp = views.Layout(m, body)
+	}
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Add("Vary", "HX-Request")
+	h.Set("Cache-Control", "no-store")
+	if fragment && canonical != "" && status == http.StatusOK {
+		h.Set("HX-Push-Url", canonical)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// errorPage shows a user error (or the generic server error) with the filter form, filled
+// with what was asked as far as it could be read, so the user can correct it.
+func (r *renderer) errorPage(c *echo.Context, status int, heading, message string) error {
+	req := c.Request()
+	m := views.PageMeta{Title: http.StatusText(status), Assets: r.assets.views(), Version: r.version}
+	if q, err := parseQuery(req.URL.Query(), r.engine.Now()); err == nil && status != http.StatusNotFound {
+		m = r.meta(c, q, http.StatusText(status), "")
+	} else {
+		v := req.URL.Query()
+		m.Filters = views.FilterBar{
+			Action: req.URL.Path, Period: v.Get("period"), Presets: presetOptions(),
+			From: truncate(v.Get("from"), 40), To: truncate(v.Get("to"), 40), By: v.Get("by"),
+			Team: v.Get("team"), Service: v.Get("service"),
+		}
+		if services, err := r.engine.Services(req.Context()); err == nil {
+			m.Filters.Services = options(services)
+		}
+		m.Filters.Teams = options(r.engine.Teams())
+		if status == http.StatusNotFound && !knownPath(req.URL.Path) {
+			m.Filters.Hide = true
+		}
+	}
+	return r.page(c, status, m, views.ErrorPage(status, heading, message), "")
+}
+
+// knownPath says whether path is one of the dashboard's filterable pages.
+func knownPath(path string) bool {
+	for _, it := range views.NavItems {
+		if it.Path == path && it.Key != views.NavSyncStatus {
+			return true
+		}
+	}
+	return false
+}
+
+// Timestamps on pages are UTC (the metrics are); the format is short and sortable.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }

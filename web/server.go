@@ -1,0 +1,133 @@
+// Package web is Pacer's dashboard: an echo server rendering templ views, with HTMX swapping
+// the page body when a filter changes, CSV export of every table and chart, and the sync
+// status of each project.
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"github.com/labstack/echo/v5/middleware"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// Options are the server's dependencies.
+type Options struct {
+	Store   *store.Store
+	Engine  *metrics.Engine
+	Config  *config.Config
+	Logger  *slog.Logger
+	Version string
+}
+
+// Server is the dashboard's HTTP handler.
+type Server struct {
+	store  *store.Store
+	engine *metrics.Engine
+	cfg    *config.Config
+	log    *slog.Logger
+	r      *renderer
+	echo   *echo.Echo
+}
+
+// New builds the server and its route table.
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Engine == nil {
+		return nil, errors.New("web: a store and a metrics engine are required")
+	}
+	if o.Config == nil {
+		o.Config = o.Engine.Config()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store:  o.Store,
+		engine: o.Engine,
+		cfg:    o.Config,
+		log:    o.Logger,
+		r:      &renderer{assets: a, engine: o.Engine, version: o.Version},
+	}
+	e := echo.NewWithConfig(echo.Config{Logger: o.Logger})
+	// Errors are answered inside logRequests, so the log line has the final status; this
+	// handler only sees errors from outside that chain.
+	e.HTTPErrorHandler = s.handleError
+	e.Use(securityHeaders, s.logRequests, middleware.Recover(), middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
+	s.echo = e
+	if err := s.routes(e, a); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// contentSecurityPolicy allows only Pacer's own scripts, styles and requests: no inline
+// script or style, no event-handler attributes, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+// logRequests answers any error through the error handler, then logs one line per request.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			s.handleError(c, err)
+		}
+		status, size := 0, int64(0)
+		if r, _ := echo.UnwrapResponse(c.Response()); r != nil {
+			status, size = r.Status, r.Size
+		}
+		req := c.Request()
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(req.Context(), level, "http request",
+			"method", req.Method,
+			"path", req.URL.Path,
+			"query", req.URL.RawQuery,
+			"status", status,
+			"bytes", size,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"htmx", req.Header.Get("HX-Request") == "true",
+			"remote", c.RealIP(),
+		)
+		return nil
+	}
+}
+
+// healthz answers 200 when the database answers.
+func (s *Server) healthz(c *echo.Context) error {
+	var one int
+	if err := s.store.DB.QueryRowContext(c.Request().Context(), `SELECT 1`).Scan(&one); err != nil {
+		s.log.Error("web: health check", "error", err)
+		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.String(http.StatusOK, "ok\n")
+}
