@@ -20,9 +20,6 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	return errNotYet
 }
-func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	return errNotYet
-}
 func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	return errNotYet
 }

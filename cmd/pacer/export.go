@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// runExport writes a dataset as CSV to standard output (SPEC section 4).
+func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", env, stderr)
+	var from, to, team, by string
+	var services stringList
+	fs.StringVar(&from, "from", "", "first `DATE` (YYYY-MM-DD, UTC, inclusive; default: the beginning of the data)")
+	fs.StringVar(&to, "to", "", "last `DATE` (YYYY-MM-DD, UTC, inclusive; default: today)")
+	fs.Var(&services, "service", "only this `SERVICE` (repeatable; a configured name or a project's full path)")
+	fs.StringVar(&team, "team", "", "only this `TEAM`'s services or authors (from the config)")
+	fs.StringVar(&by, "by", "week", "period of the metrics dataset: `week` or day")
+	fs.Usage = func() {
+		w := fs.Output()
+		io.WriteString(w, "Usage: pacer export DATASET [flags]\n\nDATASET is one of: "+strings.Join(metrics.Datasets, ", ")+"\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	// The dataset may come before or after the flags.
+	var dataset string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		dataset, args = args[0], args[1:]
+	}
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if dataset == "" && len(rest) > 0 {
+		dataset, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return usagef("export: unexpected argument %q (give one dataset; flags such as --service repeat)", rest[0])
+	}
+	if dataset == "" {
+		return usagef("export: which dataset? (pacer export DATASET, one of %s)", strings.Join(metrics.Datasets, ", "))
+	}
+	if !slices.Contains(metrics.Datasets, dataset) {
+		return usagef("export: unknown dataset %q (use %s)", dataset, strings.Join(metrics.Datasets, ", "))
+	}
+	f := metrics.Filter{Services: services, Team: team, By: metrics.Period(by)}
+	var err error
+	if f.From, err = exportDate("from", from); err != nil {
+		return err
+	}
+	if f.To, err = exportDate("to", to); err != nil {
+		return err
+	}
+	if f.By != metrics.Week && f.By != metrics.Day {
+		return usagef("export: --by %q is not a period (use week or day)", by)
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
+		return usagef("export: the range is reversed: --from %s is after --to %s (swap them)", from, to)
+	}
+	cfg, dbPath, err := fs.loadConfig()
+	if err != nil {
+		return err
+	}
+	// A team typo is reported before the database is opened (Validate needs no store for it).
+	if err := metrics.New(nil, cfg).Validate(ctx, metrics.Filter{Team: f.Team}); err != nil {
+		return usagef("export: --team: %v", err)
+	}
+	st, err := store.OpenExisting(ctx, dbPath)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer st.Close()
+	e := metrics.New(st, cfg)
+	if err := e.Validate(ctx, f); err != nil {
+		var fe *metrics.FilterError
+		if errors.As(err, &fe) {
+			return usagef("export: --%s: %s", fe.Field, fe.Message)
+		}
+		return err
+	}
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	if err := metrics.WriteCSV(ctx, out, e, dataset, f); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// exportDate reads a YYYY-MM-DD flag value as a UTC date; empty is the zero time.
+func exportDate(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, usagef("export: --%s %q is not a date (use YYYY-MM-DD, such as 2026-03-02)", flag, v)
+	}
+	return t, nil
+}

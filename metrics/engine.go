@@ -1,0 +1,256 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// Engine derives the facts of SPEC section 3 from the store and answers figures and item
+// lists from them. It is safe for concurrent use.
+type Engine struct {
+	st  *store.Store
+	cfg *config.Config
+	res *resolver
+
+	refreshMu sync.Mutex // one Refresh at a time in this process; SQLite serialises across processes
+
+	clockMu sync.RWMutex
+	now     func() time.Time
+}
+
+// New returns an engine over st with the rules of cfg (config.Default() when nil).
+func New(st *store.Store, cfg *config.Config) *Engine {
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	return &Engine{st: st, cfg: cfg, res: newResolver(cfg), now: time.Now}
+}
+
+// SetClock replaces the engine's clock. "Now" decides which period is still running (for
+// deploys_per_day) and the default end of a range; tests and the demo pin it.
+func (e *Engine) SetClock(now func() time.Time) {
+	e.clockMu.Lock()
+	defer e.clockMu.Unlock()
+	e.now = now
+}
+
+// Now is the engine's current instant, in UTC.
+func (e *Engine) Now() time.Time {
+	e.clockMu.RLock()
+	defer e.clockMu.RUnlock()
+	return e.now().UTC()
+}
+
+// Config is the configuration the engine applies.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// FilterError is a filter the user can fix: a reversed range, an unknown service or team, a
+// bad period. Message says what to do; NotFound marks names that do not exist (a web handler
+// may answer 404 for those, 400 for the rest).
+type FilterError struct {
+	Field    string // from, to, service, team, by, dataset
+	Message  string
+	NotFound bool
+}
+
+func (e *FilterError) Error() string { return e.Message }
+
+// Validate checks f against the configuration and the database. It returns a *FilterError for
+// anything the user can fix, or a wrapped store error.
+func (e *Engine) Validate(ctx context.Context, f Filter) error {
+	if !f.From.IsZero() && !f.To.IsZero() && dayOf(f.From) > dayOf(f.To) {
+		return &FilterError{Field: "from", Message: fmt.Sprintf("the range is reversed: from %s is after to %s (swap them)",
+			f.From.UTC().Format(time.DateOnly), f.To.UTC().Format(time.DateOnly))}
+	}
+	switch f.By {
+	case "", Week, Day:
+	default:
+		return &FilterError{Field: "by", Message: fmt.Sprintf("%q is not a period (use week or day)", string(f.By))}
+	}
+	if f.Team != "" && e.res.team(f.Team) == nil {
+		msg := fmt.Sprintf("unknown team %q", f.Team)
+		if teams := e.Teams(); len(teams) > 0 {
+			msg += " (teams: " + listNames(teams) + ")"
+		} else {
+			msg += " (no [[team]] is configured; add one to the config file)"
+		}
+		return &FilterError{Field: "team", Message: msg, NotFound: true}
+	}
+	if len(f.Services) == 0 {
+		return nil
+	}
+	known, err := e.Services(ctx)
+	if err != nil {
+		return err
+	}
+	set := make(map[string]bool, len(known))
+	for _, s := range known {
+		set[s] = true
+	}
+	for _, s := range f.Services {
+		if s == AllServices || set[s] {
+			continue
+		}
+		msg := fmt.Sprintf("unknown service %q", s)
+		if owner := e.res.groupOf(s); owner != "" {
+			msg += fmt.Sprintf(" (project %s is part of service %q; use that name)", s, owner)
+		} else if len(known) > 0 {
+			msg += " (services: " + listNames(known) + ")"
+		} else {
+			msg += " (the database has no projects yet; run pacer sync first)"
+		}
+		return &FilterError{Field: "service", Message: msg, NotFound: true}
+	}
+	return nil
+}
+
+func listNames(names []string) string {
+	const max = 12
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:max], ", ") + fmt.Sprintf(", … %d more", len(names)-max)
+}
+
+// Services lists the service names known: the configured ones and each collected project's
+// own service (its full path, or the configured service that groups it), sorted.
+func (e *Engine) Services(ctx context.Context) ([]string, error) {
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT path FROM projects`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: list projects: %w", err)
+	}
+	defer rows.Close()
+	set := map[string]bool{}
+	for _, s := range e.cfg.Services {
+		set[s.Name] = true
+	}
+	for rows.Next() {
+		var path string
+		if err := rows.Scan(&path); err != nil {
+			return nil, fmt.Errorf("metrics: list projects: %w", err)
+		}
+		set[e.res.projectService(path)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: list projects: %w", err)
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Teams lists the configured team names, in configuration order.
+func (e *Engine) Teams() []string {
+	out := make([]string, 0, len(e.cfg.Teams))
+	for _, t := range e.cfg.Teams {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// scope is a normalised filter: a half-open range of Unix seconds and the rule an item's
+// service and authors must pass.
+type scope struct {
+	from, to int64 // [from, to); from = unbounded when no start was given
+	fromSet  bool
+	by       Period
+
+	services map[string]bool // nil: any service
+	team     *config.Team    // nil: no team rule
+	teamSvc  map[string]bool
+	teamAuth map[string]bool // lower-case usernames
+}
+
+const unbounded = -1 << 62
+
+// scopeOf normalises f: By defaults to week, To to today (by the engine's clock), From to
+// the beginning of the data.
+func (e *Engine) scopeOf(f Filter) scope {
+	sc := scope{by: f.By, from: unbounded}
+	if sc.by == "" {
+		sc.by = Week
+	}
+	if !f.From.IsZero() {
+		sc.from = dayOf(f.From) * 86400
+		sc.fromSet = true
+	}
+	to := f.To
+	if to.IsZero() {
+		to = e.Now()
+	}
+	sc.to = (dayOf(to) + 1) * 86400
+	if len(f.Services) > 0 {
+		sc.services = map[string]bool{}
+		for _, s := range f.Services {
+			if s == AllServices {
+				sc.services = nil
+				break
+			}
+			sc.services[s] = true
+		}
+	}
+	if t := e.res.team(f.Team); t != nil {
+		sc.team = t
+		sc.teamSvc = map[string]bool{}
+		for _, s := range t.Services {
+			sc.teamSvc[s] = true
+		}
+		sc.teamAuth = map[string]bool{}
+		for _, a := range t.Authors {
+			sc.teamAuth[strings.ToLower(a)] = true
+		}
+	}
+	return sc
+}
+
+// serviceOK says whether a service passes the service filter and, when the team has no
+// authors, the team's services. Items then need no author check.
+func (sc *scope) serviceOK(service string) bool {
+	if sc.services != nil && !sc.services[service] {
+		return false
+	}
+	return true
+}
+
+// match says whether an item of service, made by authors (an MR's author, a deployment's MR
+// authors), is in scope: within the services asked for and, with a team, in one of the team's
+// services or by one of its authors.
+func (sc *scope) match(service string, authors func(yield func(string) bool)) bool {
+	if !sc.serviceOK(service) {
+		return false
+	}
+	if sc.team == nil || sc.teamSvc[service] {
+		return true
+	}
+	if len(sc.teamAuth) == 0 || authors == nil {
+		return false
+	}
+	found := false
+	authors(func(a string) bool {
+		if sc.teamAuth[strings.ToLower(a)] {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+func dayOf(t time.Time) int64 {
+	u := t.Unix()
+	d := u / 86400
+	if u < 0 && u%86400 != 0 {
+		d--
+	}
+	return d
+}

@@ -1,0 +1,315 @@
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// batchSize is how many rows each keyset query reads: memory stays flat however long the list.
+const batchSize = 500
+
+// filterSQL renders the scope's service and team rules as SQL over the given service and
+// author expressions (authorCond is a condition template with %s for the author list, for
+// deployments whose authors are those of their MRs).
+func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
+	var where []string
+	var args []any
+	in := func(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
+	if sc.services != nil {
+		where = append(where, serviceCol+" IN "+in(len(sc.services)))
+		for _, s := range sortedKeys(sc.services) {
+			args = append(args, s)
+		}
+	}
+	if sc.team != nil {
+		var or []string
+		if len(sc.teamSvc) > 0 {
+			or = append(or, serviceCol+" IN "+in(len(sc.teamSvc)))
+			for _, s := range sortedKeys(sc.teamSvc) {
+				args = append(args, s)
+			}
+		}
+		if len(sc.teamAuth) > 0 {
+			or = append(or, fmt.Sprintf(authorCond, in(len(sc.teamAuth))))
+			for _, a := range sortedKeys(sc.teamAuth) {
+				args = append(args, a)
+			}
+		}
+		if len(or) == 0 {
+			or = append(or, "0")
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return " AND " + strings.Join(where, " AND "), args
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MergeRequests calls fn for each in-scope MR delivered in the range, ordered by delivered_at
+// (then project and iid), reading in keyset batches. fn owns the MergeRequest it is given.
+func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequest) error) error {
+	if err := e.Validate(ctx, f); err != nil {
+		return err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return err
+	}
+	sc := e.scopeOf(f)
+	cond, condArgs := sc.filterSQL("f.service", "lower(f.author) IN %s")
+	q := `SELECT f.project_id, f.iid, f.service, f.author, f.created_at, f.first_commit_at, f.first_review_at,
+		f.first_approval_at, f.merged_at, f.deployed_at, f.delivered_at, f.coding_seconds, f.pickup_seconds,
+		f.review_seconds, f.deploy_seconds, f.cycle_seconds, f.rework, f.unapproved,
+		p.path, m.title, m.labels, m.source_branch, m.web_url
+		FROM mr_facts f
+		JOIN merge_requests m ON m.project_id = f.project_id AND m.iid = f.iid
+		JOIN projects p ON p.id = f.project_id
+		WHERE f.delivered_at >= ? AND f.delivered_at < ? AND (f.delivered_at, f.project_id, f.iid) > (?, ?, ?)` + cond + `
+		ORDER BY f.delivered_at, f.project_id, f.iid LIMIT ?`
+	lastAt, lastProject, lastIID := int64(unbounded), int64(0), int64(0)
+	for {
+		args := append([]any{sc.from, sc.to, lastAt, lastProject, lastIID}, condArgs...)
+		args = append(args, batchSize)
+		batch, err := e.mrBatch(ctx, q, args)
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if len(batch) < batchSize {
+			return nil
+		}
+		last := batch[len(batch)-1]
+		lastAt, lastProject, lastIID = last.DeliveredAt.Unix(), last.ProjectID, last.IID
+	}
+}
+
+func (e *Engine) mrBatch(ctx context.Context, q string, args []any) ([]*MergeRequest, error) {
+	rows, err := e.st.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: list merge requests: %w", err)
+	}
+	defer rows.Close()
+	var out []*MergeRequest
+	for rows.Next() {
+		m := &MergeRequest{}
+		var created, firstCommit, merged, delivered int64
+		var review, approval, deployed, deploySec sql.NullInt64
+		var labels string
+		if err := rows.Scan(&m.ProjectID, &m.IID, &m.Service, &m.Author, &created, &firstCommit, &review, &approval,
+			&merged, &deployed, &delivered, &m.CodingSeconds, &m.PickupSeconds, &m.ReviewSeconds, &deploySec,
+			&m.CycleSeconds, &m.Rework, &m.Unapproved, &m.Project, &m.Title, &labels, &m.SourceBranch, &m.URL); err != nil {
+			return nil, fmt.Errorf("metrics: list merge requests: %w", err)
+		}
+		m.CreatedAt, m.FirstCommitAt, m.MergedAt, m.DeliveredAt = unix(created), unix(firstCommit), unix(merged), unix(delivered)
+		m.FirstReviewAt, m.FirstApproval, m.DeployedAt = unixPtr(review), unixPtr(approval), unixPtr(deployed)
+		if deploySec.Valid {
+			v := deploySec.Int64
+			m.DeploySeconds = &v
+		}
+		m.Labels = parseLabels(labels)
+		sort.Strings(m.Labels)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: list merge requests: %w", err)
+	}
+	return out, nil
+}
+
+// Deployments calls fn for each successful production deployment finished in the range,
+// ordered by finish time (then id), with its counted MRs, reading in keyset batches.
+func (e *Engine) Deployments(ctx context.Context, f Filter, fn func(*Deployment) error) error {
+	if err := e.Validate(ctx, f); err != nil {
+		return err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return err
+	}
+	sc := e.scopeOf(f)
+	cond, condArgs := sc.filterSQL("f.service",
+		"EXISTS (SELECT 1 FROM deployment_mr_facts l WHERE l.deployment_id = f.id AND lower(l.author) IN %s)")
+	q := `SELECT f.id, f.project_id, f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
+		f.recovery_seconds, p.path, COALESCE(env.name, d.environment), d.sha, d.job_url
+		FROM deployment_facts f
+		JOIN deployments d ON d.id = f.id
+		JOIN projects p ON p.id = f.project_id
+		LEFT JOIN environments env ON env.id = f.environment_id
+		WHERE f.finished_at >= ? AND f.finished_at < ? AND (f.finished_at, f.id) > (?, ?)` + cond + `
+		ORDER BY f.finished_at, f.id LIMIT ?`
+	lastAt, lastID := int64(unbounded), int64(0)
+	for {
+		args := append([]any{sc.from, sc.to, lastAt, lastID}, condArgs...)
+		args = append(args, batchSize)
+		batch, err := e.deploymentBatch(ctx, q, args)
+		if err != nil {
+			return err
+		}
+		for _, d := range batch {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		if len(batch) < batchSize {
+			return nil
+		}
+		last := batch[len(batch)-1]
+		lastAt, lastID = last.FinishedAt.Unix(), last.ID
+	}
+}
+
+func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*Deployment, error) {
+	rows, err := e.st.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: list deployments: %w", err)
+	}
+	var out []*Deployment
+	byID := map[int64]*Deployment{}
+	for rows.Next() {
+		d := &Deployment{}
+		var finished int64
+		var recovery sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.ProjectID, &d.Service, &finished, &d.Rework, &d.Rollback, &d.ChangeFailure,
+			&recovery, &d.Project, &d.Environment, &d.SHA, &d.URL); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("metrics: list deployments: %w", err)
+		}
+		d.FinishedAt = unix(finished)
+		if recovery.Valid {
+			v := recovery.Int64
+			d.RecoverySeconds = &v
+		}
+		d.MergeRequests = []MRRef{}
+		out = append(out, d)
+		byID[d.ID] = d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: list deployments: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// The batch's counted MRs in one query.
+	ids := make([]any, len(out))
+	for i, d := range out {
+		ids[i] = d.ID
+	}
+	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework,
+		COALESCE(m.title, ''), COALESCE(m.web_url, '')
+		FROM deployment_mr_facts l LEFT JOIN merge_requests m ON m.project_id = l.project_id AND m.iid = l.mr_iid
+		WHERE l.deployment_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
+		ORDER BY l.deployment_id, l.project_id, l.mr_iid`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var depID int64
+		var r MRRef
+		if err := rows.Scan(&depID, &r.ProjectID, &r.IID, &r.Rework, &r.Title, &r.URL); err != nil {
+			return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		}
+		if d := byID[depID]; d != nil {
+			d.MergeRequests = append(d.MergeRequests, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+	}
+	return out, nil
+}
+
+// Coverage calls fn for each project and UTC day in the range that had a successful
+// default-branch pipeline with coverage (the one that finished last that day), ordered by day
+// then project path. A team of authors only has no coverage: coverage belongs to projects.
+func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) error) error {
+	if err := e.Validate(ctx, f); err != nil {
+		return err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return err
+	}
+	sc := e.scopeOf(f)
+	projects, err := e.coverageProjects(ctx, &sc)
+	if err != nil {
+		return err
+	}
+	if len(projects) == 0 {
+		return nil
+	}
+	fromDay := int64(-1 << 40)
+	if sc.fromSet {
+		fromDay = floorDiv(sc.from, 86400)
+	}
+	toDay := floorDiv(sc.to, 86400)
+	q := `SELECT c.project_id, c.day, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
+		FROM coverage_days c JOIN projects p ON p.id = c.project_id
+		WHERE c.day >= ? AND c.day < ? AND (c.day, p.path) > (?, ?)
+		ORDER BY c.day, p.path LIMIT ?`
+	lastDay, lastPath := int64(-1<<40), ""
+	for {
+		rows, err := e.st.DB.QueryContext(ctx, q, fromDay, toDay, lastDay, lastPath, batchSize)
+		if err != nil {
+			return fmt.Errorf("metrics: list coverage: %w", err)
+		}
+		var batch []*CoverageRow
+		n := 0
+		for rows.Next() {
+			n++
+			r := &CoverageRow{}
+			var projectID, day int64
+			if err := rows.Scan(&projectID, &day, &r.PipelineID, &r.SHA, &r.Percent, &r.URL, &r.Project); err != nil {
+				rows.Close()
+				return fmt.Errorf("metrics: list coverage: %w", err)
+			}
+			r.Date = unix(day * 86400)
+			lastDay, lastPath = day, r.Project
+			if p := projects[projectID]; p != nil {
+				r.Service = p.services[0]
+				if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
+					r.Service = own
+				}
+				batch = append(batch, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("metrics: list coverage: %w", err)
+		}
+		for _, r := range batch {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if n < batchSize {
+			return nil
+		}
+	}
+}
+
+func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+func unixPtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := unix(v.Int64)
+	return &t
+}

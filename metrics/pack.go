@@ -1,0 +1,326 @@
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// Figures read the packed per-day records of fact_days rather than a million rows: SQLite
+// hands back a few hundred blobs quickly, and Go decodes them in milliseconds.
+//
+// Kind 1 (merge requests, by delivered day), one record per MR, all varints:
+//
+//	service, author, cycle, coding, pickup, review, deploy+1 (0: not deployed), flags
+//	(1 rework, 2 unapproved).
+//
+// Kind 2 (deployments, by finished day):
+//
+//	service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
+//	[recovery when a change failure], number of authors, authors (of its counted MRs).
+//
+// Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
+const (
+	packMRs         = 1
+	packDeployments = 2
+
+	nameService = 1
+	nameAuthor  = 2
+
+	mrRework     = 1
+	mrUnapproved = 2
+
+	depRework      = 1
+	depRollback    = 2
+	depCF          = 4
+	depOutOfWindow = 8
+)
+
+// factWriter writes the fact rows of one Refresh and gathers the packed per-day records.
+type factWriter struct {
+	mrStmt, depStmt, linkStmt *sql.Stmt
+	tx                        *sql.Tx
+	days                      [3]map[int64][]byte
+	names                     [3]map[string]uint64
+	scratch                   []byte
+}
+
+func newFactWriter(ctx context.Context, tx *sql.Tx) (*factWriter, error) {
+	w := &factWriter{tx: tx}
+	var err error
+	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
+		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
+		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		return nil, fmt.Errorf("metrics: prepare: %w", err)
+	}
+	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
+		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		w.close()
+		return nil, fmt.Errorf("metrics: prepare: %w", err)
+	}
+	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework)
+		VALUES (?, ?, ?, ?, ?)`); err != nil {
+		w.close()
+		return nil, fmt.Errorf("metrics: prepare: %w", err)
+	}
+	for k := 1; k <= 2; k++ {
+		w.days[k] = map[int64][]byte{}
+		w.names[k] = map[string]uint64{}
+	}
+	return w, nil
+}
+
+func (w *factWriter) close() {
+	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func (w *factWriter) name(kind int, s string) uint64 {
+	id, ok := w.names[kind][s]
+	if !ok {
+		id = uint64(len(w.names[kind]))
+		w.names[kind][s] = id
+	}
+	return id
+}
+
+func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
+	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
+		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
+		f.deploy, f.cycle, f.rework, f.unapproved); err != nil {
+		return err
+	}
+	b := w.scratch[:0]
+	b = binary.AppendUvarint(b, w.name(nameService, f.service))
+	b = binary.AppendUvarint(b, w.name(nameAuthor, f.author))
+	b = binary.AppendVarint(b, f.cycle)
+	b = binary.AppendVarint(b, f.coding)
+	b = binary.AppendVarint(b, f.pickup)
+	b = binary.AppendVarint(b, f.review)
+	var deploy uint64
+	if f.deploy.Valid {
+		deploy = uint64(f.deploy.Int64) + 1 // never negative: links before the merge are ignored
+	}
+	b = binary.AppendUvarint(b, deploy)
+	var flags uint64
+	if f.rework {
+		flags |= mrRework
+	}
+	if f.unapproved {
+		flags |= mrUnapproved
+	}
+	b = binary.AppendUvarint(b, flags)
+	day := floorDiv(f.delivered, 86400)
+	w.days[packMRs][day] = append(w.days[packMRs][day], b...)
+	w.scratch = b
+	return nil
+}
+
+func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeployment) error {
+	var recovery sql.NullInt64
+	if d.cf {
+		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
+	}
+	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
+		d.rollback, d.cf, recovery, d.outOfWindow); err != nil {
+		return err
+	}
+	authors := map[string]bool{}
+	var authorIDs []uint64
+	for _, m := range d.links {
+		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework); err != nil {
+			return err
+		}
+		if !authors[m.author] {
+			authors[m.author] = true
+			authorIDs = append(authorIDs, w.name(nameAuthor, m.author))
+		}
+	}
+	b := w.scratch[:0]
+	b = binary.AppendUvarint(b, w.name(nameService, d.service))
+	var flags uint64
+	if d.rework {
+		flags |= depRework
+	}
+	if d.rollback {
+		flags |= depRollback
+	}
+	if d.cf {
+		flags |= depCF
+	}
+	if d.outOfWindow {
+		flags |= depOutOfWindow
+	}
+	b = binary.AppendUvarint(b, flags)
+	if d.cf {
+		b = binary.AppendVarint(b, d.recovery)
+	}
+	b = binary.AppendUvarint(b, uint64(len(authorIDs)))
+	for _, a := range authorIDs {
+		b = binary.AppendUvarint(b, a)
+	}
+	day := floorDiv(d.finished, 86400)
+	w.days[packDeployments][day] = append(w.days[packDeployments][day], b...)
+	w.scratch = b
+	return nil
+}
+
+// finish writes the packed days and the names they refer to.
+func (w *factWriter) finish(ctx context.Context) error {
+	day, err := w.tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer day.Close()
+	for kind := 1; kind <= 2; kind++ {
+		for d, data := range w.days[kind] {
+			if _, err := day.ExecContext(ctx, kind, d, data); err != nil {
+				return fmt.Errorf("metrics: write packed facts: %w", err)
+			}
+		}
+	}
+	name, err := w.tx.PrepareContext(ctx, `INSERT INTO fact_names(kind, id, name) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer name.Close()
+	for kind := 1; kind <= 2; kind++ {
+		for s, id := range w.names[kind] {
+			if _, err := name.ExecContext(ctx, kind, id, s); err != nil {
+				return fmt.Errorf("metrics: write fact names: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// packedMR and packedDeployment are decoded records.
+type packedMR struct {
+	service, author               uint64
+	cycle, coding, pickup, review int64
+	deploy                        int64 // -1: not deployed
+	flags                         uint64
+}
+
+type packedDeployment struct {
+	service  uint64
+	flags    uint64
+	recovery int64
+	authors  []uint64 // valid until the next record
+}
+
+// errPacked reports a damaged blob; Refresh rewrites them all.
+var errPacked = fmt.Errorf("metrics: packed facts are damaged (run pacer sync, or delete fact_days to rebuild)")
+
+func decodeMRs(data []byte, fn func(*packedMR)) error {
+	var r packedMR
+	for len(data) > 0 {
+		var vals [8]uint64
+		for i := range vals {
+			var v uint64
+			var n int
+			if i >= 2 && i <= 5 {
+				var s int64
+				s, n = binary.Varint(data)
+				v = uint64(s)
+			} else {
+				v, n = binary.Uvarint(data)
+			}
+			if n <= 0 {
+				return errPacked
+			}
+			vals[i] = v
+			data = data[n:]
+		}
+		r = packedMR{service: vals[0], author: vals[1], cycle: int64(vals[2]), coding: int64(vals[3]),
+			pickup: int64(vals[4]), review: int64(vals[5]), deploy: int64(vals[6]) - 1, flags: vals[7]}
+		fn(&r)
+	}
+	return nil
+}
+
+func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
+	var r packedDeployment
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(data)
+		if n <= 0 {
+			return 0, false
+		}
+		data = data[n:]
+		return v, true
+	}
+	for len(data) > 0 {
+		var ok bool
+		if r.service, ok = next(); !ok {
+			return errPacked
+		}
+		if r.flags, ok = next(); !ok {
+			return errPacked
+		}
+		r.recovery = 0
+		if r.flags&depCF != 0 {
+			v, n := binary.Varint(data)
+			if n <= 0 {
+				return errPacked
+			}
+			data = data[n:]
+			r.recovery = v
+		}
+		na, ok := next()
+		if !ok || na > uint64(len(data)) {
+			return errPacked
+		}
+		r.authors = r.authors[:0]
+		for i := uint64(0); i < na; i++ {
+			a, ok := next()
+			if !ok {
+				return errPacked
+			}
+			r.authors = append(r.authors, a)
+		}
+		fn(&r)
+	}
+	return nil
+}
+
+// loadNames reads the names packed records refer to, by kind.
+func loadNames(ctx context.Context, db *sql.DB) (services, authors []string, err error) {
+	rows, err := db.QueryContext(ctx, `SELECT kind, id, name FROM fact_names`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind int
+		var id int
+		var name string
+		if err := rows.Scan(&kind, &id, &name); err != nil {
+			return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
+		}
+		list := &services
+		if kind == nameAuthor {
+			list = &authors
+			name = strings.ToLower(name)
+		}
+		for len(*list) <= id {
+			*list = append(*list, "")
+		}
+		(*list)[id] = name
+	}
+	return services, authors, rows.Err()
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,74 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Percentile returns the p-th percentile (0 ≤ p ≤ 100) of sorted values by linear
+// interpolation between closest ranks (numpy's default, PostgreSQL's percentile_cont),
+// rounded to the nearest whole second (halves away from zero). It returns 0 for no values.
+func Percentile(sorted []int64, p float64) int64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	if p <= 0 {
+		return sorted[0]
+	}
+	if p >= 100 {
+		return sorted[n-1]
+	}
+	rank := p / 100 * float64(n-1)
+	lo := int(math.Floor(rank))
+	hi := lo + 1
+	if hi >= n {
+		return sorted[n-1]
+	}
+	frac := rank - float64(lo)
+	a, b := float64(sorted[lo]), float64(sorted[hi])
+	return int64(math.Round(a + (b-a)*frac))
+}
+
+// PeriodKey names the period containing t (2026-W09 for an ISO week, 2026-03-02 for a day)
+// and returns its first instant, in UTC.
+func PeriodKey(t time.Time, by Period) (key string, start time.Time) {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if by == Day {
+		return day.Format(time.DateOnly), day
+	}
+	// Monday starts the ISO week; Go's Sunday is 0.
+	back := (int(day.Weekday()) + 6) % 7
+	start = day.AddDate(0, 0, -back)
+	y, w := start.ISOWeek()
+	return fmt.Sprintf("%04d-W%02d", y, w), start
+}
+
+// periodEnd is the first instant after the period starting at start.
+func periodEnd(start time.Time, by Period) time.Time {
+	if by == Day {
+		return start.AddDate(0, 0, 1)
+	}
+	return start.AddDate(0, 0, 7)
+}
+
+// ParsePeriod reads a period key (2026-W09 or 2026-03-02) back into its start and kind.
+func ParsePeriod(key string) (start time.Time, by Period, err error) {
+	if t, err := time.Parse(time.DateOnly, key); err == nil {
+		return t, Day, nil
+	}
+	var y, w int
+	if _, err := fmt.Sscanf(key, "%4d-W%2d", &y, &w); err != nil || len(key) != 8 || w < 1 || w > 53 {
+		return time.Time{}, "", fmt.Errorf("metrics: %q is not a period (use 2026-W09 or 2026-03-02)", key)
+	}
+	// ISO week 1 contains January 4th.
+	jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, time.UTC)
+	_, w1 := PeriodKey(jan4, Week)
+	start = w1.AddDate(0, 0, 7*(w-1))
+	if yy, ww := start.ISOWeek(); yy != y || ww != w {
+		return time.Time{}, "", fmt.Errorf("metrics: %d has no ISO week %d", y, w)
+	}
+	return start, Week, nil
+}

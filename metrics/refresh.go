@@ -1,0 +1,536 @@
+package metrics
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+)
+
+// factsVersion changes whenever the derivation rules in this file change, so that facts
+// derived by an older build are derived again.
+const factsVersion = 1
+
+// firstDeployGrace is how long before an environment's first deployment an MR may have been
+// merged and still count as shipped by it: GitLab links the whole branch history there.
+const firstDeployGrace = 7 * 86400
+
+// Refresh derives every per-MR and per-deployment fact, the coverage per project and day, and
+// the packed figures data from the raw history, replacing what was there, in one transaction.
+// It is idempotent; sync, demo and serve call it after each sync. Readers keep seeing the
+// previous facts until it commits.
+func (e *Engine) Refresh(ctx context.Context) error {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	return e.refresh(ctx)
+}
+
+// ensureFresh derives the facts when they are missing or were derived under other rules (a
+// changed configuration or an older build).
+func (e *Engine) ensureFresh(ctx context.Context) error {
+	fp := e.fingerprint()
+	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return err
+	}
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
+	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return err
+	}
+	return e.refresh(ctx)
+}
+
+func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
+	var have string
+	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("metrics: read fact state: %w", err)
+	}
+	return have == fp, nil
+}
+
+// fingerprint identifies the rules the facts depend on.
+func (e *Engine) fingerprint() string {
+	c := e.cfg
+	var window any
+	if w := c.DeployWindow; w != nil {
+		days := make([]int, 0, len(w.Weekdays))
+		for d, ok := range w.Weekdays {
+			if ok {
+				days = append(days, int(d))
+			}
+		}
+		sort.Ints(days)
+		loc := ""
+		if w.Location != nil {
+			loc = w.Location.String()
+		}
+		window = []any{days, w.StartMinute, w.EndMinute, loc}
+	}
+	b, _ := json.Marshal([]any{factsVersion, c.Production.Environments, c.Services, c.Bots.Usernames,
+		c.Rework.Labels, c.Rework.Titles, c.Rework.Branches, window})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Raw rows as refresh reads them.
+type (
+	rawProject struct {
+		id                  int64
+		path, defaultBranch string
+		service             string
+	}
+	rawUser struct {
+		username string
+		bot      bool
+	}
+	rawMR struct {
+		iid                  int64
+		title                string
+		authorID             int64
+		author               string
+		labels               []string
+		sourceBranch, target string
+		created, merged      int64
+		storedApproval       sql.NullInt64
+		firstCommit          sql.NullInt64
+
+		bot, inScope, rework bool
+		approvalNotes        bool // any approved/unapproved note at all
+		firstApproval        int64
+		firstComment         int64
+		deployed             *rawDeployment
+	}
+	rawDeployment struct {
+		id, envID   int64
+		env         string
+		sha         string
+		finished    int64
+		service     string
+		first       bool
+		links       []*rawMR // counted
+		rework      bool
+		rollback    bool
+		cf          bool
+		recovery    int64
+		outOfWindow bool
+	}
+)
+
+// refresh does the work of Refresh; the caller holds refreshMu.
+func (e *Engine) refresh(ctx context.Context) error {
+	start := time.Now()
+	users, err := e.loadUsers(ctx)
+	if err != nil {
+		return err
+	}
+	var stats struct{ projects, mrs, deployments int }
+	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "coverage_days", "fact_days", "fact_names"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+				return fmt.Errorf("metrics: clear %s: %w", t, err)
+			}
+		}
+		w, err := newFactWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		projects, err := e.loadProjects(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, p := range projects {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			m, d, err := e.refreshProject(ctx, tx, p, users, w)
+			if err != nil {
+				return err
+			}
+			stats.projects++
+			stats.mrs += m
+			stats.deployments += d
+		}
+		if err := w.finish(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
+			SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
+				SELECT p.project_id, p.finished_at / 86400 AS day, p.id, p.sha, p.coverage, p.finished_at, p.web_url,
+				       row_number() OVER (PARTITION BY p.project_id, p.finished_at / 86400 ORDER BY p.finished_at DESC, p.id DESC) AS rn
+				FROM pipelines p JOIN projects pr ON pr.id = p.project_id
+				WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
+				  AND p.finished_at >= 0 AND p.ref = pr.default_branch
+			) WHERE rn = 1`); err != nil {
+			return fmt.Errorf("metrics: derive coverage: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
+			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
+			generation = fact_state.generation + 1`, e.fingerprint(), time.Now().Unix()); err != nil {
+			return fmt.Errorf("metrics: record fact state: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: refresh: %w", err)
+	}
+	slog.Debug("metrics: facts refreshed", "projects", stats.projects, "merge_requests", stats.mrs,
+		"deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (e *Engine) loadUsers(ctx context.Context) (map[int64]rawUser, error) {
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT id, username, bot FROM users`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: load users: %w", err)
+	}
+	defer rows.Close()
+	users := map[int64]rawUser{}
+	for rows.Next() {
+		var id int64
+		var u rawUser
+		if err := rows.Scan(&id, &u.username, &u.bot); err != nil {
+			return nil, fmt.Errorf("metrics: load users: %w", err)
+		}
+		users[id] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: load users: %w", err)
+	}
+	return users, nil
+}
+
+func (e *Engine) loadProjects(ctx context.Context, tx *sql.Tx) ([]rawProject, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, path, default_branch FROM projects ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: load projects: %w", err)
+	}
+	defer rows.Close()
+	var out []rawProject
+	for rows.Next() {
+		var p rawProject
+		if err := rows.Scan(&p.id, &p.path, &p.defaultBranch); err != nil {
+			return nil, fmt.Errorf("metrics: load projects: %w", err)
+		}
+		p.service = e.res.projectService(p.path)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: load projects: %w", err)
+	}
+	return out, nil
+}
+
+// isProduction says whether an environment counts as production: GitLab's tier, or with no
+// tier, a name matching the configured pattern. The collector's own flag is trusted too.
+func (e *Engine) isProduction(name, tier string, flagged, known bool) bool {
+	if flagged || tier == "production" {
+		return true
+	}
+	if known && tier != "" {
+		return false
+	}
+	return e.cfg.Production.Pattern != nil && e.cfg.Production.Pattern.MatchString(name)
+}
+
+// refreshProject derives the facts of one project and hands them to w.
+func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, users map[int64]rawUser, w *factWriter) (nMRs, nDeps int, err error) {
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("metrics: %s of %s: %w", what, p.path, err)
+	}
+	isBotUser := func(id int64, username string) bool {
+		u, ok := users[id]
+		return e.res.isBot(username, ok && u.bot) || (ok && e.res.isBot(u.username, false))
+	}
+
+	// Merged MRs (any target branch: a deployment may ship one to another branch).
+	mrs := map[int64]*rawMR{}
+	rows, err := tx.QueryContext(ctx, `SELECT iid, title, author_id, author_username, labels, source_branch,
+		target_branch, created_at, merged_at, first_approval_at
+		FROM merge_requests WHERE project_id = ? AND merged_at IS NOT NULL`, p.id)
+	if err != nil {
+		return 0, 0, wrap("load merge requests", err)
+	}
+	for rows.Next() {
+		m := &rawMR{}
+		var labels string
+		if err := rows.Scan(&m.iid, &m.title, &m.authorID, &m.author, &labels, &m.sourceBranch, &m.target,
+			&m.created, &m.merged, &m.storedApproval); err != nil {
+			rows.Close()
+			return 0, 0, wrap("load merge requests", err)
+		}
+		m.labels = parseLabels(labels)
+		m.bot = isBotUser(m.authorID, m.author)
+		m.inScope = m.target == p.defaultBranch && p.defaultBranch != ""
+		m.rework = e.res.isRework(m.labels, m.title, m.sourceBranch)
+		mrs[m.iid] = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, wrap("load merge requests", err)
+	}
+
+	// First commit: the earliest authored instant; the driver stores instants, not strings.
+	rows, err = tx.QueryContext(ctx, `SELECT mr_iid, MIN(authored_at) FROM mr_commits WHERE project_id = ? GROUP BY mr_iid`, p.id)
+	if err != nil {
+		return 0, 0, wrap("load commits", err)
+	}
+	for rows.Next() {
+		var iid, at int64
+		if err := rows.Scan(&iid, &at); err != nil {
+			rows.Close()
+			return 0, 0, wrap("load commits", err)
+		}
+		if m := mrs[iid]; m != nil {
+			m.firstCommit = sql.NullInt64{Int64: at, Valid: true}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, wrap("load commits", err)
+	}
+
+	// Reviews and approvals: by a human other than the author, at or before the merge.
+	rows, err = tx.QueryContext(ctx, `SELECT mr_iid, kind, author_id, author_username, created_at FROM mr_notes WHERE project_id = ?`, p.id)
+	if err != nil {
+		return 0, 0, wrap("load notes", err)
+	}
+	for rows.Next() {
+		var iid, authorID, at int64
+		var kind, username string
+		if err := rows.Scan(&iid, &kind, &authorID, &username, &at); err != nil {
+			rows.Close()
+			return 0, 0, wrap("load notes", err)
+		}
+		m := mrs[iid]
+		if m == nil {
+			continue
+		}
+		if kind == "approved" || kind == "unapproved" {
+			m.approvalNotes = true
+		}
+		if at > m.merged || authorID == m.authorID || isBotUser(authorID, username) {
+			continue
+		}
+		switch kind {
+		case "approved":
+			if m.firstApproval == 0 || at < m.firstApproval {
+				m.firstApproval = at
+			}
+		case "comment":
+			if m.firstComment == 0 || at < m.firstComment {
+				m.firstComment = at
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, wrap("load notes", err)
+	}
+
+	// Successful production deployments, by environment in finish order.
+	var deps []*rawDeployment
+	byID := map[int64]*rawDeployment{}
+	rows, err = tx.QueryContext(ctx, `SELECT d.id, d.environment_id, COALESCE(e.name, d.environment), d.sha, d.finished_at,
+		COALESCE(e.tier, ''), COALESCE(e.production, 0), e.id IS NOT NULL
+		FROM deployments d LEFT JOIN environments e ON e.id = d.environment_id
+		WHERE d.project_id = ? AND d.status = 'success'
+		ORDER BY d.environment_id, d.finished_at, d.id`, p.id)
+	if err != nil {
+		return 0, 0, wrap("load deployments", err)
+	}
+	for rows.Next() {
+		d := &rawDeployment{}
+		var tier string
+		var flagged, known bool
+		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.finished, &tier, &flagged, &known); err != nil {
+			rows.Close()
+			return 0, 0, wrap("load deployments", err)
+		}
+		if !e.isProduction(d.env, tier, flagged, known) {
+			continue
+		}
+		d.service = e.res.environmentService(p.path, d.env)
+		deps = append(deps, d)
+		byID[d.id] = d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, wrap("load deployments", err)
+	}
+	// Mark each environment's first deployment before reading links: its rule needs it.
+	for i, d := range deps {
+		d.first = i == 0 || deps[i-1].envID != d.envID
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT deployment_id, mr_iid FROM deployment_merge_requests WHERE project_id = ? ORDER BY deployment_id, mr_iid`, p.id)
+	if err != nil {
+		return 0, 0, wrap("load deployment links", err)
+	}
+	for rows.Next() {
+		var depID, iid int64
+		if err := rows.Scan(&depID, &iid); err != nil {
+			rows.Close()
+			return 0, 0, wrap("load deployment links", err)
+		}
+		d, m := byID[depID], mrs[iid]
+		if d == nil || m == nil || m.bot {
+			continue // not a production deployment of this project, an MR not collected, or a bot's
+		}
+		if d.first && m.merged < d.finished-firstDeployGrace {
+			continue // the first deployment links the whole history
+		}
+		d.links = append(d.links, m)
+		if d.finished >= m.merged && (m.deployed == nil || d.finished < m.deployed.finished ||
+			d.finished == m.deployed.finished && d.id < m.deployed.id) {
+			m.deployed = d
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, wrap("load deployment links", err)
+	}
+
+	// Rollbacks, rework and change failures, per environment.
+	window := e.cfg.DeployWindow
+	var envStart int
+	var firstSeen map[string]int
+	for i, d := range deps {
+		if d.first {
+			envStart = i
+			firstSeen = map[string]int{}
+		}
+		if i > envStart {
+			prev := deps[i-1]
+			if at, ok := firstSeen[d.sha]; ok && d.sha != prev.sha && at < firstSeen[prev.sha] {
+				d.rollback = true
+			}
+		}
+		if _, ok := firstSeen[d.sha]; !ok {
+			firstSeen[d.sha] = i
+		}
+		d.rework = d.rollback
+		for _, m := range d.links {
+			if m.rework {
+				d.rework = true
+			}
+		}
+		if d.rework && i > envStart {
+			prev := deps[i-1]
+			prev.cf = true
+			prev.recovery = d.finished - prev.finished
+		}
+		if window != nil {
+			d.outOfWindow = !inWindow(time.Unix(d.finished, 0), window.Weekdays, window.StartMinute, window.EndMinute, window.Location)
+		}
+	}
+
+	for _, d := range deps {
+		if err := w.deployment(ctx, p, d); err != nil {
+			return 0, 0, wrap("write deployment facts", err)
+		}
+	}
+
+	// Per-MR facts, in a stable order.
+	iids := make([]int64, 0, len(mrs))
+	for iid, m := range mrs {
+		if m.inScope && !m.bot {
+			iids = append(iids, iid)
+		}
+	}
+	sort.Slice(iids, func(i, j int) bool { return iids[i] < iids[j] })
+	for _, iid := range iids {
+		f := deriveMR(p, mrs[iid], e.res)
+		if err := w.mergeRequest(ctx, f); err != nil {
+			return 0, 0, wrap("write merge request facts", err)
+		}
+	}
+	return len(iids), len(deps), nil
+}
+
+// mrFact is one row of mr_facts.
+type mrFact struct {
+	projectID, iid                          int64
+	service, author                         string
+	created, firstCommit, merged, delivered int64
+	firstReview, firstApproval, deployed    sql.NullInt64
+	coding, pickup, review, cycle           int64
+	deploy                                  sql.NullInt64
+	rework, unapproved                      bool
+}
+
+// deriveMR applies the per-MR rules of SPEC section 3.
+func deriveMR(p rawProject, m *rawMR, res *resolver) mrFact {
+	f := mrFact{projectID: p.id, iid: m.iid, author: m.author, created: m.created, merged: m.merged, rework: m.rework}
+	f.firstCommit = m.created
+	if m.firstCommit.Valid && m.firstCommit.Int64 <= m.created {
+		f.firstCommit = m.firstCommit.Int64
+	}
+	if m.firstApproval != 0 {
+		f.firstApproval = sql.NullInt64{Int64: m.firstApproval, Valid: true}
+	} else if !m.approvalNotes && m.storedApproval.Valid && m.storedApproval.Int64 <= m.merged {
+		// The notes say nothing about approvals (GitLab without approval system notes): the
+		// approval time the collector got from the approvals API stands in.
+		f.firstApproval = m.storedApproval
+	}
+	review := m.firstComment
+	if f.firstApproval.Valid && (review == 0 || f.firstApproval.Int64 < review) {
+		review = f.firstApproval.Int64
+	}
+	if review != 0 && review <= m.merged {
+		f.firstReview = sql.NullInt64{Int64: review, Valid: true}
+	}
+	f.service = p.service
+	f.delivered = m.merged
+	if d := m.deployed; d != nil {
+		f.deployed = sql.NullInt64{Int64: d.finished, Valid: true}
+		f.delivered = d.finished
+		f.deploy = sql.NullInt64{Int64: d.finished - m.merged, Valid: true}
+		f.service = res.environmentService(p.path, d.env)
+	}
+	f.coding = m.created - f.firstCommit
+	if f.firstReview.Valid {
+		f.pickup = f.firstReview.Int64 - m.created
+		f.review = m.merged - f.firstReview.Int64
+	} else {
+		f.pickup = m.merged - m.created
+	}
+	f.cycle = f.delivered - f.firstCommit
+	f.unapproved = !f.firstApproval.Valid
+	return f
+}
+
+// inWindow says whether instant t falls in the deploy window: on one of its weekdays, at or
+// after start and before end, in its time zone.
+func inWindow(t time.Time, days map[time.Weekday]bool, startMin, endMin int, loc *time.Location) bool {
+	if loc == nil {
+		loc = time.UTC
+	}
+	l := t.In(loc)
+	if !days[l.Weekday()] {
+		return false
+	}
+	sec := l.Hour()*3600 + l.Minute()*60 + l.Second()
+	return sec >= startMin*60 && sec < endMin*60
+}
+
+// parseLabels reads the JSON array of label names stored with an MR.
+func parseLabels(s string) []string {
+	if s == "" || s == "[]" {
+		return nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,144 @@
+package metrics
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/pacer-dev/pacer/config"
+)
+
+// resolver applies the configuration's naming and classification rules: services and teams
+// (SPEC section 5), bots and rework MRs (section 3).
+type resolver struct {
+	group     map[string]string            // project path -> service grouping it
+	split     map[string]map[string]string // project path -> environment name -> service
+	teams     map[string]*config.Team
+	botNames  map[string]bool // configured usernames, lower-case
+	reworkLbl map[string]bool // lower-case
+	titles    []*regexp.Regexp
+	branches  []*regexp.Regexp
+}
+
+// builtinBots are the username shapes GitLab gives its own bot users: project and group access
+// tokens and service accounts.
+var builtinBots = []*regexp.Regexp{
+	regexp.MustCompile(`^(project|group)_\d+_bot`),
+	regexp.MustCompile(`^service_account_`),
+}
+
+func newResolver(cfg *config.Config) *resolver {
+	r := &resolver{
+		group:     map[string]string{},
+		split:     map[string]map[string]string{},
+		teams:     map[string]*config.Team{},
+		botNames:  map[string]bool{},
+		reworkLbl: map[string]bool{},
+		titles:    cfg.Rework.TitlePatterns,
+		branches:  cfg.Rework.BranchPatterns,
+	}
+	for _, s := range cfg.Services {
+		if len(s.Environments) > 0 {
+			for _, p := range s.Projects {
+				if r.split[p] == nil {
+					r.split[p] = map[string]string{}
+				}
+				for _, env := range s.Environments {
+					if _, dup := r.split[p][env]; !dup {
+						r.split[p][env] = s.Name
+					}
+				}
+			}
+			continue
+		}
+		for _, p := range s.Projects {
+			if _, dup := r.group[p]; !dup {
+				r.group[p] = s.Name
+			}
+		}
+	}
+	for i := range cfg.Teams {
+		r.teams[cfg.Teams[i].Name] = &cfg.Teams[i]
+	}
+	for _, u := range cfg.Bots.Usernames {
+		r.botNames[strings.ToLower(u)] = true
+	}
+	for _, l := range cfg.Rework.Labels {
+		r.reworkLbl[strings.ToLower(l)] = true
+	}
+	return r
+}
+
+// team returns the named team, or nil.
+func (r *resolver) team(name string) *config.Team {
+	if name == "" {
+		return nil
+	}
+	return r.teams[name]
+}
+
+// groupOf returns the configured service that groups the project at path, or "".
+func (r *resolver) groupOf(path string) string { return r.group[path] }
+
+// projectService is the service of a project's items that no environment split claims: the
+// configured service grouping it, else its full path.
+func (r *resolver) projectService(path string) string {
+	if g := r.group[path]; g != "" {
+		return g
+	}
+	return path
+}
+
+// environmentService is the service a deployment to environment env of project path belongs to.
+func (r *resolver) environmentService(path, env string) string {
+	if s := r.split[path][env]; s != "" {
+		return s
+	}
+	return r.projectService(path)
+}
+
+// splitServices lists the services split out of the project at path by environment.
+func (r *resolver) splitServices(path string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range r.split[path] {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// isBot says whether a user is a bot: GitLab's flag, the built-in username shapes, or the
+// configured list.
+func (r *resolver) isBot(username string, flagged bool) bool {
+	if flagged {
+		return true
+	}
+	for _, re := range builtinBots {
+		if re.MatchString(username) {
+			return true
+		}
+	}
+	return r.botNames[strings.ToLower(username)]
+}
+
+// isRework says whether an MR is a rework MR by its labels, title or source branch.
+func (r *resolver) isRework(labels []string, title, sourceBranch string) bool {
+	for _, l := range labels {
+		if r.reworkLbl[strings.ToLower(l)] {
+			return true
+		}
+	}
+	for _, re := range r.titles {
+		if re.MatchString(title) {
+			return true
+		}
+	}
+	for _, re := range r.branches {
+		if re.MatchString(sourceBranch) {
+			return true
+		}
+	}
+	return false
+}

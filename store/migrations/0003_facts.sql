@@ -1,0 +1,98 @@
+-- Facts derived from the raw history by metrics.Engine.Refresh (SPEC section 3). Everything
+-- here is recomputed from the tables of 0001 and the configuration; deleting it loses nothing.
+-- Times are Unix seconds (UTC); NULL means unknown.
+
+-- When the facts were last derived, and under which rules (a fingerprint of the configuration
+-- parts that change them: bots, rework rules, services, production pattern, deploy window).
+CREATE TABLE fact_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint  TEXT    NOT NULL,
+    refreshed_at INTEGER NOT NULL,
+    generation   INTEGER NOT NULL
+);
+
+-- One row per merged, in-scope (target = default branch), human-authored MR.
+CREATE TABLE mr_facts (
+    project_id        INTEGER NOT NULL,
+    iid               INTEGER NOT NULL,
+    service           TEXT    NOT NULL,
+    author            TEXT    NOT NULL,
+    created_at        INTEGER NOT NULL,
+    first_commit_at   INTEGER NOT NULL,
+    first_review_at   INTEGER,
+    first_approval_at INTEGER,
+    merged_at         INTEGER NOT NULL,
+    deployed_at       INTEGER,
+    delivered_at      INTEGER NOT NULL,
+    coding_seconds    INTEGER NOT NULL,
+    pickup_seconds    INTEGER NOT NULL,
+    review_seconds    INTEGER NOT NULL,
+    deploy_seconds    INTEGER,
+    cycle_seconds     INTEGER NOT NULL,
+    rework            INTEGER NOT NULL,
+    unapproved        INTEGER NOT NULL,
+    PRIMARY KEY (project_id, iid)
+);
+CREATE INDEX mr_facts_delivered ON mr_facts(delivered_at, project_id, iid);
+
+-- One row per successful production deployment.
+CREATE TABLE deployment_facts (
+    id               INTEGER PRIMARY KEY,          -- GitLab deployment id
+    project_id       INTEGER NOT NULL,
+    environment_id   INTEGER NOT NULL,
+    service          TEXT    NOT NULL,
+    finished_at      INTEGER NOT NULL,
+    merge_requests   INTEGER NOT NULL,             -- counted links
+    rework           INTEGER NOT NULL,
+    rollback         INTEGER NOT NULL,
+    change_failure   INTEGER NOT NULL,
+    recovery_seconds INTEGER,
+    out_of_window    INTEGER NOT NULL
+);
+CREATE INDEX deployment_facts_finished ON deployment_facts(finished_at, id);
+
+-- The counted deployment-MR links: human-authored, merged MRs Pacer knows, minus the links an
+-- environment's first deployment makes to MRs merged more than 7 days before it.
+CREATE TABLE deployment_mr_facts (
+    deployment_id INTEGER NOT NULL,
+    project_id    INTEGER NOT NULL,
+    mr_iid        INTEGER NOT NULL,
+    author        TEXT    NOT NULL,
+    rework        INTEGER NOT NULL,
+    PRIMARY KEY (deployment_id, project_id, mr_iid)
+);
+
+-- Per project and UTC day: the successful default-branch pipeline with coverage that finished
+-- last that day.
+CREATE TABLE coverage_days (
+    project_id  INTEGER NOT NULL,
+    day         INTEGER NOT NULL,                  -- Unix day (seconds / 86400)
+    pipeline_id INTEGER NOT NULL,
+    sha         TEXT    NOT NULL,
+    coverage    REAL    NOT NULL,
+    finished_at INTEGER NOT NULL,
+    web_url     TEXT    NOT NULL,
+    PRIMARY KEY (project_id, day)
+);
+CREATE INDEX coverage_days_day ON coverage_days(day, project_id);
+
+-- The per-item numbers figures need, packed per UTC day (kind 1: MRs by delivered day, kind 2:
+-- deployments by finished day) so that a year of a large organisation reads in a few hundred
+-- rows instead of a million. Layout: metrics/pack.go.
+CREATE TABLE fact_days (
+    kind INTEGER NOT NULL,
+    day  INTEGER NOT NULL,
+    data BLOB    NOT NULL,
+    PRIMARY KEY (kind, day)
+);
+
+-- Names the packed records refer to by number (kind 1: services, kind 2: authors).
+CREATE TABLE fact_names (
+    kind INTEGER NOT NULL,
+    id   INTEGER NOT NULL,
+    name TEXT    NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+
+-- Refresh derives facts project by project; the raw deployments table has no project index.
+CREATE INDEX IF NOT EXISTS deployments_project_env ON deployments(project_id, environment_id, finished_at, id);
