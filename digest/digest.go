@@ -1,0 +1,405 @@
+// Package digest composes the weekly email digest (SPEC section 6) from the metrics, renders
+// it as HTML and plain text, and sends it over SMTP. What was sent is kept in the store: a
+// (week, recipient) pair is recorded only after the mail server accepted the message, so a
+// failure is retried on the next check and a sent digest never goes out twice, across
+// restarts.
+package digest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// Sender composes and sends the digest.
+type Sender struct {
+	st  *store.Store
+	src Source
+	cfg *config.Config
+
+	log       *slog.Logger
+	now       func() time.Time
+	tlsConfig *tls.Config
+	timeout   time.Duration
+
+	// mu makes the sends of this process one at a time, so a scheduled check and a manual
+	// send cannot both find a pair unsent and both send it.
+	mu sync.Mutex
+}
+
+// Option configures a Sender.
+type Option func(*Sender)
+
+// WithLogger sets the logger (slog.Default otherwise).
+func WithLogger(l *slog.Logger) Option { return func(s *Sender) { s.log = l } }
+
+// WithClock sets the clock used for the Date header and the recorded send time.
+func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
+
+// WithTLSConfig sets the TLS configuration for the SMTP connection (for a private CA; tests use
+// it to trust their own server).
+func WithTLSConfig(c *tls.Config) Option { return func(s *Sender) { s.tlsConfig = c } }
+
+// WithTimeout bounds each SMTP connection and command (15 s otherwise).
+func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = d } }
+
+// New returns a Sender reading figures from src (a *metrics.Engine) and recording sends in st.
+func New(st *store.Store, src Source, cfg *config.Config, opts ...Option) *Sender {
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	s := &Sender{st: st, src: src, cfg: cfg, log: slog.Default(), now: time.Now, timeout: 15 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Schedule is the configured schedule.
+func (s *Sender) Schedule() Schedule { return ScheduleOf(s.cfg) }
+
+// Ready says whether scheduled sending can work: nil when there are subscriptions and the SMTP
+// settings are complete, otherwise what is missing. `pacer serve` starts the digest job only
+// when it is nil.
+func (s *Sender) Ready() error {
+	if len(s.cfg.Digest.Subscriptions) == 0 {
+		return errors.New("digest: no [[digest.subscription]] in the configuration")
+	}
+	return checkSMTP(s.cfg.SMTP)
+}
+
+// Render composes the digest of week for scope and renders its subject, HTML and text. Links
+// use base_url; without one the email has no links and says so.
+func (s *Sender) Render(ctx context.Context, week Week, scope Scope) (subject, html, text string, err error) {
+	m, err := s.Compose(ctx, week, scope, s.cfg.BaseURL, s.cfg.BaseURL == "")
+	if err != nil {
+		return "", "", "", err
+	}
+	var b bytes.Buffer
+	if err := views.DigestEmailDoc(m).Render(ctx, &b); err != nil {
+		return "", "", "", fmt.Errorf("digest: render %s: %w", week, err)
+	}
+	return m.Subject, b.String(), views.DigestText(m), nil
+}
+
+// Compose builds the digest's view model. Links start with linkBase ("" gives root-relative
+// links, as the dashboard's preview wants); noLinks leaves them out.
+func (s *Sender) Compose(ctx context.Context, week Week, scope Scope, linkBase string, noLinks bool) (views.DigestEmail, error) {
+	return compose(ctx, s.src, s.cfg, week, scope, links{base: linkBase, off: noLinks, week: week, scope: scope})
+}
+
+// Delivery is one recipient's digest of a week and what happened to it.
+type Delivery struct {
+	Recipient string
+	Scope     Scope
+	Subject   string
+	Status    Status
+	Err       error // set when Status is Failed
+	// SentAt is when it was sent, or, for AlreadySent, when it had been.
+	SentAt time.Time
+}
+
+// Status is the outcome of a Delivery.
+type Status string
+
+const (
+	Sent        Status = "sent"
+	AlreadySent Status = "already sent"
+	WouldSend   Status = "would send" // dry run
+	Failed      Status = "failed"
+)
+
+// recipient is one address and the scope of the subscription it gets.
+type recipient struct {
+	addr  string // as configured
+	key   string // normalised
+	scope Scope
+}
+
+// recipients lists the subscribers once each: an address in several subscriptions gets the
+// first one's digest (a week is sent at most once per recipient), and the rest are logged.
+func (s *Sender) recipients() []recipient {
+	var out []recipient
+	seen := map[string]Scope{}
+	for _, sub := range s.cfg.Digest.Subscriptions {
+		sc := ScopeOf(sub)
+		for _, a := range sub.To {
+			k := store.NormalizeRecipient(a)
+			if first, dup := seen[k]; dup {
+				if first.Key() != sc.Key() {
+					s.log.Warn("digest: address is in two subscriptions; it gets the first one's digest",
+						"recipient", k, "scope", first.Key(), "ignored_scope", sc.Key())
+				}
+				continue
+			}
+			seen[k] = sc
+			out = append(out, recipient{addr: strings.TrimSpace(a), key: k, scope: sc})
+		}
+	}
+	return out
+}
+
+// override turns --to addresses into recipients: an address that is subscribed keeps its
+// subscription's scope; any other gets everything.
+func (s *Sender) override(addrs []string) []recipient {
+	subscribed := map[string]Scope{}
+	for _, r := range s.recipients() {
+		subscribed[r.key] = r.scope
+	}
+	var out []recipient
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		k := store.NormalizeRecipient(a)
+		if k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, recipient{addr: strings.TrimSpace(a), key: k, scope: subscribed[k]})
+	}
+	return out
+}
+
+// retryDelay is how long a failed pair waits before the scheduler tries it again: one minute,
+// doubling with each attempt, at most an hour. A wrong password or a down server then costs a
+// few connections an hour rather than one a minute (and no lock-out by the mail server).
+func retryDelay(attempts int) time.Duration {
+	d := time.Minute
+	for i := 1; i < attempts && d < time.Hour; i++ {
+		d *= 2
+	}
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return d
+}
+
+// SendDue sends the digest that is due at now to every subscriber who has not got it yet. It
+// is the scheduled job: cheap when there is nothing to do (one query), so it can run every
+// minute; the database, not the timer, decides what is due. A pair that failed waits
+// retryDelay before the next attempt. The error joins the failures of this run.
+func (s *Sender) SendDue(ctx context.Context, now time.Time) error {
+	if len(s.cfg.Digest.Subscriptions) == 0 {
+		return nil
+	}
+	run := s.Schedule().Due(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sent, failures, err := s.state(ctx, run.Week)
+	if err != nil {
+		return err
+	}
+	var todo []recipient
+	for _, r := range s.recipients() {
+		if _, ok := sent[r.key]; ok {
+			continue
+		}
+		if f, ok := failures[r.key]; ok && now.Before(f.LastAttemptAt.Add(retryDelay(f.Attempts))) {
+			continue
+		}
+		todo = append(todo, r)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := checkSMTP(s.cfg.SMTP); err != nil {
+		return err
+	}
+	s.log.Info("digest: sending", "week", run.Week.String(), "recipients", len(todo), "due_at", run.At.UTC().Format(time.RFC3339))
+	ds := s.deliver(ctx, run.Week, todo)
+	return joinFailures(ds)
+}
+
+// Send sends week's digest on demand. Without override it goes to every subscriber who has not
+// got that week yet; with override, to those addresses whether or not they had it (an explicit
+// request), each with its subscription's scope or, if not subscribed, everything. A dry run
+// renders and reports, sending and recording nothing.
+func (s *Sender) Send(ctx context.Context, week Week, override []string, dryRun bool) ([]Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.recipients()
+	if len(override) > 0 {
+		rs = s.override(override)
+	}
+	if len(rs) == 0 {
+		return nil, errors.New("digest: nobody to send to: add a [[digest.subscription]] to the configuration or pass --to")
+	}
+	sent, _, err := s.state(ctx, week)
+	if err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	var todo []recipient
+	for _, r := range rs {
+		if d, ok := sent[r.key]; ok && len(override) == 0 {
+			out = append(out, Delivery{Recipient: r.addr, Scope: r.scope, Subject: d.Subject, Status: AlreadySent, SentAt: d.SentAt})
+			continue
+		}
+		todo = append(todo, r)
+	}
+	if dryRun {
+		rendered := map[string]string{}
+		for _, r := range todo {
+			subj, ok := rendered[r.scope.Key()]
+			if !ok {
+				m, err := s.Compose(ctx, week, r.scope, s.cfg.BaseURL, s.cfg.BaseURL == "")
+				if err != nil {
+					return out, err
+				}
+				subj = m.Subject
+				rendered[r.scope.Key()] = subj
+			}
+			out = append(out, Delivery{Recipient: r.addr, Scope: r.scope, Subject: subj, Status: WouldSend})
+		}
+		return sortDeliveries(out), nil
+	}
+	if len(todo) > 0 {
+		if err := checkSMTP(s.cfg.SMTP); err != nil {
+			return out, err
+		}
+	}
+	ds := s.deliver(ctx, week, todo)
+	out = append(out, ds...)
+	return sortDeliveries(out), joinFailures(ds)
+}
+
+func sortDeliveries(ds []Delivery) []Delivery {
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Recipient < ds[j].Recipient })
+	return ds
+}
+
+func (s *Sender) state(ctx context.Context, week Week) (map[string]store.DigestSend, map[string]store.DigestFailure, error) {
+	sends, err := s.st.DigestSends(ctx, week.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	fails, err := s.st.DigestFailures(ctx, week.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	sent := make(map[string]store.DigestSend, len(sends))
+	for _, d := range sends {
+		sent[d.Recipient] = d
+	}
+	failed := make(map[string]store.DigestFailure, len(fails))
+	for _, f := range fails {
+		failed[f.Recipient] = f
+	}
+	return sent, failed, nil
+}
+
+// deliver renders each scope once and sends one message per recipient over one connection,
+// recording each pair right after the server accepted it.
+func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient) []Delivery {
+	type rendered struct {
+		subject, html, text string
+		err                 error
+	}
+	cache := map[string]rendered{}
+	m := &mailer{cfg: s.cfg.SMTP, tlsConfig: s.tlsConfig, timeout: s.timeout}
+	defer m.close()
+
+	var out []Delivery
+	var dialErr error // a connection that failed once fails the rest of this run the same way
+	for _, r := range todo {
+		d := Delivery{Recipient: r.addr, Scope: r.scope}
+		rd, ok := cache[r.scope.Key()]
+		if !ok {
+			rd.subject, rd.html, rd.text, rd.err = s.Render(ctx, week, r.scope)
+			cache[r.scope.Key()] = rd
+		}
+		d.Subject = rd.subject
+		err := rd.err
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if err == nil && dialErr != nil {
+			err = dialErr
+		}
+		if err == nil {
+			if err = m.dial(ctx); err != nil {
+				dialErr = err
+			}
+		}
+		now := s.now()
+		if err == nil {
+			err = m.send(ctx, message{
+				To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,
+				MessageID: messageID(week, r.key, s.cfg.SMTP.From), Date: now,
+			})
+		}
+		if err != nil {
+			d.Status, d.Err = Failed, err
+			s.log.Error("digest: not sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key(), "err", err)
+			// A cancelled run is not the recipient's failure: it is not counted.
+			if ctx.Err() == nil {
+				if rerr := s.st.RecordDigestFailure(context.WithoutCancel(ctx), week.String(), r.key, err.Error(), now); rerr != nil {
+					s.log.Error("digest: record failure", "err", rerr)
+				}
+			}
+			out = append(out, d)
+			continue
+		}
+		// The server has the message. Record it even if ctx was cancelled meanwhile, so that
+		// a stop between the two cannot cause a second send.
+		rec := store.DigestSend{Week: week.String(), Recipient: r.key, Scope: r.scope.Key(), Subject: rd.subject,
+			MessageID: "<" + messageID(week, r.key, s.cfg.SMTP.From) + ">", SentAt: now}
+		if rerr := s.st.RecordDigestSent(context.WithoutCancel(ctx), rec); rerr != nil {
+			// Nothing else can be done: the message went out; say so loudly.
+			d.Status, d.Err = Failed, fmt.Errorf("digest: sent to %s but not recorded (it may be sent again): %w", r.key, rerr)
+			s.log.Error("digest: sent but not recorded", "week", week.String(), "recipient", r.key, "err", rerr)
+			out = append(out, d)
+			continue
+		}
+		d.Status, d.SentAt = Sent, now
+		s.log.Info("digest: sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key())
+		out = append(out, d)
+	}
+	return out
+}
+
+func joinFailures(ds []Delivery) error {
+	var errs []error
+	for _, d := range ds {
+		if d.Status == Failed && d.Err != nil {
+			errs = append(errs, d.Err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// The same connection error for every recipient reads once.
+	uniq := map[string]bool{}
+	var msgs []string
+	for _, e := range errs {
+		if !uniq[e.Error()] {
+			uniq[e.Error()] = true
+			msgs = append(msgs, e.Error())
+		}
+	}
+	return &SendError{Failed: len(errs), Messages: msgs, errs: errs}
+}
+
+// SendError reports the recipients a run could not send to.
+type SendError struct {
+	Failed   int
+	Messages []string
+	errs     []error
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("digest: %s not sent: %s", plural(e.Failed, "message", "messages"), strings.Join(e.Messages, "; "))
+}
+
+// Unwrap gives the individual errors.
+func (e *SendError) Unwrap() []error { return e.errs }
