@@ -19,9 +19,12 @@ import (
 type Source interface {
 	Validate(ctx context.Context, f metrics.Filter) error
 	Figures(ctx context.Context, f metrics.Filter) ([]metrics.Figure, error)
-	MergeRequests(ctx context.Context, f metrics.Filter, fn func(metrics.MergeRequest) error) error
-	Deployments(ctx context.Context, f metrics.Filter, fn func(metrics.Deployment) error) error
+	MergeRequests(ctx context.Context, f metrics.Filter, fn func(*metrics.MergeRequest) error) error
+	Deployments(ctx context.Context, f metrics.Filter, fn func(*metrics.Deployment) error) error
 }
+
+// The engine is the Source everywhere but in tests.
+var _ Source = (*metrics.Engine)(nil)
 
 // Scope is what a digest covers: everything (zero Scope), a team, or a list of services.
 type Scope struct {
@@ -153,15 +156,15 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 
 	// Deployments of this week and the one before: releases, rework, the window.
 	var deps []metrics.Deployment
-	if err := src.Deployments(ctx, scope.filter(week.Prev().Start(), week.LastDay()), func(d metrics.Deployment) error {
-		deps = append(deps, d)
+	if err := src.Deployments(ctx, scope.filter(week.Prev().Start(), week.LastDay()), func(d *metrics.Deployment) error {
+		deps = append(deps, *d)
 		return nil
 	}); err != nil {
 		return m, fmt.Errorf("digest: deployments of %s: %w", week, err)
 	}
 	var slow []metrics.MergeRequest
-	if err := src.MergeRequests(ctx, cur, func(mr metrics.MergeRequest) error {
-		slow = keepSlowest(slow, mr, slowestCount)
+	if err := src.MergeRequests(ctx, cur, func(mr *metrics.MergeRequest) error {
+		slow = keepSlowest(slow, *mr, slowestCount)
 		return nil
 	}); err != nil {
 		return m, fmt.Errorf("digest: merge requests of %s: %w", week, err)
