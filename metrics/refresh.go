@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sort"
 	"time"
+
+	"github.com/pacer-dev/pacer/store"
 )
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
@@ -88,10 +90,6 @@ type (
 		path, defaultBranch string
 		service             string
 	}
-	rawUser struct {
-		username string
-		bot      bool
-	}
 	rawMR struct {
 		iid                  int64
 		title                string
@@ -100,13 +98,10 @@ type (
 		labels               []string
 		sourceBranch, target string
 		created, merged      int64
-		storedApproval       sql.NullInt64
-		firstCommit          sql.NullInt64
+		earliestCommit       *time.Time
+		notes                []store.MRNote
 
 		bot, inScope, rework bool
-		approvalNotes        bool // any approved/unapproved note at all
-		firstApproval        int64
-		firstComment         int64
 		deployed             *rawDeployment
 	}
 	rawDeployment struct {
@@ -128,10 +123,11 @@ type (
 // refresh does the work of Refresh; the caller holds refreshMu.
 func (e *Engine) refresh(ctx context.Context) error {
 	start := time.Now()
-	users, err := e.loadUsers(ctx)
+	users, err := e.st.Users(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("metrics: refresh: %w", err)
 	}
+	isBot := store.BotRule(users, e.cfg.Bots.Usernames)
 	var stats struct{ projects, mrs, deployments int }
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
 		for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "coverage_days", "fact_days", "fact_names"} {
@@ -152,7 +148,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			m, d, err := e.refreshProject(ctx, tx, p, users, w)
+			m, d, err := e.refreshProject(ctx, tx, p, isBot, w)
 			if err != nil {
 				return err
 			}
@@ -186,27 +182,6 @@ func (e *Engine) refresh(ctx context.Context) error {
 	slog.Debug("metrics: facts refreshed", "projects", stats.projects, "merge_requests", stats.mrs,
 		"deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
-}
-
-func (e *Engine) loadUsers(ctx context.Context) (map[int64]rawUser, error) {
-	rows, err := e.st.DB.QueryContext(ctx, `SELECT id, username, bot FROM users`)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: load users: %w", err)
-	}
-	defer rows.Close()
-	users := map[int64]rawUser{}
-	for rows.Next() {
-		var id int64
-		var u rawUser
-		if err := rows.Scan(&id, &u.username, &u.bot); err != nil {
-			return nil, fmt.Errorf("metrics: load users: %w", err)
-		}
-		users[id] = u
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: load users: %w", err)
-	}
-	return users, nil
 }
 
 func (e *Engine) loadProjects(ctx context.Context, tx *sql.Tx) ([]rawProject, error) {
@@ -243,19 +218,15 @@ func (e *Engine) isProduction(name, tier string, flagged, known bool) bool {
 }
 
 // refreshProject derives the facts of one project and hands them to w.
-func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, users map[int64]rawUser, w *factWriter) (nMRs, nDeps int, err error) {
+func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, isBot func(int64, string) bool, w *factWriter) (nMRs, nDeps int, err error) {
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("metrics: %s of %s: %w", what, p.path, err)
-	}
-	isBotUser := func(id int64, username string) bool {
-		u, ok := users[id]
-		return e.res.isBot(username, ok && u.bot) || (ok && e.res.isBot(u.username, false))
 	}
 
 	// Merged MRs (any target branch: a deployment may ship one to another branch).
 	mrs := map[int64]*rawMR{}
 	rows, err := tx.QueryContext(ctx, `SELECT iid, title, author_id, author_username, labels, source_branch,
-		target_branch, created_at, merged_at, first_approval_at
+		target_branch, created_at, merged_at
 		FROM merge_requests WHERE project_id = ? AND merged_at IS NOT NULL`, p.id)
 	if err != nil {
 		return 0, 0, wrap("load merge requests", err)
@@ -264,12 +235,12 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, u
 		m := &rawMR{}
 		var labels string
 		if err := rows.Scan(&m.iid, &m.title, &m.authorID, &m.author, &labels, &m.sourceBranch, &m.target,
-			&m.created, &m.merged, &m.storedApproval); err != nil {
+			&m.created, &m.merged); err != nil {
 			rows.Close()
 			return 0, 0, wrap("load merge requests", err)
 		}
 		m.labels = parseLabels(labels)
-		m.bot = isBotUser(m.authorID, m.author)
+		m.bot = isBot(m.authorID, m.author)
 		m.inScope = m.target == p.defaultBranch && p.defaultBranch != ""
 		m.rework = e.res.isRework(m.labels, m.title, m.sourceBranch)
 		mrs[m.iid] = m
@@ -291,7 +262,8 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, u
 			return 0, 0, wrap("load commits", err)
 		}
 		if m := mrs[iid]; m != nil {
-			m.firstCommit = sql.NullInt64{Int64: at, Valid: true}
+			t := unix(at)
+			m.earliestCommit = &t
 		}
 	}
 	rows.Close()
@@ -306,30 +278,13 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, u
 	}
 	for rows.Next() {
 		var iid, authorID, at int64
-		var kind, username string
+		var kind, username string // approvals from the approvals API come as "approved" notes too
 		if err := rows.Scan(&iid, &kind, &authorID, &username, &at); err != nil {
 			rows.Close()
 			return 0, 0, wrap("load notes", err)
 		}
-		m := mrs[iid]
-		if m == nil {
-			continue
-		}
-		if kind == "approved" || kind == "unapproved" {
-			m.approvalNotes = true
-		}
-		if at > m.merged || authorID == m.authorID || isBotUser(authorID, username) {
-			continue
-		}
-		switch kind {
-		case "approved":
-			if m.firstApproval == 0 || at < m.firstApproval {
-				m.firstApproval = at
-			}
-		case "comment":
-			if m.firstComment == 0 || at < m.firstComment {
-				m.firstComment = at
-			}
+		if m := mrs[iid]; m != nil {
+			m.notes = append(m.notes, store.MRNote{Kind: store.NoteKind(kind), AuthorID: authorID, AuthorUsername: username, CreatedAt: unix(at)})
 		}
 	}
 	rows.Close()
@@ -449,7 +404,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, u
 	}
 	sort.Slice(iids, func(i, j int) bool { return iids[i] < iids[j] })
 	for _, iid := range iids {
-		f := deriveMR(p, mrs[iid], e.res)
+		f := deriveMR(p, mrs[iid], e.res, isBot)
 		if err := w.mergeRequest(ctx, f); err != nil {
 			return 0, 0, wrap("write merge request facts", err)
 		}
@@ -468,26 +423,23 @@ type mrFact struct {
 	rework, unapproved                      bool
 }
 
-// deriveMR applies the per-MR rules of SPEC section 3.
-func deriveMR(p rawProject, m *rawMR, res *resolver) mrFact {
+// deriveMR applies the per-MR rules of SPEC section 3; first commit, review and approval come
+// from store.DeriveReview, the derivation the collector uses too.
+func deriveMR(p rawProject, m *rawMR, res *resolver, isBot func(int64, string) bool) mrFact {
 	f := mrFact{projectID: p.id, iid: m.iid, author: m.author, created: m.created, merged: m.merged, rework: m.rework}
-	f.firstCommit = m.created
-	if m.firstCommit.Valid && m.firstCommit.Int64 <= m.created {
-		f.firstCommit = m.firstCommit.Int64
+	in := store.ReviewInput{AuthorID: m.authorID, CreatedAt: unix(m.created), Notes: m.notes, IsBot: isBot}
+	merged := unix(m.merged)
+	in.MergedAt = &merged
+	if m.earliestCommit != nil {
+		in.Commits = []store.MRCommit{{AuthoredAt: *m.earliestCommit}}
 	}
-	if m.firstApproval != 0 {
-		f.firstApproval = sql.NullInt64{Int64: m.firstApproval, Valid: true}
-	} else if !m.approvalNotes && m.storedApproval.Valid && m.storedApproval.Int64 <= m.merged {
-		// The notes say nothing about approvals (GitLab without approval system notes): the
-		// approval time the collector got from the approvals API stands in.
-		f.firstApproval = m.storedApproval
+	rf := store.DeriveReview(in)
+	f.firstCommit = rf.FirstCommitAt.Unix()
+	if rf.FirstApprovalAt != nil {
+		f.firstApproval = sql.NullInt64{Int64: rf.FirstApprovalAt.Unix(), Valid: true}
 	}
-	review := m.firstComment
-	if f.firstApproval.Valid && (review == 0 || f.firstApproval.Int64 < review) {
-		review = f.firstApproval.Int64
-	}
-	if review != 0 && review <= m.merged {
-		f.firstReview = sql.NullInt64{Int64: review, Valid: true}
+	if rf.FirstReviewAt != nil {
+		f.firstReview = sql.NullInt64{Int64: rf.FirstReviewAt.Unix(), Valid: true}
 	}
 	f.service = p.service
 	f.delivered = m.merged

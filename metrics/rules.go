@@ -8,22 +8,14 @@ import (
 )
 
 // resolver applies the configuration's naming and classification rules: services and teams
-// (SPEC section 5), bots and rework MRs (section 3).
+// (SPEC section 5) and rework MRs (section 3). Bots are store.BotRule's.
 type resolver struct {
 	group     map[string]string            // project path -> service grouping it
 	split     map[string]map[string]string // project path -> environment name -> service
 	teams     map[string]*config.Team
-	botNames  map[string]bool // configured usernames, lower-case
 	reworkLbl map[string]bool // lower-case
 	titles    []*regexp.Regexp
 	branches  []*regexp.Regexp
-}
-
-// builtinBots are the username shapes GitLab gives its own bot users: project and group access
-// tokens and service accounts.
-var builtinBots = []*regexp.Regexp{
-	regexp.MustCompile(`^(project|group)_\d+_bot`),
-	regexp.MustCompile(`^service_account_`),
 }
 
 func newResolver(cfg *config.Config) *resolver {
@@ -31,7 +23,6 @@ func newResolver(cfg *config.Config) *resolver {
 		group:     map[string]string{},
 		split:     map[string]map[string]string{},
 		teams:     map[string]*config.Team{},
-		botNames:  map[string]bool{},
 		reworkLbl: map[string]bool{},
 		titles:    cfg.Rework.TitlePatterns,
 		branches:  cfg.Rework.BranchPatterns,
@@ -58,9 +49,6 @@ func newResolver(cfg *config.Config) *resolver {
 	}
 	for i := range cfg.Teams {
 		r.teams[cfg.Teams[i].Name] = &cfg.Teams[i]
-	}
-	for _, u := range cfg.Bots.Usernames {
-		r.botNames[strings.ToLower(u)] = true
 	}
 	for _, l := range cfg.Rework.Labels {
 		r.reworkLbl[strings.ToLower(l)] = true
@@ -107,20 +95,6 @@ func (r *resolver) splitServices(path string) []string {
 		}
 	}
 	return out
-}
-
-// isBot says whether a user is a bot: GitLab's flag, the built-in username shapes, or the
-// configured list.
-func (r *resolver) isBot(username string, flagged bool) bool {
-	if flagged {
-		return true
-	}
-	for _, re := range builtinBots {
-		if re.MatchString(username) {
-			return true
-		}
-	}
-	return r.botNames[strings.ToLower(username)]
 }
 
 // isRework says whether an MR is a rework MR by its labels, title or source branch.
