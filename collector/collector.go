@@ -1,0 +1,345 @@
+// Package collector pulls GitLab history into the store: projects of the configured groups,
+// merge requests with their commits and notes, production deployments with the MRs they
+// shipped, and default-branch pipelines with coverage. It speaks GitLab's REST API v4 through
+// one shared client-go client, pages by X-Next-Page, honours Retry-After and RateLimit-Reset,
+// and keeps per-project cursors that move only with the rows they cover, so a sync stopped at
+// any point resumes without loss or duplicates. docs/collector.md describes what is fetched when.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// Options configure one sync.
+type Options struct {
+	// BaseURL is the GitLab instance URL (https://gitlab.example.com); a trailing /api/v4 is
+	// accepted too.
+	BaseURL string
+	// Token is a personal, group or project access token with the read_api scope. It is sent
+	// only to BaseURL and never logged.
+	Token string
+	// Groups are group full paths whose projects are synced, subgroups included.
+	Groups []string
+	// Projects are project full paths synced beside the groups' projects.
+	Projects []string
+	// Since bounds merge requests and pipelines by update time on a project's first sync;
+	// zero means 365 days before Now. Later syncs continue from the cursors.
+	Since time.Time
+	// Concurrency bounds the requests in flight and the projects synced at once; 0 means 8.
+	Concurrency int
+	// Config supplies the production environment pattern and the configured bots; nil means
+	// the defaults.
+	Config *config.Config
+	// Progress, if set, is called after each step with the running figures. Calls are
+	// serialised; it must return quickly.
+	Progress func(Progress)
+	// Logger receives one line per project and warnings; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient, if set, carries the requests (its Transport is wrapped, not replaced).
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now. The simulator passes its own.
+	Now func() time.Time
+	// RetryWaitMin is the first wait before retrying a 5xx or a dropped connection (doubling
+	// after); 0 means 250 ms. Rate-limit waits follow the server's headers instead.
+	RetryWaitMin time.Duration
+}
+
+// DefaultConcurrency is the number of requests in flight when Options.Concurrency is 0.
+const DefaultConcurrency = 8
+
+// DefaultHistory is how far back a first sync reaches without Since.
+const DefaultHistory = 365 * 24 * time.Hour
+
+// Progress is the running state of a sync.
+type Progress struct {
+	ProjectsTotal  int
+	ProjectsDone   int // finished, successfully or not
+	ProjectsFailed int
+	MergeRequests  int64 // MR rows saved (listed and changed)
+	Details        int64 // MRs whose commits and notes were fetched
+	Deployments    int64 // production deployments saved
+	Links          int64 // deployments whose MRs were fetched
+	Pipelines      int64 // default-branch pipelines saved
+	Coverage       int64 // pipelines whose coverage was read
+	Requests       int64 // HTTP requests sent, retries included
+	RateLimitWaits int64 // waits for 429s or an exhausted rate limit
+	Elapsed        time.Duration
+}
+
+// ProjectFailure is a project (or group) that could not be synced, with why.
+type ProjectFailure struct {
+	ID   int64 // 0 for a group or a project that was never found
+	Path string
+	Err  error
+}
+
+// Summary is the outcome of a sync.
+type Summary struct {
+	Progress
+	Failed []ProjectFailure
+}
+
+// ErrProjectsFailed is wrapped by Sync's error when some projects or groups failed while
+// others synced.
+var ErrProjectsFailed = errors.New("some projects failed to sync")
+
+// Sync pulls every configured project's history into st. Projects are synced concurrently;
+// one failing project is reported in Summary.Failed while the others continue. On context
+// cancellation it stops promptly; everything committed stays, and the next sync resumes from
+// the cursors. The error is nil only when every project synced.
+func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultConcurrency
+	}
+	if opt.Config == nil {
+		opt.Config = config.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(opt.Groups) == 0 && len(opt.Projects) == 0 {
+		return Summary{}, errors.New("collector: nothing to sync: give at least one group or project")
+	}
+	if _, err := APIBaseURL(opt.BaseURL); err != nil {
+		return Summary{}, fmt.Errorf("collector: %w", err)
+	}
+	s := &syncer{opt: opt, st: st, start: time.Now()}
+	c, err := newClient(opt, &s.counts)
+	if err != nil {
+		return Summary{}, err
+	}
+	s.gl = c
+	s.users = newUserCache(s)
+	if err := s.users.load(ctx); err != nil {
+		return Summary{}, err
+	}
+
+	projects, err := s.discover(ctx)
+	if err != nil {
+		return s.summary(), err
+	}
+	s.mu.Lock()
+	s.progress.ProjectsTotal = len(projects)
+	s.mu.Unlock()
+	s.report()
+
+	work := make(chan store.Project)
+	var wg sync.WaitGroup
+	for range min(opt.Concurrency, max(len(projects), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				err := s.syncProject(ctx, p)
+				s.mu.Lock()
+				s.progress.ProjectsDone++
+				if err != nil && ctx.Err() == nil {
+					s.progress.ProjectsFailed++
+					s.failed = append(s.failed, ProjectFailure{ID: p.ID, Path: p.Path, Err: err})
+				}
+				s.mu.Unlock()
+				s.report()
+			}
+		}()
+	}
+feed:
+	for _, p := range projects {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+
+	sum := s.summary()
+	if ctx.Err() != nil {
+		return sum, fmt.Errorf("collector: sync interrupted; what was committed is kept: %w", ctx.Err())
+	}
+	if len(sum.Failed) > 0 {
+		var names []string
+		for _, f := range sum.Failed {
+			names = append(names, f.Path)
+		}
+		if len(sum.Failed) == 1 {
+			return sum, fmt.Errorf("collector: %s failed: %w: %w", names[0], ErrProjectsFailed, sum.Failed[0].Err)
+		}
+		return sum, fmt.Errorf("collector: %d failed (%s): %w", len(names), strings.Join(names, ", "), ErrProjectsFailed)
+	}
+	return sum, nil
+}
+
+// syncer is the state of one Sync call.
+type syncer struct {
+	opt    Options
+	st     *store.Store
+	gl     *gitlab.Client
+	users  *userCache
+	counts counters
+	start  time.Time
+
+	mu       sync.Mutex // guards progress and failed; serialises Progress calls
+	progress Progress
+	failed   []ProjectFailure
+}
+
+func (s *syncer) add(f func(p *Progress)) {
+	s.mu.Lock()
+	f(&s.progress)
+	s.mu.Unlock()
+	s.report()
+}
+
+func (s *syncer) snapshot() Progress {
+	p := s.progress
+	p.Requests = s.counts.requests.Load()
+	p.RateLimitWaits = s.counts.rateLimitWaits.Load()
+	p.Elapsed = time.Since(s.start)
+	return p
+}
+
+func (s *syncer) report() {
+	if s.opt.Progress == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opt.Progress(s.snapshot())
+}
+
+func (s *syncer) summary() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := Summary{Progress: s.snapshot(), Failed: append([]ProjectFailure(nil), s.failed...)}
+	sort.Slice(sum.Failed, func(i, j int) bool { return sum.Failed[i].Path < sum.Failed[j].Path })
+	return sum
+}
+
+func (s *syncer) fail(path string, err error) {
+	s.mu.Lock()
+	s.failed = append(s.failed, ProjectFailure{Path: path, Err: err})
+	s.mu.Unlock()
+}
+
+// now is the sync's clock truncated to seconds, the store's resolution.
+func (s *syncer) now() time.Time { return s.opt.Now().UTC().Truncate(time.Second) }
+
+// since is where a first sync of MRs and pipelines starts.
+func (s *syncer) since() time.Time {
+	if !s.opt.Since.IsZero() {
+		return s.opt.Since.UTC()
+	}
+	return s.now().Add(-DefaultHistory)
+}
+
+// syncProject syncs one project: merge requests and their details, environments, deployments
+// and their MRs, pipelines and coverage. A failing resource does not stop the others; the
+// project's errors are joined. Cancellation stops at once.
+func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
+	var requests atomic.Int64
+	ctx = withProjectCounter(ctx, &requests)
+	log := s.opt.Logger.With("project", p.Path)
+	started := s.now()
+	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		run  func(context.Context, store.Project) error
+	}{
+		{"merge requests", s.syncMergeRequests},
+		{"merge request details", s.syncMergeRequestDetails},
+		{"deployments", s.syncDeployments},
+		{"deployment merge requests", s.syncDeploymentLinks},
+		{"pipelines", s.syncPipelines},
+		{"coverage", s.syncCoverage},
+	}
+	var errs []error
+	for _, step := range steps {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := step.run(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Warn("sync step failed", "step", step.name, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
+	if ctx.Err() != nil {
+		err = fmt.Errorf("collector: sync of %s interrupted: %w", p.Path, ctx.Err())
+	}
+	// The outcome is written even when ctx was cancelled, so the status page shows it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := s.st.FinishProjectSync(fctx, p.ID, s.now(), requests.Load(), err); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err == nil {
+		log.Info("project synced", "requests", requests.Load(), "seconds", s.now().Sub(started).Seconds())
+	} else if ctx.Err() == nil {
+		log.Error("project failed", "requests", requests.Load(), "err", err)
+	}
+	return err
+}
+
+// parallel runs fn for every item with at most Concurrency at once; the first error cancels the
+// rest and is returned.
+func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, it := range items {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(gctx, it) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// secs truncates an instant to the store's resolution (whole seconds, UTC), so facts derived at
+// sync time equal facts recomputed from the stored rows.
+func secs(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+func secsPtr(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	v := secs(*t)
+	return &v
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return secs(*t)
+}
+
+func reqOpts(ctx context.Context) []gitlab.RequestOptionFunc {
+	return []gitlab.RequestOptionFunc{gitlab.WithContext(ctx)}
+}

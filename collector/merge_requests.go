@@ -1,0 +1,247 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/pacer-dev/pacer/store"
+)
+
+// Overlaps re-read a little before each cursor: GitLab stamps updated_at before its transaction
+// commits, so a row can appear with a time just below one already seen.
+const (
+	mrOverlap = 5 * time.Minute
+	seekSlack = time.Second
+)
+
+// syncMergeRequests lists the project's MRs changed since its cursor (state=all,
+// order_by=updated_at, sort=asc, updated_after) and saves them page by page with the cursor.
+func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
+	from, ok, err := s.st.Cursor(ctx, p.ID, store.ResourceMergeRequests)
+	if err != nil {
+		return err
+	}
+	if ok {
+		from = from.Add(-mrOverlap)
+	} else {
+		from = s.since()
+	}
+	seen := map[int64]bool{}
+	fetch := func(ctx context.Context, after time.Time, page int64) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
+		// Only the option struct's own OrderBy/Sort are set: setting ListOptions' as well makes
+		// client-go send order_by twice.
+		opt := &gitlab.ListProjectMergeRequestsOptions{
+			ListOptions:  gitlab.ListOptions{PerPage: 100, Page: page},
+			State:        gitlab.Ptr("all"),
+			OrderBy:      gitlab.Ptr("updated_at"),
+			Sort:         gitlab.Ptr("asc"),
+			UpdatedAfter: gitlab.Ptr(after),
+		}
+		mrs, resp, err := s.gl.MergeRequests.ListProjectMergeRequests(p.ID, opt, reqOpts(ctx)...)
+		if err != nil {
+			return nil, resp, explain("list merge requests of "+p.Path, err)
+		}
+		return mrs, resp, nil
+	}
+	save := func(ctx context.Context, mrs []*gitlab.BasicMergeRequest, cursor time.Time) error {
+		rows := make([]store.MergeRequest, 0, len(mrs))
+		for _, m := range mrs {
+			rows = append(rows, mergeRequestRow(p.ID, m))
+			if m.Author != nil {
+				if err := s.users.ensure(ctx, m.Author.ID, m.Author.Username); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.st.SaveMergeRequests(ctx, p.ID, rows, cursor); err != nil {
+			return err
+		}
+		n := 0
+		for _, m := range mrs {
+			if !seen[m.IID] {
+				seen[m.IID] = true
+				n++
+			}
+		}
+		s.add(func(pr *Progress) { pr.MergeRequests += int64(n) })
+		return nil
+	}
+	key := func(m *gitlab.BasicMergeRequest) time.Time { return timeOrZero(m.UpdatedAt) }
+	err = seekList(ctx, from, seekSlack, fetch, key, save)
+	if httpStatus(err) == http.StatusForbidden {
+		// Merge requests are disabled for this project (or hidden from the token's role).
+		s.opt.Logger.Info("merge requests not available", "project", p.Path)
+		return nil
+	}
+	return err
+}
+
+func mergeRequestRow(projectID int64, m *gitlab.BasicMergeRequest) store.MergeRequest {
+	r := store.MergeRequest{
+		ProjectID: projectID, IID: m.IID, ID: m.ID, Title: m.Title, State: m.State, Draft: m.Draft,
+		Labels: []string(m.Labels), SourceBranch: m.SourceBranch, TargetBranch: m.TargetBranch,
+		CreatedAt: timeOrZero(m.CreatedAt), UpdatedAt: timeOrZero(m.UpdatedAt),
+		MergedAt: secsPtr(m.MergedAt), ClosedAt: secsPtr(m.ClosedAt), SHA: m.SHA,
+		MergeCommitSHA: m.MergeCommitSHA, SquashCommitSHA: m.SquashCommitSHA, WebURL: m.WebURL,
+		UserNotesCount: m.UserNotesCount,
+	}
+	if m.Author != nil {
+		r.AuthorID, r.AuthorUsername = m.Author.ID, m.Author.Username
+	}
+	return r
+}
+
+// syncMergeRequestDetails fetches commits and notes of every MR whose stored details are not
+// those of its current version (see store.MergeRequestsNeedingDetails for which MRs), derives
+// first commit, first review and first approval, and replaces them in one transaction per MR.
+// Driven by the store, not by the listing, so MRs left behind by an interrupted sync are
+// picked up by the next one.
+func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) error {
+	mrs, err := s.st.MergeRequestsNeedingDetails(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var skipped []int64
+	err = parallel(ctx, s.opt.Concurrency, mrs, func(ctx context.Context, m store.MergeRequest) error {
+		ok, err := s.mergeRequestDetails(ctx, p, m)
+		if !ok && err == nil {
+			mu.Lock()
+			skipped = append(skipped, m.IID)
+			mu.Unlock()
+		}
+		return err
+	})
+	if len(skipped) > 0 {
+		s.opt.Logger.Warn("merge requests gone while syncing (404); skipped", "project", p.Path, "iids", skipped)
+	}
+	return err
+}
+
+// mergeRequestDetails fetches one MR's details; ok is false when GitLab no longer has it.
+func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m store.MergeRequest) (ok bool, err error) {
+	commits, err := allPages(ctx, func(ctx context.Context, page int64) ([]*gitlab.Commit, *gitlab.Response, error) {
+		opt := &gitlab.GetMergeRequestCommitsOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: page}}
+		return s.gl.MergeRequests.GetMergeRequestCommits(p.ID, m.IID, opt, reqOpts(ctx)...)
+	})
+	if httpStatus(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, explain(fmt.Sprintf("list commits of %s!%d", p.Path, m.IID), err)
+	}
+	notes, err := allPages(ctx, func(ctx context.Context, page int64) ([]*gitlab.Note, *gitlab.Response, error) {
+		opt := &gitlab.ListMergeRequestNotesOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: page}}
+		return s.gl.Notes.ListMergeRequestNotes(p.ID, m.IID, opt, reqOpts(ctx)...)
+	})
+	if httpStatus(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, explain(fmt.Sprintf("list notes of %s!%d", p.Path, m.IID), err)
+	}
+
+	d := store.MergeRequestDetails{ProjectID: p.ID, IID: m.IID, UpdatedAt: m.UpdatedAt}
+	for _, c := range commits {
+		if c.AuthoredDate == nil {
+			continue
+		}
+		d.Commits = append(d.Commits, store.MRCommit{SHA: c.ID, AuthoredAt: secs(*c.AuthoredDate)})
+	}
+	approvalNotes := false
+	for _, n := range notes {
+		kind, keep := noteKind(n)
+		if !keep || n.CreatedAt == nil {
+			continue
+		}
+		if kind != store.NoteComment {
+			approvalNotes = true
+		}
+		d.Notes = append(d.Notes, store.MRNote{ID: n.ID, Kind: kind, AuthorID: n.Author.ID,
+			AuthorUsername: n.Author.Username, CreatedAt: secs(*n.CreatedAt)})
+	}
+	if !approvalNotes {
+		// The notes say nothing about approvals: ask the approvals API, whose approved_at
+		// (GitLab 13.x+) times the approvals still standing.
+		extra, err := s.approvals(ctx, p, m.IID)
+		if err != nil {
+			return false, err
+		}
+		d.Notes = append(d.Notes, extra...)
+	}
+	if err := s.users.ensure(ctx, m.AuthorID, m.AuthorUsername); err != nil {
+		return false, err
+	}
+	for _, n := range d.Notes {
+		if err := s.users.ensure(ctx, n.AuthorID, n.AuthorUsername); err != nil {
+			return false, err
+		}
+	}
+	d.Facts = store.DeriveReview(store.ReviewInput{AuthorID: m.AuthorID, CreatedAt: m.CreatedAt, MergedAt: m.MergedAt,
+		Commits: d.Commits, Notes: d.Notes, IsBot: s.users.isBot})
+	if err := s.st.ReplaceMergeRequestDetails(ctx, d); err != nil {
+		return false, err
+	}
+	s.add(func(pr *Progress) { pr.Details++ })
+	return true, nil
+}
+
+// noteKind classifies a note: every non-system note is a comment; of the system notes only the
+// approval ones are kept. The notes API has no working system filter, so this is done here.
+func noteKind(n *gitlab.Note) (store.NoteKind, bool) {
+	if n.Author.ID == 0 {
+		return "", false
+	}
+	if !n.System {
+		return store.NoteComment, true
+	}
+	switch strings.ToLower(strings.TrimSpace(n.Body)) {
+	case "approved this merge request":
+		return store.NoteApproved, true
+	case "unapproved this merge request":
+		return store.NoteUnapproved, true
+	}
+	return "", false
+}
+
+// approvals reads GET /projects/:id/merge_requests/:iid/approvals into our own struct:
+// client-go's MergeRequestApproverUser drops approved_at. Approvals without a time cannot be
+// placed and are left out; a 403/404 (approvals unavailable) means none.
+func (s *syncer) approvals(ctx context.Context, p store.Project, iid int64) ([]store.MRNote, error) {
+	req, err := s.gl.NewRequest(http.MethodGet, fmt.Sprintf("projects/%d/merge_requests/%d/approvals", p.ID, iid), nil, reqOpts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("collector: approvals of %s!%d: %w", p.Path, iid, err)
+	}
+	var body struct {
+		ApprovedBy []struct {
+			User struct {
+				ID       int64  `json:"id"`
+				Username string `json:"username"`
+			} `json:"user"`
+			ApprovedAt *time.Time `json:"approved_at"`
+		} `json:"approved_by"`
+	}
+	_, err = s.gl.Do(req, &body)
+	switch httpStatus(err) {
+	case http.StatusNotFound, http.StatusForbidden:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, explain(fmt.Sprintf("approvals of %s!%d", p.Path, iid), err)
+	}
+	var out []store.MRNote
+	for _, a := range body.ApprovedBy {
+		if a.ApprovedAt == nil || a.User.ID == 0 {
+			continue
+		}
+		out = append(out, store.MRNote{ID: -a.User.ID, Kind: store.NoteApproved, AuthorID: a.User.ID,
+			AuthorUsername: a.User.Username, CreatedAt: secs(*a.ApprovedAt)})
+	}
+	return out, nil
+}
