@@ -1,0 +1,24 @@
+// Package gitlabsim is a GitLab REST v4 simulator over real HTTP and a generator of realistic
+// organisations, with the ground truth a full sync must reproduce. Tests, `pacer demo` and the
+// benchmarks use it. See docs/simulator.md for what it simulates and how faithfully.
+//
+// Generate builds an organisation from a seed (a top group "acme" with subgroups, about a dozen
+// services, one monolith, an archived project and a project shared in from another group,
+// users and bots, merge requests with commits, notes and approvals, environments, deployments
+// and pipelines). Org.Advance adds activity; Org.Truth reports what GitLab shows at Org.Now and
+// the facts SPEC §3 derives from it.
+//
+// NewServer serves an Org on 127.0.0.1 (the API under URL()+"/api/v4"), with GitLab's paging
+// headers (no totals), filter rules, entities and errors, plus optional injected faults and a
+// request counter:
+//
+//	o := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1})
+//	s := gitlabsim.NewServer(o, gitlabsim.ServerOptions{})
+//	defer s.Close()
+//	c, _ := gitlab.NewClient(gitlabsim.DefaultToken, gitlab.WithBaseURL(s.URL()+"/api/v4"))
+//
+// Endpoints (all GET, under /api/v4): /user, /users/:id, /groups/:id, /groups/:id/projects,
+// /projects/:id, /projects/:id/merge_requests, .../merge_requests/:iid, .../commits, .../notes,
+// .../approvals, /projects/:id/environments, /projects/:id/deployments, .../deployments/:id,
+// .../deployments/:id/merge_requests, /projects/:id/pipelines, .../pipelines/:id.
+package gitlabsim
