@@ -25,6 +25,7 @@ type Chart struct {
 	Unit       Unit
 	Kind       ChartKind
 	Categories []string // x labels, e.g. periods
+	XName      string   // what the categories are, for the data table ("Period" when empty)
 	Series     []Series
 	Target     *Target // an optional horizontal reference line
 	YMax       float64 // an optional fixed top of the y axis (100 for percentages)
@@ -285,6 +286,14 @@ func (c Chart) Legend() []Option {
 		out = append(out, Option{Value: seriesClass(i), Label: s.Name})
 	}
 	return out
+}
+
+// XHeading is the data table's first column heading.
+func (c Chart) XHeading() string {
+	if c.XName == "" {
+		return "Period"
+	}
+	return c.XName
 }
 
 // Cell is a value of the chart's data table (the text alternative).

@@ -247,6 +247,7 @@ type CoveragePage struct {
 	Target     string
 	PerService BarList
 	Trend      Chart
+	PerProject BarList
 }
 
 // ApprovalsPage shows how many MRs merge without an approval.

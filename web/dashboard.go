@@ -1,0 +1,570 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// dashboard is the metrics area: overview, cycle time, releases, rework, coverage, approvals.
+type dashboard struct {
+	engine *metrics.Engine
+	cfg    *config.Config
+	r      *renderer
+}
+
+// load parses and validates the request's filter and computes its figures.
+func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
+	q, err := parseQuery(c.Request().URL.Query(), d.engine.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	figs, err := d.engine.Figures(c.Request().Context(), q.Filter())
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, newFigureSet(q, figs), nil
+}
+
+// Links to the items behind a figure: the period (and service) of the figure, plus a predicate.
+func mrLink(q *query, kv ...string) func(p period, service string) string {
+	return func(p period, service string) string {
+		qq := q.periodQuery(p.start)
+		if service != metrics.AllServices {
+			qq = qq.withService(service)
+		}
+		return qq.link("/merge-requests", kv...)
+	}
+}
+
+func depLink(q *query, kv ...string) func(p period, service string) string {
+	return func(p period, service string) string {
+		qq := q.periodQuery(p.start)
+		if service != metrics.AllServices {
+			qq = qq.withService(service)
+		}
+		return qq.link("/deployments", kv...)
+	}
+}
+
+func cardLink(f func(p period, service string) string) func(p period) string {
+	return func(p period) string { return f(p, metrics.AllServices) }
+}
+
+// Headline card specifications, shared by the pages.
+func cycleCard(q *query) cardSpec {
+	return cardSpec{label: "Cycle time (median)", metric: metrics.CycleTimeP50, unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
+		href: cardLink(mrLink(q, "sort", "slowest")), help: "First commit to production, per delivered MR."}
+}
+
+func deploymentsCard(q *query) cardSpec {
+	return cardSpec{label: "Deployments", metric: metrics.Deployments, unit: views.UnitCount, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
+		href: cardLink(depLink(q)), help: "Successful production deployments."}
+}
+
+func reworkCard(q *query) cardSpec {
+	return cardSpec{label: "Rework rate", metric: metrics.ReworkRate, unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
+		href: cardLink(depLink(q, "rework", "true")), help: "Deployments that ship a fix or roll back."}
+}
+
+func cfrCard(q *query) cardSpec {
+	return cardSpec{label: "Change failure rate", metric: metrics.ChangeFailureRate, unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
+		href: cardLink(depLink(q, "change_failure", "true")), help: "Deployments that needed a fix right after."}
+}
+
+func recoveryCard(q *query) cardSpec {
+	return cardSpec{label: "Recovery time (median)", metric: metrics.RecoveryTimeP50, unit: views.UnitSeconds, nOne: "change failure", nMany: "change failures",
+		href: cardLink(depLink(q, "change_failure", "true")), help: "From a failed change to the deployment that fixed it."}
+}
+
+func unapprovedCard(q *query) cardSpec {
+	return cardSpec{label: "Merged unapproved", metric: metrics.UnapprovedRate, unit: views.UnitRatio, nOne: "MR", nMany: "MRs",
+		href: cardLink(mrLink(q, "unapproved", "true")), help: "MRs merged with no approval by someone else."}
+}
+
+func coverageCard(q *query) cardSpec {
+	return cardSpec{label: "Coverage", metric: metrics.CoveragePercent, unit: views.UnitPercent, higherIsBetter: true, nOne: "project", nMany: "projects",
+		href: func(p period) string { return q.link("/coverage") }, help: "Mean default-branch coverage over projects."}
+}
+
+func mergedCard(q *query) cardSpec {
+	return cardSpec{label: "MRs delivered", metric: metrics.MergedMRs, unit: views.UnitCount, higherIsBetter: true, nOne: "MR", nMany: "MRs",
+		href: cardLink(mrLink(q)), help: "Merged MRs that reached production (or merged, if never deployed)."}
+}
+
+// headlineText says what the cards compare.
+func headlineText(fs *figureSet) string {
+	cur, prev := fs.headline()
+	if cur == nil {
+		return ""
+	}
+	s := "Cards show the " + fs.periodName(*cur)
+	if prev != nil {
+		s += " against the " + fs.periodName(*prev)
+	}
+	return s + "; the small lines show the whole range. Every figure links to the items behind it."
+}
+
+// chart is a line or bar chart of metrics of "all" over the range.
+func (d *dashboard) chart(fs *figureSet, id, title, summary string, unit views.Unit, kind views.ChartKind, series ...views.Series) views.Chart {
+	return views.Chart{ID: id, Title: title, Summary: summary, Unit: unit, Kind: kind, Categories: fs.categories(), Series: series,
+		CSV: fs.q.link("/export/metrics.csv")}
+}
+
+func (d *dashboard) overview(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	all := metrics.AllServices
+	p := views.OverviewPage{Range: q.RangeLabel(), Headline: headlineText(fs)}
+	services, err := d.engine.Services(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if len(services) == 0 {
+		p.Empty = &views.Empty{
+			Title: "Nothing has been synced yet",
+			Body:  "This database has no GitLab projects. Sync some history and the dashboard fills in:",
+			Steps: []string{
+				"export PACER_GITLAB_TOKEN=… (a token with read_api)",
+				"pacer sync --gitlab-url https://gitlab.example.com --group your-group",
+				"or try Pacer on a generated organisation: pacer demo",
+			},
+			Link: views.Link{Label: "Sync status", Href: "/sync"},
+		}
+	} else {
+		for _, cs := range []cardSpec{cycleCard(q), deploymentsCard(q), reworkCard(q), cfrCard(q), recoveryCard(q), unapprovedCard(q), coverageCard(q), mergedCard(q)} {
+			p.Cards = append(p.Cards, fs.card(all, cs))
+		}
+		cycle := d.chart(fs, "overview-cycle", "Cycle time", "Median, 75th and 90th percentile of cycle time per period.", views.UnitSeconds, views.Lines,
+			fs.series("p50", all, metrics.CycleTimeP50, mrLink(q, "sort", "slowest")),
+			fs.series("p75", all, metrics.CycleTimeP75, mrLink(q, "sort", "slowest")),
+			fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
+		deps := d.chart(fs, "overview-deployments", "Production deployments", "Successful production deployments per period.", views.UnitCount, views.Bars,
+			fs.series("Deployments", all, metrics.Deployments, depLink(q)))
+		deps.Empty = ptr(noDeployments())
+		rates := d.chart(fs, "overview-rework", "Rework and change failure rate", "Share of deployments that were rework, and that were change failures, per period.", views.UnitRatio, views.Lines,
+			fs.series("Rework rate", all, metrics.ReworkRate, depLink(q, "rework", "true")),
+			fs.series("Change failure rate", all, metrics.ChangeFailureRate, depLink(q, "change_failure", "true")))
+		rates.Empty = ptr(noDeployments())
+		cov := d.chart(fs, "overview-coverage", "Coverage", "Mean default-branch coverage per period, against the target.", views.UnitPercent, views.Lines,
+			fs.series("Coverage", all, metrics.CoveragePercent, func(period, string) string { return q.link("/coverage") }))
+		cov.Target = &views.Target{Value: d.cfg.Coverage.Target, Label: "target " + views.Percent(d.cfg.Coverage.Target)}
+		cov.YMax = 100
+		cov.Empty = ptr(noCoverage())
+		p.Charts = []views.Chart{cycle, deps, rates, cov}
+	}
+	m := d.r.meta(c, q, "Overview", views.NavOverview)
+	return d.r.page(c, http.StatusOK, m, views.OverviewView(p), q.link("/"))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// cycle-time distribution buckets, in seconds: [lo, hi).
+var cycleBuckets = []struct {
+	label  string
+	lo, hi int64
+}{
+	{"< 1h", 0, 3600},
+	{"1–4h", 3600, 4 * 3600},
+	{"4–12h", 4 * 3600, 12 * 3600},
+	{"12h–1d", 12 * 3600, 86400},
+	{"1–2d", 86400, 2 * 86400},
+	{"2–3d", 2 * 86400, 3 * 86400},
+	{"3–5d", 3 * 86400, 5 * 86400},
+	{"5–7d", 5 * 86400, 7 * 86400},
+	{"1–2w", 7 * 86400, 14 * 86400},
+	{"2–4w", 14 * 86400, 28 * 86400},
+	{"≥ 4w", 28 * 86400, 0},
+}
+
+func (d *dashboard) cycleTime(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	all := metrics.AllServices
+	counts := make([]int, len(cycleBuckets))
+	slow := &mrCollector{limit: 10, slowest: true}
+	if err := d.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+		for i, b := range cycleBuckets {
+			if m.CycleSeconds >= b.lo && (b.hi == 0 || m.CycleSeconds < b.hi) {
+				counts[i]++
+				break
+			}
+		}
+		slow.add(m)
+		return nil
+	}); err != nil {
+		return err
+	}
+	p := views.CycleTimePage{Range: q.RangeLabel()}
+	p.Cards = []views.Card{
+		fs.card(all, cycleCard(q)),
+		fs.card(all, cardSpec{label: "Cycle time (90th pct.)", metric: metrics.CycleTimeP90, unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
+			href: cardLink(mrLink(q, "sort", "slowest")), help: "One MR in ten takes longer than this."}),
+		fs.card(all, cardSpec{label: "Pickup (median)", metric: metrics.PickupTimeP50, unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
+			href: cardLink(mrLink(q)), help: "From opening the MR to its first review."}),
+		fs.card(all, cardSpec{label: "Deploy (median)", metric: metrics.DeployTimeP50, unit: views.UnitSeconds, nOne: "deployed MR", nMany: "deployed MRs",
+			href: cardLink(mrLink(q, "deployed", "true")), help: "From merge to production."}),
+	}
+	p.Percentiles = d.chart(fs, "cycle-percentiles", "Cycle time percentiles", "Median, 75th and 90th percentile of cycle time per period.", views.UnitSeconds, views.Lines,
+		fs.series("p50", all, metrics.CycleTimeP50, mrLink(q, "sort", "slowest")),
+		fs.series("p75", all, metrics.CycleTimeP75, mrLink(q, "sort", "slowest")),
+		fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
+	p.Stages = d.chart(fs, "cycle-stages", "Where the time goes (median of each stage)",
+		"Median coding, pickup, review and deploy time per period, stacked. Medians of stages do not add up to the median cycle time exactly.",
+		views.UnitSeconds, views.StackedBars,
+		fs.series("Coding", all, metrics.CodingTimeP50, mrLink(q)),
+		fs.series("Pickup", all, metrics.PickupTimeP50, mrLink(q)),
+		fs.series("Review", all, metrics.ReviewTimeP50, mrLink(q)),
+		fs.series("Deploy", all, metrics.DeployTimeP50, mrLink(q, "deployed", "true")))
+	dist := views.Series{Name: "MRs"}
+	var cats []string
+	for i, b := range cycleBuckets {
+		cats = append(cats, b.label)
+		kv := []string{"cycle_min", strconv.FormatInt(b.lo, 10), "sort", "slowest"}
+		if b.hi > 0 {
+			kv = append(kv, "cycle_max", strconv.FormatInt(b.hi, 10))
+		}
+		dist.Values = append(dist.Values, views.Point{Value: float64(counts[i]), Known: counts[i] > 0, N: counts[i], Href: q.link("/merge-requests", kv...)})
+	}
+	p.Distribution = views.Chart{ID: "cycle-distribution", Title: "Distribution of cycle time",
+		Summary: fmt.Sprintf("How many of the %d MRs delivered in the range took each length of time.", slow.total),
+		Unit:    views.UnitCount, Kind: views.Bars, Categories: cats, XName: "Cycle time", Series: []views.Series{dist}, CSV: q.link("/export/merge-requests.csv")}
+	p.Slowest = views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(slow.rows()), CSV: q.link("/export/merge-requests.csv"),
+		Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Pacer counts merged MRs that target the project's default branch and are not written by bots. Widen the range or pick another service."}}
+	if slow.total > len(slow.slow) {
+		p.Slowest.More = views.Link{Label: "All " + views.Plural(slow.total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
+	}
+	m := d.r.meta(c, q, "Cycle time", views.NavCycleTime)
+	return d.r.page(c, http.StatusOK, m, views.CycleTimeView(p), q.link("/cycle-time"))
+}
+
+// scopedServices are the services the filter covers: the ones asked for, else every known one.
+func (d *dashboard) scopedServices(ctx context.Context, q *query, fs *figureSet) ([]string, error) {
+	if len(q.Services) > 0 {
+		return q.Services, nil
+	}
+	if q.Team != "" {
+		return fs.services, nil // a team narrows to services with items; their names come from the figures
+	}
+	return d.engine.Services(ctx)
+}
+
+func (d *dashboard) releases(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	all := metrics.AllServices
+	p := views.ReleasesPage{Range: q.RangeLabel()}
+	p.Cards = []views.Card{
+		fs.card(all, deploymentsCard(q)),
+		fs.card(all, cardSpec{label: "Deploys per day", metric: metrics.DeploysPerDay, unit: views.UnitPerDay, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
+			href: cardLink(depLink(q)), help: "Deployments ÷ days of the period."}),
+	}
+
+	services, err := d.scopedServices(ctx, q, fs)
+	if err != nil {
+		return err
+	}
+	weeks := float64(q.Days()) / 7
+	var rows []views.BarRow
+	for _, s := range services {
+		total, _ := fs.total(s, metrics.Deployments)
+		r := views.BarRow{Label: s, Value: total, N: int(total), Href: q.withService(s).link("/deployments"),
+			Note: fmt.Sprintf("%.1f/week", total/weeks)}
+		if total == 0 {
+			r.Note = "none in range"
+		}
+		rows = append(rows, r)
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
+	p.PerService = views.BarList{ID: "releases-per-service", Title: "Deployments per service (least first)", Label: "Service",
+		Summary: "Successful production deployments per service over the range, the service that releases least first.",
+		Unit:    views.UnitCount, Rows: rows, CSV: q.link("/export/deployments.csv"), Empty: ptr(noDeployments())}
+	if totalDeps, _ := fs.total(all, metrics.Deployments); totalDeps == 0 {
+		p.PerService.Rows = nil
+	}
+	if len(p.PerService.Rows) > 0 {
+		least := p.PerService.Rows[0]
+		p.Cards = append(p.Cards, views.Card{Label: "Releases least", Value: least.Label, Href: least.Href,
+			N: "n = " + views.Plural(least.N, "deployment", "deployments") + " in the range", Help: "The service with the fewest production deployments."})
+	}
+	p.PerPeriod = d.chart(fs, "releases-per-period", "Deployments per period", "Successful production deployments per period.", views.UnitCount, views.Bars,
+		fs.series("Deployments", all, metrics.Deployments, depLink(q)))
+	p.PerPeriod.Empty = ptr(noDeployments())
+
+	// Weekday × hour, in the display time zone, with the deploy window marked.
+	var grid [7][24]int
+	var outside []*metrics.Deployment
+	w := d.cfg.DeployWindow
+	if err := d.engine.Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
+		l := dep.FinishedAt.In(d.cfg.Location)
+		grid[l.Weekday()][l.Hour()]++
+		if w != nil && outsideWindow(dep.FinishedAt, w) {
+			outside = append(outside, dep)
+			if len(outside) > 50 {
+				outside = outside[1:]
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.Heatmap = views.Heatmap{ID: "releases-heatmap", Title: "When deployments finish (weekday × hour)",
+		Summary: "Number of production deployments by weekday and hour of the day, in " + d.cfg.Location.String() + ".",
+		CSV:     q.link("/export/deployments.csv"), Empty: ptr(noDeployments()),
+		Note: "Hours in " + d.cfg.Location.String() + " (the config's timezone)."}
+	for _, wd := range []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday} {
+		row := views.HeatRow{Label: wd.String()[:3]}
+		for h := 0; h < 24; h++ {
+			n := grid[wd][h]
+			cell := views.HeatCell{Count: n, Title: fmt.Sprintf("%s %02d:00–%02d:59: %s", wd.String()[:3], h, h, views.Plural(n, "deployment", "deployments")),
+				Href: q.link("/deployments", "weekday", strconv.Itoa(int(wd)), "hour", strconv.Itoa(h))}
+			if w != nil && w.Location.String() == d.cfg.Location.String() {
+				// The cell's hour overlaps the window.
+				cell.InWindow = w.Weekdays[wd] && h*60 < w.EndMinute && (h+1)*60 > w.StartMinute
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		p.Heatmap.Rows = append(p.Heatmap.Rows, row)
+	}
+	if w != nil && w.Location.String() == d.cfg.Location.String() {
+		p.Heatmap.Note += " Outlined cells overlap the deploy window."
+	}
+	if w != nil {
+		for i, j := 0, len(outside)-1; i < j; i, j = i+1, j-1 {
+			outside[i], outside[j] = outside[j], outside[i]
+		}
+		p.Window = views.WindowSection{Configured: true, Description: windowDescription(w),
+			Rate: d.chart(fs, "window-rate", "Deployments outside the window", "Share of production deployments that finished outside the deploy window, per period.", views.UnitRatio, views.Lines,
+				fs.series("Outside the window", all, metrics.OutOfWindowRate, depLink(q, "outside_window", "true"))),
+			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg),
+				CSV: q.link("/export/deployments.csv"), More: views.Link{Label: "All deployments outside the window", Href: q.link("/deployments", "outside_window", "true")},
+				Empty: views.Empty{Title: "Every deployment in this range finished inside the window"}},
+		}
+	} else {
+		p.Window = views.WindowSection{Empty: views.Empty{
+			Title: "No deploy window is configured",
+			Body:  "Say when deployments are expected, and Pacer shows the share that finish outside it (out_of_window_rate) and lists them. Add to the config file:",
+			Code:  "[deploy_window]\ndays  = [\"mon\", \"tue\", \"wed\", \"thu\"]\nstart = \"09:00\"\nend   = \"16:00\"\ntimezone = \"Europe/Paris\"",
+		}}
+	}
+	m := d.r.meta(c, q, "Releases", views.NavReleases)
+	return d.r.page(c, http.StatusOK, m, views.ReleasesView(p), q.link("/releases"))
+}
+
+func (d *dashboard) rework(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	all := metrics.AllServices
+	p := views.ReworkPage{Range: q.RangeLabel()}
+	p.Cards = []views.Card{
+		fs.card(all, reworkCard(q)),
+		fs.card(all, cfrCard(q)),
+		fs.card(all, recoveryCard(q)),
+		fs.card(all, cardSpec{label: "Rework MRs", metric: metrics.MRReworkRate, unit: views.UnitRatio, nOne: "MR", nMany: "MRs",
+			href: cardLink(mrLink(q, "rework", "true")), help: "Merged MRs that are fixes: hotfix, bug, revert…"}),
+	}
+	p.Rates = d.chart(fs, "rework-rates", "Rework over time", "Rework rate and change failure rate of deployments, and the share of rework MRs, per period.", views.UnitRatio, views.Lines,
+		fs.series("Rework rate", all, metrics.ReworkRate, depLink(q, "rework", "true")),
+		fs.series("Change failure rate", all, metrics.ChangeFailureRate, depLink(q, "change_failure", "true")),
+		fs.series("Rework MRs", all, metrics.MRReworkRate, mrLink(q, "rework", "true")))
+	p.Rates.Empty = ptr(noDeployments())
+	p.Recovery = d.chart(fs, "rework-recovery", "Recovery time (median)", "Median time from a change failure to the deployment that repaired it, per period.", views.UnitSeconds, views.Bars,
+		fs.series("Recovery time", all, metrics.RecoveryTimeP50, depLink(q, "change_failure", "true")))
+	p.Recovery.Empty = &views.Empty{Title: "No change failures in this range", Body: "A change failure is the deployment right before a rework deployment in the same environment."}
+
+	services, err := d.scopedServices(ctx, q, fs)
+	if err != nil {
+		return err
+	}
+	var rows []views.BarRow
+	for _, s := range services {
+		rate, n, ok := fs.pooledRate(s, metrics.ReworkRate)
+		if !ok {
+			continue
+		}
+		rows = append(rows, views.BarRow{Label: s, Value: rate, N: n, Href: q.withService(s).link("/deployments", "rework", "true"),
+			Note: fmt.Sprintf("%d of %d", int(rate*float64(n)+0.5), n)})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value > rows[j].Value })
+	p.PerService = views.BarList{ID: "rework-per-service", Title: "Rework rate per service (most first)", Label: "Service", Unit: views.UnitRatio,
+		Summary: "Share of each service's production deployments over the range that were rework.", Rows: rows, Max: 1,
+		CSV: q.link("/export/metrics.csv"), Empty: ptr(noDeployments())}
+
+	var kept []*metrics.Deployment
+	total := 0
+	if err := d.engine.Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
+		if !dep.Rework {
+			return nil
+		}
+		total++
+		kept = append(kept, dep)
+		if len(kept) > 25 {
+			kept = kept[1:]
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
+		kept[i], kept[j] = kept[j], kept[i]
+	}
+	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg),
+		CSV:   q.link("/export/deployments.csv"),
+		Empty: views.Empty{Title: "No rework deployments in this range", Body: "No production deployment shipped a rework MR (hotfix, bug, incident, regression, revert, rollback) or rolled back."}}
+	if total > len(kept) {
+		p.Deployments.More = views.Link{Label: "All " + views.Plural(total, "rework deployment", "rework deployments"), Href: q.link("/deployments", "rework", "true")}
+	}
+	m := d.r.meta(c, q, "Rework", views.NavRework)
+	return d.r.page(c, http.StatusOK, m, views.ReworkView(p), q.link("/rework"))
+}
+
+func (d *dashboard) coverage(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	target := d.cfg.Coverage.Target
+	p := views.CoveragePage{Range: q.RangeLabel(), Target: views.Percent(target)}
+	tgt := &views.Target{Value: target, Label: "target " + views.Percent(target)}
+
+	services, err := d.scopedServices(ctx, q, fs)
+	if err != nil {
+		return err
+	}
+	type latest struct {
+		service string
+		value   float64
+	}
+	var rows []views.BarRow
+	var lows []latest
+	for _, s := range services {
+		last, first, ok := fs.last(s, metrics.CoveragePercent)
+		if !ok {
+			continue
+		}
+		r := views.BarRow{Label: s, Value: last.Value, N: last.N, Href: q.withService(s).link("/coverage"), Below: last.Value < target}
+		if diff := last.Value - first.Value; first.Period != last.Period {
+			r.Note = fmt.Sprintf("%+.1f pts", diff)
+		}
+		rows = append(rows, r)
+		lows = append(lows, latest{s, last.Value})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
+	p.PerService = views.BarList{ID: "coverage-per-service", Title: "Latest coverage per service (lowest first)", Label: "Service", Unit: views.UnitPercent,
+		Summary: "Each service's latest default-branch coverage in the range against the target; red bars are below it.",
+		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
+
+	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, nil)}
+	if len(q.Services) == 1 {
+		series[0].Name = q.Services[0]
+	} else {
+		sort.SliceStable(lows, func(i, j int) bool { return lows[i].value < lows[j].value })
+		for i := 0; i < len(lows) && i < 4; i++ {
+			series = append(series, fs.series(lows[i].service, lows[i].service, metrics.CoveragePercent, func(_ period, s string) string {
+				return q.withService(s).link("/coverage")
+			}))
+		}
+	}
+	p.Trend = d.chart(fs, "coverage-trend", "Coverage over time", "Default-branch coverage per period (all services, and the lowest ones), against the target.", views.UnitPercent, views.Lines, series...)
+	p.Trend.Target, p.Trend.YMax, p.Trend.Empty = tgt, 100, ptr(noCoverage())
+
+	// Per project: the last pipeline with coverage in the range.
+	byProject := map[string]*metrics.CoverageRow{}
+	if err := d.engine.Coverage(ctx, q.Filter(), func(r *metrics.CoverageRow) error {
+		byProject[r.Project] = r
+		return nil
+	}); err != nil {
+		return err
+	}
+	var prow []views.BarRow
+	for _, r := range byProject {
+		prow = append(prow, views.BarRow{Label: r.Project, Value: r.Percent, N: 1, Href: externalURL(r.URL), Below: r.Percent < target,
+			Note: r.Date.Format("2 Jan")})
+	}
+	sort.Slice(prow, func(i, j int) bool {
+		if prow[i].Value != prow[j].Value {
+			return prow[i].Value < prow[j].Value
+		}
+		return prow[i].Label < prow[j].Label
+	})
+	p.PerProject = views.BarList{ID: "coverage-per-project", Title: "Latest coverage per project (lowest first)", Label: "Project", Unit: views.UnitPercent,
+		Summary: "Each project's last default-branch pipeline with coverage in the range; the value links to the pipeline in GitLab.",
+		Rows:    prow, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
+	m := d.r.meta(c, q, "Coverage", views.NavCoverage)
+	return d.r.page(c, http.StatusOK, m, views.CoverageView(p), q.link("/coverage"))
+}
+
+func (d *dashboard) approvals(c *echo.Context) error {
+	q, fs, err := d.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	all := metrics.AllServices
+	p := views.ApprovalsPage{Range: q.RangeLabel()}
+	p.Cards = []views.Card{fs.card(all, unapprovedCard(q)), fs.card(all, mergedCard(q))}
+	p.Rate = d.chart(fs, "approvals-rate", "Merged without approval", "Share of delivered MRs merged without an approval from someone other than the author, per period.", views.UnitRatio, views.Lines,
+		fs.series("Unapproved", all, metrics.UnapprovedRate, mrLink(q, "unapproved", "true")))
+	services, err := d.scopedServices(ctx, q, fs)
+	if err != nil {
+		return err
+	}
+	var rows []views.BarRow
+	for _, s := range services {
+		rate, n, ok := fs.pooledRate(s, metrics.UnapprovedRate)
+		if !ok {
+			continue
+		}
+		rows = append(rows, views.BarRow{Label: s, Value: rate, N: n, Href: q.withService(s).link("/merge-requests", "unapproved", "true"),
+			Note: fmt.Sprintf("%d of %d", int(rate*float64(n)+0.5), n)})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value > rows[j].Value })
+	p.PerService = views.BarList{ID: "approvals-per-service", Title: "Unapproved per service (most first)", Label: "Service", Unit: views.UnitRatio, Max: 1,
+		Summary: "Share of each service's MRs over the range merged without approval.", Rows: rows, CSV: q.link("/export/metrics.csv")}
+	col := &mrCollector{limit: 25}
+	if err := d.engine.MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
+		if m.Unapproved {
+			col.add(m)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.Unapproved = views.MRTable{ID: "unapproved", Title: "Latest MRs merged without approval", Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+		Empty: views.Empty{Title: "Every MR in this range was approved", Body: "An MR counts as approved when someone other than its author approved it before it merged."}}
+	if col.total > len(col.recent) {
+		p.Unapproved.More = views.Link{Label: "All " + views.Plural(col.total, "unapproved MR", "unapproved MRs"), Href: q.link("/merge-requests", "unapproved", "true")}
+	}
+	m := d.r.meta(c, q, "Approvals", views.NavApprovals)
+	return d.r.page(c, http.StatusOK, m, views.ApprovalsView(p), q.link("/approvals"))
+}
+
+// noCoverage explains an empty coverage view.
+func noCoverage() views.Empty {
+	return views.Empty{
+		Title: "No coverage reported in this range",
+		Body:  "Pacer reads the coverage GitLab records on default-branch pipelines. Make the test job report it, with a coverage regular expression or a Cobertura report:",
+		Code:  "test:\n  script: go test -coverprofile=c.out ./... && go tool cover -func=c.out\n  coverage: '/total:\\s+\\(statements\\)\\s+(\\d+.\\d+)%/'",
+		Link:  views.Link{Label: "GitLab documentation: code coverage", Href: "https://docs.gitlab.com/ci/testing/code_coverage/"},
+	}
+}

@@ -1,0 +1,569 @@
+package web
+
+import (
+	"container/heap"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// itemLists is the drill-down area: the MRs and deployments behind any figure, with the same
+// filters plus a predicate (rework=true, unapproved=true, weekday=1&hour=9 ...).
+type itemLists struct {
+	engine *metrics.Engine
+	cfg    *config.Config
+	r      *renderer
+}
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 2000
+)
+
+// mrPredicate is the MR list's extra conditions.
+type mrPredicate struct {
+	rework, unapproved, deployed *bool
+	cycleMin, cycleMax           *int64 // seconds, [min, max)
+	sort                         string // recent | slowest
+	limit                        int
+}
+
+func parseBool(v url.Values, key string) (*bool, error) {
+	s := v.Get(key)
+	switch s {
+	case "":
+		return nil, nil
+	case "true":
+		b := true
+		return &b, nil
+	case "false":
+		b := false
+		return &b, nil
+	}
+	return nil, badRequestf(key, "%s=%q is not a yes/no condition: use %s=true or %s=false, or leave it out.", key, truncate(s, 40), key, key)
+}
+
+func parseInt(v url.Values, key string, lo, hi int64) (*int64, error) {
+	s := v.Get(key)
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return nil, badRequestf(key, "%s=%q is not a whole number from %d to %d.", key, truncate(s, 40), lo, hi)
+	}
+	return &n, nil
+}
+
+func parseLimit(v url.Values) (int, error) {
+	n, err := parseInt(v, "limit", 1, maxListLimit)
+	if err != nil || n == nil {
+		return defaultListLimit, err
+	}
+	return int(*n), nil
+}
+
+func parseMRPredicate(v url.Values) (*mrPredicate, error) {
+	p := &mrPredicate{sort: "recent"}
+	var err error
+	if p.rework, err = parseBool(v, "rework"); err != nil {
+		return nil, err
+	}
+	if p.unapproved, err = parseBool(v, "unapproved"); err != nil {
+		return nil, err
+	}
+	if p.deployed, err = parseBool(v, "deployed"); err != nil {
+		return nil, err
+	}
+	if p.cycleMin, err = parseInt(v, "cycle_min", 0, 1<<40); err != nil {
+		return nil, err
+	}
+	if p.cycleMax, err = parseInt(v, "cycle_max", 0, 1<<40); err != nil {
+		return nil, err
+	}
+	switch s := v.Get("sort"); s {
+	case "", "recent":
+	case "slowest":
+		p.sort = s
+	default:
+		return nil, badRequestf("sort", "sort=%q is not an order: use sort=recent or sort=slowest.", truncate(s, 40))
+	}
+	if p.limit, err = parseLimit(v); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *mrPredicate) match(m *metrics.MergeRequest) bool {
+	if p.rework != nil && m.Rework != *p.rework {
+		return false
+	}
+	if p.unapproved != nil && m.Unapproved != *p.unapproved {
+		return false
+	}
+	if p.deployed != nil && (m.DeployedAt != nil) != *p.deployed {
+		return false
+	}
+	if p.cycleMin != nil && m.CycleSeconds < *p.cycleMin {
+		return false
+	}
+	if p.cycleMax != nil && m.CycleSeconds >= *p.cycleMax {
+		return false
+	}
+	return true
+}
+
+// describe lists the active conditions for people, each linking to the list without it.
+func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
+	var out []views.Link
+	add := func(label string, keys ...string) {
+		rest := mergeValues(q.Values(), v)
+		for _, k := range keys {
+			rest.Del(k)
+		}
+		out = append(out, views.Link{Label: label, Href: linkWith("/merge-requests", rest)})
+	}
+	yes := func(b *bool, t, f string, key string) {
+		if b != nil {
+			if *b {
+				add(t, key)
+			} else {
+				add(f, key)
+			}
+		}
+	}
+	yes(p.rework, "rework MRs", "not rework", "rework")
+	yes(p.unapproved, "merged without approval", "approved", "unapproved")
+	yes(p.deployed, "deployed", "never deployed", "deployed")
+	if p.cycleMin != nil || p.cycleMax != nil {
+		label := "cycle time "
+		switch {
+		case p.cycleMin != nil && p.cycleMax != nil:
+			label += views.Duration(*p.cycleMin) + " – " + views.Duration(*p.cycleMax)
+		case p.cycleMin != nil:
+			label += "≥ " + views.Duration(*p.cycleMin)
+		default:
+			label += "< " + views.Duration(*p.cycleMax)
+		}
+		add(label, "cycle_min", "cycle_max")
+	}
+	if p.sort == "slowest" {
+		add("slowest first", "sort")
+	}
+	return out
+}
+
+// mrCollector keeps the MRs a table shows while they stream past: the most recent or the
+// slowest `limit`, so memory is bounded by the page, not by the range.
+type mrCollector struct {
+	limit   int
+	slowest bool
+	total   int
+	recent  []*metrics.MergeRequest // ring of the last `limit`, in delivery order
+	next    int
+	slow    mrHeap
+}
+
+func (c *mrCollector) add(m *metrics.MergeRequest) {
+	c.total++
+	if c.slowest {
+		if c.slow.Len() < c.limit {
+			heap.Push(&c.slow, m)
+		} else if m.CycleSeconds > c.slow[0].CycleSeconds {
+			c.slow[0] = m
+			heap.Fix(&c.slow, 0)
+		}
+		return
+	}
+	if len(c.recent) < c.limit {
+		c.recent = append(c.recent, m)
+		return
+	}
+	c.recent[c.next] = m
+	c.next = (c.next + 1) % c.limit
+}
+
+// rows returns the kept MRs: slowest first, or most recent first.
+func (c *mrCollector) rows() []*metrics.MergeRequest {
+	if c.slowest {
+		out := append([]*metrics.MergeRequest(nil), c.slow...)
+		sort.Slice(out, func(i, j int) bool { return out[i].CycleSeconds > out[j].CycleSeconds })
+		return out
+	}
+	out := make([]*metrics.MergeRequest, 0, len(c.recent))
+	for i := range c.recent {
+		out = append(out, c.recent[(c.next+len(c.recent)-1-i)%len(c.recent)])
+	}
+	return out
+}
+
+type mrHeap []*metrics.MergeRequest
+
+func (h mrHeap) Len() int           { return len(h) }
+func (h mrHeap) Less(i, j int) bool { return h[i].CycleSeconds < h[j].CycleSeconds }
+func (h mrHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *mrHeap) Push(x any)        { *h = append(*h, x.(*metrics.MergeRequest)) }
+func (h *mrHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (h *itemLists) query(c *echo.Context) (*query, url.Values, error) {
+	v := c.Request().URL.Query()
+	q, err := parseQuery(v, h.engine.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := h.engine.Validate(c.Request().Context(), q.Filter()); err != nil {
+		return nil, nil, err
+	}
+	return q, v, nil
+}
+
+func (h *itemLists) mergeRequests(c *echo.Context) error {
+	q, v, err := h.query(c)
+	if err != nil {
+		return err
+	}
+	p, err := parseMRPredicate(v)
+	if err != nil {
+		return err
+	}
+	col := &mrCollector{limit: p.limit, slowest: p.sort == "slowest"}
+	if err := h.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+		if p.match(m) {
+			col.add(m)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "sort")
+	page := views.MRListPage{
+		Heading: "Merge requests",
+		Filters: p.describe(q, extra),
+		Table: views.MRTable{
+			ID: "mr-list", Title: views.Plural(col.total, "merge request", "merge requests") + " delivered",
+			Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
+		},
+		Shown: "Showing " + strconv.Itoa(min(col.total, p.limit)) + " of " + strconv.Itoa(col.total) + " · " + q.RangeLabel(),
+	}
+	if col.total > p.limit && p.limit < maxListLimit {
+		page.Next = linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+	}
+	m := h.r.meta(c, q, "Merge requests", views.NavMRs, hidden(extra)...)
+	return h.r.page(c, http.StatusOK, m, views.MRListView(page), linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", limitParam(v)))
+}
+
+// depPredicate is the deployment list's extra conditions.
+type depPredicate struct {
+	rework, rollback, changeFailure, outside *bool
+	weekday, hour                            *int64
+	limit                                    int
+}
+
+func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) {
+	p := &depPredicate{}
+	var err error
+	if p.rework, err = parseBool(v, "rework"); err != nil {
+		return nil, err
+	}
+	if p.rollback, err = parseBool(v, "rollback"); err != nil {
+		return nil, err
+	}
+	if p.changeFailure, err = parseBool(v, "change_failure"); err != nil {
+		return nil, err
+	}
+	if p.outside, err = parseBool(v, "outside_window"); err != nil {
+		return nil, err
+	}
+	if p.outside != nil && cfg.DeployWindow == nil {
+		return nil, badRequestf("outside_window", "No deploy window is configured, so no deployment is outside it. Add a [deploy_window] to the config file (see docs/configuration.md).")
+	}
+	if p.weekday, err = parseInt(v, "weekday", 0, 6); err != nil {
+		return nil, err
+	}
+	if p.hour, err = parseInt(v, "hour", 0, 23); err != nil {
+		return nil, err
+	}
+	if p.limit, err = parseLimit(v); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
+	if p.rework != nil && d.Rework != *p.rework {
+		return false
+	}
+	if p.rollback != nil && d.Rollback != *p.rollback {
+		return false
+	}
+	if p.changeFailure != nil && d.ChangeFailure != *p.changeFailure {
+		return false
+	}
+	if p.outside != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow) != *p.outside {
+		return false
+	}
+	local := d.FinishedAt.In(cfg.Location)
+	if p.weekday != nil && int64(local.Weekday()) != *p.weekday {
+		return false
+	}
+	if p.hour != nil && int64(local.Hour()) != *p.hour {
+		return false
+	}
+	return true
+}
+
+func (p *depPredicate) describe(q *query, v url.Values, loc *time.Location) []views.Link {
+	var out []views.Link
+	add := func(label string, keys ...string) {
+		rest := mergeValues(q.Values(), v)
+		for _, k := range keys {
+			rest.Del(k)
+		}
+		out = append(out, views.Link{Label: label, Href: linkWith("/deployments", rest)})
+	}
+	yes := func(b *bool, t, f, key string) {
+		if b != nil {
+			if *b {
+				add(t, key)
+			} else {
+				add(f, key)
+			}
+		}
+	}
+	yes(p.rework, "rework deployments", "not rework", "rework")
+	yes(p.rollback, "rollbacks", "not rollbacks", "rollback")
+	yes(p.changeFailure, "change failures", "not change failures", "change_failure")
+	yes(p.outside, "outside the deploy window", "inside the deploy window", "outside_window")
+	if p.weekday != nil {
+		add("on "+time.Weekday(*p.weekday).String()+"s", "weekday")
+	}
+	if p.hour != nil {
+		add("at "+strconv.FormatInt(*p.hour, 10)+":00–"+strconv.FormatInt(*p.hour, 10)+":59 "+loc.String(), "hour")
+	}
+	return out
+}
+
+func (h *itemLists) deployments(c *echo.Context) error {
+	q, v, err := h.query(c)
+	if err != nil {
+		return err
+	}
+	p, err := parseDepPredicate(v, h.cfg)
+	if err != nil {
+		return err
+	}
+	var kept []*metrics.Deployment // ring of the last `limit`
+	next, total := 0, 0
+	if err := h.engine.Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
+		if !p.match(d, h.cfg) {
+			return nil
+		}
+		total++
+		if len(kept) < p.limit {
+			kept = append(kept, d)
+		} else {
+			kept[next] = d
+			next = (next + 1) % p.limit
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	recent := make([]*metrics.Deployment, 0, len(kept))
+	for i := range kept {
+		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
+	}
+	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour")
+	page := views.DeploymentListPage{
+		Heading: "Deployments",
+		Filters: p.describe(q, extra, h.cfg.Location),
+		Table: views.DeploymentTable{
+			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
+			Rows: deploymentRows(recent, h.cfg), CSV: q.link("/export/deployments.csv"),
+			Empty: noDeployments(),
+		},
+		Shown: "Showing " + strconv.Itoa(min(total, p.limit)) + " of " + strconv.Itoa(total) + ", most recent first · " + q.RangeLabel(),
+	}
+	if len(extra) > 0 {
+		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
+	}
+	if total > p.limit && p.limit < maxListLimit {
+		page.Next = linkWith("/deployments", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+	}
+	m := h.r.meta(c, q, "Deployments", views.NavDeploys, hidden(extra)...)
+	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", mergeValues(q.Values(), extra), "limit", limitParam(v)))
+}
+
+// predicateValues picks the list predicates out of the request's parameters.
+func predicateValues(v url.Values, keys ...string) url.Values {
+	out := url.Values{}
+	for _, k := range keys {
+		if s := v.Get(k); s != "" {
+			out.Set(k, s)
+		}
+	}
+	return out
+}
+
+func limitParam(v url.Values) string {
+	if s := v.Get("limit"); s != "" {
+		return s
+	}
+	return ""
+}
+
+func mergeValues(a, b url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range a {
+		out[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range b {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// hidden carries predicates through the filter form.
+func hidden(v url.Values) []views.Hidden {
+	var keys []string
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []views.Hidden
+	for _, k := range keys {
+		out = append(out, views.Hidden{Name: k, Value: v.Get(k)})
+	}
+	return out
+}
+
+// mrRows formats MRs for a table.
+func mrRows(ms []*metrics.MergeRequest) []views.MRRow {
+	out := make([]views.MRRow, 0, len(ms))
+	for _, m := range ms {
+		r := views.MRRow{
+			Title:      m.Title,
+			URL:        externalURL(m.URL),
+			Ref:        m.Project + "!" + strconv.FormatInt(m.IID, 10),
+			Service:    m.Service,
+			Author:     m.Author,
+			Labels:     m.Labels,
+			Merged:     formatTime(m.MergedAt),
+			Delivered:  formatTime(m.DeliveredAt),
+			Coding:     views.Duration(m.CodingSeconds),
+			Pickup:     views.Duration(m.PickupSeconds),
+			Review:     views.Duration(m.ReviewSeconds),
+			Deploy:     "not deployed",
+			Cycle:      views.Duration(m.CycleSeconds),
+			Rework:     m.Rework,
+			Unapproved: m.Unapproved,
+		}
+		if m.DeploySeconds != nil {
+			r.Deploy = views.Duration(*m.DeploySeconds)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// deploymentRows formats deployments for a table.
+func deploymentRows(ds []*metrics.Deployment, cfg *config.Config) []views.DeploymentRow {
+	out := make([]views.DeploymentRow, 0, len(ds))
+	for _, d := range ds {
+		sha := d.SHA
+		if len(sha) > 8 {
+			sha = sha[:8]
+		}
+		r := views.DeploymentRow{
+			Service:       d.Service,
+			Project:       d.Project,
+			Environment:   d.Environment,
+			SHA:           sha,
+			Finished:      formatTime(d.FinishedAt),
+			URL:           externalURL(d.URL),
+			Rework:        d.Rework,
+			Rollback:      d.Rollback,
+			ChangeFailure: d.ChangeFailure,
+			OutOfWindow:   cfg.DeployWindow != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow),
+		}
+		if d.RecoverySeconds != nil {
+			r.Recovery = views.Duration(*d.RecoverySeconds)
+		}
+		for _, m := range d.MergeRequests {
+			r.MRs = append(r.MRs, views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// externalURL keeps a link from GitLab only if it is http(s): the text comes from the API and
+// is not trusted to be harmless.
+func externalURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// outsideWindow says whether t falls outside the deploy window: not on one of its weekdays,
+// or before its start or at/after its end, in its time zone (as the metrics count it).
+func outsideWindow(t time.Time, w *config.DeployWindow) bool {
+	if w == nil {
+		return false
+	}
+	loc := w.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	l := t.In(loc)
+	if !w.Weekdays[l.Weekday()] {
+		return true
+	}
+	sec := l.Hour()*3600 + l.Minute()*60 + l.Second()
+	return sec < w.StartMinute*60 || sec >= w.EndMinute*60
+}
+
+// windowDescription is the deploy window for people: "Mon–Fri 09:00–17:30 (Europe/Paris)".
+func windowDescription(w *config.DeployWindow) string {
+	var days []string
+	for d := time.Monday; d <= time.Saturday+1; d++ {
+		wd := d % 7
+		if w.Weekdays[wd] {
+			days = append(days, wd.String()[:3])
+		}
+	}
+	loc := "UTC"
+	if w.Location != nil {
+		loc = w.Location.String()
+	}
+	return strings.Join(days, ", ") + " " + w.Start + "–" + w.End + " (" + loc + ")"
+}
+
+// noDeployments explains an empty deployment view: how production deployments reach Pacer.
+func noDeployments() views.Empty {
+	return views.Empty{
+		Title: "No production deployments in this range",
+		Body: "Pacer counts successful deployments to production environments: environments whose GitLab deployment tier is production, " +
+			"or, when GitLab gives no tier, whose name matches production.environments in the config (by default production or prod). " +
+			"Declare the environment in the deploy job of .gitlab-ci.yml, run it, and the next sync picks it up:",
+		Code: "deploy:\n  stage: deploy\n  script: ./deploy.sh\n  environment:\n    name: production\n    deployment_tier: production\n  rules:\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+		Link: views.Link{Label: "GitLab documentation: environments and deployments", Href: "https://docs.gitlab.com/ci/environments/"},
+	}
+}
