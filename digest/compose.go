@@ -422,7 +422,7 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 			SHA:         shortSHA(d.SHA),
 			Reasons:     strings.Join(reasons, ", "),
 			URL:         ln.to("/deployments", d.Service),
-			JobURL:      d.URL,
+			JobURL:      webURL(d.URL),
 		}
 		if p, ok := previous[d.ID]; ok && p.ChangeFailure {
 			r.Failure = fmt.Sprintf("Answers the change failure of %s (%s), after %s.",
@@ -433,11 +433,20 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 				r.MRs = append(r.MRs, views.DigestMRRef{Ref: "…", Title: fmt.Sprintf("and %d more", len(d.MergeRequests)-reworkMRsMax)})
 				break
 			}
-			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!" + strconv.FormatInt(mr.IID, 10), Title: mr.Title, URL: mr.URL, Rework: mr.Rework})
+			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!" + strconv.FormatInt(mr.IID, 10), Title: mr.Title, URL: webURL(mr.URL), Rework: mr.Rework})
 		}
 		out = append(out, r)
 	}
 	return out, strings.TrimSpace(note), ln.to("/rework", "")
+}
+
+// webURL keeps a URL from GitLab only if it is http or https: the digest links nothing else.
+func webURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return ""
+	}
+	return u
 }
 
 func shortSHA(s string) string {
@@ -490,7 +499,7 @@ func slowest(list []metrics.MergeRequest, ln links) ([]views.DigestMR, string) {
 			Service: mr.Service,
 			Cycle:   views.Duration(mr.CycleSeconds),
 			Stages:  strings.Join(stages, " · "),
-			URL:     mr.URL,
+			URL:     webURL(mr.URL),
 			DashURL: ln.to("/merge-requests", mr.Service),
 		})
 	}

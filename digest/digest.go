@@ -216,7 +216,7 @@ func (s *Sender) SendDue(ctx context.Context, now time.Time) error {
 		return err
 	}
 	s.log.Info("digest: sending", "week", run.Week.String(), "recipients", len(todo), "due_at", run.At.UTC().Format(time.RFC3339))
-	ds := s.deliver(ctx, run.Week, todo)
+	ds := s.deliver(ctx, run.Week, todo, func() time.Time { return now })
 	return joinFailures(ds)
 }
 
@@ -268,7 +268,7 @@ func (s *Sender) Send(ctx context.Context, week Week, override []string, dryRun 
 			return out, err
 		}
 	}
-	ds := s.deliver(ctx, week, todo)
+	ds := s.deliver(ctx, week, todo, s.now)
 	out = append(out, ds...)
 	return sortDeliveries(out), joinFailures(ds)
 }
@@ -299,8 +299,9 @@ func (s *Sender) state(ctx context.Context, week Week) (map[string]store.DigestS
 }
 
 // deliver renders each scope once and sends one message per recipient over one connection,
-// recording each pair right after the server accepted it.
-func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient) []Delivery {
+// recording each pair right after the server accepted it. clock dates the messages and the
+// records: the scheduler's "now", so that retry delays are measured on one clock.
+func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock func() time.Time) []Delivery {
 	type rendered struct {
 		subject, html, text string
 		err                 error
@@ -331,7 +332,7 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient) []Del
 				dialErr = err
 			}
 		}
-		now := s.now()
+		now := clock()
 		if err == nil {
 			err = m.send(ctx, message{
 				To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,
