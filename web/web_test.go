@@ -1,0 +1,358 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+)
+
+// Every page, as a full document and as an HTMX fragment.
+func TestPagesFullAndFragment(t *testing.T) {
+	f := newFixture(t)
+	pages := []struct {
+		path, title string
+		want        []string
+	}{
+		{"/", "Overview", []string{"Cycle time (median)", "Production deployments", "Coverage"}},
+		{"/cycle-time", "Cycle time", []string{"Where the time goes", "Distribution of cycle time", "Slowest merge requests"}},
+		{"/releases", "Releases", []string{"Deployments per service (least first)", "weekday × hour", "No deploy window is configured"}},
+		{"/rework", "Rework", []string{"Rework deployments and the MRs they shipped", "Fix the crash in checkout"}},
+		{"/coverage", "Coverage", []string{"Latest coverage per service", "target 90%", "acme/api"}},
+		{"/approvals", "Approvals", []string{"Latest MRs merged without approval"}},
+		{"/merge-requests", "Merge requests", []string{"6 merge requests delivered"}},
+		{"/deployments", "Deployments", []string{"3 production deployments"}},
+		{"/sync", "Sync status", []string{"acme/api", "never"}},
+		{"/merge-requests?rework=true", "Merge requests", []string{"1 merge request delivered", "rework MRs"}},
+		{"/deployments?weekday=2&hour=10", "Deployments", []string{"1 production deployment", "on Tuesdays"}},
+	}
+	for _, p := range pages {
+		t.Run(p.path, func(t *testing.T) {
+			full := f.get(p.path, false)
+			if full.Code != http.StatusOK {
+				t.Fatalf("full page: status %d\n%s", full.Code, full.Body)
+			}
+			body := full.Body.String()
+			mustContain(t, body, "<!doctype html>", "<title>"+p.title+" · Pacer</title>", `id="nav"`, `id="page"`)
+			mustContain(t, body, p.want...)
+			checkHeaders(t, full)
+
+			frag := f.get(p.path, true)
+			if frag.Code != http.StatusOK {
+				t.Fatalf("fragment: status %d\n%s", frag.Code, frag.Body)
+			}
+			fb := frag.Body.String()
+			if strings.Contains(fb, "<html") || strings.Contains(fb, "<!doctype") {
+				t.Error("fragment has the whole document")
+			}
+			mustContain(t, fb, "<title>"+p.title+" · Pacer</title>", `hx-swap-oob="true"`, `<div id="page">`)
+			mustContain(t, fb, p.want...)
+			checkHeaders(t, frag)
+			if p.path != "/sync" && frag.Header().Get("HX-Push-Url") == "" {
+				t.Error("fragment does not push its canonical URL")
+			}
+		})
+	}
+}
+
+// A boosted navigation and a history restore get the whole page.
+func TestBoostedAndHistoryRestoreGetFullPage(t *testing.T) {
+	f := newFixture(t)
+	for _, h := range []string{"HX-Boosted", "HX-History-Restore-Request"} {
+		req := httptest.NewRequest(http.MethodGet, "/cycle-time", nil)
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set(h, "true")
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<!doctype html>") {
+			t.Errorf("%s: want the full page, got %d", h, rec.Code)
+		}
+	}
+}
+
+func checkHeaders(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	h := rec.Header()
+	if vary := strings.Join(h.Values("Vary"), ", "); !strings.Contains(vary, "HX-Request") {
+		t.Errorf("Vary = %q, want HX-Request", vary)
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, d := range []string{"script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, d) {
+			t.Errorf("CSP %q lacks %q", csp, d)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("CSP allows inline code: %q", csp)
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("missing nosniff or frame denial: %v", h)
+	}
+}
+
+// The CSP forbids inline scripts, styles and event handlers, so the markup must have none.
+func TestNoInlineScriptOrStyle(t *testing.T) {
+	f := newFixture(t)
+	inline := regexp.MustCompile(`(?i)<script>|<script[^>]*>[^<]|<style|\sstyle=|\son[a-z]+=|hx-on|javascript:`)
+	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments", "/sync", "/?from=bad"} {
+		body := f.get(p, false).Body.String()
+		if m := inline.FindString(body); m != "" {
+			t.Errorf("%s has inline code: %q", p, m)
+		}
+	}
+}
+
+// Bad input gets a 400 (or 404) page or fragment that says what was wrong; never a 500.
+func TestBadInput(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/?from=2026-13-01", 400, `from=&#34;2026-13-01&#34; is not a date`},
+		{"/cycle-time?to=yesterday", 400, "is not a date: use YYYY-MM-DD"},
+		{"/?by=month", 400, "by=&#34;month&#34; is not a period"},
+		{"/releases?period=3w", 400, "is not a period: use one of 4w, 12w, 26w, 52w"},
+		{"/?from=2026-03-10&to=2026-03-01", 400, "The range is reversed"},
+		{"/?from=1970-01-01&to=2026-01-01", 400, "at most five years"},
+		{"/?by=day&from=2025-01-01&to=2026-03-01", 400, "A daily view covers at most"},
+		{"/merge-requests?rework=maybe", 400, "use rework=true or rework=false"},
+		{"/merge-requests?sort=fastest", 400, "use sort=recent or sort=slowest"},
+		{"/merge-requests?limit=0", 400, "limit"},
+		{"/deployments?hour=25", 400, "hour=&#34;25&#34; is not a whole number from 0 to 23"},
+		{"/deployments?outside_window=true", 400, "No deploy window is configured"},
+		{"/?service=acme/nope", 404, "unknown service &#34;acme/nope&#34;"},
+		{"/rework?service=" + url.QueryEscape("<script>alert(1)</script>"), 404, "unknown service &#34;&lt;script&gt;"},
+		{"/?team=platform", 404, "unknown team"},
+		{"/no-such-page", 404, "There is no page at this address"},
+		{"/export/secrets.csv", 404, "There is no export called"},
+		{"/export/merge-requests.csv?from=2026-02-30", 400, "is not a date"},
+		{"/export/deployments.csv?service=acme/nope", 404, "unknown service"},
+		{"/static/site.0000000000.css", 404, "no static file"},
+	}
+	for _, c := range cases {
+		for _, htmx := range []bool{false, true} {
+			rec := f.get(c.path, htmx)
+			if rec.Code != c.status {
+				t.Errorf("%s (htmx %v): status %d, want %d\n%s", c.path, htmx, rec.Code, c.status, rec.Body)
+				continue
+			}
+			body := rec.Body.String()
+			mustContain(t, body, c.want)
+			if htmx == strings.Contains(body, "<!doctype html>") {
+				t.Errorf("%s (htmx %v): full page and fragment mixed up", c.path, htmx)
+			}
+			if strings.Contains(body, "<script>alert") {
+				t.Errorf("%s: user input echoed unescaped", c.path)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("%s: error answered as %q", c.path, ct)
+			}
+			if rec.Header().Get("Content-Disposition") != "" {
+				t.Errorf("%s: an error must not be a download", c.path)
+			}
+		}
+	}
+}
+
+// MR titles come from GitLab and are escaped wherever they are shown.
+func TestHostileTitleEscaped(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/merge-requests", "/merge-requests?unapproved=true", "/cycle-time", "/approvals", "/deployments", "/deployments?change_failure=true"} {
+		body := f.get(p, false).Body.String()
+		if strings.Contains(body, "<script>alert(1)") || strings.Contains(body, "<b>bold</b>") {
+			t.Errorf("%s: title rendered as markup", p)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: escaped title missing", p)
+		}
+	}
+}
+
+// The drill-down lists count exactly the fixture's items.
+func TestDrillDownMatchesFixture(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		path string
+		want string
+	}{
+		// W10: the four acme/api MRs; one is rework, one unapproved.
+		{"/merge-requests?period=custom&from=2026-03-02&to=2026-03-08", "4 merge requests delivered"},
+		{"/merge-requests?period=custom&from=2026-03-02&to=2026-03-08&unapproved=true", "1 merge request delivered"},
+		{"/merge-requests?service=acme/web", "2 merge requests delivered"},
+		{"/deployments?rework=true", "1 production deployment"},
+		{"/deployments?change_failure=true", "1 production deployment"},
+		{"/deployments?service=acme/web", "1 production deployment"},
+		{"/deployments?weekday=4&hour=15", "1 production deployment"},
+		{"/deployments?weekday=1", "0 production deployments"},
+	}
+	for _, c := range cases {
+		rec := f.get(c.path, false)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", c.path, rec.Code)
+		}
+		mustContain(t, rec.Body.String(), c.want)
+	}
+	// The change failure links to GitLab's job and lists the MRs it shipped.
+	body := f.get("/deployments?change_failure=true", false).Body.String()
+	mustContain(t, body, `href="https://gitlab.example.com/jobs/101"`, "!1", "!2", "2h")
+}
+
+// Chart points and cards link to the list of the items behind them, with n.
+func TestFiguresLinkToItems(t *testing.T) {
+	f := newFixture(t)
+	body := f.get("/?period=custom&from=2026-03-02&to=2026-03-15", false).Body.String()
+	// The W10 deployments bar: 2 deployments, linking to that week's deployments.
+	mustContain(t, body, "2 Mar · 2 (n=2)", `href="/deployments?from=2026-03-02&amp;period=custom&amp;to=2026-03-08"`)
+	// Headline cards show the last full week (W11) against W10.
+	mustContain(t, body, "n = 1 deployment · week of 9 Mar", "n = 2 MRs · week of 9 Mar")
+}
+
+// A list page carries its predicate through the filter form.
+func TestListKeepsPredicateInForm(t *testing.T) {
+	f := newFixture(t)
+	body := f.get("/merge-requests?rework=true&sort=slowest", false).Body.String()
+	mustContain(t, body, `<input type="hidden" name="rework" value="true">`, `<input type="hidden" name="sort" value="slowest">`)
+}
+
+// The CSV export gives exactly what metrics.WriteCSV (and so `pacer export`) writes.
+func TestCSVExportMatchesWriteCSV(t *testing.T) {
+	f := newFixture(t)
+	from, to := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)
+	for _, ds := range metrics.Datasets {
+		rec := f.get("/export/"+ds+".csv?period=custom&from=2026-03-01&to=2026-03-20&service=acme/api", false)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", ds, rec.Code, rec.Body)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+			t.Errorf("%s: content type %q", ds, ct)
+		}
+		if cd := rec.Header().Get("Content-Disposition"); cd != `attachment; filename="pacer-`+ds+`-2026-03-01-2026-03-20.csv"` {
+			t.Errorf("%s: disposition %q", ds, cd)
+		}
+		var want bytes.Buffer
+		if err := metrics.WriteCSV(context.Background(), &want, f.eng, ds, metrics.Filter{From: from, To: to, Services: []string{"acme/api"}, By: metrics.Week}); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Body.String() != want.String() {
+			t.Errorf("%s: web CSV differs from WriteCSV:\n%s\nwant:\n%s", ds, rec.Body, want.String())
+		}
+		if strings.Count(want.String(), "\n") < 2 {
+			t.Errorf("%s: expected rows in the fixture's range, got %q", ds, want.String())
+		}
+	}
+	// The hostile title is quoted, not altered.
+	body := f.get("/export/merge-requests.csv?period=custom&from=2026-03-01&to=2026-03-20", false).Body.String()
+	mustContain(t, body, `"<script>alert(1)</script> ""quoted"" & <b>bold</b>"`)
+}
+
+// Every page links a CSV beside its tables and charts, with the page's filters.
+func TestCSVLinksCarryFilters(t *testing.T) {
+	f := newFixture(t)
+	body := f.get("/cycle-time?service=acme/api&by=day&period=4w", false).Body.String()
+	mustContain(t, body, `href="/export/metrics.csv?by=day&amp;period=4w&amp;service=acme%2Fapi"`, `href="/export/merge-requests.csv?by=day&amp;period=4w&amp;service=acme%2Fapi"`)
+}
+
+func TestStaticAssetsAreHashedAndCached(t *testing.T) {
+	f := newFixture(t)
+	body := f.get("/", false).Body.String()
+	m := regexp.MustCompile(`/static/(site|htmx\.min)\.[0-9a-f]{10}\.(css|js)`).FindAllString(body, -1)
+	if len(m) != 2 {
+		t.Fatalf("want the hashed CSS and JS in the page, got %v", m)
+	}
+	for _, u := range m {
+		rec := f.get(u, false)
+		if rec.Code != 200 || rec.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Errorf("%s: %d %v", u, rec.Code, rec.Header())
+		}
+		if strings.HasSuffix(u, ".js") && !strings.Contains(rec.Body.String(), `version:"2.0.9"`) {
+			t.Errorf("%s is not htmx 2.0.9", u)
+		}
+	}
+}
+
+func TestGzip(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodGet, "/releases", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	if rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("not compressed: %v", rec.Header())
+	}
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	mustContain(t, string(plain), "Deployments per service")
+}
+
+func TestHealthz(t *testing.T) {
+	f := newFixture(t)
+	rec := f.get("/healthz", false)
+	if rec.Code != 200 || rec.Body.String() != "ok\n" {
+		t.Fatalf("%d %q", rec.Code, rec.Body)
+	}
+	f.st.Close()
+	if rec := f.get("/healthz", false); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("closed database: %d", rec.Code)
+	}
+}
+
+// An empty database explains how to get data instead of showing empty charts.
+func TestEmptyDatabase(t *testing.T) {
+	f := newFixture(t)
+	f.exec(`DELETE FROM projects`)
+	f.start()
+	mustContain(t, f.get("/", false).Body.String(), "Nothing has been synced yet", "pacer demo")
+	mustContain(t, f.get("/sync", false).Body.String(), "Nothing has been synced yet")
+	mustContain(t, f.get("/releases", false).Body.String(), "No production deployments in this range", "deployment_tier: production")
+	mustContain(t, f.get("/coverage", false).Body.String(), "No coverage reported in this range")
+}
+
+// With a deploy window, the releases page shows the window and the deployments outside it.
+func TestDeployWindow(t *testing.T) {
+	f := newFixture(t)
+	cfg, err := config.Parse("test.toml", []byte("[deploy_window]\ndays = [\"mon\", \"tue\", \"wed\"]\nstart = \"09:00\"\nend = \"12:00\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.start()
+	body := f.get("/releases", false).Body.String()
+	mustContain(t, body, "Mon, Tue, Wed 09:00–12:00 (UTC)", "Latest deployments outside the window", "outside window")
+	// 101 (Tue 10:30) is inside; 102 (Tue 12:30) and 201 (Thu 15:00) are outside.
+	mustContain(t, f.get("/deployments?outside_window=true", false).Body.String(), "2 production deployments")
+	mustContain(t, f.get("/deployments?outside_window=false", false).Body.String(), "1 production deployment")
+}
+
+// Sync status shows a project's error and cursors.
+func TestSyncStatus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	start := time.Date(2026, 3, 25, 9, 0, 0, 0, time.UTC)
+	if err := f.st.StartProjectSync(ctx, 1, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.FinishProjectSync(ctx, 1, start.Add(time.Minute), 42, errString("list deployments: 403 <Forbidden>")); err != nil {
+		t.Fatal(err)
+	}
+	body := f.get("/sync", false).Body.String()
+	mustContain(t, body, "state-error", "list deployments: 403 &lt;Forbidden&gt;", "2026-03-25 09:00", "42", "1 project failed")
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
