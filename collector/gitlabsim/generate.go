@@ -550,7 +550,7 @@ func (o *Org) deployProd(e *environment, t time.Time, sha string, shaAt time.Tim
 	}
 	o.succeed(d)
 	// Now and then the release goes wrong: roll back to the previous version, then hotfix.
-	if prev != nil && prev.sha != sha && len(d.links) > 0 && r.chance(0.045) {
+	if prev != nil && prev.sha != sha && len(d.links) > 0 && r.chance(0.02) {
 		rb := o.newDeployment(e, d.finished.Add(r.between(15*time.Minute, 90*time.Minute)), prev.sha, prev.shaAt, "success")
 		rb.rollback = true
 		o.succeed(rb)

@@ -73,7 +73,7 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 	r := o.r
 	created = created.Truncate(time.Millisecond)
 	if kind == kindFeature {
-		switch r.weighted(0.02, 0.01, 0.025, 0.025, 0.06, 0.09, 0.015, 0.755) {
+		switch r.weighted(0.015, 0.008, 0.02, 0.025, 0.06, 0.09, 0.015, 0.767) {
 		case 0:
 			kind = kindHotfix
 		case 1:
@@ -167,7 +167,7 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 	case !human:
 		nc = 1
 		first = created.Add(-r.between(5*time.Second, time.Minute))
-	case r.chance(0.006):
+	case r.chance(0.003):
 		nc = 101 + r.IntN(160) // a big migration: several pages of commits
 	case r.chance(0.25):
 		nc += r.IntN(8)
@@ -353,7 +353,10 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 			comment(m.closedAt.Add(-time.Minute), author, "Closing, superseded by another approach.")
 		}
 	case kindStale:
-		// never merged or closed
+		// never merged or closed; half of them stay drafts
+		if m.draftUntil.IsZero() && r.chance(0.5) {
+			m.draftUntil = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
 	default:
 		m.mergedAt = end
 		m.squash = r.chance(0.3)

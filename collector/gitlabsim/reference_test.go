@@ -1,0 +1,341 @@
+package gitlabsim
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+)
+
+// referenceSync is a deliberately plain full sync through client-go that derives the SPEC §3
+// facts from the JSON the server sends. Comparing it with Org.Truth checks the server and the
+// truth against each other: they are computed by separate code from separate inputs.
+type referenceSync struct {
+	t   *testing.T
+	c   *gitlab.Client
+	bot map[int64]bool
+}
+
+func (rs *referenceSync) isBot(id int64, username string, bots []string) bool {
+	if b, ok := rs.bot[id]; ok {
+		return b
+	}
+	u, _, err := rs.c.Users.GetUser(id, gitlab.GetUsersOptions{})
+	if err != nil {
+		rs.t.Fatalf("get user %d: %v", id, err)
+	}
+	b := u.Bot || regexp.MustCompile(`^(project|group)_\d+_bot|^service_account_`).MatchString(username) || slices.Contains(bots, username)
+	rs.bot[id] = b
+	return b
+}
+
+func scanAll[T any](t *testing.T, f func(gitlab.PaginationOptionFunc) ([]T, *gitlab.Response, error)) []T {
+	t.Helper()
+	out, err := gitlab.ScanAndCollect(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func reworkMR(m *gitlab.BasicMergeRequest) bool {
+	for _, l := range m.Labels {
+		switch strings.ToLower(l) {
+		case "hotfix", "bug", "incident", "regression", "revert", "rollback":
+			return true
+		}
+	}
+	title := strings.ToLower(m.Title)
+	src := strings.ToLower(m.SourceBranch)
+	return strings.HasPrefix(title, "revert") || strings.HasPrefix(title, "hotfix") ||
+		regexp.MustCompile(`^(hotfix|revert)[/-]`).MatchString(src)
+}
+
+func (rs *referenceSync) run(group string, bots []string) *Truth {
+	t, c := rs.t, rs.c
+	out := &Truth{}
+	projects := scanAll(t, func(p gitlab.PaginationOptionFunc) ([]*gitlab.Project, *gitlab.Response, error) {
+		return c.Groups.ListGroupProjects(group, &gitlab.ListGroupProjectsOptions{ListOptions: gitlab.ListOptions{PerPage: 100},
+			IncludeSubGroups: gitlab.Ptr(true), Archived: gitlab.Ptr(false), WithShared: gitlab.Ptr(false), Simple: gitlab.Ptr(true)}, p)
+	})
+	prodRE := regexp.MustCompile(`^(production|prod)(/|$)`)
+	for _, p := range projects {
+		out.Projects = append(out.Projects, TruthProject{ID: p.ID, Path: p.PathWithNamespace, DefaultBranch: p.DefaultBranch})
+		mrs := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
+			return c.MergeRequests.ListProjectMergeRequests(p.ID, &gitlab.ListProjectMergeRequestsOptions{
+				ListOptions: gitlab.ListOptions{PerPage: 100}, State: gitlab.Ptr("all")}, o)
+		})
+		byIID := map[int64]*TruthMR{}
+		raw := map[int64]*gitlab.BasicMergeRequest{}
+		var tms []*TruthMR
+		for _, m := range mrs {
+			tm := &TruthMR{ProjectID: p.ID, IID: m.IID, ID: m.ID, State: m.State, Title: m.Title, Draft: m.Draft,
+				AuthorID: m.Author.ID, Author: m.Author.Username, Bot: rs.isBot(m.Author.ID, m.Author.Username, bots),
+				SourceBranch: m.SourceBranch, TargetBranch: m.TargetBranch, Labels: append([]string{}, m.Labels...),
+				CreatedAt: *m.CreatedAt, UpdatedAt: *m.UpdatedAt, MergedAt: m.MergedAt, ClosedAt: m.ClosedAt,
+				MergeCommitSHA: m.MergeCommitSHA, SquashCommitSHA: m.SquashCommitSHA, UserNotesCount: int(m.UserNotesCount),
+				Rework: reworkMR(m)}
+			tm.InScope = m.State == "merged" && m.TargetBranch == p.DefaultBranch
+			commits := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Commit, *gitlab.Response, error) {
+				return c.MergeRequests.GetMergeRequestCommits(p.ID, m.IID, &gitlab.GetMergeRequestCommitsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
+			})
+			tm.CommitCount = len(commits)
+			tm.FirstCommitAt = *m.CreatedAt
+			for _, cm := range commits {
+				if tm.MinAuthoredAt == nil || cm.AuthoredDate.Before(*tm.MinAuthoredAt) {
+					tm.MinAuthoredAt = cm.AuthoredDate
+				}
+			}
+			if tm.MinAuthoredAt != nil && tm.MinAuthoredAt.Before(*m.CreatedAt) {
+				tm.FirstCommitAt = *tm.MinAuthoredAt
+			}
+			notes := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Note, *gitlab.Response, error) {
+				return c.Notes.ListMergeRequestNotes(p.ID, m.IID, &gitlab.ListMergeRequestNotesOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
+			})
+			for _, n := range notes { // newest first: keep the earliest
+				if n.Author.ID == m.Author.ID || rs.isBot(n.Author.ID, n.Author.Username, bots) {
+					continue
+				}
+				if m.MergedAt != nil && n.CreatedAt.After(*m.MergedAt) {
+					continue
+				}
+				at := *n.CreatedAt
+				if n.System && n.Body == "approved this merge request" {
+					if tm.FirstApprovalAt == nil || at.Before(*tm.FirstApprovalAt) {
+						tm.FirstApprovalAt = &at
+					}
+				}
+				if !n.System || n.Body == "approved this merge request" {
+					if tm.FirstReviewAt == nil || at.Before(*tm.FirstReviewAt) {
+						tm.FirstReviewAt = &at
+					}
+				}
+			}
+			byIID[m.IID] = tm
+			raw[m.IID] = m
+			tms = append(tms, tm)
+		}
+
+		envs := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Environment, *gitlab.Response, error) {
+			return c.Environments.ListEnvironments(p.ID, &gitlab.ListEnvironmentsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
+		})
+		for _, e := range envs {
+			if !(e.Tier == "production" || e.Tier == "" && prodRE.MatchString(e.Name)) {
+				continue
+			}
+			deps := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Deployment, *gitlab.Response, error) {
+				return c.Deployments.ListProjectDeployments(p.ID, &gitlab.ListProjectDeploymentsOptions{ListOptions: gitlab.ListOptions{PerPage: 100},
+					Environment: gitlab.Ptr(e.Name), Status: gitlab.Ptr("success")}, o)
+			})
+			var tds []TruthDeployment
+			for _, d := range deps {
+				td := TruthDeployment{ID: d.ID, IID: d.IID, ProjectID: p.ID, EnvironmentID: e.ID, Environment: e.Name, SHA: d.SHA}
+				if d.Deployable.FinishedAt != nil {
+					td.FinishedAt = *d.Deployable.FinishedAt
+				} else {
+					td.FinishedAt, td.API = *d.UpdatedAt, true
+				}
+				links := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.MergeRequest, *gitlab.Response, error) {
+					return c.DeploymentMergeRequests.ListDeploymentMergeRequests(p.ID, d.ID, &gitlab.ListMergeRequestsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
+				})
+				for _, l := range links {
+					td.LinkedIIDs = append(td.LinkedIIDs, l.IID)
+				}
+				slices.Sort(td.LinkedIIDs)
+				tds = append(tds, td)
+			}
+			sort.SliceStable(tds, func(i, j int) bool { return tds[i].FinishedAt.Before(tds[j].FinishedAt) })
+			firstAt := map[string]time.Time{}
+			for i := range tds {
+				d := &tds[i]
+				d.First = i == 0
+				if _, ok := firstAt[d.SHA]; !ok {
+					firstAt[d.SHA] = d.FinishedAt
+				}
+				if i > 0 && d.SHA != tds[i-1].SHA && firstAt[d.SHA].Before(firstAt[tds[i-1].SHA]) {
+					d.Rollback = true
+				}
+				d.Rework = d.Rollback
+				for _, iid := range d.LinkedIIDs {
+					m := byIID[iid]
+					old := d.First && d.FinishedAt.Sub(*m.MergedAt) > 7*24*time.Hour
+					if !old && !m.Bot {
+						d.CountedIIDs = append(d.CountedIIDs, iid)
+						d.Rework = d.Rework || m.Rework
+					}
+					if !old && !d.FinishedAt.Before(*m.MergedAt) && (m.DeployedAt == nil || d.FinishedAt.Before(*m.DeployedAt)) {
+						at := d.FinishedAt
+						m.DeployedAt = &at
+					}
+				}
+			}
+			for i := 1; i < len(tds); i++ {
+				if tds[i].Rework {
+					tds[i-1].ChangeFailure = true
+					s := tds[i].FinishedAt.Unix() - tds[i-1].FinishedAt.Unix()
+					tds[i-1].RecoverySeconds = &s
+				}
+			}
+			out.Deployments = append(out.Deployments, tds...)
+		}
+		for _, tm := range tms {
+			out.MergeRequests = append(out.MergeRequests, *tm)
+		}
+
+		pipes := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.PipelineInfo, *gitlab.Response, error) {
+			return c.Pipelines.ListProjectPipelines(p.ID, &gitlab.ListProjectPipelinesOptions{ListOptions: gitlab.ListOptions{PerPage: 100},
+				Ref: gitlab.Ptr(p.DefaultBranch)}, o)
+		})
+		for _, pl := range pipes {
+			full, _, err := c.Pipelines.GetPipeline(p.ID, pl.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := TruthPipeline{ID: pl.ID, IID: pl.IID, ProjectID: p.ID, SHA: pl.SHA, Source: pl.Source, Status: pl.Status,
+				CreatedAt: *pl.CreatedAt, UpdatedAt: *pl.UpdatedAt, FinishedAt: full.FinishedAt}
+			if full.Coverage != "" {
+				f, err := strconv.ParseFloat(full.Coverage, 64)
+				if err != nil {
+					t.Fatalf("coverage %q: %v", full.Coverage, err)
+				}
+				tp.Coverage = &f
+			}
+			out.Pipelines = append(out.Pipelines, tp)
+		}
+	}
+	sort.Slice(out.Projects, func(i, j int) bool { return out.Projects[i].ID < out.Projects[j].ID })
+	sort.Slice(out.Deployments, func(i, j int) bool { return out.Deployments[i].ID < out.Deployments[j].ID })
+	sort.Slice(out.Pipelines, func(i, j int) bool { return out.Pipelines[i].ID < out.Pipelines[j].ID })
+	sort.Slice(out.MergeRequests, func(i, j int) bool {
+		a, b := out.MergeRequests[i], out.MergeRequests[j]
+		return a.ProjectID < b.ProjectID || a.ProjectID == b.ProjectID && a.IID < b.IID
+	})
+	return out
+}
+
+// diffTruth describes the differences between two truths, empty when equal. Times compare as
+// instants.
+func diffTruth(want, got *Truth) []string {
+	var d []string
+	add := func(f string, a ...any) {
+		if len(d) < 30 {
+			d = append(d, fmt.Sprintf(f, a...))
+		}
+	}
+	if len(want.Projects) != len(got.Projects) {
+		add("projects: want %d, got %d", len(want.Projects), len(got.Projects))
+	} else {
+		for i := range want.Projects {
+			if want.Projects[i] != got.Projects[i] {
+				add("project %d: want %+v, got %+v", i, want.Projects[i], got.Projects[i])
+			}
+		}
+	}
+	if len(want.MergeRequests) != len(got.MergeRequests) {
+		add("merge requests: want %d, got %d", len(want.MergeRequests), len(got.MergeRequests))
+	} else {
+		for i := range want.MergeRequests {
+			if w, g := fmt.Sprintf("%+v", norm(want.MergeRequests[i])), fmt.Sprintf("%+v", norm(got.MergeRequests[i])); w != g {
+				add("MR:\n want %s\n got  %s", w, g)
+			}
+		}
+	}
+	if len(want.Deployments) != len(got.Deployments) {
+		add("deployments: want %d, got %d", len(want.Deployments), len(got.Deployments))
+	} else {
+		for i := range want.Deployments {
+			if w, g := fmt.Sprintf("%+v", norm(want.Deployments[i])), fmt.Sprintf("%+v", norm(got.Deployments[i])); w != g {
+				add("deployment:\n want %s\n got  %s", w, g)
+			}
+		}
+	}
+	if len(want.Pipelines) != len(got.Pipelines) {
+		add("pipelines: want %d, got %d", len(want.Pipelines), len(got.Pipelines))
+	} else {
+		for i := range want.Pipelines {
+			if w, g := fmt.Sprintf("%+v", norm(want.Pipelines[i])), fmt.Sprintf("%+v", norm(got.Pipelines[i])); w != g {
+				add("pipeline:\n want %s\n got  %s", w, g)
+			}
+		}
+	}
+	return d
+}
+
+// norm renders pointers and times by value so that %+v compares instants.
+func norm(v any) string {
+	switch x := v.(type) {
+	case TruthMR:
+		return fmt.Sprintf("%d!%d id=%d %s %q draft=%v author=%d/%s bot=%v %s->%s %v created=%s updated=%s merged=%s closed=%s %s/%s notes=%d commits=%d min=%s first=%s review=%s approval=%s deployed=%s rework=%v scope=%v",
+			x.ProjectID, x.IID, x.ID, x.State, x.Title, x.Draft, x.AuthorID, x.Author, x.Bot, x.SourceBranch, x.TargetBranch, x.Labels,
+			ts(&x.CreatedAt), ts(&x.UpdatedAt), ts(x.MergedAt), ts(x.ClosedAt), x.MergeCommitSHA, x.SquashCommitSHA, x.UserNotesCount,
+			x.CommitCount, ts(x.MinAuthoredAt), ts(&x.FirstCommitAt), ts(x.FirstReviewAt), ts(x.FirstApprovalAt), ts(x.DeployedAt), x.Rework, x.InScope)
+	case TruthDeployment:
+		rec := "-"
+		if x.RecoverySeconds != nil {
+			rec = strconv.FormatInt(*x.RecoverySeconds, 10)
+		}
+		return fmt.Sprintf("%d/%d p=%d env=%d/%s %s at=%s api=%v first=%v linked=%v counted=%v rb=%v rw=%v cf=%v rec=%s",
+			x.ID, x.IID, x.ProjectID, x.EnvironmentID, x.Environment, x.SHA, ts(&x.FinishedAt), x.API, x.First, x.LinkedIIDs, x.CountedIIDs,
+			x.Rollback, x.Rework, x.ChangeFailure, rec)
+	case TruthPipeline:
+		cov := "-"
+		if x.Coverage != nil {
+			cov = strconv.FormatFloat(*x.Coverage, 'f', -1, 64)
+		}
+		return fmt.Sprintf("%d/%d p=%d %s %s %s created=%s updated=%s finished=%s cov=%s", x.ID, x.IID, x.ProjectID, x.SHA, x.Source,
+			x.Status, ts(&x.CreatedAt), ts(&x.UpdatedAt), ts(x.FinishedAt), cov)
+	}
+	return fmt.Sprint(v)
+}
+
+func ts(t *time.Time) string {
+	if t == nil {
+		return "nil"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// TestTruthMatchesServedJSON: a plain sync of everything the server serves, with the SPEC
+// rules applied to the JSON, equals the generator's truth, before and after Advance.
+func TestTruthMatchesServedJSON(t *testing.T) {
+	o := Generate(GenOptions{Seed: 3, Days: 21, Services: 6, Scale: 0.4, End: time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)})
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	rs := &referenceSync{t: t, c: newClient(t, s), bot: map[int64]bool{}}
+	check := func(stage string) {
+		want := o.Truth()
+		got := rs.run(o.TopGroup(), o.BotUsernames())
+		for _, d := range diffTruth(want, got) {
+			t.Errorf("%s: %s", stage, d)
+		}
+		var deployed, first, rollbacks, old int
+		for _, m := range want.MergeRequests {
+			if m.DeployedAt != nil {
+				deployed++
+			}
+		}
+		for _, d := range want.Deployments {
+			if d.First {
+				first++
+				old += len(d.LinkedIIDs) - len(d.CountedIIDs)
+			}
+			if d.Rollback {
+				rollbacks++
+			}
+		}
+		t.Logf("%s: %d MRs (%d deployed), %d deployments (%d first, %d old links ignored, %d rollbacks), %d pipelines, %d requests",
+			stage, len(want.MergeRequests), deployed, len(want.Deployments), first, old, rollbacks, len(want.Pipelines), s.Requests())
+		if deployed == 0 || first == 0 || old == 0 {
+			t.Errorf("%s: the organisation lacks deployed MRs or first deployments with old links", stage)
+		}
+	}
+	check("generated")
+	o.Advance(26 * time.Hour)
+	check("advanced")
+}
