@@ -79,6 +79,9 @@ func (s *Sender) Ready() error {
 	return checkSMTP(s.cfg.SMTP)
 }
 
+// CheckSMTP says what is missing from the [smtp] settings for sending, or nil.
+func (s *Sender) CheckSMTP() error { return checkSMTP(s.cfg.SMTP) }
+
 // Render composes the digest of week for scope and renders its subject, HTML and text. Links
 // use base_url; without one the email has no links and says so.
 func (s *Sender) Render(ctx context.Context, week Week, scope Scope) (subject, html, text string, err error) {

@@ -20,6 +20,3 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	return errNotYet
 }
-func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	return errNotYet
-}
