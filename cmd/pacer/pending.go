@@ -14,9 +14,3 @@ var errNotYet = errors.New("this command is not available in this build yet")
 func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	return errNotYet
 }
-func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	return errNotYet
-}
-func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	return errNotYet
-}

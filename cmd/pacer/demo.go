@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// demoConfig shows off what the configuration can do on the generated organisation: the
+// monolith split into two services by production environment, teams, and a deploy window.
+const demoConfig = `
+timezone = "Europe/Malta"
+
+[[service]]
+name         = "checkout"
+projects     = ["acme/monolith"]
+environments = ["production/checkout"]
+
+[[service]]
+name         = "payments"
+projects     = ["acme/monolith"]
+environments = ["production/payments"]
+
+[[team]]
+name     = "platform"
+services = ["acme/platform/api-gateway", "acme/platform/auth", "acme/platform/notifications"]
+
+[[team]]
+name     = "commerce"
+services = ["checkout", "payments", "acme/commerce/search", "acme/commerce/payments-api", "acme/commerce/checkout-web", "acme/commerce/catalog", "acme/commerce/payments-worker"]
+
+[deploy_window]
+days     = ["mon", "tue", "wed", "thu"]
+start    = "09:00"
+end      = "17:00"
+
+[bots]
+usernames = ["renovate-bot"]
+`
+
+// runDemo generates an organisation, serves it from the built-in GitLab simulator, syncs it
+// through the real collector over HTTP and serves the dashboard on it.
+func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", env, stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port)")
+	seed := fs.Int64("seed", 1, "`SEED` of the generated organisation (the same seed gives the same history)")
+	days := fs.Int("days", 120, "`DAYS` of generated history")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo: unexpected argument %q (see pacer demo -h)", fs.Arg(0))
+	}
+	if *days < 7 || *days > 730 {
+		return usagef("demo: --days %d is out of range: use 7 to 730", *days)
+	}
+	cfg, err := config.Parse("demo configuration", []byte(demoConfig))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if fs.config != "" {
+		if cfg, _, err = fs.loadConfig(); err != nil {
+			return err
+		}
+	}
+	dbPath := fs.db
+	if dbPath == "" {
+		path, cleanup, err := tempDatabase()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		dbPath = path
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	start := time.Now()
+	fmt.Fprintf(stdout, "Generating an organisation with %d days of history (seed %d)…\n", *days, *seed)
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days})
+	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
+	defer sim.Close()
+
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stdout, "Syncing it from the GitLab simulator at %s…\n", sim.URL())
+	sum, err := collector.Sync(ctx, st, collector.Options{
+		BaseURL: sim.URL(), Token: gitlabsim.DefaultToken, Groups: []string{org.TopGroup()},
+		Config: cfg, Now: org.Now, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: sync from the simulator: %w", err)
+	}
+	eng := metrics.New(st, cfg)
+	if err := eng.Refresh(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Synced %d projects, %d merge requests, %d deployments, %d pipelines in %s (%d requests); database %s\n",
+		sum.ProjectsDone, sum.MergeRequests, sum.Deployments, sum.Pipelines, time.Since(start).Round(100*time.Millisecond), sum.Requests, dbPath)
+	return serveDashboard(ctx, *addr, st, eng, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})), stdout, "The Pacer demo")
+}

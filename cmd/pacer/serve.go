@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/web"
+)
+
+// runServe serves the dashboard and, with --sync-every, syncs GitLab on a schedule.
+func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", env, stderr)
+	addr := fs.String("addr", ":8080", "listen `ADDRESS` (host:port)")
+	every := fs.Duration("sync-every", 0, "sync GitLab every `DURATION` (e.g. 15m); 0 never syncs")
+	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL` for the scheduled sync (default gitlab_url in the config)")
+	var groups, projects stringList
+	fs.Var(&groups, "group", "group `PATH` to sync (repeatable; default groups in the config)")
+	fs.Var(&projects, "project", "project `PATH` to sync (repeatable; default projects in the config)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q (see pacer serve -h)", fs.Arg(0))
+	}
+	cfg, dbPath, err := fs.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *every < 0 || (*every > 0 && *every < time.Minute) {
+		return usagef("serve: --sync-every %s is too short: use 0 (no sync) or at least 1m", *every)
+	}
+	syncOpt := collector.Options{BaseURL: firstNonEmpty(*gitlabURL, cfg.GitLabURL), Token: env("PACER_GITLAB_TOKEN"),
+		Groups: append([]string(nil), groups...), Projects: append([]string(nil), projects...), Config: cfg}
+	if len(syncOpt.Groups) == 0 && len(syncOpt.Projects) == 0 {
+		syncOpt.Groups, syncOpt.Projects = cfg.Groups, cfg.Projects
+	}
+	if *every > 0 {
+		switch {
+		case syncOpt.BaseURL == "":
+			return usagef("serve: --sync-every needs a GitLab URL: pass --gitlab-url or set gitlab_url in the config")
+		case len(syncOpt.Groups) == 0 && len(syncOpt.Projects) == 0:
+			return usagef("serve: --sync-every needs something to sync: pass --group or --project, or set groups in the config")
+		case syncOpt.Token == "":
+			return usagef("serve: --sync-every needs PACER_GITLAB_TOKEN (a token with the read_api scope)")
+		}
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	eng := metrics.New(st, cfg)
+
+	var jobs []job
+	if *every > 0 {
+		syncOpt.Logger = log
+		jobs = append(jobs, syncJob(st, eng, syncOpt, *every))
+	}
+	// The digest job goes here: {name: "digest", every: time.Minute, due: <the digest's own
+	// record of what was sent decides>, run: sender.SendDue}, added by the digest package's
+	// wiring when SMTP and subscriptions are configured.
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if len(jobs) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runJobs(ctx, log, jobs, time.Now, 30*time.Second)
+		}()
+	}
+	err = serveDashboard(ctx, *addr, st, eng, cfg, log, stdout, "Pacer")
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// serveDashboard serves the dashboard on addr until ctx ends, then shuts down gracefully.
+func serveDashboard(ctx context.Context, addr string, st *store.Store, eng *metrics.Engine, cfg *config.Config, log *slog.Logger, stdout io.Writer, what string) error {
+	srv, err := web.New(web.Options{Store: st, Engine: eng, Config: cfg, Logger: log, Version: version()})
+	if err != nil {
+		return err
+	}
+	sc := echo.StartConfig{
+		Address:         addr,
+		HideBanner:      true,
+		HidePort:        true,
+		GracefulTimeout: 10 * time.Second,
+		ListenerAddrFunc: func(a net.Addr) {
+			fmt.Fprintf(stdout, "%s is serving on %s (Ctrl-C stops it)\n", what, displayURL(a))
+		},
+		BeforeServeFunc: func(s *http.Server) error {
+			s.ReadHeaderTimeout = 10 * time.Second
+			s.IdleTimeout = 2 * time.Minute
+			return nil
+		},
+	}
+	if err := sc.Start(ctx, srv); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "listen" {
+			return usagef("cannot listen on %s: %v (is another server using that port? pass --addr)", addr, oe.Err)
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// displayURL is the address to open in a browser: a wildcard host becomes localhost.
+func displayURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// job is a piece of background work. The database, not a timer, decides whether it is due,
+// so a restart neither repeats nor skips work; each job can also run once from a subcommand
+// or a test.
+type job struct {
+	name  string
+	every time.Duration
+	due   func(ctx context.Context, now time.Time) (bool, error)
+	run   func(ctx context.Context) error
+}
+
+// runJobs checks every job each tick and runs the due ones, one at a time, until ctx ends.
+func runJobs(ctx context.Context, log *slog.Logger, jobs []job, now func() time.Time, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		for _, j := range jobs {
+			if ctx.Err() != nil {
+				return
+			}
+			runIfDue(ctx, log, j, now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// runIfDue runs j if its due check says so, and logs the outcome.
+func runIfDue(ctx context.Context, log *slog.Logger, j job, now time.Time) bool {
+	due, err := j.due(ctx, now)
+	if err != nil {
+		log.Error("job due check failed", "job", j.name, "error", err)
+		return false
+	}
+	if !due {
+		return false
+	}
+	start := time.Now()
+	log.Info("job started", "job", j.name)
+	if err := j.run(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info("job interrupted", "job", j.name)
+			return true
+		}
+		log.Error("job failed", "job", j.name, "error", err, "duration_ms", time.Since(start).Milliseconds())
+		return true
+	}
+	log.Info("job finished", "job", j.name, "duration_ms", time.Since(start).Milliseconds())
+	return true
+}
+
+// syncJob syncs GitLab and refreshes the derived facts. It is due when no project has
+// started a sync within `every` (the project_syncs table remembers across restarts).
+func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every time.Duration) job {
+	return job{
+		name:  "sync",
+		every: every,
+		due: func(ctx context.Context, now time.Time) (bool, error) {
+			last, err := lastSyncStart(ctx, st)
+			if err != nil {
+				return false, err
+			}
+			return last.IsZero() || !now.Before(last.Add(every)), nil
+		},
+		run: func(ctx context.Context) error {
+			sum, err := collector.Sync(ctx, st, opt)
+			if err != nil && !errors.Is(err, collector.ErrProjectsFailed) {
+				return err
+			}
+			// What did sync is kept and shown; failed projects are on the sync-status page.
+			if rerr := eng.Refresh(ctx); rerr != nil {
+				return rerr
+			}
+			if len(sum.Failed) > 0 {
+				return fmt.Errorf("%d projects failed to sync (see /sync): %w", len(sum.Failed), err)
+			}
+			return nil
+		},
+	}
+}
+
+// lastSyncStart is when the most recent project sync began (zero if none has).
+func lastSyncStart(ctx context.Context, st *store.Store) (time.Time, error) {
+	var last *int64
+	if err := st.DB.QueryRowContext(ctx, `SELECT MAX(started_at) FROM project_syncs`).Scan(&last); err != nil {
+		return time.Time{}, fmt.Errorf("serve: last sync: %w", err)
+	}
+	if last == nil {
+		return time.Time{}, nil
+	}
+	return time.Unix(*last, 0), nil
+}
+
+// tempDatabase is a fresh database file in a new temporary directory, and its removal.
+func tempDatabase() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "pacer-demo-")
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: temporary database: %w", err)
+	}
+	return dir + string(os.PathSeparator) + "pacer.db", func() { os.RemoveAll(dir) }, nil
+}
