@@ -24,6 +24,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.GET("/export/:file", export.csv)
 
 	e.GET("/sync", status.show)
+	e.GET("/digest", newDigestPreview(s).show)
 
 	e.GET("/static/*", a.serve)
 	e.GET("/healthz", s.healthz)
