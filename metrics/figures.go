@@ -55,7 +55,15 @@ type figureCalc struct {
 // periodFigures are the finished figures of one period, by service ("all" included).
 type periodFigures struct {
 	start int64 // Unix day
-	rows  map[string][]Figure
+	key   string
+	t     time.Time
+	rows  map[string]*serviceFigures
+}
+
+// serviceFigures holds one period's figures of one service by metric number (n 0: absent).
+type serviceFigures struct {
+	value [numMetrics]float64
+	n     [numMetrics]int
 }
 
 func (c *figureCalc) prepare(authors []string) {
@@ -104,7 +112,8 @@ func (c *figureCalc) periodDays() int64 {
 func (c *figureCalc) period(start int64) *periodFigures {
 	p := c.out[start]
 	if p == nil {
-		p = &periodFigures{start: start, rows: map[string][]Figure{}}
+		p = &periodFigures{start: start, t: time.Unix(start*86400, 0).UTC(), rows: map[string]*serviceFigures{}}
+		p.key, _ = PeriodKey(p.t, c.sc.by)
 		c.out[start] = p
 	}
 	return p
@@ -115,9 +124,13 @@ func (c *figureCalc) add(start int64, service, metric string, value float64, n i
 		return
 	}
 	p := c.period(start)
-	t := time.Unix(start*86400, 0).UTC()
-	key, _ := PeriodKey(t, c.sc.by)
-	p.rows[service] = append(p.rows[service], Figure{Period: key, Start: t, Service: service, Metric: metric, Value: value, N: n})
+	sf := p.rows[service]
+	if sf == nil {
+		sf = &serviceFigures{}
+		p.rows[service] = sf
+	}
+	i := metricOrder[metric]
+	sf.value[i], sf.n[i] = value, n
 }
 
 // depBucket gathers the deployments of one period and service.
@@ -349,11 +362,19 @@ func (c *figureCalc) emitMRs(ps int64, service string, b *mrBucket, all *mrBucke
 // figures flattens the computed rows in their documented order.
 func (c *figureCalc) figures() []Figure {
 	starts := make([]int64, 0, len(c.out))
-	for s := range c.out {
+	total := 0
+	for s, p := range c.out {
 		starts = append(starts, s)
+		for _, sf := range p.rows {
+			for _, n := range sf.n {
+				if n > 0 {
+					total++
+				}
+			}
+		}
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	var out []Figure
+	out := make([]Figure, 0, total)
 	for _, s := range starts {
 		p := c.out[s]
 		names := make([]string, 0, len(p.rows))
@@ -363,20 +384,29 @@ func (c *figureCalc) figures() []Figure {
 			}
 		}
 		sort.Strings(names)
-		names = append([]string{AllServices}, names...)
+		if p.rows[AllServices] != nil {
+			names = append([]string{AllServices}, names...)
+		}
 		for _, name := range names {
-			rows := p.rows[name]
-			sort.SliceStable(rows, func(i, j int) bool { return metricOrder[rows[i].Metric] < metricOrder[rows[j].Metric] })
-			out = append(out, rows...)
+			sf := p.rows[name]
+			for i, n := range sf.n {
+				if n > 0 {
+					out = append(out, Figure{Period: p.key, Start: p.t, Service: name, Metric: metricNames[i], Value: sf.value[i], N: n})
+				}
+			}
 		}
 	}
 	return out
 }
 
 // MetricNames lists the metrics in the order of the spec's table.
-var MetricNames = []string{MergedMRs, CycleTimeP50, CycleTimeP75, CycleTimeP90, CodingTimeP50, PickupTimeP50,
+var MetricNames = metricNames[:]
+
+var metricNames = [...]string{MergedMRs, CycleTimeP50, CycleTimeP75, CycleTimeP90, CodingTimeP50, PickupTimeP50,
 	ReviewTimeP50, DeployTimeP50, Deployments, DeploysPerDay, ReworkRate, ChangeFailureRate, RecoveryTimeP50,
 	MRReworkRate, UnapprovedRate, CoveragePercent, OutOfWindowRate}
+
+const numMetrics = len(metricNames)
 
 var metricOrder = func() map[string]int {
 	m := map[string]int{}
@@ -510,89 +540,125 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 	db := c.e.st.DB
 	first := fromDay
 	if !c.sc.fromSet {
-		var a, b *int64
-		if err := db.QueryRowContext(ctx, `SELECT (SELECT MIN(day) FROM fact_days), (SELECT MIN(day) FROM coverage_days)`).Scan(&a, &b); err != nil {
+		var a *int64
+		if err := db.QueryRowContext(ctx, `SELECT MIN(day) FROM fact_days`).Scan(&a); err != nil {
 			return fmt.Errorf("metrics: first day of data: %w", err)
 		}
-		switch {
-		case a == nil && b == nil:
+		if a == nil {
 			return nil
-		case a == nil:
-			first = *b
-		case b == nil:
-			first = *a
-		default:
-			first = min(*a, *b)
+		}
+		first = *a
+	}
+	// Dense numbers for the projects and services in scope.
+	ids := make([]int64, 0, len(projects))
+	for id := range projects {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+	index := make(map[int64]int, len(ids))
+	var names []string
+	svcIndex := map[string]int{}
+	projSvcs := make([][]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+		for _, s := range projects[id].services {
+			k, ok := svcIndex[s]
+			if !ok {
+				k = len(names)
+				svcIndex[s] = k
+				names = append(names, s)
+			}
+			projSvcs[i] = append(projSvcs[i], k)
 		}
 	}
-	type point struct {
-		project, day int64
-		value        float64
+	value := make([]float64, len(ids))
+	has := make([]bool, len(ids))
+	known := 0
+	set := func(project int64, v float64) {
+		if i, ok := index[project]; ok {
+			if !has[i] {
+				has[i] = true
+				known++
+			}
+			value[i] = v
+		}
 	}
-	var points []point
-	// The value each project carries into the range, then every day in it.
-	rows, err := db.QueryContext(ctx, `SELECT project_id, MAX(day), coverage FROM coverage_days WHERE day < ? GROUP BY project_id`, first)
+	// The value each project carries into the range: one index seek per project.
+	rows, err := db.QueryContext(ctx, `SELECT p.id, (SELECT c.coverage FROM coverage_days c WHERE c.project_id = p.id AND c.day < ?
+		ORDER BY c.day DESC LIMIT 1) FROM projects p`, first)
 	if err != nil {
 		return fmt.Errorf("metrics: read coverage: %w", err)
 	}
 	for rows.Next() {
-		var p point
-		if err := rows.Scan(&p.project, &p.day, &p.value); err != nil {
+		var id int64
+		var v *float64
+		if err := rows.Scan(&id, &v); err != nil {
 			rows.Close()
 			return fmt.Errorf("metrics: read coverage: %w", err)
 		}
-		points = append(points, p)
-	}
-	rows.Close()
-	rows, err = db.QueryContext(ctx, `SELECT project_id, day, coverage FROM coverage_days WHERE day >= ? AND day < ? ORDER BY day, project_id`, first, toDay)
-	if err != nil {
-		return fmt.Errorf("metrics: read coverage: %w", err)
-	}
-	for rows.Next() {
-		var p point
-		if err := rows.Scan(&p.project, &p.day, &p.value); err != nil {
-			rows.Close()
-			return fmt.Errorf("metrics: read coverage: %w", err)
+		if v != nil {
+			set(id, *v)
 		}
-		points = append(points, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: read coverage: %w", err)
 	}
 
-	current := map[int64]float64{}
-	i := 0
-	for ps := c.periodStart(first); ps < toDay; ps += c.periodDays() {
-		end := min(ps+c.periodDays(), toDay)
-		for ; i < len(points) && points[i].day < end; i++ {
-			if projects[points[i].project] != nil {
-				current[points[i].project] = points[i].value
+	// Then the packed days of the range, period by period.
+	rows, err = db.QueryContext(ctx, `SELECT day, data FROM fact_days WHERE kind = ? AND day >= ? AND day < ? ORDER BY day`,
+		packCoverage, first, toDay)
+	if err != nil {
+		return fmt.Errorf("metrics: read coverage: %w", err)
+	}
+	defer rows.Close()
+	sums := make([]float64, len(names))
+	counts := make([]int, len(names))
+	emit := func(ps int64) {
+		if known == 0 {
+			return
+		}
+		clear(sums)
+		clear(counts)
+		all, n := 0.0, 0
+		// Projects in id order keep the floating-point sums identical from run to run.
+		for i := range ids {
+			if !has[i] {
+				continue
+			}
+			all += value[i]
+			n++
+			for _, k := range projSvcs[i] {
+				sums[k] += value[i]
+				counts[k]++
 			}
 		}
-		if len(current) == 0 {
-			continue
-		}
-		ids := make([]int64, 0, len(current))
-		for id := range current {
-			ids = append(ids, id)
-		}
-		// A fixed order keeps the floating-point sums identical from run to run.
-		sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
-		sums := map[string]float64{}
-		counts := map[string]int{}
-		for _, id := range ids {
-			v := current[id]
-			sums[AllServices] += v
-			counts[AllServices]++
-			for _, s := range projects[id].services {
-				sums[s] += v
-				counts[s]++
+		c.add(ps, AllServices, CoveragePercent, all/float64(n), n)
+		for k, name := range names {
+			if counts[k] > 0 {
+				c.add(ps, name, CoveragePercent, sums[k]/float64(counts[k]), counts[k])
 			}
 		}
-		for s, n := range counts {
-			c.add(ps, s, CoveragePercent, sums[s]/float64(n), n)
+	}
+	ps := c.periodStart(first)
+	var data []byte
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d, &data); err != nil {
+			return fmt.Errorf("metrics: read coverage: %w", err)
 		}
+		for ; ps+c.periodDays() <= d; ps += c.periodDays() {
+			emit(ps)
+		}
+		if err := decodeCoverage(data, set); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("metrics: read coverage: %w", err)
+	}
+	for ; ps < toDay; ps += c.periodDays() {
+		emit(ps)
 	}
 	return nil
 }

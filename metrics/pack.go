@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -21,10 +22,15 @@ import (
 //	service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
 //	[recovery when a change failure], number of authors, authors (of its counted MRs).
 //
+// Kind 3 (coverage, by day): per project with a value that day, project id (uvarint) and the
+//
+//	coverage (8 bytes, IEEE 754 bits, little-endian).
+//
 // Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
 const (
 	packMRs         = 1
 	packDeployments = 2
+	packCoverage    = 3
 
 	nameService = 1
 	nameAuthor  = 2
@@ -197,6 +203,48 @@ func (w *factWriter) finish(ctx context.Context) error {
 				return fmt.Errorf("metrics: write fact names: %w", err)
 			}
 		}
+	}
+	return nil
+}
+
+// packCoverageDays packs coverage_days into kind-3 rows; refresh calls it once coverage_days
+// is filled.
+func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT day, project_id, coverage FROM coverage_days ORDER BY day, project_id`)
+	if err != nil {
+		return fmt.Errorf("metrics: pack coverage: %w", err)
+	}
+	days := map[int64][]byte{}
+	for rows.Next() {
+		var d, project int64
+		var v float64
+		if err := rows.Scan(&d, &project, &v); err != nil {
+			rows.Close()
+			return fmt.Errorf("metrics: pack coverage: %w", err)
+		}
+		b := binary.AppendUvarint(days[d], uint64(project))
+		days[d] = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("metrics: pack coverage: %w", err)
+	}
+	for d, data := range days {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`, packCoverage, d, data); err != nil {
+			return fmt.Errorf("metrics: pack coverage: %w", err)
+		}
+	}
+	return nil
+}
+
+func decodeCoverage(data []byte, fn func(project int64, v float64)) error {
+	for len(data) > 0 {
+		p, n := binary.Uvarint(data)
+		if n <= 0 || len(data) < n+8 {
+			return errPacked
+		}
+		fn(int64(p), math.Float64frombits(binary.LittleEndian.Uint64(data[n:])))
+		data = data[n+8:]
 	}
 	return nil
 }

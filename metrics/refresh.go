@@ -169,6 +169,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 			) WHERE rn = 1`); err != nil {
 			return fmt.Errorf("metrics: derive coverage: %w", err)
 		}
+		if err := packCoverageDays(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
 			generation = fact_state.generation + 1`, e.fingerprint(), time.Now().Unix()); err != nil {
