@@ -1,0 +1,426 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store/storetest"
+)
+
+// TestFiguresEqualGeneratorTruth syncs a generated organisation through the real collector and
+// the simulator's REST API, derives the facts, and compares every per-MR and per-deployment
+// fact and every figure with values computed here, independently, from the generator's own
+// ground truth. The config names services, groups two projects and splits the monolith by
+// production environment, and a team is checked too.
+func TestFiguresEqualGeneratorTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("syncs a generated organisation")
+	}
+	end := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 42, End: end, Days: 35, Services: 12, Scale: 0.4})
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	t.Cleanup(srv.Close)
+	truth := org.Truth()
+
+	paths := map[int64]string{}
+	var mono, payAPI, payWorker string
+	for _, p := range truth.Projects {
+		paths[p.ID] = p.Path
+		switch {
+		case strings.HasSuffix(p.Path, "/monolith"):
+			mono = p.Path
+		case strings.HasSuffix(p.Path, "/payments-api"):
+			payAPI = p.Path
+		case strings.HasSuffix(p.Path, "/payments-worker"):
+			payWorker = p.Path
+		}
+	}
+	if mono == "" || payAPI == "" || payWorker == "" {
+		t.Fatalf("generated organisation lacks the projects this test names: %v", paths)
+	}
+	cfg, err := config.Parse("truth.toml", []byte(fmt.Sprintf(`
+[bots]
+usernames = %q
+
+[[service]]
+name = "checkout"
+projects = [%q]
+environments = ["production/checkout"]
+
+[[service]]
+name = "mono-payments"
+projects = [%q]
+environments = ["production/payments"]
+
+[[service]]
+name = "payments"
+projects = [%q, %q]
+
+[[team]]
+name = "money"
+services = ["payments", "checkout"]
+`, org.BotUsernames(), mono, mono, payAPI, payWorker)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The expected service of an item, by the config above.
+	serviceOf := func(projectID int64, env string) string {
+		p := paths[projectID]
+		switch {
+		case p == mono && env == "production/checkout":
+			return "checkout"
+		case p == mono && env == "production/payments":
+			return "mono-payments"
+		case p == payAPI || p == payWorker:
+			return "payments"
+		}
+		return p
+	}
+
+	ctx := context.Background()
+	st := storetest.New(t)
+	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: srv.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Since: end.AddDate(-1, 0, 0), Config: cfg, Now: org.Now,
+		RetryWaitMin: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	e := metrics.New(st, cfg)
+	e.SetClock(org.Now)
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deployments: service, and the truth's rework, rollback, change failure, recovery, counts.
+	type depWant struct {
+		service              string
+		mrs                  int
+		rework, rollback, cf bool
+		recovery             int64
+		finished             int64
+		projectID            int64
+		environment          string
+		counted              []int64
+		first                bool
+	}
+	deps := map[int64]depWant{}
+	for _, d := range truth.Deployments {
+		w := depWant{service: serviceOf(d.ProjectID, d.Environment), mrs: len(d.CountedIIDs), rework: d.Rework,
+			rollback: d.Rollback, cf: d.ChangeFailure, recovery: -1, finished: d.FinishedAt.Unix(), projectID: d.ProjectID,
+			environment: d.Environment, counted: d.CountedIIDs, first: d.First}
+		if d.RecoverySeconds != nil {
+			w.recovery = *d.RecoverySeconds
+		}
+		deps[d.ID] = w
+	}
+	seen := 0
+	if err := e.Deployments(ctx, metrics.Filter{From: time.Unix(0, 0)}, func(d *metrics.Deployment) error {
+		seen++
+		w, ok := deps[d.ID]
+		if !ok {
+			t.Errorf("deployment %d is not in the truth", d.ID)
+			return nil
+		}
+		rec := int64(-1)
+		if d.RecoverySeconds != nil {
+			rec = *d.RecoverySeconds
+		}
+		if d.Service != w.service || len(d.MergeRequests) != w.mrs || d.Rework != w.rework || d.Rollback != w.rollback ||
+			d.ChangeFailure != w.cf || rec != w.recovery || d.FinishedAt.Unix() != w.finished {
+			t.Errorf("deployment %d: service %s mrs %d rework %v rollback %v cf %v recovery %d finished %v; truth %+v",
+				d.ID, d.Service, len(d.MergeRequests), d.Rework, d.Rollback, d.ChangeFailure, rec, d.FinishedAt, w)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(deps) {
+		t.Errorf("%d deployments, truth has %d", seen, len(deps))
+	}
+	rollbacks, cfs := 0, 0
+	for _, w := range deps {
+		if w.rollback {
+			rollbacks++
+		}
+		if w.cf {
+			cfs++
+		}
+	}
+	t.Logf("truth: %d deployments (%d rollbacks, %d change failures), %d MRs", len(deps), rollbacks, cfs, len(truth.MergeRequests))
+
+	// MRs: in scope, human, with the truth's instants; the service of a monolith MR is the one
+	// of the deployment that first shipped it.
+	type mrWant struct {
+		service                            string
+		firstCommit, review, approval, dep int64
+		merged, created                    int64
+		rework                             bool
+	}
+	mrs := map[[2]int64]mrWant{}
+	for _, m := range truth.MergeRequests {
+		if !m.InScope || m.Bot || m.MergedAt == nil {
+			continue
+		}
+		w := mrWant{service: serviceOf(m.ProjectID, ""), firstCommit: m.FirstCommitAt.Unix(), review: unixOr(m.FirstReviewAt),
+			approval: unixOr(m.FirstApprovalAt), dep: unixOr(m.DeployedAt), merged: m.MergedAt.Unix(), created: m.CreatedAt.Unix(),
+			rework: m.Rework}
+		if m.DeployedAt != nil {
+			for _, d := range deps {
+				if d.projectID == m.ProjectID && d.finished == w.dep && containsInt(d.counted, m.IID) {
+					w.service = serviceOf(m.ProjectID, d.environment)
+				}
+			}
+		}
+		mrs[[2]int64{m.ProjectID, m.IID}] = w
+	}
+	seen = 0
+	if err := e.MergeRequests(ctx, metrics.Filter{From: time.Unix(0, 0)}, func(m *metrics.MergeRequest) error {
+		seen++
+		w, ok := mrs[[2]int64{m.ProjectID, m.IID}]
+		if !ok {
+			t.Errorf("MR %s!%d is not in scope in the truth", m.Project, m.IID)
+			return nil
+		}
+		var dep int64 = -1
+		if m.DeployedAt != nil {
+			dep = m.DeployedAt.Unix()
+		}
+		got := mrWant{m.Service, m.FirstCommitAt.Unix(), unixOr(m.FirstReviewAt), unixOr(m.FirstApproval), dep,
+			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework}
+		if got != w {
+			t.Errorf("MR %s!%d:\n got %+v\ntruth %+v", m.Project, m.IID, got, w)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(mrs) {
+		t.Errorf("%d MRs, truth has %d in scope", seen, len(mrs))
+	}
+
+	// Figures, computed here from the truth, for the last four whole weeks.
+	from, to := end.AddDate(0, 0, -28), end.AddDate(0, 0, -1)
+	teamServices := map[string]bool{"payments": true, "checkout": true}
+	for _, team := range []string{"", "money"} {
+		keep := func(service string) bool { return team == "" || teamServices[service] }
+		want := map[string]fig{}
+		type mrAgg struct {
+			cycle, coding, pickup, review, deploy []int64
+			rework, unapproved                    int
+		}
+		type depAgg struct {
+			n, rework, cf int
+			recovery      []int64
+		}
+		mrAggs := map[[2]string]*mrAgg{}
+		depAggs := map[[2]string]*depAgg{}
+		inRange := func(sec int64) (string, bool) {
+			t := time.Unix(sec, 0).UTC()
+			if t.Before(from) || !t.Before(to.AddDate(0, 0, 1)) {
+				return "", false
+			}
+			y, w := t.ISOWeek()
+			return fmt.Sprintf("%04d-W%02d", y, w), true
+		}
+		for _, m := range mrs {
+			if !keep(m.service) {
+				continue
+			}
+			delivered := m.merged
+			if m.dep >= 0 {
+				delivered = m.dep
+			}
+			week, ok := inRange(delivered)
+			if !ok {
+				continue
+			}
+			for _, s := range []string{"all", m.service} {
+				a := mrAggs[[2]string{week, s}]
+				if a == nil {
+					a = &mrAgg{}
+					mrAggs[[2]string{week, s}] = a
+				}
+				a.cycle = append(a.cycle, delivered-m.firstCommit)
+				a.coding = append(a.coding, m.created-m.firstCommit)
+				if m.review >= 0 {
+					a.pickup = append(a.pickup, m.review-m.created)
+					a.review = append(a.review, m.merged-m.review)
+				} else {
+					a.pickup = append(a.pickup, m.merged-m.created)
+					a.review = append(a.review, 0)
+				}
+				if m.dep >= 0 {
+					a.deploy = append(a.deploy, m.dep-m.merged)
+				}
+				if m.rework {
+					a.rework++
+				}
+				if m.approval < 0 {
+					a.unapproved++
+				}
+			}
+		}
+		for _, d := range deps {
+			if !keep(d.service) {
+				continue
+			}
+			week, ok := inRange(d.finished)
+			if !ok {
+				continue
+			}
+			for _, s := range []string{"all", d.service} {
+				a := depAggs[[2]string{week, s}]
+				if a == nil {
+					a = &depAgg{}
+					depAggs[[2]string{week, s}] = a
+				}
+				a.n++
+				if d.rework {
+					a.rework++
+				}
+				if d.cf {
+					a.cf++
+					a.recovery = append(a.recovery, d.recovery)
+				}
+			}
+		}
+		put := func(k [2]string, metric string, v float64, n int) {
+			if n > 0 {
+				want[k[0]+" "+k[1]+" "+metric] = fig{v, n}
+			}
+		}
+		for k, a := range mrAggs {
+			n := len(a.cycle)
+			put(k, metrics.MergedMRs, float64(n), n)
+			put(k, metrics.CycleTimeP50, numpyPercentile(a.cycle, 50), n)
+			put(k, metrics.CycleTimeP75, numpyPercentile(a.cycle, 75), n)
+			put(k, metrics.CycleTimeP90, numpyPercentile(a.cycle, 90), n)
+			put(k, metrics.CodingTimeP50, numpyPercentile(a.coding, 50), n)
+			put(k, metrics.PickupTimeP50, numpyPercentile(a.pickup, 50), n)
+			put(k, metrics.ReviewTimeP50, numpyPercentile(a.review, 50), n)
+			put(k, metrics.DeployTimeP50, numpyPercentile(a.deploy, 50), len(a.deploy))
+			put(k, metrics.MRReworkRate, float64(a.rework)/float64(n), n)
+			put(k, metrics.UnapprovedRate, float64(a.unapproved)/float64(n), n)
+		}
+		for k, a := range depAggs {
+			put(k, metrics.Deployments, float64(a.n), a.n)
+			put(k, metrics.DeploysPerDay, float64(a.n)/7, a.n) // whole weeks, all in the past
+			put(k, metrics.ReworkRate, float64(a.rework)/float64(a.n), a.n)
+			put(k, metrics.ChangeFailureRate, float64(a.cf)/float64(a.n), a.n)
+			put(k, metrics.RecoveryTimeP50, numpyPercentile(a.recovery, 50), len(a.recovery))
+		}
+		// Coverage: per project the last successful default-branch pipeline with coverage that
+		// finished before the week ended; the mean over projects with one.
+		for wk := from; wk.Before(to); wk = wk.AddDate(0, 0, 7) {
+			y, w := wk.ISOWeek()
+			week := fmt.Sprintf("%04d-W%02d", y, w)
+			last := map[int64]float64{}
+			lastAt := map[int64]time.Time{}
+			for _, p := range truth.Pipelines {
+				if p.Status != "success" || p.Coverage == nil || p.FinishedAt == nil || !p.FinishedAt.Before(wk.AddDate(0, 0, 7)) {
+					continue
+				}
+				if at, ok := lastAt[p.ProjectID]; !ok || !p.FinishedAt.Before(at) {
+					last[p.ProjectID], lastAt[p.ProjectID] = *p.Coverage, *p.FinishedAt
+				}
+			}
+			sums, counts := map[string]float64{}, map[string]int{}
+			ids := make([]int64, 0, len(last))
+			for id := range last {
+				ids = append(ids, id)
+			}
+			sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+			for _, id := range ids {
+				services := []string{serviceOf(id, "")}
+				if paths[id] == mono {
+					services = append(services, "checkout", "mono-payments")
+				}
+				counted := false
+				for _, s := range services {
+					if keep(s) {
+						sums[s] += last[id]
+						counts[s]++
+						counted = true
+					}
+				}
+				if counted {
+					sums["all"] += last[id]
+					counts["all"]++
+				}
+			}
+			for s, n := range counts {
+				want[week+" "+s+" "+metrics.CoveragePercent] = fig{sums[s] / float64(n), n}
+			}
+		}
+
+		figs, err := e.Figures(ctx, metrics.Filter{From: from, To: to, Team: team})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]fig{}
+		for _, f := range figs {
+			got[f.Period+" "+f.Service+" "+f.Metric] = fig{f.Value, f.N}
+		}
+		for k, w := range want {
+			g, ok := got[k]
+			if !ok {
+				t.Errorf("team %q: figure %s missing (truth %v n=%d)", team, k, w.v, w.n)
+				continue
+			}
+			if g.n != w.n || math.Abs(g.v-w.v) > 1e-9*math.Max(1, math.Abs(w.v)) {
+				t.Errorf("team %q: %s = %v n=%d, truth %v n=%d", team, k, g.v, g.n, w.v, w.n)
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("team %q: figure %s not in the truth", team, k)
+			}
+		}
+		t.Logf("team %q: %d figures equal the truth", team, len(want))
+	}
+}
+
+type fig struct {
+	v float64
+	n int
+}
+
+// numpyPercentile is numpy.percentile's default (linear) on a copy, rounded to the second.
+func numpyPercentile(v []int64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]int64(nil), v...)
+	sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
+	pos := p / 100 * float64(len(s)-1)
+	i := int(pos)
+	x := float64(s[i])
+	if i+1 < len(s) {
+		x += (float64(s[i+1]) - float64(s[i])) * (pos - float64(i))
+	}
+	return math.Round(x)
+}
+
+func unixOr(t *time.Time) int64 {
+	if t == nil {
+		return -1
+	}
+	return t.Unix()
+}
+
+func containsInt(s []int64, v int64) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
