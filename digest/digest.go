@@ -36,6 +36,8 @@ type Sender struct {
 	// mu makes the sends of this process one at a time, so a scheduled check and a manual
 	// send cannot both find a pair unsent and both send it.
 	mu sync.Mutex
+	// dupWarning logs addresses that are in two subscriptions once, not on every check.
+	dupWarning sync.Once
 }
 
 // Option configures a Sender.
@@ -134,6 +136,17 @@ type recipient struct {
 // first one's digest (a week is sent at most once per recipient), and the rest are logged.
 func (s *Sender) recipients() []recipient {
 	var out []recipient
+	var dups [][3]string
+	defer func() {
+		if len(dups) > 0 {
+			s.dupWarning.Do(func() {
+				for _, d := range dups {
+					s.log.Warn("digest: address is in two subscriptions; it gets the first one's digest",
+						"recipient", d[0], "scope", d[1], "ignored_scope", d[2])
+				}
+			})
+		}
+	}()
 	seen := map[string]Scope{}
 	for _, sub := range s.cfg.Digest.Subscriptions {
 		sc := ScopeOf(sub)
@@ -141,8 +154,7 @@ func (s *Sender) recipients() []recipient {
 			k := store.NormalizeRecipient(a)
 			if first, dup := seen[k]; dup {
 				if first.Key() != sc.Key() {
-					s.log.Warn("digest: address is in two subscriptions; it gets the first one's digest",
-						"recipient", k, "scope", first.Key(), "ignored_scope", sc.Key())
+					dups = append(dups, [3]string{k, first.Key(), sc.Key()})
 				}
 				continue
 			}
@@ -192,15 +204,35 @@ func retryDelay(attempts int) time.Duration {
 // minute; the database, not the timer, decides what is due. A pair that failed waits
 // retryDelay before the next attempt. The error joins the failures of this run.
 func (s *Sender) SendDue(ctx context.Context, now time.Time) error {
-	if len(s.cfg.Digest.Subscriptions) == 0 {
-		return nil
-	}
-	run := s.Schedule().Due(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	run, todo, err := s.pending(ctx, now)
+	if err != nil || len(todo) == 0 {
+		return err
+	}
+	if err := checkSMTP(s.cfg.SMTP); err != nil {
+		return err
+	}
+	s.log.Info("digest: sending", "week", run.Week.String(), "recipients", len(todo), "due_at", run.At.UTC().Format(time.RFC3339))
+	ds := s.deliver(ctx, run.Week, todo, func() time.Time { return now })
+	return joinFailures(ds)
+}
+
+// Pending says whether SendDue(ctx, now) has anything to send: some subscriber has not got
+// the due week and is not waiting out a retry delay. It is the job table's due check.
+func (s *Sender) Pending(ctx context.Context, now time.Time) (bool, error) {
+	_, todo, err := s.pending(ctx, now)
+	return len(todo) > 0, err
+}
+
+func (s *Sender) pending(ctx context.Context, now time.Time) (Run, []recipient, error) {
+	if len(s.cfg.Digest.Subscriptions) == 0 {
+		return Run{}, nil, nil
+	}
+	run := s.Schedule().Due(now)
 	sent, failures, err := s.state(ctx, run.Week)
 	if err != nil {
-		return err
+		return run, nil, err
 	}
 	var todo []recipient
 	for _, r := range s.recipients() {
@@ -212,15 +244,7 @@ func (s *Sender) SendDue(ctx context.Context, now time.Time) error {
 		}
 		todo = append(todo, r)
 	}
-	if len(todo) == 0 {
-		return nil
-	}
-	if err := checkSMTP(s.cfg.SMTP); err != nil {
-		return err
-	}
-	s.log.Info("digest: sending", "week", run.Week.String(), "recipients", len(todo), "due_at", run.At.UTC().Format(time.RFC3339))
-	ds := s.deliver(ctx, run.Week, todo, func() time.Time { return now })
-	return joinFailures(ds)
+	return run, todo, nil
 }
 
 // Send sends week's digest on demand. Without override it goes to every subscriber who has not

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/digest"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
@@ -161,4 +162,26 @@ func printDeliveries(w io.Writer, week digest.Week, ds []digest.Delivery) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Status, week, d.Recipient, d.Scope.Label(), detail)
 	}
 	tw.Flush()
+}
+
+// digestJob is serve's weekly digest job, present when subscriptions and SMTP are configured.
+// Its due check asks the store whether a subscriber lacks the due week (see digest.Schedule),
+// so a restart neither resends nor skips; it runs on the job table's short tick.
+func digestJob(st *store.Store, eng *metrics.Engine, cfg *config.Config, log *slog.Logger) (job, bool) {
+	s := digest.New(st, eng, cfg, digest.WithLogger(log))
+	if err := s.Ready(); err != nil {
+		if len(cfg.Digest.Subscriptions) > 0 {
+			log.Warn("digest: not sending on schedule", "reason", err.Error())
+		}
+		return job{}, false
+	}
+	next := s.Schedule().Next(time.Now())
+	log.Info("digest: scheduled", "next_week", next.Week.String(), "next_at", next.At.Format(time.RFC3339),
+		"subscriptions", len(cfg.Digest.Subscriptions))
+	return job{
+		name:  "digest",
+		every: time.Minute,
+		due:   s.Pending,
+		run:   func(ctx context.Context) error { return s.SendDue(ctx, time.Now()) },
+	}, true
 }

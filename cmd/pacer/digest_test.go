@@ -5,16 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/digest"
+	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
 )
 
@@ -109,6 +113,12 @@ type cliMailServer struct {
 	rcp []string
 }
 
+func (m *cliMailServer) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.rcp)
+}
+
 func (m *cliMailServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &cliSession{m: m}, nil }
 
 type cliSession struct {
@@ -154,14 +164,14 @@ func TestDigestCommandSendsOutAndDryRun(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(html, []byte("<!doctype html>")) || !bytes.Contains(html, []byte("Team money")) {
 		t.Fatalf("--out wrote %q (%v)", html, err)
 	}
-	if !strings.Contains(out, "wrote the team money digest of "+week) || len(mail.rcp) != 0 {
-		t.Fatalf("--out: stdout %q, %d sent", out, len(mail.rcp))
+	if !strings.Contains(out, "wrote the team money digest of "+week) || mail.count() != 0 {
+		t.Fatalf("--out: stdout %q, %d sent", out, mail.count())
 	}
 
 	// --dry-run lists, sends and records nothing.
 	code, out, _ = runCmd(t, append([]string{"digest", "--dry-run"}, base...)...)
-	if code != 0 || strings.Count(out, "would send") != 2 || !strings.Contains(out, "money@example.com") || len(mail.rcp) != 0 {
-		t.Fatalf("--dry-run: exit %d, %q, %d sent", code, out, len(mail.rcp))
+	if code != 0 || strings.Count(out, "would send") != 2 || !strings.Contains(out, "money@example.com") || mail.count() != 0 {
+		t.Fatalf("--dry-run: exit %d, %q, %d sent", code, out, mail.count())
 	}
 
 	// A send reaches each subscriber once; a second run sends nothing.
@@ -170,13 +180,13 @@ func TestDigestCommandSendsOutAndDryRun(t *testing.T) {
 		t.Fatalf("send: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = runCmd(t, append([]string{"digest"}, base...)...)
-	if code != 0 || strings.Count(out, "already sent") != 2 || len(mail.rcp) != 2 {
-		t.Fatalf("second send: exit %d, %q, %d messages", code, out, len(mail.rcp))
+	if code != 0 || strings.Count(out, "already sent") != 2 || mail.count() != 2 {
+		t.Fatalf("second send: exit %d, %q, %d messages", code, out, mail.count())
 	}
 	// --to sends again on request.
 	code, out, _ = runCmd(t, append([]string{"digest", "--to", "lead@example.com"}, base...)...)
-	if code != 0 || !strings.HasPrefix(out, "sent") || len(mail.rcp) != 3 {
-		t.Fatalf("--to: exit %d, %q, %d messages", code, out, len(mail.rcp))
+	if code != 0 || !strings.HasPrefix(out, "sent") || mail.count() != 3 {
+		t.Fatalf("--to: exit %d, %q, %d messages", code, out, mail.count())
 	}
 
 	// A server that stops answering: exit 1, the error says what to check.
@@ -184,5 +194,51 @@ func TestDigestCommandSendsOutAndDryRun(t *testing.T) {
 	code, _, errOut = runCmd(t, append([]string{"digest", "--to", "x@example.com"}, base...)...)
 	if code != 1 || !strings.Contains(errOut, "cannot connect") {
 		t.Fatalf("refused: exit %d, %q", code, errOut)
+	}
+}
+
+func TestServeDigestJob(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := &cliMailServer{}
+	srv := smtp.NewServer(mail)
+	srv.Domain = "localhost"
+	go srv.Serve(l)
+	defer srv.Close()
+	_, args := digestEnv(t, l.Addr().(*net.TCPAddr).Port)
+	ctx := context.Background()
+	cfg, err := config.Load(args[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, args[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	j, ok := digestJob(st, metrics.New(st, cfg), cfg, log)
+	if !ok {
+		t.Fatalf("no digest job: %s", logs.String())
+	}
+	now := time.Now()
+	if !runIfDue(ctx, log, j, now) {
+		t.Fatalf("the job was not due: %s", logs.String())
+	}
+	if mail.count() != 2 {
+		t.Fatalf("%d messages, want 2: %s", mail.count(), logs.String())
+	}
+	if runIfDue(ctx, log, j, now.Add(time.Minute)) || mail.count() != 2 {
+		t.Fatalf("the job ran again: %d messages", mail.count())
+	}
+
+	// Without SMTP settings there is no job, and the log says why.
+	cfg.SMTP.Host = ""
+	logs.Reset()
+	if _, ok := digestJob(st, metrics.New(st, cfg), cfg, log); ok || !strings.Contains(logs.String(), "smtp.host is not set") {
+		t.Fatalf("job without smtp.host: %v, log %q", ok, logs.String())
 	}
 }

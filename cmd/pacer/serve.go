@@ -73,9 +73,9 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 		syncOpt.Logger = log
 		jobs = append(jobs, syncJob(st, eng, syncOpt, *every))
 	}
-	// The digest job goes here: {name: "digest", every: time.Minute, due: <the digest's own
-	// record of what was sent decides>, run: sender.SendDue}, added by the digest package's
-	// wiring when SMTP and subscriptions are configured.
+	if j, ok := digestJob(st, eng, cfg, log); ok {
+		jobs = append(jobs, j)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
