@@ -434,7 +434,7 @@ func DigestPreviewView(p DigestPreviewPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "\" width=\"100%\" height=\"1900\" loading=\"lazy\" sandbox=\"allow-top-navigation-by-user-activation allow-popups\"></iframe></section><section class=\"section\" aria-label=\"Plain-text part\"><details><summary>Plain-text part</summary>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "\" width=\"100%\" height=\"1900\" sandbox=\"allow-top-navigation-by-user-activation allow-popups\"></iframe></section><section class=\"section\" aria-label=\"Plain-text part\"><details><summary>Plain-text part</summary>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

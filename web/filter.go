@@ -99,8 +99,10 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 	}
 	if p := findPreset(q.Period); p != nil {
 		pf, pt := p.rangeAt(today)
-		// A form whose dates were edited still says period=12w: the dates win.
-		if (!from.IsZero() && !from.Equal(pf)) || (!to.IsZero() && !to.Equal(pt)) {
+		// The form sends the dates with the period, and "was", the period it showed. A new
+		// choice of period wins over the dates; with the period unchanged, edited dates win.
+		changed := v.Get("was") != "" && v.Get("was") != q.Period
+		if !changed && ((!from.IsZero() && !from.Equal(pf)) || (!to.IsZero() && !to.Equal(pt))) {
 			q.Period = customPeriod
 		} else {
 			q.From, q.To = pf, pt

@@ -1,0 +1,294 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store/storetest"
+)
+
+// demoEnd pins the generated organisation's "now", so the demo data (and the screenshots)
+// are the same on every run.
+var demoEnd = time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC)
+
+// startDemo builds what `pacer demo` serves, in process: a generated organisation behind
+// the GitLab simulator, synced through the real collector over HTTP, then the dashboard.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: 84, End: demoEnd})
+	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
+	t.Cleanup(sim.Close)
+	st := storetest.New(t)
+	cfg, err := config.Parse("e2e.toml", []byte(`
+[deploy_window]
+days  = ["mon", "tue", "wed", "thu"]
+start = "09:00"
+end   = "17:00"
+
+[[team]]
+name     = "platform"
+services = ["acme/platform/api-gateway", "acme/platform/auth", "acme/platform/notifications"]
+
+[bots]
+usernames = ["renovate-bot"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: sim.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Config: cfg, Now: org.Now}); err != nil {
+		t.Fatalf("sync the demo organisation: %v", err)
+	}
+	eng := metrics.New(st, cfg)
+	eng.SetClock(func() time.Time { return demoEnd.Add(-time.Hour) })
+	if err := eng.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Store: st, Engine: eng, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+func chromiumPath() string {
+	if p := os.Getenv("PACER_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// browserContext starts a headless Chromium with a fresh profile.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("end-to-end tests need Chromium at %s (set PACER_CHROMIUM to another path): %v", path, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoFirstRun,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// consoleErrors collects the page's console errors, uncaught exceptions and browser log
+// errors (CSP violations among them) until ctx ends.
+func consoleErrors(ctx context.Context) func() []string {
+	var mu sync.Mutex
+	var errs []string
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				errs = append(errs, m.URL+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	ctx := browserContext(t)
+	base := startDemo(t)
+	errs := consoleErrors(ctx)
+	shots := filepath.Join("..", "docs", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	screenshot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Every page loads with content and is saved as a screenshot.
+	pages := []struct{ path, name, ready string }{
+		{"/", "overview", ".cards .card-value a"},
+		{"/cycle-time", "cycle-time", "#cycle-stages svg"},
+		{"/releases", "releases", "#releases-heatmap svg"},
+		{"/rework", "rework", "#rework-deployments table"},
+		{"/coverage", "coverage", "#coverage-per-service table"},
+		{"/approvals", "approvals", "#approvals-rate svg"},
+		{"/merge-requests?sort=slowest&limit=25", "merge-requests", "#mr-list table"},
+		{"/deployments?rework=true&limit=25", "deployments", "#deployment-list table"},
+		{"/sync", "sync-status", "table.data"},
+	}
+	for _, p := range pages {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready))); err != nil {
+			t.Fatalf("%s: %v", p.path, err)
+		}
+		screenshot(p.name)
+	}
+
+	// Change a filter: HTMX swaps the page body without a reload and pushes the URL.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/cycle-time"),
+		chromedp.WaitVisible(chromedp.CSS("#cycle-stages svg")),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true;
+			const sel = document.querySelector('select[name=period]');
+			sel.value = '4w';
+			sel.dispatchEvent(new Event('change', {bubbles: true}));`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.search.includes('period=4w') &&
+		document.querySelector('.range') !== null && document.querySelector('.range').textContent.includes('2 Mar – 25 Mar 2026 · 24 days')`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' | ' + (document.querySelector('.range') || {}).textContent + ' | htmx=' + typeof htmx`))
+		t.Fatalf("filter change did not swap the page: %v (page: %s; console: %v)", err, state, errs())
+	}
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`))
+	if err != nil || !kept {
+		t.Errorf("the filter change reloaded the whole page (want an HTMX swap): %v", err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil || title != "Cycle time · Pacer" {
+		t.Errorf("title after the swap = %q, %v", title, err)
+	}
+
+	// Follow a drill-down: the overview's deployment card links to the deployments behind it.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(".cards .card-value a")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	want, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('.card')].find(c => c.querySelector('.card-label').textContent === 'Deployments').querySelector('.card-n').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('.card')].find(c => c.querySelector('.card-label').textContent === 'Deployments').querySelector('.card-value a').click()`),
+		chromedp.WaitVisible(chromedp.CSS("#deployment-list")),
+	); err != nil {
+		t.Fatalf("drill-down: %v", err)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	if !strings.Contains(loc, "/deployments?") {
+		t.Errorf("drill-down went to %s", loc)
+	}
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#deployment-list h2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The card says "n = 180 deployments · week of …"; the list has the same number.
+	n := strings.Fields(strings.TrimPrefix(want, "n = "))[0]
+	if !strings.HasPrefix(heading, n+" production deployment") {
+		t.Errorf("card says %q but the list behind it says %q", want, heading)
+	}
+
+	// Download the list's CSV.
+	dir := t.TempDir()
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true)})
+			return err
+		}),
+		chromedp.Click(chromedp.CSS("#deployment-list a.csv")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("download canceled")
+		}
+		if ev.State != browser.DownloadProgressStateCompleted {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if lines[0] != strings.Join(metrics.Columns["deployments"], ",") || len(lines) < 2 {
+			t.Errorf("downloaded CSV starts %q and has %d lines", lines[0], len(lines))
+		}
+		break
+	}
+
+	// A phone, and the dark theme.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards"))); err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || overflow {
+		wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+		t.Errorf("the overview scrolls sideways on a phone (%v): %s", err, wide)
+	}
+	screenshot("overview-phone")
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+		chromedp.Navigate(base+"/cycle-time"), chromedp.WaitVisible(chromedp.CSS("#cycle-stages svg")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	screenshot("cycle-time-dark")
+
+	if e := errs(); len(e) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(e, "\n"))
+	}
+}
