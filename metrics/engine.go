@@ -246,11 +246,9 @@ func (sc *scope) match(service string, authors func(yield func(string) bool)) bo
 	return found
 }
 
+// dayOf is the Unix day number of t's calendar date, read in t's own location: a Filter's
+// dates are days, whatever zone the caller built them in.
 func dayOf(t time.Time) int64 {
-	u := t.Unix()
-	d := u / 86400
-	if u < 0 && u%86400 != 0 {
-		d--
-	}
-	return d
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
 }

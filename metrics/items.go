@@ -73,15 +73,15 @@ func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequ
 	q := `SELECT f.project_id, f.iid, f.service, f.author, f.created_at, f.first_commit_at, f.first_review_at,
 		f.first_approval_at, f.merged_at, f.deployed_at, f.delivered_at, f.coding_seconds, f.pickup_seconds,
 		f.review_seconds, f.deploy_seconds, f.cycle_seconds, f.rework, f.unapproved,
-		p.path, m.title, m.labels, m.source_branch, m.web_url
+		f.project, f.title, f.labels, f.source_branch, f.web_url
 		FROM mr_facts f
-		JOIN merge_requests m ON m.project_id = f.project_id AND m.iid = f.iid
-		JOIN projects p ON p.id = f.project_id
-		WHERE f.delivered_at >= ? AND f.delivered_at < ? AND (f.delivered_at, f.project_id, f.iid) > (?, ?, ?)` + cond + `
+		WHERE (f.delivered_at, f.project_id, f.iid) > (?, ?, ?) AND f.delivered_at < ?` + cond + `
 		ORDER BY f.delivered_at, f.project_id, f.iid LIMIT ?`
-	lastAt, lastProject, lastIID := int64(unbounded), int64(0), int64(0)
+	// The keyset alone bounds the start, so that each batch seeks straight to where the last
+	// one ended (ids are positive, so (from, 0, 0) admits everything delivered at from).
+	lastAt, lastProject, lastIID := sc.from, int64(0), int64(0)
 	for {
-		args := append([]any{sc.from, sc.to, lastAt, lastProject, lastIID}, condArgs...)
+		args := append([]any{lastAt, lastProject, lastIID, sc.to}, condArgs...)
 		args = append(args, batchSize)
 		batch, err := e.mrBatch(ctx, q, args)
 		if err != nil {
@@ -146,16 +146,13 @@ func (e *Engine) Deployments(ctx context.Context, f Filter, fn func(*Deployment)
 	cond, condArgs := sc.filterSQL("f.service",
 		"EXISTS (SELECT 1 FROM deployment_mr_facts l WHERE l.deployment_id = f.id AND lower(l.author) IN %s)")
 	q := `SELECT f.id, f.project_id, f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
-		f.recovery_seconds, p.path, COALESCE(env.name, d.environment), d.sha, d.job_url
+		f.recovery_seconds, f.project, f.environment, f.sha, f.job_url
 		FROM deployment_facts f
-		JOIN deployments d ON d.id = f.id
-		JOIN projects p ON p.id = f.project_id
-		LEFT JOIN environments env ON env.id = f.environment_id
-		WHERE f.finished_at >= ? AND f.finished_at < ? AND (f.finished_at, f.id) > (?, ?)` + cond + `
+		WHERE (f.finished_at, f.id) > (?, ?) AND f.finished_at < ?` + cond + `
 		ORDER BY f.finished_at, f.id LIMIT ?`
-	lastAt, lastID := int64(unbounded), int64(0)
+	lastAt, lastID := sc.from, int64(0)
 	for {
-		args := append([]any{sc.from, sc.to, lastAt, lastID}, condArgs...)
+		args := append([]any{lastAt, lastID, sc.to}, condArgs...)
 		args = append(args, batchSize)
 		batch, err := e.deploymentBatch(ctx, q, args)
 		if err != nil {
@@ -211,9 +208,8 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	for i, d := range out {
 		ids[i] = d.ID
 	}
-	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework,
-		COALESCE(m.title, ''), COALESCE(m.web_url, '')
-		FROM deployment_mr_facts l LEFT JOIN merge_requests m ON m.project_id = l.project_id AND m.iid = l.mr_iid
+	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url
+		FROM deployment_mr_facts l
 		WHERE l.deployment_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
 		ORDER BY l.deployment_id, l.project_id, l.mr_iid`, ids...)
 	if err != nil {
@@ -259,28 +255,32 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 		fromDay = floorDiv(sc.from, 86400)
 	}
 	toDay := floorDiv(sc.to, 86400)
-	q := `SELECT c.project_id, c.day, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
-		FROM coverage_days c JOIN projects p ON p.id = c.project_id
-		WHERE c.day >= ? AND c.day < ? AND (c.day, p.path) > (?, ?)
-		ORDER BY c.day, p.path LIMIT ?`
-	lastDay, lastPath := int64(-1<<40), ""
+	// One day at a time: a day holds at most one row per project, and each day's rows are
+	// sorted by path without sorting the whole range.
+	day := fromDay - 1
 	for {
-		rows, err := e.st.DB.QueryContext(ctx, q, fromDay, toDay, lastDay, lastPath, batchSize)
+		var next sql.NullInt64
+		if err := e.st.DB.QueryRowContext(ctx, `SELECT MIN(day) FROM coverage_days WHERE day > ? AND day < ?`, day, toDay).Scan(&next); err != nil {
+			return fmt.Errorf("metrics: list coverage: %w", err)
+		}
+		if !next.Valid {
+			return nil
+		}
+		day = next.Int64
+		rows, err := e.st.DB.QueryContext(ctx, `SELECT c.project_id, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
+			FROM coverage_days c JOIN projects p ON p.id = c.project_id
+			WHERE c.day = ? ORDER BY p.path`, day)
 		if err != nil {
 			return fmt.Errorf("metrics: list coverage: %w", err)
 		}
 		var batch []*CoverageRow
-		n := 0
 		for rows.Next() {
-			n++
-			r := &CoverageRow{}
-			var projectID, day int64
-			if err := rows.Scan(&projectID, &day, &r.PipelineID, &r.SHA, &r.Percent, &r.URL, &r.Project); err != nil {
+			r := &CoverageRow{Date: unix(day * 86400)}
+			var projectID int64
+			if err := rows.Scan(&projectID, &r.PipelineID, &r.SHA, &r.Percent, &r.URL, &r.Project); err != nil {
 				rows.Close()
 				return fmt.Errorf("metrics: list coverage: %w", err)
 			}
-			r.Date = unix(day * 86400)
-			lastDay, lastPath = day, r.Project
 			if p := projects[projectID]; p != nil {
 				r.Service = p.services[0]
 				if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
@@ -297,9 +297,6 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 			if err := fn(r); err != nil {
 				return err
 			}
-		}
-		if n < batchSize {
-			return nil
 		}
 	}
 }

@@ -58,18 +58,20 @@ func newFactWriter(ctx context.Context, tx *sql.Tx) (*factWriter, error) {
 	var err error
 	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
-		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
+		project, title, labels, source_branch, web_url)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
 	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
-		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
+		project, environment, sha, job_url)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework)
-		VALUES (?, ?, ?, ?, ?)`); err != nil {
+	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
+		title, web_url) VALUES (?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -100,7 +102,7 @@ func (w *factWriter) name(kind int, s string) uint64 {
 func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
 		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
-		f.deploy, f.cycle, f.rework, f.unapproved); err != nil {
+		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL); err != nil {
 		return err
 	}
 	b := w.scratch[:0]
@@ -135,13 +137,13 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
 	}
 	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow); err != nil {
+		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL); err != nil {
 		return err
 	}
 	authors := map[string]bool{}
 	var authorIDs []uint64
 	for _, m := range d.links {
-		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework); err != nil {
+		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL); err != nil {
 			return err
 		}
 		if !authors[m.author] {

@@ -16,7 +16,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 1
+const factsVersion = 2
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -93,6 +93,7 @@ type (
 	rawMR struct {
 		iid                  int64
 		title                string
+		rawLabels, webURL    string
 		authorID             int64
 		author               string
 		labels               []string
@@ -107,7 +108,7 @@ type (
 	rawDeployment struct {
 		id, envID   int64
 		env         string
-		sha         string
+		sha, jobURL string
 		finished    int64
 		service     string
 		first       bool
@@ -229,7 +230,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 	// Merged MRs (any target branch: a deployment may ship one to another branch).
 	mrs := map[int64]*rawMR{}
 	rows, err := tx.QueryContext(ctx, `SELECT iid, title, author_id, author_username, labels, source_branch,
-		target_branch, created_at, merged_at
+		target_branch, created_at, merged_at, web_url
 		FROM merge_requests WHERE project_id = ? AND merged_at IS NOT NULL`, p.id)
 	if err != nil {
 		return 0, 0, wrap("load merge requests", err)
@@ -238,11 +239,11 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 		m := &rawMR{}
 		var labels string
 		if err := rows.Scan(&m.iid, &m.title, &m.authorID, &m.author, &labels, &m.sourceBranch, &m.target,
-			&m.created, &m.merged); err != nil {
+			&m.created, &m.merged, &m.webURL); err != nil {
 			rows.Close()
 			return 0, 0, wrap("load merge requests", err)
 		}
-		m.labels = parseLabels(labels)
+		m.labels, m.rawLabels = parseLabels(labels), labels
 		m.bot = isBot(m.authorID, m.author)
 		m.inScope = m.target == p.defaultBranch && p.defaultBranch != ""
 		m.rework = e.res.isRework(m.labels, m.title, m.sourceBranch)
@@ -298,7 +299,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 	// Successful production deployments, by environment in finish order.
 	var deps []*rawDeployment
 	byID := map[int64]*rawDeployment{}
-	rows, err = tx.QueryContext(ctx, `SELECT d.id, d.environment_id, COALESCE(e.name, d.environment), d.sha, d.finished_at,
+	rows, err = tx.QueryContext(ctx, `SELECT d.id, d.environment_id, COALESCE(e.name, d.environment), d.sha, d.job_url, d.finished_at,
 		COALESCE(e.tier, ''), COALESCE(e.production, 0), e.id IS NOT NULL
 		FROM deployments d LEFT JOIN environments e ON e.id = d.environment_id
 		WHERE d.project_id = ? AND d.status = 'success'
@@ -310,7 +311,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 		d := &rawDeployment{}
 		var tier string
 		var flagged, known bool
-		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.finished, &tier, &flagged, &known); err != nil {
+		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.jobURL, &d.finished, &tier, &flagged, &known); err != nil {
 			rows.Close()
 			return 0, 0, wrap("load deployments", err)
 		}
@@ -419,6 +420,8 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 type mrFact struct {
 	projectID, iid                          int64
 	service, author                         string
+	m                                       *rawMR
+	project                                 string
 	created, firstCommit, merged, delivered int64
 	firstReview, firstApproval, deployed    sql.NullInt64
 	coding, pickup, review, cycle           int64
@@ -429,7 +432,8 @@ type mrFact struct {
 // deriveMR applies the per-MR rules of SPEC section 3; first commit, review and approval come
 // from store.DeriveReview, the derivation the collector uses too.
 func deriveMR(p rawProject, m *rawMR, res *resolver, isBot func(int64, string) bool) mrFact {
-	f := mrFact{projectID: p.id, iid: m.iid, author: m.author, created: m.created, merged: m.merged, rework: m.rework}
+	f := mrFact{projectID: p.id, iid: m.iid, author: m.author, created: m.created, merged: m.merged, rework: m.rework,
+		m: m, project: p.path}
 	in := store.ReviewInput{AuthorID: m.authorID, CreatedAt: unix(m.created), Notes: m.notes, IsBot: isBot}
 	merged := unix(m.merged)
 	in.MergedAt = &merged

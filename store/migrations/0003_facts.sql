@@ -11,19 +11,26 @@ CREATE TABLE fact_state (
     generation   INTEGER NOT NULL
 );
 
--- One row per merged, in-scope (target = default branch), human-authored MR.
+-- One row per merged, in-scope (target = default branch), human-authored MR, stored in the
+-- order item lists and exports read them (by delivered_at), with the text they show, so that a
+-- long export reads the table front to back instead of jumping around the raw tables.
 CREATE TABLE mr_facts (
+    delivered_at      INTEGER NOT NULL,
     project_id        INTEGER NOT NULL,
     iid               INTEGER NOT NULL,
     service           TEXT    NOT NULL,
+    project           TEXT    NOT NULL,            -- full path
     author            TEXT    NOT NULL,
+    title             TEXT    NOT NULL,
+    labels            TEXT    NOT NULL,            -- JSON array, as in merge_requests
+    source_branch     TEXT    NOT NULL,
+    web_url           TEXT    NOT NULL,
     created_at        INTEGER NOT NULL,
     first_commit_at   INTEGER NOT NULL,
     first_review_at   INTEGER,
     first_approval_at INTEGER,
     merged_at         INTEGER NOT NULL,
     deployed_at       INTEGER,
-    delivered_at      INTEGER NOT NULL,
     coding_seconds    INTEGER NOT NULL,
     pickup_seconds    INTEGER NOT NULL,
     review_seconds    INTEGER NOT NULL,
@@ -31,25 +38,30 @@ CREATE TABLE mr_facts (
     cycle_seconds     INTEGER NOT NULL,
     rework            INTEGER NOT NULL,
     unapproved        INTEGER NOT NULL,
-    PRIMARY KEY (project_id, iid)
-);
-CREATE INDEX mr_facts_delivered ON mr_facts(delivered_at, project_id, iid);
+    PRIMARY KEY (delivered_at, project_id, iid)
+) WITHOUT ROWID;
+CREATE INDEX mr_facts_mr ON mr_facts(project_id, iid);
 
--- One row per successful production deployment.
+-- One row per successful production deployment, in finish order.
 CREATE TABLE deployment_facts (
-    id               INTEGER PRIMARY KEY,          -- GitLab deployment id
+    finished_at      INTEGER NOT NULL,
+    id               INTEGER NOT NULL,             -- GitLab deployment id
     project_id       INTEGER NOT NULL,
     environment_id   INTEGER NOT NULL,
     service          TEXT    NOT NULL,
-    finished_at      INTEGER NOT NULL,
+    project          TEXT    NOT NULL,
+    environment      TEXT    NOT NULL,
+    sha              TEXT    NOT NULL,
+    job_url          TEXT    NOT NULL,
     merge_requests   INTEGER NOT NULL,             -- counted links
     rework           INTEGER NOT NULL,
     rollback         INTEGER NOT NULL,
     change_failure   INTEGER NOT NULL,
     recovery_seconds INTEGER,
-    out_of_window    INTEGER NOT NULL
-);
-CREATE INDEX deployment_facts_finished ON deployment_facts(finished_at, id);
+    out_of_window    INTEGER NOT NULL,
+    PRIMARY KEY (finished_at, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX deployment_facts_id ON deployment_facts(id);
 
 -- The counted deployment-MR links: human-authored, merged MRs Pacer knows, minus the links an
 -- environment's first deployment makes to MRs merged more than 7 days before it.
@@ -59,8 +71,10 @@ CREATE TABLE deployment_mr_facts (
     mr_iid        INTEGER NOT NULL,
     author        TEXT    NOT NULL,
     rework        INTEGER NOT NULL,
+    title         TEXT    NOT NULL,
+    web_url       TEXT    NOT NULL,
     PRIMARY KEY (deployment_id, project_id, mr_iid)
-);
+) WITHOUT ROWID;
 
 -- Per project and UTC day: the successful default-branch pipeline with coverage that finished
 -- last that day.
