@@ -534,7 +534,7 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, now tim
 		if hasUA && upd.Before(ua) || hasUB && !upd.Before(ub) {
 			continue
 		}
-		if hasFA && d.finished.Before(fa) || hasFB && !d.finished.Before(fb) {
+		if hasFA && d.dbFinished.Before(fa) || hasFB && !d.dbFinished.Before(fb) {
 			continue
 		}
 		ds = append(ds, d)
@@ -544,7 +544,7 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, now tim
 		case "updated_at":
 			return d.updatedAt(now)
 		case "finished_at":
-			return d.finished
+			return d.dbFinished
 		}
 		return time.Time{} // id, iid, created_at, ref: id order
 	}

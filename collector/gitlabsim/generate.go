@@ -584,7 +584,11 @@ func (o *Org) newDeployment(e *environment, t time.Time, sha string, shaAt time.
 		dur = r.between(20*time.Second, 2*time.Minute)
 	}
 	d.finished = d.startedAt.Add(dur).Truncate(time.Millisecond)
-	e.busyUntil = d.finished
+	d.dbFinished = d.finished
+	if !d.api {
+		d.dbFinished = d.finished.Add(r.between(0, 2*time.Second)).Truncate(time.Millisecond)
+	}
+	e.busyUntil = d.dbFinished
 	e.chain = append(e.chain, d)
 	p.deployments = append(p.deployments, d)
 	o.pendDeps.push(d)
@@ -596,7 +600,7 @@ func (o *Org) newDeployment(e *environment, t time.Time, sha string, shaAt time.
 // merged into the branch by the time the linking job runs. Links appear a few minutes later.
 func (o *Org) succeed(d *deployment) {
 	e := d.env
-	d.linkAt = d.finished.Add(o.r.between(2*time.Minute, 10*time.Minute)).Truncate(time.Millisecond)
+	d.linkAt = d.dbFinished.Add(o.r.between(2*time.Minute, 10*time.Minute)).Truncate(time.Millisecond)
 	if prev := e.lastSuccess; prev == nil {
 		d.first = true
 		d.links = d.project.mergedBetween(time.Time{}, d.linkAt)

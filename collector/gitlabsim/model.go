@@ -145,23 +145,27 @@ type deployment struct {
 	status    string    // final status: success, failed, canceled
 	createdAt time.Time
 	startedAt time.Time
-	finished  time.Time
-	user      *user
-	api       bool // created through the API: deployable null
-	jobID     int64
-	jobName   string
-	pipeline  *pipeline
-	links     []*mergeRequest // MRs GitLab links once the deployment succeeded
-	linkAt    time.Time       // when the links become visible
-	first     bool            // first successful deployment of its environment
-	rollback  bool            // planned as a rollback (informational; truth recomputes)
+	finished  time.Time // the job's finish: deployable.finished_at
+	// dbFinished is GitLab's own deployments.finished_at, set when the deployment turns
+	// successful, a moment after the job finished: the finished_* filters, the finished_at
+	// order, the status change and updated_at use it. For API-created deployments the two agree.
+	dbFinished time.Time
+	user       *user
+	api        bool // created through the API: deployable null
+	jobID      int64
+	jobName    string
+	pipeline   *pipeline
+	links      []*mergeRequest // MRs GitLab links once the deployment succeeded
+	linkAt     time.Time       // when the links become visible
+	first      bool            // first successful deployment of its environment
+	rollback   bool            // planned as a rollback (informational; truth recomputes)
 }
 
 func (d *deployment) createdAtTime() time.Time { return d.createdAt }
 
 // statusAt is the status GitLab shows at t.
 func (d *deployment) statusAt(t time.Time) string {
-	if t.Before(d.finished) {
+	if t.Before(d.dbFinished) {
 		if d.api || !t.Before(d.startedAt) {
 			return "running"
 		}
@@ -171,8 +175,8 @@ func (d *deployment) statusAt(t time.Time) string {
 }
 
 func (d *deployment) updatedAt(t time.Time) time.Time {
-	if !t.Before(d.finished) {
-		return d.finished
+	if !t.Before(d.dbFinished) {
+		return d.dbFinished
 	}
 	if !t.Before(d.startedAt) {
 		return d.startedAt
