@@ -1,0 +1,332 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/a-h/templ"
+	"golang.org/x/net/html"
+)
+
+// render renders c and checks that the output parses as HTML with no stray tags left open
+// by the component itself.
+func render(t *testing.T, c templ.Component) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := c.Render(context.Background(), &b); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if _, err := html.Parse(bytes.NewReader(b.Bytes())); err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	return b.String()
+}
+
+func contains(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(out, p) {
+			t.Errorf("output lacks %q:\n%s", p, out)
+		}
+	}
+}
+
+func lacks(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if strings.Contains(out, p) {
+			t.Errorf("output has %q", p)
+		}
+	}
+}
+
+const evil = `<script>alert(1)</script>`
+
+func sampleMeta() PageMeta {
+	return PageMeta{
+		Title: "Cycle time", Nav: NavCycleTime, Query: "period=4w&service=acme%2Fapi", Version: "1.2.3",
+		Assets: Assets{CSS: "/static/site.abc.css", JS: "/static/htmx.min.abc.js", Icon: "/static/favicon.abc.svg"},
+		Filters: FilterBar{Action: "/cycle-time", Period: "4w", Presets: []Option{{"4w", "Last 4 weeks"}, {"custom", "Custom dates"}},
+			From: "2026-03-02", To: "2026-03-25", Service: "acme/api", Services: []Option{{"acme/api", "acme/api"}, {evil, evil}},
+			Teams: []Option{{"platform", "platform"}}, By: "day", Hidden: []Hidden{{"rework", "true"}}},
+	}
+}
+
+func sampleChart(kind ChartKind) Chart {
+	return Chart{ID: "c1", Title: "Cycle " + evil, Summary: "Median cycle time per week.", Unit: UnitSeconds, Kind: kind,
+		Categories: []string{"2 Mar", "9 Mar", "16 Mar"}, CSV: "/export/metrics.csv?period=4w",
+		Series: []Series{
+			{Name: "p50", Values: []Point{{Value: 3600, Known: true, N: 3, Href: "/merge-requests?w=1"}, {}, {Value: 7200, Known: true, N: 5}}},
+			{Name: "p90", Values: []Point{{Value: 86400, Known: true, N: 3}, {Value: 43200, Known: true, N: 2}, {Value: 90000, Known: true, N: 5}}},
+		},
+		Target: &Target{Value: 50000, Label: "goal"},
+	}
+}
+
+func TestLayoutAndFragment(t *testing.T) {
+	m := sampleMeta()
+	body := ErrorPage(400, "Bad value", "from is "+evil)
+	full := render(t, Layout(m, body))
+	contains(t, full, "<!doctype html>", "<title>Cycle time · Pacer</title>", `href="/static/site.abc.css"`, `src="/static/htmx.min.abc.js"`,
+		`aria-current="page"`, `href="/cycle-time?period=4w&amp;service=acme%2Fapi"`, `href="/sync"`, "Pacer 1.2.3",
+		`name="htmx-config"`, `&#34;includeIndicatorStyles&#34;:false`, `id="loading"`, "from is &lt;script&gt;")
+	lacks(t, full, "<script>alert", "style=", "hx-swap-oob")
+
+	frag := render(t, Fragment(m, body))
+	contains(t, frag, "<title>Cycle time · Pacer</title>", `hx-swap-oob="true"`, `<div id="page">`, "Bad value")
+	lacks(t, frag, "<html", "<head")
+
+	m.Filters.Hide = true
+	lacks(t, render(t, PageBody(m, body)), `id="filters"`)
+	contains(t, render(t, NavBar(m)), `id="nav"`, `hx-boost="true"`)
+}
+
+func TestFilterForm(t *testing.T) {
+	out := render(t, FilterForm(sampleMeta().Filters))
+	contains(t, out, `action="/cycle-time"`, `hx-get="/cycle-time"`, `hx-push-url="true"`, `hx-target="#page"`,
+		`<option value="4w" selected>`, `value="2026-03-02"`, `<option value="acme/api" selected>`, `<option value="day" selected>`,
+		`name="team"`, `<input type="hidden" name="rework" value="true">`, `<input type="hidden" name="was" value="4w">`,
+		`<button type="submit">Apply</button>`, "&lt;script&gt;")
+	lacks(t, out, "<script>alert")
+	// Without teams configured, no team select.
+	f := sampleMeta().Filters
+	f.Teams = nil
+	lacks(t, render(t, FilterForm(f)), `name="team"`)
+}
+
+func TestChartLines(t *testing.T) {
+	c := sampleChart(Lines)
+	out := render(t, ChartView(c))
+	contains(t, out, `role="img"`, `aria-labelledby="c1-title c1-desc"`, "<desc id=\"c1-desc\">Median cycle time per week.</desc>",
+		"<title>2 Mar · p50: 1h (n=3)</title>", `href="/merge-requests?w=1"`, `class="target"`, ">goal<", `href="/export/metrics.csv?period=4w"`,
+		"Data table", "<th scope=\"col\">Period</th>", "1h (n=3)", "–", `class="swatch s1"`, "Cycle &lt;script&gt;")
+	lacks(t, out, "<script>alert")
+	// The gap in p50 breaks its line: two separate moves.
+	lines := c.Lines()
+	if got := strings.Count(lines[0].D, "M"); got != 2 || strings.Contains(lines[0].D, "L") {
+		t.Errorf("p50 path %q: want two moves and no line across the gap", lines[0].D)
+	}
+	if got := strings.Count(lines[1].D, "L"); got != 2 {
+		t.Errorf("p90 path %q: want two segments", lines[1].D)
+	}
+}
+
+func TestChartBarsAndStacks(t *testing.T) {
+	c := sampleChart(StackedBars)
+	c.Target = nil
+	render(t, ChartView(c))
+	bars := c.Bars()
+	if len(bars) != 5 { // p50 has a gap
+		t.Fatalf("want 5 bars, got %d", len(bars))
+	}
+	// Stacked: the p90 bar of the first category sits on top of the p50 bar.
+	if bars[0].Class != "s0" || bars[1].Class != "s1" || bars[0].X != bars[1].X {
+		t.Fatalf("first category: %+v %+v", bars[0], bars[1])
+	}
+	if top, h, below := f64(t, bars[1].Y), f64(t, bars[1].H), f64(t, bars[0].Y); top+h < below-0.2 || top+h > below+0.2 {
+		t.Errorf("stacked bar ends at %v, the bar below starts at %v", top+h, below)
+	}
+	// The axis reaches the tallest stack (3d 1h = 90000+7200 s).
+	top := c.ticks()[len(c.ticks())-1]
+	if top < 97200 {
+		t.Errorf("y axis tops at %v, below the tallest stack", top)
+	}
+	g := sampleChart(Bars)
+	out := render(t, ChartView(g))
+	contains(t, out, `class="bar s0"`, `class="bar s1"`)
+}
+
+func f64(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestChartEmpty(t *testing.T) {
+	c := Chart{ID: "e", Title: "Deployments", Categories: []string{"a"}, Series: []Series{{Name: "x", Values: []Point{{}}}},
+		Empty: &Empty{Title: "No production deployments", Code: "environment:\n  name: production", Steps: []string{"one"},
+			Link: Link{Label: "docs", Href: "https://docs.gitlab.com/ci/environments/"}}}
+	out := render(t, ChartView(c))
+	contains(t, out, "No production deployments", "<pre><code>environment:\n  name: production</code></pre>", "<li>one</li>", `href="https://docs.gitlab.com/ci/environments/"`)
+	lacks(t, out, "<svg class=\"plot\"")
+	c.Empty = nil
+	contains(t, render(t, ChartView(c)), "No data in this range.")
+}
+
+func TestBarList(t *testing.T) {
+	b := BarList{ID: "b", Title: "Coverage", Label: "Service", Unit: UnitPercent, Max: 100, Target: &Target{Value: 80, Label: "target 80%"},
+		CSV: "/export/coverage.csv", Rows: []BarRow{{Label: evil, Value: 72.5, N: 3, Href: "/coverage?service=x", Below: true, Note: "+1.5 pts"}, {Label: "b", Value: 90, N: 1}}}
+	out := render(t, BarListView(b))
+	contains(t, out, "&lt;script&gt;", `href="/coverage?service=x"`, "72.5%", "+1.5 pts", `class="bar below"`, `class="bar s0"`,
+		`class="target-mark" x="80"`, `width="72.5"`, "target 80%")
+	lacks(t, out, "<script>alert")
+	b.Rows = nil
+	b.Empty = &Empty{Title: "No coverage"}
+	contains(t, render(t, BarListView(b)), "No coverage")
+}
+
+func TestHeatmap(t *testing.T) {
+	h := Heatmap{ID: "h", Title: "When", Summary: "by hour", Note: "Hours in UTC", CSV: "/export/deployments.csv"}
+	for d := 0; d < 7; d++ {
+		r := HeatRow{Label: "D" + string(rune('0'+d))}
+		for hr := 0; hr < 24; hr++ {
+			r.Cells = append(r.Cells, HeatCell{Count: d * hr, Href: "/deployments?x", Title: "cell", InWindow: hr == 10})
+		}
+		h.Rows = append(h.Rows, r)
+	}
+	out := render(t, HeatmapView(h))
+	contains(t, out, `class="heat zero"`, `fill-opacity="1.00"`, `class="heat inwin"`, "Hours in UTC", "<title>cell</title>")
+	if n := len(h.Marks()); n != 7*24 {
+		t.Errorf("want 168 cells, got %d", n)
+	}
+	empty := Heatmap{ID: "e", Title: "When", Empty: &Empty{Title: "Nothing yet"}}
+	contains(t, render(t, HeatmapView(empty)), "Nothing yet")
+}
+
+func TestSmallComponents(t *testing.T) {
+	contains(t, render(t, SparkView(Spark{Values: []float64{1, 3, 2}, Known: []bool{true, true, true}})), `points="0,22 50,2 100,12"`)
+	if out := render(t, SparkView(Spark{Values: []float64{1}, Known: []bool{false}})); out != "" {
+		t.Errorf("a spark with no values draws %q", out)
+	}
+	contains(t, render(t, CSVLink("/export/x.csv?a=1&b=2")), `href="/export/x.csv?a=1&amp;b=2"`, "download")
+	contains(t, render(t, EmptyState(Empty{Title: evil, Body: "body"})), "&lt;script&gt;", "<p>body</p>")
+	card := Card{Label: "Cycle time", Value: "1d 2h", N: "n = 4 MRs", Href: "/merge-requests", Delta: Delta{Text: "+2h", Tone: "bad", Title: "previous: 1d"},
+		Spark: Spark{Values: []float64{1, 2}, Known: []bool{true, true}}, Help: "help"}
+	contains(t, render(t, CardView(card)), `<a href="/merge-requests">1d 2h</a>`, `class="delta bad"`, `title="previous: 1d"`, "n = 4 MRs", "help")
+	contains(t, render(t, CardView(Card{Label: "x", N: "no MRs"})), `<span class="muted">–</span>`)
+	contains(t, render(t, Cards([]Card{card, card})), `class="cards"`)
+}
+
+func sampleMRTable() MRTable {
+	return MRTable{ID: "t", Title: "Slowest", CSV: "/export/merge-requests.csv", More: Link{Label: "All 9", Href: "/merge-requests?sort=slowest"},
+		Rows: []MRRow{{Title: evil, URL: "https://gitlab.example.com/a/-/merge_requests/1", Ref: "a!1", Service: "a", Author: "alice",
+			Labels: []string{"<b>bug</b>"}, Delivered: "2026-03-03 10:00", Coding: "1h", Pickup: "2h", Review: "3h", Deploy: "not deployed", Cycle: "6h",
+			Rework: true, Unapproved: true}, {Title: "js", URL: "javascript:alert(1)"}},
+		Empty: Empty{Title: "None"}}
+}
+
+func sampleDeploymentTable() DeploymentTable {
+	return DeploymentTable{ID: "d", Title: "Rework deployments", CSV: "/export/deployments.csv",
+		Rows: []DeploymentRow{{Service: "a", Environment: "production", SHA: "abcdef12", Finished: "2026-03-03 10:30", URL: "https://gitlab.example.com/jobs/1",
+			MRs: []MRLink{{Label: "!1", Title: evil, URL: "https://gitlab.example.com/mr/1", Rework: true}}, Rework: true, Rollback: true, ChangeFailure: true,
+			Recovery: "2h", OutOfWindow: true}, {Service: "b"}},
+		Empty: Empty{Title: "None"}}
+}
+
+func TestTables(t *testing.T) {
+	out := render(t, MRTableView(sampleMRTable()))
+	contains(t, out, "&lt;script&gt;alert(1)&lt;/script&gt;", `href="https://gitlab.example.com/a/-/merge_requests/1"`, `rel="noopener"`,
+		"a!1", `class="badge rework"`, `class="badge unapproved"`, "&lt;b&gt;bug&lt;/b&gt;", "not deployed", `href="/merge-requests?sort=slowest"`)
+	lacks(t, out, "<script>alert", `href="javascript:`, "<b>bug")
+	empty := sampleMRTable()
+	empty.Rows = nil
+	contains(t, render(t, MRTableView(empty)), "None")
+
+	out = render(t, DeploymentTableView(sampleDeploymentTable()))
+	contains(t, out, `href="https://gitlab.example.com/jobs/1"`, "abcdef12", "!1", "&lt;script&gt;", "change failure", "rollback", "outside window", "2h", "none linked")
+	lacks(t, out, "<script>alert")
+}
+
+func TestPages(t *testing.T) {
+	ch := sampleChart(Lines)
+	bl := BarList{ID: "b", Title: "Per service", Rows: []BarRow{{Label: "a", Value: 1, N: 1}}}
+	hm := Heatmap{ID: "h", Title: "When", Rows: []HeatRow{{Label: "Mon", Cells: []HeatCell{{Count: 1}}}}}
+	cards := []Card{{Label: "Deployments", Value: "12", N: "n = 12"}}
+	cases := []struct {
+		name string
+		c    templ.Component
+		want []string
+	}{
+		{"overview", OverviewView(OverviewPage{Range: "2 Mar – 25 Mar", Headline: "Cards show", Cards: cards, Charts: []Chart{ch}}), []string{"<h1>Overview</h1>", "2 Mar – 25 Mar", "Cards show", "Deployments"}},
+		{"overview empty", OverviewView(OverviewPage{Empty: &Empty{Title: "Nothing has been synced yet"}}), []string{"Nothing has been synced yet"}},
+		{"cycle time", CycleTimeView(CycleTimePage{Range: "r", Cards: cards, Percentiles: ch, Stages: ch, Distribution: ch, Slowest: sampleMRTable()}), []string{"<h1>Cycle time</h1>", "Slowest"}},
+		{"releases", ReleasesView(ReleasesPage{Range: "r", Cards: cards, PerService: bl, PerPeriod: ch, Heatmap: hm,
+			Window: WindowSection{Empty: Empty{Title: "No deploy window is configured"}}}), []string{"<h1>Releases</h1>", "No deploy window is configured", "Per service"}},
+		{"window", WindowView(WindowSection{Configured: true, Description: "Mon 09:00–17:00", Rate: ch, Outside: sampleDeploymentTable()}), []string{"Window: Mon 09:00–17:00", "Rework deployments"}},
+		{"rework", ReworkView(ReworkPage{Range: "r", Cards: cards, Rates: ch, Recovery: ch, PerService: bl, Deployments: sampleDeploymentTable()}), []string{"<h1>Rework</h1>", "Rework deployments"}},
+		{"coverage", CoverageView(CoveragePage{Range: "r", Target: "90%", PerService: bl, Trend: ch, PerProject: bl}), []string{"<h1>Coverage</h1>", "target of 90%"}},
+		{"approvals", ApprovalsView(ApprovalsPage{Range: "r", Cards: cards, Rate: ch, PerService: bl, Unapproved: sampleMRTable()}), []string{"<h1>Approvals</h1>"}},
+		{"sync", SyncView(SyncPage{Note: "note", Rows: []SyncRow{{Project: "acme/api", URL: "https://gitlab.example.com/acme/api", State: "error", LastRun: "2026-03-25 09:00",
+			LastOK: "never", Error: "403 " + evil, Requests: "42", Cursors: []Option{{Label: "deployments", Value: "2026-03-25 08:00:00"}}}}}),
+			[]string{"state-error", "403 &lt;script&gt;", "deployments", "2026-03-25 08:00:00", "42"}},
+		{"sync empty", SyncView(SyncPage{Empty: Empty{Title: "Nothing has been synced yet"}}), []string{"Nothing has been synced yet"}},
+		{"mr list", MRListView(MRListPage{Heading: "Merge requests", Shown: "Showing 1 of 1", Filters: []Link{{Label: "rework MRs", Href: "/merge-requests"}},
+			Table: sampleMRTable(), Next: "/merge-requests?limit=400"}), []string{"rework MRs", "×", "Show more", "Showing 1 of 1"}},
+		{"deployment list", DeploymentListView(DeploymentListPage{Heading: "Deployments", Table: sampleDeploymentTable()}), []string{"<h1>Deployments</h1>"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := render(t, c.c)
+			contains(t, out, c.want...)
+			lacks(t, out, "<script>alert", "style=")
+		})
+	}
+}
+
+func TestFormat(t *testing.T) {
+	cases := []struct {
+		u    Unit
+		v    float64
+		want string
+	}{
+		{UnitSeconds, 0, "0s"}, {UnitSeconds, 59, "59s"}, {UnitSeconds, 60, "1m"}, {UnitSeconds, 3600 + 120, "1h 2m"},
+		{UnitSeconds, 86400 * 2, "2d"}, {UnitSeconds, 86400 + 3600*5 + 59, "1d 5h"}, {UnitRatio, 0.1234, "12.3%"}, {UnitRatio, 0.5, "50%"},
+		{UnitPercent, 87.25, "87.2%"}, {UnitCount, 1234567, "1,234,567"}, {UnitCount, 2.5, "2.5"}, {UnitPerDay, 1.256, "1.26/day"},
+	}
+	for _, c := range cases {
+		if got := Format(c.u, c.v); got != c.want {
+			t.Errorf("Format(%v, %v) = %q, want %q", c.u, c.v, got, c.want)
+		}
+	}
+	if got := Plural(1, "MR", "MRs") + " " + Plural(2000, "MR", "MRs"); got != "1 MR 2,000 MRs" {
+		t.Errorf("Plural: %q", got)
+	}
+	d := NewDelta(UnitSeconds, 7200, 3600, false, "last week")
+	if d.Text != "+1h" || d.Tone != "bad" || !strings.Contains(d.Title, "1h (last week)") {
+		t.Errorf("longer cycle time: %+v", d)
+	}
+	if d := NewDelta(UnitCount, 150, 100, true, "w"); d.Text != "+50%" || d.Tone != "good" {
+		t.Errorf("more deployments: %+v", d)
+	}
+	if d := NewDelta(UnitRatio, 0.10, 0.15, false, "w"); d.Text != "−5 pts" || d.Tone != "good" {
+		t.Errorf("less rework: %+v", d)
+	}
+	if d := NewDelta(UnitPercent, 80, 80, true, "w"); d.Text != "no change" || d.Tone != "" {
+		t.Errorf("no change: %+v", d)
+	}
+}
+
+func TestNiceTicks(t *testing.T) {
+	cases := []struct {
+		u    Unit
+		max  float64
+		want []float64
+	}{
+		{UnitCount, 7, []float64{0, 2, 4, 6, 8}},
+		{UnitCount, 0, []float64{0, 1}},
+		{UnitCount, 2, []float64{0, 1, 2}},
+		{UnitRatio, 0.17, []float64{0, 0.05, 0.1, 0.15, 0.2}},
+		{UnitPercent, 100, []float64{0, 20, 40, 60, 80, 100}},
+		{UnitSeconds, 5 * 3600, []float64{0, 3600, 7200, 10800, 14400, 18000}},
+		{UnitSeconds, 4.5 * 86400, []float64{0, 86400, 2 * 86400, 3 * 86400, 4 * 86400, 5 * 86400}},
+	}
+	for _, c := range cases {
+		got := NiceTicks(c.u, c.max)
+		if len(got) != len(c.want) {
+			t.Errorf("NiceTicks(%v, %v) = %v, want %v", c.u, c.max, got, c.want)
+			continue
+		}
+		for i := range got {
+			if d := got[i] - c.want[i]; d > 1e-9 || d < -1e-9 {
+				t.Errorf("NiceTicks(%v, %v) = %v, want %v", c.u, c.max, got, c.want)
+				break
+			}
+		}
+	}
+}
