@@ -66,8 +66,9 @@ func (s Scope) filter(from, to time.Time) metrics.Filter {
 // Limits of the lists, so a busy week still reads as a summary; the dashboard has the rest.
 const (
 	slowestCount     = 5
-	reworkListMax    = 10
-	reworkMRsMax     = 8
+	reworkListMax    = 6
+	reworkMRsMax     = 6
+	releasesMax      = 15
 	windowListMax    = 10
 	averageWeeks     = 4
 	coverageMinDelta = 0.05 // percentage points below which coverage counts as unchanged
@@ -354,7 +355,21 @@ func releases(this, prev []metrics.Deployment, ln links) ([]views.DigestRelease,
 		return names[i] < names[j]
 	})
 	var out []views.DigestRelease
-	for _, s := range names {
+	for i, s := range names {
+		if i == releasesMax {
+			rest, restPrev := 0, 0
+			for _, s := range names[i:] {
+				rest += count[s]
+				restPrev += before[s]
+			}
+			out = append(out, views.DigestRelease{
+				Service: fmt.Sprintf("%d more services", len(names)-i),
+				Count:   views.Count(int64(rest)),
+				PerDay:  views.Format(views.UnitPerDay, float64(rest)/7),
+				VsPrev:  change(views.UnitCount, float64(rest), float64(restPrev), true, fmt.Sprintf("last week %d", restPrev)),
+			})
+			break
+		}
 		r := views.DigestRelease{
 			Service: s,
 			Count:   views.Count(int64(count[s])),
@@ -428,9 +443,12 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 			r.Failure = fmt.Sprintf("Answers the change failure of %s (%s), after %s.",
 				p.FinishedAt.UTC().Format("Mon 2 Jan 15:04 UTC"), shortSHA(p.SHA), views.Duration(int64(d.FinishedAt.Sub(p.FinishedAt).Seconds())))
 		}
-		for j, mr := range d.MergeRequests {
+		// The rework MRs first: they are why the deployment is listed.
+		mrs := append([]metrics.MRRef(nil), d.MergeRequests...)
+		sort.SliceStable(mrs, func(i, j int) bool { return mrs[i].Rework && !mrs[j].Rework })
+		for j, mr := range mrs {
 			if j == reworkMRsMax {
-				r.MRs = append(r.MRs, views.DigestMRRef{Ref: "…", Title: fmt.Sprintf("and %d more", len(d.MergeRequests)-reworkMRsMax)})
+				r.MRs = append(r.MRs, views.DigestMRRef{Ref: "…", Title: fmt.Sprintf("and %d more", len(mrs)-reworkMRsMax)})
 				break
 			}
 			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!" + strconv.FormatInt(mr.IID, 10), Title: mr.Title, URL: webURL(mr.URL), Rework: mr.Rework})

@@ -2,9 +2,12 @@ package digest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/views"
 )
 
@@ -166,5 +169,42 @@ func TestChange(t *testing.T) {
 		if got.Text != c.text || got.Tone != c.tone {
 			t.Errorf("change(%v, %v, %v) = %q %q, want %q %q", c.u, c.cur, c.ref, got.Text, got.Tone, c.text, c.tone)
 		}
+	}
+}
+
+func TestListsAreCappedWithTheRestCounted(t *testing.T) {
+	var this, prev []metrics.Deployment
+	start := w09.Start()
+	for i := 0; i < 20; i++ {
+		svc := fmt.Sprintf("svc%02d", i)
+		for k := 0; k <= i; k++ { // svc19 deploys most
+			this = append(this, metrics.Deployment{Service: svc, ID: int64(i*100 + k), Environment: "production", FinishedAt: start.Add(time.Duration(i*100+k) * time.Minute)})
+		}
+		prev = append(prev, metrics.Deployment{Service: svc, FinishedAt: start.Add(-time.Hour)})
+	}
+	rel, _ := releases(this, prev, links{off: true})
+	if len(rel) != releasesMax+1 || rel[0].Service != "svc19" || rel[0].Count != "20" {
+		t.Fatalf("releases: %d rows, first %+v", len(rel), rel[0])
+	}
+	// The last row sums svc04..svc00: 5+4+3+2+1 deployments against 5 last week.
+	if last := rel[releasesMax]; last.Service != "5 more services" || last.Count != "15" || last.VsPrev.Text != "+200%" {
+		t.Fatalf("rest row = %+v", last)
+	}
+
+	var rw []metrics.Deployment
+	for i := 0; i < 9; i++ {
+		d := metrics.Deployment{Service: "api", ID: int64(i + 1), Environment: "production", Rework: true, FinishedAt: start.Add(time.Duration(i) * time.Hour)}
+		for k := 0; k < 8; k++ {
+			d.MergeRequests = append(d.MergeRequests, metrics.MRRef{IID: int64(k + 1), Title: "mr", Rework: k == 7})
+		}
+		rw = append(rw, d)
+	}
+	items, note, _ := rework(rw, rw, links{off: true})
+	if len(items) != reworkListMax || !strings.Contains(note, "3 more are in the dashboard") {
+		t.Fatalf("rework: %d items, note %q", len(items), note)
+	}
+	mrs := items[0].MRs
+	if len(mrs) != reworkMRsMax+1 || mrs[0].Ref != "!8" || !mrs[0].Rework || mrs[reworkMRsMax].Title != "and 2 more" {
+		t.Fatalf("rework MRs: %+v", mrs)
 	}
 }

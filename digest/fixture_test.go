@@ -45,7 +45,7 @@ func ts(month time.Month, day, hour, min int) int64 {
 	return time.Date(2026, month, day, hour, min, 0, 0, time.UTC).Unix()
 }
 
-func fixtureConfig(t *testing.T) *config.Config {
+func fixtureConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.toml", []byte(`
 base_url = "https://pacer.example.com"
@@ -93,7 +93,7 @@ team = "money"
 }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	cfg *config.Config
 }
@@ -135,7 +135,7 @@ func (f *fixture) coverage(id, project int64, finished int64, pct float64) {
 func itoaTest(v int64) string { return strconv.FormatInt(v, 10) }
 
 // newFixture fills a fresh database and returns it with a refreshed engine.
-func newFixture(t *testing.T) (*fixture, *metrics.Engine) {
+func newFixture(t testing.TB) (*fixture, *metrics.Engine) {
 	t.Helper()
 	f := &fixture{t: t, st: storetest.New(t), cfg: fixtureConfig(t)}
 	f.exec(`INSERT INTO projects(id, path, name, default_branch, web_url, discovered_at) VALUES
