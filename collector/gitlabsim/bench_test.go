@@ -1,0 +1,98 @@
+package gitlabsim
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+)
+
+func BenchmarkGenerateQuarter(b *testing.B) {
+	for b.Loop() {
+		Generate(GenOptions{Seed: 1, End: testEnd})
+	}
+}
+
+func BenchmarkGenerate10kMRs(b *testing.B) {
+	var n int
+	for b.Loop() {
+		o := Generate(GenOptions{Seed: 1, End: testEnd, Scale: ScaleFor(10000, 90)})
+		n = len(o.Truth().MergeRequests)
+	}
+	b.ReportMetric(float64(n), "MRs")
+}
+
+func BenchmarkTruthQuarter(b *testing.B) {
+	o := Generate(GenOptions{Seed: 1, End: testEnd})
+	for b.Loop() {
+		o.Truth()
+	}
+}
+
+func BenchmarkServeMergeRequestPage(b *testing.B) {
+	o := Generate(GenOptions{Seed: 1, End: testEnd})
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	url := s.URL() + "/api/v4/projects/acme%2Fmonolith/merge_requests?state=all&order_by=updated_at&sort=asc&per_page=100&page=3"
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("PRIVATE-TOKEN", DefaultToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestScaleFor(t *testing.T) {
+	o := Generate(GenOptions{Seed: 2, End: testEnd, Days: 30, Scale: ScaleFor(3000, 30)})
+	if n := len(o.Truth().MergeRequests); n < 2500 || n > 3500 {
+		t.Errorf("ScaleFor(3000, 30) gave %d MRs", n)
+	}
+}
+
+// TestConcurrentAdvance serves while the organisation advances (run with -race).
+func TestConcurrentAdvance(t *testing.T) {
+	o := smallOrg(12)
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	c := newClient(t, s)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 20; i++ {
+			o.Advance(17 * time.Minute)
+			_ = o.Truth()
+		}
+		close(stop)
+	}()
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := c.MergeRequests.ListProjectMergeRequests("acme/monolith", &gitlab.ListProjectMergeRequestsOptions{
+					ListOptions: gitlab.ListOptions{PerPage: 50}}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, _, err := c.Deployments.ListProjectDeployments("acme/monolith", nil); err != nil {
+					t.Error(fmt.Errorf("deployments: %w", err))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
