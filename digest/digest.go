@@ -368,7 +368,7 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock
 		}
 		if err != nil {
 			d.Status, d.Err = Failed, err
-			s.log.Error("digest: not sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key(), "err", err)
+			s.log.Warn("digest: not sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key(), "err", err)
 			// A cancelled run is not the recipient's failure: it is not counted.
 			if ctx.Err() == nil {
 				if rerr := s.st.RecordDigestFailure(context.WithoutCancel(ctx), week.String(), r.key, err.Error(), now); rerr != nil {

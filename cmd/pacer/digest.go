@@ -108,7 +108,8 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	}
 	defer st.Close()
 	eng := metrics.New(st, cfg)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The table below reports each recipient; the log only adds what goes wrong beyond that.
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	s := digest.New(st, eng, cfg, digest.WithLogger(logger))
 
 	if out != "" {
@@ -133,7 +134,8 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	if err != nil {
 		var se *digest.SendError
 		if errors.As(err, &se) {
-			return exitError{code: 1, msg: err.Error()}
+			return exitError{code: 1, msg: fmt.Sprintf("digest: %d of %d messages not sent (the reasons are above); nothing is recorded for them, so the same command retries them",
+				se.Failed, len(ds))}
 		}
 		return err
 	}

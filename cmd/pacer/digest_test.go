@@ -191,9 +191,9 @@ func TestDigestCommandSendsOutAndDryRun(t *testing.T) {
 
 	// A server that stops answering: exit 1, the error says what to check.
 	srv.Close()
-	code, _, errOut = runCmd(t, append([]string{"digest", "--to", "x@example.com"}, base...)...)
-	if code != 1 || !strings.Contains(errOut, "cannot connect") {
-		t.Fatalf("refused: exit %d, %q", code, errOut)
+	code, out, errOut = runCmd(t, append([]string{"digest", "--to", "x@example.com"}, base...)...)
+	if code != 1 || !strings.HasPrefix(out, "failed") || !strings.Contains(out, "cannot connect") || !strings.Contains(errOut, "1 of 1 messages not sent") {
+		t.Fatalf("refused: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 
