@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/store/storetest"
+)
+
+// lockedBuffer is a buffer the command writes to while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var servingURL = regexp.MustCompile(`serving on (http://\S+/)`)
+
+// start runs a serving command until the test ends; it returns the URL it prints.
+func start(t *testing.T, args []string, wait time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, mapEnv(nil), out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", args[0], err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("%s did not shut down", args[0])
+		}
+	})
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if m := servingURL.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s ended early: %v\nstdout: %s\nstderr: %s", args[0], err, out, errOut)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s printed no URL in %s\nstdout: %s\nstderr: %s", args[0], wait, out, errOut)
+	return ""
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeServesAndShutsDown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pacer.db")
+	url := start(t, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, 10*time.Second)
+	if code, body := get(t, url+"healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	code, body := get(t, url)
+	if code != 200 || !strings.Contains(body, "Nothing has been synced yet") {
+		t.Fatalf("overview on an empty database: %d", code)
+	}
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"serve", "--sync-every", "30s"}, nil, "at least 1m"},
+		{[]string{"serve", "--sync-every", "15m"}, nil, "--gitlab-url"},
+		{[]string{"serve", "--sync-every", "15m", "--gitlab-url", "https://gitlab.example.com"}, nil, "--group"},
+		{[]string{"serve", "--sync-every", "15m", "--gitlab-url", "https://gitlab.example.com", "--group", "acme"}, nil, "PACER_GITLAB_TOKEN"},
+		{[]string{"serve", "extra"}, nil, "unexpected argument"},
+		{[]string{"serve", "--sync-every", "soon"}, nil, "invalid value"},
+	}
+	for _, c := range cases {
+		var errOut bytes.Buffer
+		err := run(context.Background(), c.args, mapEnv(c.env), &bytes.Buffer{}, &errOut)
+		if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, code, errOut.String(), c.want)
+		}
+	}
+}
+
+func TestServePortInUse(t *testing.T) {
+	url := start(t, []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "a.db")}, 10*time.Second)
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--addr", addr, "--db", filepath.Join(t.TempDir(), "b.db")}, mapEnv(nil), &bytes.Buffer{}, &errOut)
+	if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), "pass --addr") {
+		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// The database decides whether the sync is due: the last project sync's start.
+func TestSyncJobDue(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	j := syncJob(st, nil, collectorOptionsForTest(), 15*time.Minute)
+	now := time.Date(2026, 3, 25, 12, 0, 0, 0, time.UTC)
+	if due, err := j.due(ctx, now); err != nil || !due {
+		t.Fatalf("never synced: due=%v err=%v", due, err)
+	}
+	if _, err := st.DB.Exec(`INSERT INTO projects(id, path, discovered_at) VALUES (1, 'acme/api', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartProjectSync(ctx, 1, now.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := j.due(ctx, now); due {
+		t.Error("synced 5 minutes ago with every=15m: not due")
+	}
+	if due, _ := j.due(ctx, now.Add(10*time.Minute)); !due {
+		t.Error("15 minutes after the last sync: due")
+	}
+}
+
+func TestRunJobs(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var mu sync.Mutex
+	runs := map[string]int{}
+	count := func(name string, err error) func(context.Context) error {
+		return func(context.Context) error {
+			mu.Lock()
+			runs[name]++
+			mu.Unlock()
+			return err
+		}
+	}
+	jobs := []job{
+		{name: "due", due: func(context.Context, time.Time) (bool, error) { return true, nil }, run: count("due", nil)},
+		{name: "failing", due: func(context.Context, time.Time) (bool, error) { return true, nil }, run: count("failing", errors.New("boom"))},
+		{name: "idle", due: func(context.Context, time.Time) (bool, error) { return false, nil }, run: count("idle", nil)},
+		{name: "broken check", due: func(context.Context, time.Time) (bool, error) { return true, errors.New("db gone") }, run: count("broken check", nil)},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
+	defer cancel()
+	runJobs(ctx, log, jobs, time.Now, 50*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if runs["due"] < 2 || runs["failing"] < 2 {
+		t.Errorf("due jobs run each tick, a failure does not stop them: %v", runs)
+	}
+	if runs["idle"] != 0 || runs["broken check"] != 0 {
+		t.Errorf("jobs that are not due (or whose check fails) must not run: %v", runs)
+	}
+}
+
+func TestDemoServesASyncedOrganisation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo syncs a generated organisation")
+	}
+	url := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--days", "14"}, 60*time.Second)
+	code, body := get(t, url)
+	if code != 200 || !strings.Contains(body, "Cycle time (median)") || strings.Contains(body, "Nothing has been synced yet") {
+		t.Fatalf("overview: %d", code)
+	}
+	code, body = get(t, url+"sync")
+	if code != 200 || !strings.Contains(body, "acme/monolith") || !strings.Contains(body, "state-ok") {
+		t.Fatalf("sync status: %d", code)
+	}
+	// The demo configuration splits the monolith and defines teams.
+	_, body = get(t, url+"releases?team=commerce")
+	for _, s := range []string{"checkout", "payments", "Deploy window", "Mon, Tue, Wed, Thu 09:00–17:00"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("releases page lacks %q", s)
+		}
+	}
+}
+
+func TestDemoBadDays(t *testing.T) {
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"demo", "--days", "3"}, mapEnv(nil), &bytes.Buffer{}, &errOut)
+	if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), "7 to 730") {
+		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func collectorOptionsForTest() collector.Options {
+	return collector.Options{BaseURL: "http://127.0.0.1:1", Token: "t", Groups: []string{"acme"}}
+}
