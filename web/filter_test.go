@@ -149,7 +149,7 @@ timezone = "Europe/Paris"`)
 		at  time.Time
 		out bool
 	}{
-		{time.Date(2026, 3, 23, 9, 0, 0, 0, cfgWindow), false},   // Monday 09:00 Paris: the start is inside
+		{time.Date(2026, 3, 23, 9, 0, 0, 0, cfgWindow), false},    // Monday 09:00 Paris: the start is inside
 		{time.Date(2026, 3, 23, 16, 59, 59, 0, cfgWindow), false}, // just before the end
 		{time.Date(2026, 3, 23, 17, 0, 0, 0, cfgWindow), true},    // the end is outside
 		{time.Date(2026, 3, 23, 8, 30, 0, 0, time.UTC), false},    // 09:30 in Paris
