@@ -34,6 +34,7 @@ const (
 	NavMRs        = "merge-requests"
 	NavDeploys    = "deployments"
 	NavSyncStatus = "sync"
+	NavDigest     = "digest"
 )
 
 // NavItem is one entry of the main navigation.
@@ -51,6 +52,7 @@ var NavItems = []NavItem{
 	{NavApprovals, "Approvals", "/approvals"},
 	{NavMRs, "Merge requests", "/merge-requests"},
 	{NavDeploys, "Deployments", "/deployments"},
+	{NavDigest, "Digest", "/digest"},
 	{NavSyncStatus, "Sync status", "/sync"},
 }
 
@@ -113,7 +115,8 @@ func DocumentTitle(m PageMeta) string {
 }
 
 func navHref(it NavItem, query string) string {
-	if query == "" || it.Key == NavSyncStatus {
+	// The sync status has no filters, and the digest has its own (a week and a scope).
+	if query == "" || it.Key == NavSyncStatus || it.Key == NavDigest {
 		return it.Path
 	}
 	return it.Path + "?" + query

@@ -90,7 +90,7 @@ func (r *renderer) errorPage(c *echo.Context, status int, heading, message strin
 // knownPath says whether path is one of the dashboard's filterable pages.
 func knownPath(path string) bool {
 	for _, it := range views.NavItems {
-		if it.Path == path && it.Key != views.NavSyncStatus {
+		if it.Path == path && it.Key != views.NavSyncStatus && it.Key != views.NavDigest {
 			return true
 		}
 	}
