@@ -27,12 +27,20 @@ import (
 // are the same on every run.
 var demoEnd = time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC)
 
-// startDemo builds what `pacer demo` serves, in process: a generated organisation behind
-// the GitLab simulator, synced through the real collector over HTTP, then the dashboard.
+// startDemo serves the demo dashboard on a loopback port and returns its URL.
 func startDemo(t *testing.T) string {
 	t.Helper()
+	hs := httptest.NewServer(demoServer(t, 84))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// demoServer builds what `pacer demo` serves, in process: a generated organisation behind
+// the GitLab simulator, synced through the real collector over HTTP, then the dashboard.
+func demoServer(t testing.TB, days int) *Server {
+	t.Helper()
 	ctx := context.Background()
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: 84, End: demoEnd})
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd})
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	t.Cleanup(sim.Close)
 	st := storetest.New(t)
@@ -65,9 +73,7 @@ usernames = ["renovate-bot"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return hs.URL
+	return srv
 }
 
 func chromiumPath() string {

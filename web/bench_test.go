@@ -1,0 +1,36 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkPages renders each page, as a full document, over the demo organisation (84 days,
+// about 2,300 MRs and 2,000 deployments), through the router and its middleware.
+func BenchmarkPages(b *testing.B) {
+	srv := demoServer(b, 84)
+	for _, p := range []struct{ name, path string }{
+		{"overview", "/"},
+		{"cycle-time", "/cycle-time"},
+		{"releases", "/releases"},
+		{"rework", "/rework"},
+		{"coverage", "/coverage"},
+		{"approvals", "/approvals"},
+		{"merge-requests", "/merge-requests?sort=slowest"},
+		{"deployments", "/deployments"},
+		{"overview-by-day", "/?by=day"},
+		{"export-merge-requests", "/export/merge-requests.csv"},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.path, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d", p.path, rec.Code)
+				}
+			}
+		})
+	}
+}
