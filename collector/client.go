@@ -178,12 +178,12 @@ func (c *counters) backoff(minWait, maxWait time.Duration, attempt int, resp *ht
 			c.rateLimitWaits.Add(1)
 			return min(d, rateLimitWaitMax)
 		}
-		if reset, ok := resetTime(resp.Header); ok {
-			c.rateLimitWaits.Add(1)
-			return min(max(time.Until(reset), 0)+jitter(minWait), rateLimitWaitMax)
-		}
+		// RateLimit-Reset rides on every response; it says when to retry only on a 429.
 		if resp.StatusCode == http.StatusTooManyRequests {
 			c.rateLimitWaits.Add(1)
+			if reset, ok := resetTime(resp.Header); ok {
+				return min(max(time.Until(reset), 0)+jitter(minWait), rateLimitWaitMax)
+			}
 		}
 	}
 	d := float64(minWait) * math.Pow(2, float64(attempt))

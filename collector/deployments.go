@@ -153,6 +153,7 @@ func (s *syncer) syncDeployments(ctx context.Context, p store.Project) error {
 		from = time.Unix(0, 0).UTC()
 	}
 	refreshed := false
+	seen := map[int64]bool{}
 	fetch := func(ctx context.Context, after time.Time, page int64) ([]*apiDeployment, *gitlab.Response, error) {
 		opt := &gitlab.ListProjectDeploymentsOptions{
 			ListOptions:   gitlab.ListOptions{PerPage: 100, Page: page},
@@ -210,7 +211,14 @@ func (s *syncer) syncDeployments(ctx context.Context, p store.Project) error {
 		if err := s.st.SaveDeployments(ctx, p.ID, rows, cursor); err != nil {
 			return err
 		}
-		s.add(func(pr *Progress) { pr.Deployments += int64(len(rows)) })
+		n := 0
+		for _, r := range rows {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				n++
+			}
+		}
+		s.add(func(pr *Progress) { pr.Deployments += int64(n) })
 		return nil
 	}
 	err = seekList(ctx, from, deploymentOverlap, fetch, (*apiDeployment).finishedAt, save)
