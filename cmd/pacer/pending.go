@@ -3,14 +3,7 @@ package main
 // Commands whose packages are still being built report so plainly instead of pretending.
 // Each moves to its own file (sync.go, export.go, demo.go, serve.go, digest.go) when it lands.
 
-import (
-	"context"
-	"errors"
-	"io"
-)
+import "errors"
 
 var errNotYet = errors.New("this command is not available in this build yet")
 
-func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	return errNotYet
-}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/store"
+)
+
+// runSync is `pacer sync`: an incremental sync from GitLab into the database. Everything is
+// validated before the database is opened, so bad input leaves it untouched.
+func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sync", env, stderr)
+	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL`, such as https://gitlab.example.com (a trailing /api/v4 is fine)")
+	var groups, projects stringList
+	fs.Var(&groups, "group", "group `PATH` whose projects to sync, subgroups included (repeatable)")
+	fs.Var(&projects, "project", "project `PATH` to sync as well (repeatable)")
+	since := fs.String("since", "", "on a project's first sync, fetch merge requests and pipelines updated since `DATE` (YYYY-MM-DD, UTC; default 365 days ago)")
+	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "requests in flight and projects synced at once (1-64)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--db FILE]")
+		fmt.Fprintln(stderr, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
+		fs.PrintDefaults()
+	}
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("sync: unexpected argument %q (flags only; see pacer sync -h)", fs.Arg(0))
+	}
+	cfg, dbPath, err := fs.loadConfig()
+	if err != nil {
+		return err
+	}
+	url := *gitlabURL
+	if url == "" {
+		url = cfg.GitLabURL
+	}
+	if url == "" {
+		return usagef("sync: no GitLab URL: pass --gitlab-url https://gitlab.example.com (or set PACER_GITLAB_URL or gitlab_url in the config)")
+	}
+	if _, err := collector.APIBaseURL(url); err != nil {
+		return usagef("sync: --gitlab-url: %v", err)
+	}
+	if len(groups) == 0 {
+		groups = cfg.Groups
+	}
+	if len(projects) == 0 {
+		projects = cfg.Projects
+	}
+	if len(groups) == 0 && len(projects) == 0 {
+		return usagef("sync: nothing to sync: pass --group PATH or --project PATH (or set groups/projects in the config)")
+	}
+	var sinceAt time.Time
+	if *since != "" {
+		sinceAt, err = time.Parse("2006-01-02", *since)
+		if err != nil {
+			return usagef("sync: --since %q is not a date (use YYYY-MM-DD, such as 2026-01-31)", *since)
+		}
+	}
+	if *concurrency < 1 || *concurrency > 64 {
+		return usagef("sync: --concurrency %d is out of range (use 1-64)", *concurrency)
+	}
+	token := env("PACER_GITLAB_TOKEN")
+	if strings.TrimSpace(token) == "" {
+		return usagef("sync: PACER_GITLAB_TOKEN is not set: create a personal access token with the read_api scope and export it")
+	}
+
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	out := newProgressOutput(stderr)
+	defer out.stop()
+	level := slog.LevelInfo
+	if out.live {
+		level = slog.LevelWarn // the progress line says the rest
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	sum, err := collector.Sync(ctx, st, collector.Options{
+		BaseURL:     url,
+		Token:       token,
+		Groups:      groups,
+		Projects:    projects,
+		Since:       sinceAt,
+		Concurrency: *concurrency,
+		Config:      cfg,
+		Progress:    out.update,
+		Logger:      logger,
+	})
+	out.stop()
+	printSummary(stdout, sum, dbPath)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, collector.ErrProjectsFailed):
+		var names []string
+		for _, f := range sum.Failed {
+			names = append(names, f.Path)
+		}
+		return exitError{code: 1, msg: fmt.Sprintf("sync: %d of %d failed: %s (what did sync is kept; run pacer sync again to retry)",
+			len(sum.Failed), max(sum.ProjectsTotal, len(sum.Failed)), strings.Join(names, ", "))}
+	default:
+		return err
+	}
+}
+
+func printSummary(w io.Writer, s collector.Summary, db string) {
+	fmt.Fprintf(w, "synced %d of %d projects into %s in %s\n", s.ProjectsDone-s.ProjectsFailed, s.ProjectsTotal, db,
+		s.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  %d merge requests (%d with commits and notes), %d production deployments (%d with their MRs), %d pipelines (%d coverage reads)\n",
+		s.MergeRequests, s.Details, s.Deployments, s.Links, s.Pipelines, s.Coverage)
+	fmt.Fprintf(w, "  %d requests, %d rate-limit waits\n", s.Requests, s.RateLimitWaits)
+	for _, f := range s.Failed {
+		fmt.Fprintf(w, "  failed: %s: %v\n", f.Path, f.Err)
+	}
+}
+
+// progressOutput shows a live progress line on a terminal, with log lines printed above it;
+// elsewhere it passes log lines through and prints progress as a log line every 10 seconds.
+type progressOutput struct {
+	w    io.Writer
+	live bool
+
+	mu      sync.Mutex
+	last    collector.Progress
+	drawn   bool
+	stopped bool
+	lastLog time.Time
+	done    chan struct{}
+	once    sync.Once
+}
+
+func newProgressOutput(w io.Writer) *progressOutput {
+	p := &progressOutput{w: w, live: isTerminal(w), done: make(chan struct{}), lastLog: time.Now()}
+	if p.live {
+		go p.redraw()
+	}
+	return p
+}
+
+// isTerminal reports whether w is a character device (a terminal), without a terminal library.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progressOutput) update(pr collector.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = pr
+	if !p.live && !p.stopped && time.Since(p.lastLog) >= 10*time.Second {
+		p.lastLog = time.Now()
+		fmt.Fprintf(p.w, "progress: %s\n", progressText(pr))
+	}
+}
+
+func (p *progressOutput) redraw() {
+	t := time.NewTicker(150 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if !p.stopped {
+				fmt.Fprintf(p.w, "\r\033[K%s", progressText(p.last))
+				p.drawn = true
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Write prints a log line, above the progress line on a terminal.
+func (p *progressOutput) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+	return p.w.Write(b)
+}
+
+func (p *progressOutput) stop() {
+	p.once.Do(func() {
+		close(p.done)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.stopped = true
+		if p.drawn {
+			fmt.Fprint(p.w, "\r\033[K")
+		}
+	})
+}
+
+func progressText(p collector.Progress) string {
+	return fmt.Sprintf("projects %d/%d · MRs %d · deployments %d · pipelines %d · requests %d · rate-limit waits %d · %s",
+		p.ProjectsDone, p.ProjectsTotal, p.MergeRequests, p.Deployments, p.Pipelines, p.Requests, p.RateLimitWaits,
+		p.Elapsed.Round(time.Second))
+}
