@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"sort"
@@ -147,7 +148,7 @@ func (c *figureCalc) deployments(ctx context.Context, fromDay, toDay int64) erro
 	}
 	defer rows.Close()
 	buckets := map[int64]map[uint64]*depBucket{} // period -> service -> bucket
-	var data []byte
+	var data sql.RawBytes                        // decoded before the next row, so the driver's buffer is not copied
 	for rows.Next() {
 		var day int64
 		if err := rows.Scan(&day, &data); err != nil {
@@ -282,7 +283,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 		c.emitMRs(current, AllServices, all, nil)
 		all.reset()
 	}
-	var data []byte
+	var data sql.RawBytes // decoded before the next row, so the driver's buffer is not copied
 	for rows.Next() {
 		var day int64
 		if err := rows.Scan(&day, &data); err != nil {
@@ -345,9 +346,10 @@ func (c *figureCalc) emitMRs(ps int64, service string, b *mrBucket, all *mrBucke
 		return
 	}
 	c.add(ps, service, MergedMRs, float64(b.n), b.n)
-	c.add(ps, service, CycleTimeP50, float64(selectPercentile(b.cycle, 50)), b.n)
-	c.add(ps, service, CycleTimeP75, float64(selectPercentile(b.cycle, 75)), b.n)
-	c.add(ps, service, CycleTimeP90, float64(selectPercentile(b.cycle, 90)), b.n)
+	cycle := selectPercentiles(b.cycle, 50, 75, 90)
+	c.add(ps, service, CycleTimeP50, float64(cycle[0]), b.n)
+	c.add(ps, service, CycleTimeP75, float64(cycle[1]), b.n)
+	c.add(ps, service, CycleTimeP90, float64(cycle[2]), b.n)
 	c.add(ps, service, CodingTimeP50, float64(selectPercentile(b.coding, 50)), b.n)
 	c.add(ps, service, PickupTimeP50, float64(selectPercentile(b.pickup, 50)), b.n)
 	c.add(ps, service, ReviewTimeP50, float64(selectPercentile(b.review, 50)), b.n)
@@ -415,6 +417,43 @@ var metricOrder = func() map[string]int {
 	}
 	return m
 }()
+
+// selectPercentiles returns the percentiles ps (ascending) of a like Percentile, selecting
+// each within the part of a above the previous one, reordering a.
+func selectPercentiles(a []int64, ps ...float64) [3]int64 {
+	var out [3]int64
+	base := 0 // a[:base] holds values no greater than any in a[base:]
+	for i, p := range ps {
+		n := len(a)
+		if n == 0 {
+			break
+		}
+		rank := p / 100 * float64(n-1)
+		lo := int(math.Floor(rank))
+		if lo >= n-1 {
+			lo = n - 1
+		}
+		if lo < base {
+			lo = base // cannot happen for ascending ps; kept for safety
+		}
+		selectK(a[base:], lo-base)
+		v := a[lo]
+		frac := rank - float64(lo)
+		if frac == 0 || lo == n-1 {
+			out[i] = v
+		} else {
+			next := a[lo+1]
+			for _, x := range a[lo+2:] {
+				if x < next {
+					next = x
+				}
+			}
+			out[i] = int64(math.Round(float64(v) + (float64(next)-float64(v))*frac))
+		}
+		base = lo
+	}
+	return out
+}
 
 // selectPercentile is Percentile without sorting: it finds the two closest ranks by selection
 // (linear time), reordering a.
@@ -641,7 +680,7 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 		}
 	}
 	ps := c.periodStart(first)
-	var data []byte
+	var data sql.RawBytes // decoded before the next row, so the driver's buffer is not copied
 	for rows.Next() {
 		var d int64
 		if err := rows.Scan(&d, &data); err != nil {

@@ -57,6 +57,10 @@ func TestSelectPercentileAgreesWithSort(t *testing.T) {
 		}
 		sorted := slices.Clone(a)
 		slices.Sort(sorted)
+		three := selectPercentiles(slices.Clone(a), 50, 75, 90)
+		if three != [3]int64{Percentile(sorted, 50), Percentile(sorted, 75), Percentile(sorted, 90)} {
+			t.Fatalf("n=%d: selectPercentiles %v", n, three)
+		}
 		for _, p := range []float64{0, 1, 50, 75, 90, 99.9, 100} {
 			if got, want := selectPercentile(slices.Clone(a), p), Percentile(sorted, p); got != want {
 				t.Fatalf("n=%d p=%v: select %d, sort %d", n, p, got, want)
