@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/store"
+)
+
+func TestSyncBadInputIsOneLineExit2AndTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "pacer.db")
+	badConfig := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(badConfig, []byte("gitlab_url = \"https://g.example\"\nnope = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := map[string]string{"PACER_GITLAB_TOKEN": "glpat-secret-value"}
+	withEnv := func(extra map[string]string) map[string]string {
+		m := map[string]string{"PACER_GITLAB_TOKEN": "glpat-secret-value"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"--frobnicate"}, token, "frobnicate"},
+		{"no url", []string{"--group", "acme"}, token, "--gitlab-url"},
+		{"bad url", []string{"--gitlab-url", "gitlab.example.com", "--group", "acme"}, token, "not a GitLab URL"},
+		{"bad url from env", []string{"--group", "acme"}, withEnv(map[string]string{"PACER_GITLAB_URL": "ftp://x"}), "not a GitLab URL"},
+		{"nothing to sync", []string{"--gitlab-url", "https://g.example"}, token, "nothing to sync"},
+		{"bad since", []string{"--gitlab-url", "https://g.example", "--group", "acme", "--since", "2026-13-01"}, token, "--since"},
+		{"bad since from env", []string{"--gitlab-url", "https://g.example", "--group", "acme"}, withEnv(map[string]string{"PACER_SINCE": "yesterday"}), "--since"},
+		{"bad concurrency", []string{"--gitlab-url", "https://g.example", "--group", "acme", "--concurrency", "0"}, token, "--concurrency"},
+		{"no token", []string{"--gitlab-url", "https://g.example", "--group", "acme"}, nil, "PACER_GITLAB_TOKEN"},
+		{"bad config", []string{"--config", badConfig, "--group", "acme"}, token, "nope"},
+		{"missing config", []string{"--config", filepath.Join(dir, "missing.toml"), "--group", "acme"}, token, "missing.toml"},
+		{"stray argument", []string{"--gitlab-url", "https://g.example", "--group", "acme", "extra"}, token, "extra"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"sync", "--db", db}, c.args...)
+			err := run(context.Background(), args, mapEnv(c.env), &out, &errOut)
+			var msg bytes.Buffer
+			if code := exitCode(err, &msg); code != 2 {
+				t.Fatalf("exit %d (%v), want 2", code, err)
+			}
+			line := msg.String()
+			if strings.Count(line, "\n") != 1 || !strings.Contains(line, c.want) {
+				t.Fatalf("message %q, want one line mentioning %q", line, c.want)
+			}
+			if strings.Contains(line+errOut.String()+out.String(), "glpat-secret-value") {
+				t.Fatal("the token was printed")
+			}
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Fatalf("the database was created or touched: %v", err)
+			}
+		})
+	}
+}
+
+func TestSyncAgainstTheSimulator(t *testing.T) {
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 11, Days: 10, Services: 3, Scale: 0.5,
+		End: time.Now().UTC().Truncate(24 * time.Hour)})
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	defer srv.Close()
+	db := filepath.Join(t.TempDir(), "pacer.db")
+	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL() + "/api/v4/"})
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"sync", "--group", org.TopGroup(), "--db", db, "--since", "2000-01-01"}, env, &out, &errOut)
+	if err != nil {
+		t.Fatalf("sync: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
+	}
+	truth := org.Truth()
+	if !strings.Contains(out.String(), "synced ") || !strings.Contains(out.String(), " requests") {
+		t.Errorf("summary %q", out.String())
+	}
+	if !strings.Contains(errOut.String(), "project synced") || strings.Contains(errOut.String(), gitlabsim.DefaultToken) {
+		t.Errorf("log %q", errOut.String())
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var n int
+	st.DB.QueryRow(`SELECT count(*) FROM merge_requests`).Scan(&n)
+	if n != len(truth.MergeRequests) {
+		t.Errorf("%d merge requests stored, the organisation has %d", n, len(truth.MergeRequests))
+	}
+
+	// A project that does not exist: the others sync, the exit is 1 and names it.
+	out.Reset()
+	errOut.Reset()
+	err = run(context.Background(), []string{"sync", "--group", org.TopGroup(), "--project", "acme/nowhere", "--db", db}, env, &out, &errOut)
+	var msg bytes.Buffer
+	if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), "acme/nowhere") {
+		t.Fatalf("exit %d, message %q", code, msg.String())
+	}
+	if !strings.Contains(out.String(), "failed: acme/nowhere") {
+		t.Errorf("summary does not name the failed project: %q", out.String())
+	}
+}
