@@ -353,7 +353,7 @@ const mrWeightDay = 11 + 4*0.15 + 9*0.03
 // 09:00-17:30 Central European time (08:00-16:30 UTC).
 func deployWeight(t time.Time) float64 {
 	if weekend(t) {
-		return 0.004 // the odd weekend fix
+		return 0 // releases happen on weekdays; weekend merges wait for Monday
 	}
 	switch h := t.Hour(); {
 	case h >= 8 && h < 16:
