@@ -1,6 +1,7 @@
 package gitlabsim
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -95,4 +96,29 @@ func TestConcurrentAdvance(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestAdvanceToAndLive(t *testing.T) {
+	o := smallOrg(13)
+	start := o.Now()
+	o.AdvanceTo(start.Add(-time.Hour))
+	if !o.Now().Equal(start) {
+		t.Fatalf("AdvanceTo the past moved the clock to %v", o.Now())
+	}
+	o.AdvanceTo(start.Add(90 * time.Minute))
+	if !o.Now().Equal(start.Add(90 * time.Minute)) {
+		t.Fatalf("AdvanceTo: now %v", o.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { o.Live(ctx, time.Millisecond, time.Minute); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for o.Now().Before(start.Add(100*time.Minute)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if o.Now().Before(start.Add(100 * time.Minute)) {
+		t.Fatalf("Live did not advance: %v", o.Now())
+	}
 }

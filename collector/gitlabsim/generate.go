@@ -1,6 +1,7 @@
 package gitlabsim
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -122,6 +123,31 @@ func (o *Org) Advance(d time.Duration) {
 	defer o.mu.Unlock()
 	o.simulate(o.now, o.now.Add(d))
 	o.now = o.now.Add(d)
+}
+
+// AdvanceTo advances the clock to t (nothing happens if t is not after Now).
+func (o *Org) AdvanceTo(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t.After(o.now) {
+		o.simulate(o.now, t)
+		o.now = t
+	}
+}
+
+// Live advances the organisation by step every interval until ctx is done, for a demo that
+// shows new activity while it runs. With step equal to interval the org keeps real time.
+func (o *Org) Live(ctx context.Context, interval, step time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			o.Advance(step)
+		}
+	}
 }
 
 // BotUsernames are the usernames the ground truth treats as bots through configuration

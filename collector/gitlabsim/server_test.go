@@ -150,6 +150,17 @@ func TestGenerateShape(t *testing.T) {
 	if forced == 0 {
 		t.Errorf("no force-pushes")
 	}
+	longTalks := 0
+	for _, p := range o.projects {
+		for _, m := range p.mrs {
+			if len(m.notesAt(o.now)) > 100 {
+				longTalks++
+			}
+		}
+	}
+	if longTalks == 0 {
+		t.Errorf("no MR with more than 100 notes")
+	}
 	var rollbacks, api, noLinks, cf, coverage, noCoverage int
 	for _, d := range tr.Deployments {
 		if d.Rollback {
