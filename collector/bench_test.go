@@ -1,0 +1,113 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/store/storetest"
+)
+
+// BenchmarkFullSyncRequestsPerMR syncs a generated 90-day organisation from scratch and reports
+// REST requests per merge request: all of them, and those of the merge-request path alone
+// (list, commits, notes, approvals, user look-ups). Run with -v to see requests by route.
+func BenchmarkFullSyncRequestsPerMR(b *testing.B) {
+	e := newEnv(b, gitlabsim.GenOptions{Seed: 1, End: monday, Days: 90}, gitlabsim.ServerOptions{})
+	mrs := len(e.org.Truth().MergeRequests)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		st := storetest.New(b)
+		e.srv.ResetCounters()
+		b.StartTimer()
+		e.sync(b, st)
+	}
+	b.StopTimer()
+	reportRoutes(b, e.srv.RequestsByRoute(), mrs)
+}
+
+func reportRoutes(b *testing.B, byRoute map[string]int64, mrs int) {
+	var total, mrPath int64
+	var lines []string
+	for route, n := range byRoute {
+		total += n
+		if strings.Contains(route, "/merge_requests") && !strings.Contains(route, "/deployments/") || strings.Contains(route, "/users/") {
+			mrPath += n
+		}
+		lines = append(lines, fmt.Sprintf("%8d  %.3f/MR  %s", n, float64(n)/float64(mrs), route))
+	}
+	sort.Strings(lines)
+	b.Logf("%d merge requests; requests by route:\n%s", mrs, strings.Join(lines, "\n"))
+	b.ReportMetric(float64(total)/float64(mrs), "requests/MR")
+	b.ReportMetric(float64(mrPath)/float64(mrs), "mr-path-requests/MR")
+	b.ReportMetric(float64(mrs), "MRs")
+}
+
+// BenchmarkFullSync10kMRs20msLatency syncs an organisation of about 10,000 merge requests from a
+// simulator that adds 20 ms to every request, and reports the wall time beside the bound
+// requests × latency ÷ concurrency, and the peak heap in use during the sync (the simulator's
+// organisation, generated beforehand, included).
+func BenchmarkFullSync10kMRs20msLatency(b *testing.B) {
+	const latency = 20 * time.Millisecond
+	e := newEnv(b, gitlabsim.GenOptions{Seed: 1, End: monday, Days: 190}, gitlabsim.ServerOptions{Latency: latency})
+	mrs := len(e.org.Truth().MergeRequests)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		st := storetest.New(b)
+		e.srv.ResetCounters()
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			var m runtime.MemStats
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					runtime.ReadMemStats(&m)
+					if m.HeapInuse > peak.Load() {
+						peak.Store(m.HeapInuse)
+					}
+				}
+			}
+		}()
+		b.StartTimer()
+		start := time.Now()
+		opt := e.options()
+		_, err := collector.Sync(context.Background(), st, opt)
+		wall := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		<-done
+		if err != nil {
+			b.Fatal(err)
+		}
+		requests := e.srv.Requests()
+		conc := collector.DefaultConcurrency
+		bound := time.Duration(requests) * latency / time.Duration(conc)
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(bound.Seconds(), "bound-s")
+		b.ReportMetric(wall.Seconds()/bound.Seconds(), "wall/bound")
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(base.HeapInuse)/(1<<20), "heap-before-MiB")
+		b.ReportMetric(float64(requests), "requests")
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportRoutes(b, e.srv.RequestsByRoute(), mrs)
+}
