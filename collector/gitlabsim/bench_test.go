@@ -1,6 +1,7 @@
 package gitlabsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -120,5 +121,27 @@ func TestAdvanceToAndLive(t *testing.T) {
 	<-done
 	if o.Now().Before(start.Add(100 * time.Minute)) {
 		t.Fatalf("Live did not advance: %v", o.Now())
+	}
+}
+
+func TestOptionEdges(t *testing.T) {
+	for _, opt := range []GenOptions{
+		{Seed: 1, End: testEnd, Days: 3, Services: 1},
+		{Seed: 2, End: testEnd, Days: 2, Services: 30, Scale: 0.1},
+		{Seed: 3, End: testEnd.Add(13*time.Hour + 7*time.Minute), Days: 5, Scale: 8},
+	} {
+		o := Generate(opt)
+		tr := o.Truth()
+		if want := cmp.Or(opt.Services, 12); len(tr.Projects) != want {
+			t.Errorf("%+v: %d projects", opt, len(tr.Projects))
+		}
+		s := NewServer(o, ServerOptions{})
+		c := newClient(t, s)
+		for _, p := range tr.Projects[:1] {
+			if _, _, err := c.MergeRequests.ListProjectMergeRequests(p.ID, nil); err != nil {
+				t.Errorf("%+v: %v", opt, err)
+			}
+		}
+		s.Close()
 	}
 }
