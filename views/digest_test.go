@@ -238,3 +238,45 @@ func TestDigestTextPre(t *testing.T) {
 		t.Errorf("the text preview is not an escaped <pre>: %.200s", b.String())
 	}
 }
+
+// TestDigestFullWeekStaysUnderGmailClip renders the largest digest the lists allow (15 service
+// rows, 6 rework deployments with 7 MR lines each, 5 slow MRs, 20 coverage rows, 10 deployments
+// outside the window, long titles) and checks the HTML stays well under the ~102 KB at which
+// Gmail clips a message.
+func TestDigestFullWeekStaysUnderGmailClip(t *testing.T) {
+	m := digestFixture()
+	long := strings.Repeat("Rework the settlement reconciliation ", 3)
+	url := digestBase + "/deployments?by=week&from=2026-02-23&service=acme%2Fplatform%2Fpayments-gateway&to=2026-03-01"
+	m.Releases, m.Rework, m.Slowest, m.Coverage = nil, nil, nil, nil
+	for i := 0; i < 16; i++ {
+		m.Releases = append(m.Releases, views.DigestRelease{Service: "acme/platform/payments-gateway", Count: "148", PerDay: "21.14/day",
+			Rework: "16 rework", URL: url, VsPrev: views.DigestChange{Text: "+13%", Tone: "good", Title: "last week 131"}})
+	}
+	for i := 0; i < 6; i++ {
+		r := views.DigestRework{Service: "acme/platform/payments-gateway", Environment: "production/payments", When: "Mon 16 Nov 08:28 UTC",
+			SHA: "04d5c20e", Reasons: "rollback, ships rework MRs", Failure: "Answers the change failure of Fri 13 Nov 16:07 UTC (f1e6f05b), after 2d 16h.",
+			URL: url, JobURL: "https://gitlab.example.com/acme/platform/payments-gateway/-/jobs/7168292"}
+		for k := 0; k < 7; k++ {
+			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!1234", Title: long, URL: "https://gitlab.example.com/acme/platform/payments-gateway/-/merge_requests/1234", Rework: k == 0})
+		}
+		m.Rework = append(m.Rework, r)
+	}
+	for i := 0; i < 5; i++ {
+		m.Slowest = append(m.Slowest, views.DigestMR{Ref: "acme/platform/payments-gateway!1234", Title: long, Author: "someone.with.a.long.name",
+			Service: "acme/platform/payments-gateway", Cycle: "12d 14h", Stages: "coding 6d 1h · pickup 1d 20h · review 1d 4h · deploy 1h 5m",
+			URL: "https://gitlab.example.com/acme/platform/payments-gateway/-/merge_requests/1234", DashURL: url})
+	}
+	for i := 0; i < 20; i++ {
+		m.Coverage = append(m.Coverage, views.DigestCoverage{Service: "acme/platform/payments-gateway", Before: "78.2%", After: "74.9%", URL: url,
+			Change: views.DigestChange{Text: "−3.3 pts", Tone: "bad", Title: "last week 78.2%"}})
+	}
+	for i := 0; i < 10; i++ {
+		m.Window.Items = append(m.Window.Items, views.DigestWindowItem{Service: "acme/platform/payments-gateway", When: "Sat 28 Feb 22:14 CET", URL: url})
+	}
+	html := renderDigest(t, m)
+	if n := len(html); n > 80_000 {
+		t.Fatalf("the fullest digest is %d bytes of HTML; keep it under 80 KB (quoted-printable adds a few percent, Gmail clips at about 102 KB)", n)
+	} else {
+		t.Logf("fullest digest: %d bytes of HTML, %d of text", n, len(views.DigestText(m)))
+	}
+}
