@@ -122,6 +122,9 @@ func listNames(names []string) string {
 // Services lists the service names known: the configured ones and each collected project's
 // own service (its full path, or the configured service that groups it), sorted.
 func (e *Engine) Services(ctx context.Context) ([]string, error) {
+	if e.st == nil { // an engine made only to check names against the configuration
+		return e.configuredServices(), nil
+	}
 	rows, err := e.st.DB.QueryContext(ctx, `SELECT path FROM projects`)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list projects: %w", err)
@@ -147,6 +150,15 @@ func (e *Engine) Services(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func (e *Engine) configuredServices() []string {
+	var out []string
+	for _, s := range e.cfg.Services {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Teams lists the configured team names, in configuration order.

@@ -131,6 +131,12 @@ func (e *Engine) refresh(ctx context.Context) error {
 	isBot := store.BotRule(users, e.cfg.Bots.Usernames)
 	var stats struct{ projects, mrs, deployments int }
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
+		// A bigger page cache for this one connection while it rewrites the fact tables: the
+		// default 2 MB spills to the WAL constantly on a large organisation. Set back after.
+		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -131072`); err != nil {
+			return fmt.Errorf("metrics: cache size: %w", err)
+		}
+		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 		for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "coverage_days", "fact_days", "fact_names"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 				return fmt.Errorf("metrics: clear %s: %w", t, err)

@@ -40,7 +40,6 @@ CREATE TABLE mr_facts (
     unapproved        INTEGER NOT NULL,
     PRIMARY KEY (delivered_at, project_id, iid)
 ) WITHOUT ROWID;
-CREATE INDEX mr_facts_mr ON mr_facts(project_id, iid);
 
 -- One row per successful production deployment, in finish order.
 CREATE TABLE deployment_facts (
@@ -61,7 +60,6 @@ CREATE TABLE deployment_facts (
     out_of_window    INTEGER NOT NULL,
     PRIMARY KEY (finished_at, id)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX deployment_facts_id ON deployment_facts(id);
 
 -- The counted deployment-MR links: human-authored, merged MRs Pacer knows, minus the links an
 -- environment's first deployment makes to MRs merged more than 7 days before it.
