@@ -531,7 +531,9 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, now tim
 			continue
 		}
 		upd := d.updatedAt(now)
-		if hasUA && upd.Before(ua) || hasUB && !upd.Before(ub) {
+		// UpdatedAtFilterable: both updated bounds inclusive; finished_after inclusive,
+		// finished_before exclusive (Deployment's scopes).
+		if hasUA && upd.Before(ua) || hasUB && upd.After(ub) {
 			continue
 		}
 		if hasFA && d.dbFinished.Before(fa) || hasFB && !d.dbFinished.Before(fb) {
