@@ -33,7 +33,7 @@ func DigestText(m DigestEmail) string {
 	heading := func(title, url string) {
 		line()
 		line(title)
-		line(strings.Repeat("=", utf8.RuneCountInString(title)))
+		line(strings.Repeat("-", utf8.RuneCountInString(title))) // not "=": quoted-printable would triple it
 		link(url)
 	}
 
