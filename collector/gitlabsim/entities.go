@@ -3,6 +3,7 @@ package gitlabsim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -307,6 +308,21 @@ func (o *Org) mergeRequestFull(m *mergeRequest, now time.Time) mergeRequestFullJ
 	j := mergeRequestFullJSON{mergeRequestJSON: o.mergeRequestJSON(m, now),
 		ChangesCount: strconv.Itoa(1 + len(m.commitsAt(now))*3), User: map[string]bool{"can_merge": false},
 		DiffRefs: map[string]string{"base_sha": m.project.initialSHA, "head_sha": m.headSHA(now), "start_sha": m.project.initialSHA}}
+	// GitLab's MR metrics record the first deployment to a production-tier environment that
+	// the MR was linked to.
+	for _, e := range m.project.envs {
+		if e.tier != "production" {
+			continue
+		}
+		for _, d := range e.chain {
+			if d.id == 0 || now.Before(d.linkAt) || d.statusAt(now) != "success" || !slices.Contains(d.links, m) {
+				continue
+			}
+			if j.FirstDeployedToProductionAt == nil || d.finished.Before(j.FirstDeployedToProductionAt.t) {
+				j.FirstDeployedToProductionAt = jt(d.finished)
+			}
+		}
+	}
 	var head *pipeline
 	for _, pl := range m.pipelines {
 		if pl.id != 0 && !pl.createdAt.After(now) && pl.ref != m.project.defaultBranch {
