@@ -361,3 +361,51 @@ services = ["payments"]
 func contains(s, sub string) bool {
 	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
 }
+
+// TestRefreshIsIdempotentAndFollowsTheConfig: refreshing twice changes nothing, and an engine
+// with other rules derives the facts again before answering, without an explicit Refresh.
+func TestRefreshIsIdempotentAndFollowsTheConfig(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/api")
+	f.env(10, 1, "production", "production")
+	f.mr(mrSpec{project: 1, iid: 1, created: at(0), merged: at(hour)})
+	f.mr(mrSpec{project: 1, iid: 2, created: at(0), merged: at(hour), authorID: 7, author: "deps-updater"})
+	f.deploy(1, 1, 10, "a", at(2*hour), 1, 2)
+	now := t0.Add(10 * 24 * time.Hour)
+	e := f.engine(nil, now)
+	first, err := e.Figures(f.ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Figures(f.ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) == 0 || len(first) != len(again) {
+		t.Fatalf("figures changed on a second refresh: %d then %d", len(first), len(again))
+	}
+	for i := range first {
+		if first[i] != again[i] {
+			t.Fatalf("figure %d changed: %+v then %+v", i, first[i], again[i])
+		}
+	}
+	if fg := figure(t, first, "2026-W10", AllServices, MergedMRs); fg.N != 2 {
+		t.Fatalf("merged before the bot rule: %d", fg.N)
+	}
+	botAware := New(f.st, cfgFrom(t, "[bots]\nusernames = [\"deps-updater\"]\n"))
+	botAware.SetClock(func() time.Time { return now })
+	figs, err := botAware.Figures(f.ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fg := figure(t, figs, "2026-W10", AllServices, MergedMRs); fg.N != 1 {
+		t.Errorf("a configured bot must be left out without an explicit refresh: n=%d", fg.N)
+	}
+	deps := f.deployments(botAware, Filter{})
+	if len(deps[1].MergeRequests) != 1 {
+		t.Errorf("the bot's MR is still counted by the deployment: %+v", deps[1].MergeRequests)
+	}
+}
