@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/views"
 )
@@ -206,5 +207,18 @@ func TestListsAreCappedWithTheRestCounted(t *testing.T) {
 	mrs := items[0].MRs
 	if len(mrs) != reworkMRsMax+1 || mrs[0].Ref != "!8" || !mrs[0].Rework || mrs[reworkMRsMax].Title != "and 2 more" {
 		t.Fatalf("rework MRs: %+v", mrs)
+	}
+}
+
+func TestCheckSubscriptions(t *testing.T) {
+	f, eng := newFixture(t)
+	s := New(f.st, eng, f.cfg)
+	if errs := s.CheckSubscriptions(context.Background()); len(errs) != 0 {
+		t.Fatalf("fixture subscriptions: %v", errs)
+	}
+	f.cfg.Digest.Subscriptions = append(f.cfg.Digest.Subscriptions, config.Subscription{To: []string{"x@example.com"}, Services: []string{"paymnets"}})
+	errs := s.CheckSubscriptions(context.Background())
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "digest.subscription[2] (x@example.com)") || !strings.Contains(errs[0].Error(), `unknown service "paymnets"`) {
+		t.Fatalf("errs = %v", errs)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/views"
 )
@@ -79,6 +80,20 @@ func (s *Sender) Ready() error {
 		return errors.New("digest: no [[digest.subscription]] in the configuration")
 	}
 	return checkSMTP(s.cfg.SMTP)
+}
+
+// CheckSubscriptions checks each subscription's team and services against the configuration
+// and the database, so a misspelt service is reported at start-up rather than when the
+// digest is due. It returns one error per subscription that would fail.
+func (s *Sender) CheckSubscriptions(ctx context.Context) []error {
+	var errs []error
+	for i, sub := range s.cfg.Digest.Subscriptions {
+		sc := ScopeOf(sub)
+		if err := s.src.Validate(ctx, metrics.Filter{Team: sc.Team, Services: sc.Services}); err != nil {
+			errs = append(errs, fmt.Errorf("digest: digest.subscription[%d] (%s): %w", i, strings.Join(sub.To, ", "), err))
+		}
+	}
+	return errs
 }
 
 // CheckSMTP says what is missing from the [smtp] settings for sending, or nil.

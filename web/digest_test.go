@@ -84,3 +84,24 @@ func TestDigestPreviewBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Every dashboard link in the digest opens a page: the digest's URL scheme is the dashboard's.
+func TestDigestLinksOpenDashboardPages(t *testing.T) {
+	f := newFixture(t)
+	for _, scope := range []string{"", "&service=acme/api"} {
+		email := f.get("/digest?week=2026-W10&format=html"+scope, false).Body.String()
+		hrefs := regexp.MustCompile(`href="(/[^"]*)"`).FindAllStringSubmatch(email, -1)
+		if len(hrefs) < 8 {
+			t.Fatalf("only %d dashboard links in the digest", len(hrefs))
+		}
+		for _, h := range hrefs {
+			path := strings.ReplaceAll(h[1], "&amp;", "&")
+			if rec := f.get(path, false); rec.Code != http.StatusOK {
+				t.Errorf("%s: %d", path, rec.Code)
+			}
+			if !strings.Contains(path, "from=2026-03-02") || !strings.Contains(path, "to=2026-03-08") {
+				t.Errorf("%s does not carry the week", path)
+			}
+		}
+	}
+}

@@ -177,6 +177,9 @@ func digestJob(st *store.Store, eng *metrics.Engine, cfg *config.Config, log *sl
 		}
 		return job{}, false
 	}
+	for _, err := range s.CheckSubscriptions(context.Background()) {
+		log.Warn("digest: a subscription cannot be sent as configured", "error", err.Error())
+	}
 	next := s.Schedule().Next(time.Now())
 	log.Info("digest: scheduled", "next_week", next.Week.String(), "next_at", next.At.Format(time.RFC3339),
 		"subscriptions", len(cfg.Digest.Subscriptions))
