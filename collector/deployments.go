@@ -239,9 +239,13 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 	}
 	return parallel(ctx, s.opt.Concurrency, deps, func(ctx context.Context, d store.Deployment) error {
 		fetchedAt := s.now()
-		mrs, err := allPages(ctx, func(ctx context.Context, page int64) ([]*gitlab.MergeRequest, *gitlab.Response, error) {
-			opt := &gitlab.ListMergeRequestsOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: page}}
-			return s.gl.DeploymentMergeRequests.ListDeploymentMergeRequests(p.ID, d.ID, opt, reqOpts(ctx)...)
+		type linkedMR struct {
+			IID       int64 `json:"iid"`
+			ProjectID int64 `json:"project_id"`
+		}
+		path := fmt.Sprintf("projects/%d/deployments/%d/merge_requests", p.ID, d.ID)
+		mrs, err := allPages(ctx, func(ctx context.Context, page int64) ([]linkedMR, *gitlab.Response, error) {
+			return getJSON[[]linkedMR](ctx, s.gl, path, gitlab.ListOptions{PerPage: 100, Page: page})
 		})
 		if httpStatus(err) == http.StatusNotFound {
 			// Deleted in GitLab since it was listed; record an empty, final answer.

@@ -126,9 +126,9 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 
 // mergeRequestDetails fetches one MR's details; ok is false when GitLab no longer has it.
 func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m store.MergeRequest) (ok bool, err error) {
-	commits, err := allPages(ctx, func(ctx context.Context, page int64) ([]*gitlab.Commit, *gitlab.Response, error) {
-		opt := &gitlab.GetMergeRequestCommitsOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: page}}
-		return s.gl.MergeRequests.GetMergeRequestCommits(p.ID, m.IID, opt, reqOpts(ctx)...)
+	base := fmt.Sprintf("projects/%d/merge_requests/%d", p.ID, m.IID)
+	commits, err := allPages(ctx, func(ctx context.Context, page int64) ([]apiCommit, *gitlab.Response, error) {
+		return getJSON[[]apiCommit](ctx, s.gl, base+"/commits", gitlab.ListOptions{PerPage: 100, Page: page})
 	})
 	if httpStatus(err) == http.StatusNotFound {
 		return false, nil
@@ -136,9 +136,8 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 	if err != nil {
 		return false, explain(fmt.Sprintf("list commits of %s!%d", p.Path, m.IID), err)
 	}
-	notes, err := allPages(ctx, func(ctx context.Context, page int64) ([]*gitlab.Note, *gitlab.Response, error) {
-		opt := &gitlab.ListMergeRequestNotesOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: page}}
-		return s.gl.Notes.ListMergeRequestNotes(p.ID, m.IID, opt, reqOpts(ctx)...)
+	notes, err := allPages(ctx, func(ctx context.Context, page int64) ([]apiNote, *gitlab.Response, error) {
+		return getJSON[[]apiNote](ctx, s.gl, base+"/notes", gitlab.ListOptions{PerPage: 100, Page: page})
 	})
 	if httpStatus(err) == http.StatusNotFound {
 		return false, nil
@@ -192,9 +191,26 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 	return true, nil
 }
 
+// apiCommit and apiNote are the fields Pacer reads of GitLab's commit and note entities.
+type apiCommit struct {
+	ID           string     `json:"id"`
+	AuthoredDate *time.Time `json:"authored_date"`
+}
+
+type apiNote struct {
+	ID        int64      `json:"id"`
+	Body      string     `json:"body"`
+	System    bool       `json:"system"`
+	CreatedAt *time.Time `json:"created_at"`
+	Author    struct {
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+	} `json:"author"`
+}
+
 // noteKind classifies a note: every non-system note is a comment; of the system notes only the
 // approval ones are kept. The notes API has no working system filter, so this is done here.
-func noteKind(n *gitlab.Note) (store.NoteKind, bool) {
+func noteKind(n apiNote) (store.NoteKind, bool) {
 	if n.Author.ID == 0 {
 		return "", false
 	}

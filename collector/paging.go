@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
@@ -68,4 +69,19 @@ func allPages[T any](ctx context.Context, fetch func(ctx context.Context, page i
 		}
 	}
 	return out, nil
+}
+
+// getJSON sends GET path (relative to /api/v4, built from numeric ids so nothing needs
+// escaping) through the shared client, so it is paced, retried and counted like every other
+// request, and decodes the answer into T. The hot endpoints (commits, notes, deployment MRs,
+// single pipelines) are decoded into small structs of the fields Pacer reads: client-go's
+// entities have dozens of nested fields, and decoding them was most of a sync's CPU time.
+func getJSON[T any](ctx context.Context, c *gitlab.Client, path string, opt any) (T, *gitlab.Response, error) {
+	var out T
+	req, err := c.NewRequest(http.MethodGet, path, opt, []gitlab.RequestOptionFunc{gitlab.WithContext(ctx)})
+	if err != nil {
+		return out, nil, err
+	}
+	resp, err := c.Do(req, &out)
+	return out, resp, err
 }

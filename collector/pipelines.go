@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -161,7 +162,12 @@ func coverageMatters(x store.Pipeline, best map[time.Time]time.Time) bool {
 }
 
 func (s *syncer) pipelineDetail(ctx context.Context, p store.Project, x store.Pipeline) (store.Pipeline, error) {
-	gp, _, err := s.gl.Pipelines.GetPipeline(p.ID, x.ID, reqOpts(ctx)...)
+	// Coverage is a string ("83.4") or null in GitLab's pipeline entity.
+	type pipelineDetail struct {
+		FinishedAt *time.Time      `json:"finished_at"`
+		Coverage   json.RawMessage `json:"coverage"`
+	}
+	gp, _, err := getJSON[pipelineDetail](ctx, s.gl, fmt.Sprintf("projects/%d/pipelines/%d", p.ID, x.ID), nil)
 	if httpStatus(err) == http.StatusNotFound {
 		// Deleted since it was listed: it decides nothing.
 		_, err := s.st.SetPipelineDetail(ctx, x.ID, x.UpdatedAt, nil, nil)
@@ -184,8 +190,16 @@ func (s *syncer) pipelineDetail(ctx context.Context, p store.Project, x store.Pi
 	return x, nil
 }
 
-// parseCoverage reads GitLab's coverage string ("83.4"); empty or unreadable is no coverage.
-func parseCoverage(s string) *float64 {
+// parseCoverage reads GitLab's coverage, a string ("83.4") or null; a bare number is accepted
+// too. Empty or unreadable is no coverage.
+func parseCoverage(raw json.RawMessage) *float64 {
+	s := strings.TrimSpace(string(raw))
+	if s == "null" {
+		return nil
+	}
+	if u, err := strconv.Unquote(s); err == nil {
+		s = u
+	}
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%"))
 	if s == "" {
 		return nil

@@ -20,7 +20,7 @@ type Environment struct {
 // UpsertEnvironments records a project's environments as listed. Environments no longer listed
 // are kept: their deployments still happened.
 func (s *Store) UpsertEnvironments(ctx context.Context, projectID int64, envs []Environment) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		for _, e := range envs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO environments(id, project_id, name, tier, external_url, production)
 				VALUES (?, ?, ?, ?, ?, ?)
@@ -42,7 +42,7 @@ func (s *Store) UpsertEnvironments(ctx context.Context, projectID int64, envs []
 // pattern changed). When it stops counting, its deployments are deleted, since the deployments
 // table holds production deployments only.
 func (s *Store) SetEnvironmentProduction(ctx context.Context, envID int64, production bool) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE environments SET production = ? WHERE id = ?`, production, envID); err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ type Deployment struct {
 // its deployment cursor to `cursor` in the same transaction. When links were fetched before,
 // the fetch time is kept.
 func (s *Store) SaveDeployments(ctx context.Context, projectID int64, deps []Deployment, cursor time.Time) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO deployments(id, iid, project_id, environment_id, environment,
 				ref, sha, status, created_at, updated_at, finished_at, job_url)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -183,7 +183,7 @@ type MRLink struct {
 // ReplaceDeploymentMergeRequests replaces the MRs linked to a deployment with those GitLab
 // lists now and records when they were fetched, in one transaction.
 func (s *Store) ReplaceDeploymentMergeRequests(ctx context.Context, deploymentID int64, links []MRLink, fetchedAt time.Time) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deployments SET links_fetched_at = ? WHERE id = ?`, fetchedAt.Unix(), deploymentID)
 		if err != nil {
 			return err

@@ -179,7 +179,7 @@ func scanMergeRequest(sc interface{ Scan(...any) error }) (MergeRequest, error) 
 // Derived facts and the details mark are kept: an MR whose updated_at moved simply no longer
 // has current details.
 func (s *Store) SaveMergeRequests(ctx context.Context, projectID int64, mrs []MergeRequest, cursor time.Time) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO merge_requests(project_id, iid, id, title, state, draft,
 				author_id, author_username, labels, source_branch, target_branch, created_at, updated_at,
 				merged_at, closed_at, sha, merge_commit_sha, squash_commit_sha, web_url, user_notes_count)
@@ -287,7 +287,7 @@ type MergeRequestDetails struct {
 // ReplaceMergeRequestDetails replaces an MR's commits and notes (force pushes rewrite commits)
 // and writes the derived columns, in one transaction. The MR row must exist.
 func (s *Store) ReplaceMergeRequestDetails(ctx context.Context, d MergeRequestDetails) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE merge_requests SET commit_count = ?, first_commit_at = ?,
 				first_review_at = ?, first_approval_at = ?, details_updated_at = ?
 			WHERE project_id = ? AND iid = ?`,

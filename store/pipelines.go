@@ -32,7 +32,7 @@ type Pipeline struct {
 // updated_at changed (a retried job, say) loses its finish time and coverage until they are
 // read again, so a stale value is never taken for the new one.
 func (s *Store) SavePipelines(ctx context.Context, projectID int64, ps []Pipeline, cursor time.Time) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO pipelines(id, iid, project_id, ref, sha, status, source,
 				created_at, updated_at, web_url, detail_fetched)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
@@ -75,7 +75,7 @@ func (s *Store) SetPipelineDetail(ctx context.Context, id int64, forUpdatedAt ti
 	if coverage != nil {
 		cov = *coverage
 	}
-	res, err := s.DB.ExecContext(ctx, `UPDATE pipelines SET finished_at = ?, coverage = ?, detail_fetched = 1
+	res, err := s.ingestExec(ctx, `UPDATE pipelines SET finished_at = ?, coverage = ?, detail_fetched = 1
 		WHERE id = ? AND updated_at = ?`, epochPtr(finishedAt), cov, id, forUpdatedAt.Unix())
 	if err != nil {
 		return false, fmt.Errorf("store: set detail of pipeline %d: %w", id, err)

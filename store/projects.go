@@ -33,7 +33,7 @@ func (s *Store) UpsertProject(ctx context.Context, p Project) error {
 	if p.ID == 0 || p.Path == "" {
 		return fmt.Errorf("store: upsert project: id and path are required (got id %d, path %q)", p.ID, p.Path)
 	}
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.ingestTx(ctx, func(tx *sql.Tx) error {
 		// Paths move between ids only when projects are renamed or recreated; give the old
 		// holder a placeholder path until its own sync renames it properly.
 		if _, err := tx.ExecContext(ctx, `UPDATE projects SET path = path || ' (moved #' || id || ')'

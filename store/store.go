@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -27,6 +28,8 @@ var migrations embed.FS
 type Store struct {
 	DB   *sql.DB
 	path string
+
+	ingest sync.Mutex // serialises the collector's writes; see ingestTx in sync.go
 }
 
 // Open opens (creating if needed) the database file at path and applies pending migrations.

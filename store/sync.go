@@ -53,7 +53,7 @@ func advanceCursor(ctx context.Context, tx *sql.Tx, projectID int64, r Resource,
 // SetCursor sets a cursor to exactly t (forward or back), for cursors that record a time
 // rather than a high-water mark, such as when environments were last listed.
 func (s *Store) SetCursor(ctx context.Context, projectID int64, r Resource, t time.Time) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO sync_cursors(project_id, resource, cursor, updated_at)
+	_, err := s.ingestExec(ctx, `INSERT INTO sync_cursors(project_id, resource, cursor, updated_at)
 		VALUES (?, ?, ?, unixepoch())
 		ON CONFLICT(project_id, resource) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
 		projectID, string(r), t.Unix())
@@ -65,7 +65,7 @@ func (s *Store) SetCursor(ctx context.Context, projectID int64, r Resource, t ti
 
 // ResetCursor forgets a cursor, so the next sync of that resource starts from the beginning.
 func (s *Store) ResetCursor(ctx context.Context, projectID int64, r Resource) error {
-	_, err := s.DB.ExecContext(ctx, `DELETE FROM sync_cursors WHERE project_id = ? AND resource = ?`, projectID, string(r))
+	_, err := s.ingestExec(ctx, `DELETE FROM sync_cursors WHERE project_id = ? AND resource = ?`, projectID, string(r))
 	if err != nil {
 		return fmt.Errorf("store: reset cursor %s of project %d: %w", r, projectID, err)
 	}
@@ -140,7 +140,7 @@ func (s *Store) ProjectSyncs(ctx context.Context) ([]ProjectSync, error) {
 // StartProjectSync records that a sync of the project began at `at`. The previous outcome
 // (ok_at) is kept, so the status page can say when the project last synced cleanly.
 func (s *Store) StartProjectSync(ctx context.Context, projectID int64, at time.Time) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO project_syncs(project_id, started_at, finished_at, error, requests)
+	_, err := s.ingestExec(ctx, `INSERT INTO project_syncs(project_id, started_at, finished_at, error, requests)
 		VALUES (?, ?, NULL, '', 0)
 		ON CONFLICT(project_id) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL,
 			error = '', requests = 0`, projectID, at.Unix())
@@ -160,13 +160,30 @@ func (s *Store) FinishProjectSync(ctx context.Context, projectID int64, at time.
 	} else {
 		okAt = at.Unix()
 	}
-	_, err := s.DB.ExecContext(ctx, `UPDATE project_syncs SET finished_at = ?, error = ?, requests = ?,
+	_, err := s.ingestExec(ctx, `UPDATE project_syncs SET finished_at = ?, error = ?, requests = ?,
 			ok_at = COALESCE(?, ok_at)
 		WHERE project_id = ?`, at.Unix(), msg, requests, okAt, projectID)
 	if err != nil {
 		return fmt.Errorf("store: finish sync of project %d: %w", projectID, err)
 	}
 	return nil
+}
+
+// ingestTx runs fn in a write transaction, one collector write at a time. SQLite has one writer;
+// when the collector's goroutines contend for it, each loser sleeps in SQLite's busy handler
+// (1, 2, 5, 10 ... 100 ms), which slowed a concurrent sync several-fold. Queueing on a mutex
+// instead hands the lock over at once.
+func (s *Store) ingestTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.ingest.Lock()
+	defer s.ingest.Unlock()
+	return s.InTx(ctx, fn)
+}
+
+// ingestExec runs one write statement, one collector write at a time (see ingestTx).
+func (s *Store) ingestExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s.ingest.Lock()
+	defer s.ingest.Unlock()
+	return s.DB.ExecContext(ctx, q, args...)
 }
 
 // epochPtr is a nullable instant as a SQL argument (Unix seconds or NULL).

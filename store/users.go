@@ -19,7 +19,7 @@ type User struct {
 
 // UpsertUser records a user; a later lookup replaces an earlier one.
 func (s *Store) UpsertUser(ctx context.Context, u User) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO users(id, username, name, bot, fetched_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.ingestExec(ctx, `INSERT INTO users(id, username, name, bot, fetched_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET username = excluded.username, name = excluded.name,
 			bot = excluded.bot, fetched_at = excluded.fetched_at`,
 		u.ID, u.Username, u.Name, u.Bot, u.FetchedAt.Unix())
