@@ -267,8 +267,37 @@ func BenchmarkExportMergeRequestsMonth(b *testing.B) {
 	}
 }
 
-// BenchmarkRefresh derives every fact of the organisation again (what a sync pays).
-func BenchmarkRefresh(b *testing.B) {
+// BenchmarkRefreshFull derives every fact of the organisation from scratch (the first sync,
+// or a changed rule).
+func BenchmarkRefreshFull(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := e.st.DB.Exec(`DELETE FROM fact_state`); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRefreshOneProject is the refresh after a sync that changed one project (one MR).
+func BenchmarkRefreshOneProject(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := e.st.DB.Exec(`UPDATE merge_requests SET updated_at = updated_at + 1 WHERE project_id = 17 AND iid = 1`); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRefreshNothingChanged is the refresh after a sync that found nothing new.
+func BenchmarkRefreshNothingChanged(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
 	for b.Loop() {

@@ -409,3 +409,66 @@ func TestRefreshIsIdempotentAndFollowsTheConfig(t *testing.T) {
 		t.Errorf("the bot's MR is still counted by the deployment: %+v", deps[1].MergeRequests)
 	}
 }
+
+// TestIncrementalRefresh: after a sync changed one project, Refresh derives only that project
+// again (a tampered fact row of the other project survives), and the result equals a refresh
+// from scratch.
+func TestIncrementalRefresh(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/a")
+	f.project(2, "acme/b")
+	f.env(10, 1, "production", "production")
+	f.env(20, 2, "production", "production")
+	f.mr(mrSpec{project: 1, iid: 1, created: at(0), merged: at(hour)})
+	f.mr(mrSpec{project: 2, iid: 1, created: at(0), merged: at(hour)})
+	f.deploy(1, 1, 10, "a", at(2*hour), 1)
+	now := t0.Add(10 * 24 * time.Hour)
+	e := f.engine(nil, now)
+	f.exec(`UPDATE mr_facts SET title = 'tampered' WHERE project_id = 1`)
+
+	f.mr(mrSpec{project: 2, iid: 2, created: at(0), merged: at(3 * hour), labels: []string{"bug"}})
+	f.deploy(2, 2, 20, "b", at(4*hour), 1, 2)
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	mrs := f.mrs(e, Filter{})
+	if len(mrs) != 3 || mrs[100001].Title != "tampered" || mrs[200002] == nil || ptrSec(mrs[200001].DeployedAt) != 4*hour {
+		t.Fatalf("incremental refresh: %d MRs, project 1 title %q, %+v", len(mrs), mrs[100001].Title, mrs[200001])
+	}
+	figs, err := e.Figures(f.ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fg := figure(t, figs, "2026-W10", AllServices, ReworkRate); fg.Value != 0.5 || fg.N != 2 {
+		t.Errorf("packed figures not rebuilt: %+v", fg)
+	}
+	// Nothing changed: nothing is derived again.
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.mrs(e, Filter{})[100001].Title != "tampered" {
+		t.Error("an unchanged project was derived again")
+	}
+	// A project removed from the database loses its facts.
+	f.exec(`DELETE FROM projects WHERE id = 1`)
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mrs := f.mrs(e, Filter{}); len(mrs) != 2 || len(f.deployments(e, Filter{})) != 1 {
+		t.Errorf("facts of a removed project remain: %d MRs", len(mrs))
+	}
+	incremental, _ := e.Figures(f.ctx, Filter{})
+	f.exec(`DELETE FROM fact_state`)
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := e.Figures(f.ctx, Filter{})
+	if len(full) != len(incremental) {
+		t.Fatalf("incremental %d figures, full %d", len(incremental), len(full))
+	}
+	for i := range full {
+		if full[i] != incremental[i] {
+			t.Errorf("figure %d: incremental %+v, full %+v", i, incremental[i], full[i])
+		}
+	}
+}

@@ -44,17 +44,14 @@ const (
 	depOutOfWindow = 8
 )
 
-// factWriter writes the fact rows of one Refresh and gathers the packed per-day records.
+// factWriter writes the fact rows of one Refresh; with a packer, it also packs them.
 type factWriter struct {
 	mrStmt, depStmt, linkStmt *sql.Stmt
-	tx                        *sql.Tx
-	days                      [3]map[int64][]byte
-	names                     [3]map[string]uint64
-	scratch                   []byte
+	pack                      *packer // nil: the packed days are rebuilt from the tables after
 }
 
-func newFactWriter(ctx context.Context, tx *sql.Tx) (*factWriter, error) {
-	w := &factWriter{tx: tx}
+func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer) (*factWriter, error) {
+	w := &factWriter{pack: pack}
 	var err error
 	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
@@ -75,10 +72,6 @@ func newFactWriter(ctx context.Context, tx *sql.Tx) (*factWriter, error) {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	for k := 1; k <= 2; k++ {
-		w.days[k] = map[int64][]byte{}
-		w.names[k] = map[string]uint64{}
-	}
 	return w, nil
 }
 
@@ -90,44 +83,15 @@ func (w *factWriter) close() {
 	}
 }
 
-func (w *factWriter) name(kind int, s string) uint64 {
-	id, ok := w.names[kind][s]
-	if !ok {
-		id = uint64(len(w.names[kind]))
-		w.names[kind][s] = id
-	}
-	return id
-}
-
 func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
 		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
 		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL); err != nil {
 		return err
 	}
-	b := w.scratch[:0]
-	b = binary.AppendUvarint(b, w.name(nameService, f.service))
-	b = binary.AppendUvarint(b, w.name(nameAuthor, f.author))
-	b = binary.AppendVarint(b, f.cycle)
-	b = binary.AppendVarint(b, f.coding)
-	b = binary.AppendVarint(b, f.pickup)
-	b = binary.AppendVarint(b, f.review)
-	var deploy uint64
-	if f.deploy.Valid {
-		deploy = uint64(f.deploy.Int64) + 1 // never negative: links before the merge are ignored
+	if w.pack != nil {
+		w.pack.mergeRequest(f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, f.rework, f.unapproved)
 	}
-	b = binary.AppendUvarint(b, deploy)
-	var flags uint64
-	if f.rework {
-		flags |= mrRework
-	}
-	if f.unapproved {
-		flags |= mrUnapproved
-	}
-	b = binary.AppendUvarint(b, flags)
-	day := floorDiv(f.delivered, 86400)
-	w.days[packMRs][day] = append(w.days[packMRs][day], b...)
-	w.scratch = b
 	return nil
 }
 
@@ -140,73 +104,194 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL); err != nil {
 		return err
 	}
-	authors := map[string]bool{}
-	var authorIDs []uint64
+	var authors []string
 	for _, m := range d.links {
 		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL); err != nil {
 			return err
 		}
-		if !authors[m.author] {
-			authors[m.author] = true
-			authorIDs = append(authorIDs, w.name(nameAuthor, m.author))
-		}
+		authors = append(authors, m.author)
 	}
-	b := w.scratch[:0]
-	b = binary.AppendUvarint(b, w.name(nameService, d.service))
-	var flags uint64
-	if d.rework {
-		flags |= depRework
+	if w.pack != nil {
+		w.pack.deployment(d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
 	}
-	if d.rollback {
-		flags |= depRollback
-	}
-	if d.cf {
-		flags |= depCF
-	}
-	if d.outOfWindow {
-		flags |= depOutOfWindow
-	}
-	b = binary.AppendUvarint(b, flags)
-	if d.cf {
-		b = binary.AppendVarint(b, d.recovery)
-	}
-	b = binary.AppendUvarint(b, uint64(len(authorIDs)))
-	for _, a := range authorIDs {
-		b = binary.AppendUvarint(b, a)
-	}
-	day := floorDiv(d.finished, 86400)
-	w.days[packDeployments][day] = append(w.days[packDeployments][day], b...)
-	w.scratch = b
 	return nil
 }
 
-// finish writes the packed days and the names they refer to.
-func (w *factWriter) finish(ctx context.Context) error {
-	day, err := w.tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
+// packer gathers the packed per-day records and the names they refer to.
+type packer struct {
+	days    [3]map[int64][]byte
+	names   [3]map[string]uint64
+	scratch []byte
+	seen    map[string]bool
+}
+
+func newPacker() *packer {
+	p := &packer{seen: map[string]bool{}}
+	for k := 1; k <= 2; k++ {
+		p.days[k] = map[int64][]byte{}
+		p.names[k] = map[string]uint64{}
+	}
+	return p
+}
+
+func (p *packer) name(kind int, s string) uint64 {
+	id, ok := p.names[kind][s]
+	if !ok {
+		id = uint64(len(p.names[kind]))
+		p.names[kind][s] = id
+	}
+	return id
+}
+
+func (p *packer) mergeRequest(service, author string, delivered, cycle, coding, pickup, review int64, deploy sql.NullInt64, rework, unapproved bool) {
+	b := p.scratch[:0]
+	b = binary.AppendUvarint(b, p.name(nameService, service))
+	b = binary.AppendUvarint(b, p.name(nameAuthor, author))
+	b = binary.AppendVarint(b, cycle)
+	b = binary.AppendVarint(b, coding)
+	b = binary.AppendVarint(b, pickup)
+	b = binary.AppendVarint(b, review)
+	var d uint64
+	if deploy.Valid {
+		d = uint64(deploy.Int64) + 1 // never negative: links before the merge are ignored
+	}
+	b = binary.AppendUvarint(b, d)
+	var flags uint64
+	if rework {
+		flags |= mrRework
+	}
+	if unapproved {
+		flags |= mrUnapproved
+	}
+	b = binary.AppendUvarint(b, flags)
+	day := floorDiv(delivered, 86400)
+	p.days[packMRs][day] = append(p.days[packMRs][day], b...)
+	p.scratch = b
+}
+
+// deployment packs one deployment; authors are those of its counted MRs (repeats allowed).
+func (p *packer) deployment(service string, finished int64, rework, rollback, cf, outOfWindow bool, recovery int64, authors []string) {
+	clear(p.seen)
+	var ids []uint64
+	for _, a := range authors {
+		if !p.seen[a] {
+			p.seen[a] = true
+			ids = append(ids, p.name(nameAuthor, a))
+		}
+	}
+	b := p.scratch[:0]
+	b = binary.AppendUvarint(b, p.name(nameService, service))
+	var flags uint64
+	if rework {
+		flags |= depRework
+	}
+	if rollback {
+		flags |= depRollback
+	}
+	if cf {
+		flags |= depCF
+	}
+	if outOfWindow {
+		flags |= depOutOfWindow
+	}
+	b = binary.AppendUvarint(b, flags)
+	if cf {
+		b = binary.AppendVarint(b, recovery)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, a := range ids {
+		b = binary.AppendUvarint(b, a)
+	}
+	day := floorDiv(finished, 86400)
+	p.days[packDeployments][day] = append(p.days[packDeployments][day], b...)
+	p.scratch = b
+}
+
+// write replaces the packed MR and deployment days and the names they refer to.
+func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?)`, packMRs, packDeployments); err != nil {
+		return fmt.Errorf("metrics: clear packed facts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
+		return fmt.Errorf("metrics: clear fact names: %w", err)
+	}
+	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
 	defer day.Close()
 	for kind := 1; kind <= 2; kind++ {
-		for d, data := range w.days[kind] {
+		for d, data := range p.days[kind] {
 			if _, err := day.ExecContext(ctx, kind, d, data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
 		}
 	}
-	name, err := w.tx.PrepareContext(ctx, `INSERT INTO fact_names(kind, id, name) VALUES (?, ?, ?)`)
+	name, err := tx.PrepareContext(ctx, `INSERT INTO fact_names(kind, id, name) VALUES (?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
 	defer name.Close()
 	for kind := 1; kind <= 2; kind++ {
-		for s, id := range w.names[kind] {
+		for s, id := range p.names[kind] {
 			if _, err := name.ExecContext(ctx, kind, id, s); err != nil {
 				return fmt.Errorf("metrics: write fact names: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// packFromTables packs the fact tables as they stand, for a refresh that rewrote only some
+// projects' rows.
+func packFromTables(ctx context.Context, tx *sql.Tx) (*packer, error) {
+	p := newPacker()
+	rows, err := tx.QueryContext(ctx, `SELECT service, author, delivered_at, cycle_seconds, coding_seconds, pickup_seconds,
+		review_seconds, deploy_seconds, rework, unapproved FROM mr_facts`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
+	}
+	for rows.Next() {
+		var service, author string
+		var delivered, cycle, coding, pickup, review int64
+		var deploy sql.NullInt64
+		var rework, unapproved bool
+		if err := rows.Scan(&service, &author, &delivered, &cycle, &coding, &pickup, &review, &deploy, &rework, &unapproved); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
+		}
+		p.mergeRequest(service, author, delivered, cycle, coding, pickup, review, deploy, rework, unapproved)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
+	}
+	// Usernames have no commas (GitLab allows letters, digits, _, - and .).
+	rows, err = tx.QueryContext(ctx, `SELECT f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
+		COALESCE(f.recovery_seconds, 0), f.out_of_window,
+		COALESCE((SELECT group_concat(DISTINCT l.author) FROM deployment_mr_facts l WHERE l.deployment_id = f.id), '')
+		FROM deployment_facts f`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var service, authors string
+		var finished, recovery int64
+		var rework, rollback, cf, oow bool
+		if err := rows.Scan(&service, &finished, &rework, &rollback, &cf, &recovery, &oow, &authors); err != nil {
+			return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+		}
+		var list []string
+		if authors != "" {
+			list = strings.Split(authors, ",")
+		}
+		p.deployment(service, finished, rework, rollback, cf, oow, recovery, list)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+	}
+	return p, nil
 }
 
 // packCoverageDays packs coverage_days into kind-3 rows; refresh calls it once coverage_days

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pacer-dev/pacer/store"
@@ -16,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 2
+const factsVersion = 3
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -47,6 +48,8 @@ func (e *Engine) ensureFresh(ctx context.Context) error {
 	return e.refresh(ctx)
 }
 
+// factsCurrent says whether the facts were derived under the rules fp names (the stored
+// fingerprint also names the bot users of the time, after a colon).
 func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
 	var have string
 	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
@@ -56,7 +59,8 @@ func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("metrics: read fact state: %w", err)
 	}
-	return have == fp, nil
+	rules, _, _ := strings.Cut(have, ":")
+	return rules == fp, nil
 }
 
 // fingerprint identifies the rules the facts depend on.
@@ -121,7 +125,9 @@ type (
 	}
 )
 
-// refresh does the work of Refresh; the caller holds refreshMu.
+// refresh does the work of Refresh; the caller holds refreshMu. When the rules are those the
+// facts were derived with, only the projects whose raw rows changed since are derived again
+// (a sync usually touches few), and the packed days are rebuilt from the fact tables.
 func (e *Engine) refresh(ctx context.Context) error {
 	start := time.Now()
 	users, err := e.st.Users(ctx)
@@ -129,7 +135,18 @@ func (e *Engine) refresh(ctx context.Context) error {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
 	isBot := store.BotRule(users, e.cfg.Bots.Usernames)
-	var stats struct{ projects, mrs, deployments int }
+	// Which users are bots is part of the rules: a new bot changes every project's facts.
+	var bots strings.Builder
+	for id, u := range users {
+		if isBot(id, u.Username) {
+			fmt.Fprintf(&bots, "%d,", id)
+		}
+	}
+	fp := e.fingerprint() + ":" + hashString(sortedCSV(bots.String()))
+	var stats struct {
+		full                          bool
+		projects, mrs, deployments, n int
+	}
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
 		// A bigger page cache for this one connection while it rewrites the fact tables: the
 		// default 2 MB spills to the WAL constantly on a large organisation. Set back after.
@@ -137,21 +154,68 @@ func (e *Engine) refresh(ctx context.Context) error {
 			return fmt.Errorf("metrics: cache size: %w", err)
 		}
 		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
-		for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "coverage_days", "fact_days", "fact_names"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
-				return fmt.Errorf("metrics: clear %s: %w", t, err)
-			}
+
+		var have string
+		switch err := tx.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have); {
+		case err == sql.ErrNoRows:
+		case err != nil:
+			return fmt.Errorf("metrics: read fact state: %w", err)
 		}
-		w, err := newFactWriter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer w.close()
+		full := have != fp
+		stats.full = full
 		projects, err := e.loadProjects(ctx, tx)
 		if err != nil {
 			return err
 		}
+		markers, err := projectMarkers(ctx, tx)
+		if err != nil {
+			return err
+		}
+		stored := map[int64]string{}
+		if !full {
+			if stored, err = storedMarkers(ctx, tx); err != nil {
+				return err
+			}
+		}
+		var todo []rawProject
 		for _, p := range projects {
+			if full || stored[p.id] != markers[p.id] {
+				todo = append(todo, p)
+			}
+			delete(stored, p.id)
+		}
+		stats.n = len(projects)
+		if full {
+			for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "fact_days", "fact_names", "fact_projects"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+					return fmt.Errorf("metrics: clear %s: %w", t, err)
+				}
+			}
+		} else {
+			// Projects to derive again, and projects no longer in the database (left in stored).
+			ids := make([]int64, 0, len(todo)+len(stored))
+			for _, p := range todo {
+				ids = append(ids, p.id)
+			}
+			for id := range stored {
+				ids = append(ids, id)
+			}
+			for _, id := range ids {
+				if err := deleteProjectFacts(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+		}
+		var pack *packer
+		if full {
+			pack = newPacker()
+		}
+		w, err := newFactWriter(ctx, tx, pack)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		for _, p := range todo {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -159,12 +223,30 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO fact_projects(project_id, marker) VALUES (?, ?)
+				ON CONFLICT(project_id) DO UPDATE SET marker = excluded.marker`, p.id, markers[p.id]); err != nil {
+				return fmt.Errorf("metrics: record project marker: %w", err)
+			}
 			stats.projects++
 			stats.mrs += m
 			stats.deployments += d
 		}
-		if err := w.finish(ctx); err != nil {
-			return err
+		if !full && (len(todo) > 0 || len(stored) > 0) {
+			if pack, err = packFromTables(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if pack != nil {
+			if err := pack.write(ctx, tx); err != nil {
+				return err
+			}
+		}
+		// Coverage is small beside the rest: derived again every time.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM coverage_days`); err != nil {
+			return fmt.Errorf("metrics: clear coverage: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packCoverage); err != nil {
+			return fmt.Errorf("metrics: clear coverage: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
 			SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
@@ -181,7 +263,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1`, e.fingerprint(), time.Now().Unix()); err != nil {
+			generation = fact_state.generation + 1`, fp, time.Now().Unix()); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil
@@ -189,9 +271,86 @@ func (e *Engine) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
-	slog.Debug("metrics: facts refreshed", "projects", stats.projects, "merge_requests", stats.mrs,
-		"deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
+	slog.Debug("metrics: facts refreshed", "full", stats.full, "projects", stats.n, "projects_derived", stats.projects,
+		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
+}
+
+// projectMarkers summarises, per project, the raw rows its facts come from. Any change the
+// collector makes to them (a new or updated MR, fetched commits and notes, deployments, their
+// links, environments, a renamed project or default branch) changes the marker.
+func projectMarkers(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.path || '|' || p.default_branch
+		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(MAX(updated_at), '') || ',' || COALESCE(SUM(details_updated_at), '')
+		           || ',' || COALESCE(SUM(merged_at), '') FROM merge_requests m WHERE m.project_id = p.id)
+		|| '|' || (SELECT COUNT(*) FROM mr_notes n WHERE n.project_id = p.id)
+		|| '|' || (SELECT COUNT(*) FROM mr_commits c WHERE c.project_id = p.id)
+		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(MAX(id), '') || ',' || COALESCE(SUM(finished_at), '')
+		           || ',' || COALESCE(SUM(links_fetched_at), '') FROM deployments d WHERE d.project_id = p.id)
+		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(SUM(mr_iid), '') || ',' || COALESCE(SUM(deployment_id), '')
+		           FROM deployment_merge_requests l WHERE l.project_id = p.id)
+		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(group_concat(id || ':' || name || ':' || tier || ':' || production), '')
+		           FROM environments e WHERE e.project_id = p.id)
+		FROM projects p`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: summarise projects: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var m string
+		if err := rows.Scan(&id, &m); err != nil {
+			return nil, fmt.Errorf("metrics: summarise projects: %w", err)
+		}
+		out[id] = hashString(m)
+	}
+	return out, rows.Err()
+}
+
+func storedMarkers(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT project_id, marker FROM fact_projects`)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: read project markers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var m string
+		if err := rows.Scan(&id, &m); err != nil {
+			return nil, fmt.Errorf("metrics: read project markers: %w", err)
+		}
+		out[id] = m
+	}
+	return out, rows.Err()
+}
+
+// deleteProjectFacts removes one project's per-MR and per-deployment facts.
+func deleteProjectFacts(ctx context.Context, tx *sql.Tx, id int64) error {
+	for _, q := range []string{
+		`DELETE FROM deployment_mr_facts WHERE deployment_id IN (SELECT id FROM deployment_facts WHERE project_id = ?)`,
+		`DELETE FROM deployment_facts WHERE project_id = ?`,
+		`DELETE FROM mr_facts WHERE project_id = ?`,
+		`DELETE FROM fact_projects WHERE project_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return fmt.Errorf("metrics: clear facts of project %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// sortedCSV sorts the items of a comma-terminated list, so that map order does not matter.
+func sortedCSV(s string) string {
+	parts := strings.Split(strings.TrimSuffix(s, ","), ",")
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 func (e *Engine) loadProjects(ctx context.Context, tx *sql.Tx) ([]rawProject, error) {

@@ -30,6 +30,7 @@ func TestFiguresEqualGeneratorTruth(t *testing.T) {
 	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
 	t.Cleanup(srv.Close)
 	truth := org.Truth()
+	t.Logf("organisation at %v", truth.Now)
 
 	paths := map[int64]string{}
 	var mono, payAPI, payWorker string
@@ -99,6 +100,54 @@ services = ["payments", "checkout"]
 		t.Fatal(err)
 	}
 
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+
+	// A few days later: the next sync changes some projects; the refresh derives those again
+	// and must land on the truth, and on what a refresh from scratch gives.
+	org.Advance(3 * 24 * time.Hour)
+	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: srv.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Since: end.AddDate(-1, 0, 0), Config: cfg, Now: org.Now,
+		RetryWaitMin: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+
+	incremental := snapshot(t, e)
+	if _, err := st.DB.Exec(`DELETE FROM fact_state`); err != nil { // forces a refresh from scratch
+		t.Fatal(err)
+	}
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if full := snapshot(t, e); full != incremental {
+		t.Errorf("the incremental refresh differs from a refresh from scratch")
+	}
+}
+
+// snapshot renders every item and figure the engine answers, for comparing two states.
+func snapshot(t *testing.T, e *metrics.Engine) string {
+	t.Helper()
+	var b strings.Builder
+	ctx := context.Background()
+	for _, ds := range metrics.Datasets {
+		if err := metrics.WriteCSV(ctx, &b, e, ds, metrics.Filter{From: time.Unix(0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	figs, err := e.Figures(ctx, metrics.Filter{From: time.Unix(0, 0), Team: "money", By: metrics.Day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(&b, figs)
+	return b.String()
+}
+
+func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end time.Time, paths map[int64]string, mono string, serviceOf func(int64, string) string) {
+	t.Helper()
+	ctx := context.Background()
 	// Deployments: service, and the truth's rework, rollback, change failure, recovery, counts.
 	type depWant struct {
 		service              string

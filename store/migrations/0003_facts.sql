@@ -11,6 +11,13 @@ CREATE TABLE fact_state (
     generation   INTEGER NOT NULL
 );
 
+-- Per project: a summary of the raw rows its facts were derived from, so that a refresh after a
+-- sync derives again only the projects whose rows changed.
+CREATE TABLE fact_projects (
+    project_id INTEGER PRIMARY KEY,
+    marker     TEXT    NOT NULL
+);
+
 -- One row per merged, in-scope (target = default branch), human-authored MR, stored in the
 -- order item lists and exports read them (by delivered_at), with the text they show, so that a
 -- long export reads the table front to back instead of jumping around the raw tables.
@@ -40,6 +47,7 @@ CREATE TABLE mr_facts (
     unapproved        INTEGER NOT NULL,
     PRIMARY KEY (delivered_at, project_id, iid)
 ) WITHOUT ROWID;
+CREATE INDEX mr_facts_project ON mr_facts(project_id, iid);
 
 -- One row per successful production deployment, in finish order.
 CREATE TABLE deployment_facts (
@@ -60,6 +68,7 @@ CREATE TABLE deployment_facts (
     out_of_window    INTEGER NOT NULL,
     PRIMARY KEY (finished_at, id)
 ) WITHOUT ROWID;
+CREATE INDEX deployment_facts_project ON deployment_facts(project_id);
 
 -- The counted deployment-MR links: human-authored, merged MRs Pacer knows, minus the links an
 -- environment's first deployment makes to MRs merged more than 7 days before it.
