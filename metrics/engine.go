@@ -225,37 +225,10 @@ func (e *Engine) scopeOf(f Filter) scope {
 	return sc
 }
 
-// serviceOK says whether a service passes the service filter and, when the team has no
-// authors, the team's services. Items then need no author check.
+// serviceOK says whether a service passes the service filter (the team rule is separate:
+// an item also needs one of the team's services or authors).
 func (sc *scope) serviceOK(service string) bool {
-	if sc.services != nil && !sc.services[service] {
-		return false
-	}
-	return true
-}
-
-// match says whether an item of service, made by authors (an MR's author, a deployment's MR
-// authors), is in scope: within the services asked for and, with a team, in one of the team's
-// services or by one of its authors.
-func (sc *scope) match(service string, authors func(yield func(string) bool)) bool {
-	if !sc.serviceOK(service) {
-		return false
-	}
-	if sc.team == nil || sc.teamSvc[service] {
-		return true
-	}
-	if len(sc.teamAuth) == 0 || authors == nil {
-		return false
-	}
-	found := false
-	authors(func(a string) bool {
-		if sc.teamAuth[strings.ToLower(a)] {
-			found = true
-			return false
-		}
-		return true
-	})
-	return found
+	return sc.services == nil || sc.services[service]
 }
 
 // dayOf is the Unix day number of t's calendar date, read in t's own location: a Filter's
