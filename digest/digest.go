@@ -348,7 +348,16 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock
 		subject, html, text string
 		err                 error
 	}
+	// Render every scope before connecting, so the connection never idles while the metrics
+	// are read.
 	cache := map[string]rendered{}
+	for _, r := range todo {
+		if _, ok := cache[r.scope.Key()]; !ok {
+			var rd rendered
+			rd.subject, rd.html, rd.text, rd.err = s.Render(ctx, week, r.scope)
+			cache[r.scope.Key()] = rd
+		}
+	}
 	m := &mailer{cfg: s.cfg.SMTP, tlsConfig: s.tlsConfig, timeout: s.timeout}
 	defer m.close()
 
@@ -356,11 +365,7 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock
 	var dialErr error // a connection that failed once fails the rest of this run the same way
 	for _, r := range todo {
 		d := Delivery{Recipient: r.addr, Scope: r.scope}
-		rd, ok := cache[r.scope.Key()]
-		if !ok {
-			rd.subject, rd.html, rd.text, rd.err = s.Render(ctx, week, r.scope)
-			cache[r.scope.Key()] = rd
-		}
+		rd := cache[r.scope.Key()]
 		d.Subject = rd.subject
 		err := rd.err
 		if err == nil && ctx.Err() != nil {
