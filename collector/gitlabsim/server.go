@@ -1,6 +1,7 @@
 package gitlabsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -412,19 +413,35 @@ func enumParam(r *http.Request, name, def string, allowed ...string) (string, er
 	return "", badValue(name)
 }
 
+// bufferedResponse holds a response built under the org's read lock, so that a slow client
+// never holds up Advance.
+type bufferedResponse struct {
+	h    http.Header
+	code int
+	body bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.h }
+func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+
 // handle adapts an error-returning handler that runs under the org's read lock.
 func (s *Server) handle(pattern string, fn func(w http.ResponseWriter, r *http.Request, now time.Time) error) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		buf := &bufferedResponse{h: w.Header(), code: http.StatusOK}
 		s.org.mu.RLock()
-		err := fn(w, r, s.org.now)
+		err := fn(buf, r, s.org.now)
 		s.org.mu.RUnlock()
-		if err != nil {
-			if ae, ok := err.(*apiError); ok {
-				writeJSON(w, ae.code, map[string]string{ae.field: ae.text})
-				return
-			}
-			s.logf("gitlabsim: %s: %v", r.URL.Path, err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "500 Internal Server Error"})
+		if err == nil {
+			w.WriteHeader(buf.code)
+			_, _ = w.Write(buf.body.Bytes())
+			return
 		}
+		if ae, ok := err.(*apiError); ok {
+			writeJSON(w, ae.code, map[string]string{ae.field: ae.text})
+			return
+		}
+		s.logf("gitlabsim: %s: %v", r.URL.Path, err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "500 Internal Server Error"})
 	})
 }

@@ -161,6 +161,28 @@ func TestGenerateShape(t *testing.T) {
 	if longTalks == 0 {
 		t.Errorf("no MR with more than 100 notes")
 	}
+	var redeploys, failed int
+	for _, p := range o.projects {
+		for _, e := range p.envs {
+			var prev *deployment
+			for _, d := range e.chain {
+				if !e.production || d.id == 0 {
+					continue
+				}
+				if d.status != "success" {
+					failed++
+					continue
+				}
+				if prev != nil && prev.sha == d.sha {
+					redeploys++
+				}
+				prev = d
+			}
+		}
+	}
+	if redeploys == 0 || failed == 0 {
+		t.Errorf("%d redeploys of the same SHA, %d failed or canceled production deployments", redeploys, failed)
+	}
 	var rollbacks, api, noLinks, cf, coverage, noCoverage int
 	for _, d := range tr.Deployments {
 		if d.Rollback {
