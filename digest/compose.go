@@ -259,10 +259,24 @@ func (h headlineSpec) value(tab figureTable, w Week) (float64, bool) {
 	if f, ok := tab.get(w.String(), metrics.AllServices, h.metric); ok {
 		return f.Value, true
 	}
-	if h.zeroWhenMissing {
+	// A count is 0 in a week without rows, but only once there is data at all: the weeks
+	// before the history begins must not pull the 4-week average down.
+	if h.zeroWhenMissing && !tab.beforeData(w) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// beforeData says whether w comes before the first week that has any figure in the table.
+// ISO week keys (2026-W09) sort in time order as strings.
+func (t figureTable) beforeData(w Week) bool {
+	first := ""
+	for p := range t {
+		if first == "" || p < first {
+			first = p
+		}
+	}
+	return first == "" || w.String() < first
 }
 
 // change compares cur with ref. Durations, counts and rates per day change by a relative

@@ -54,6 +54,11 @@ func TestComposeEveryone(t *testing.T) {
 		}
 	}
 
+	// The history starts in W08: the 4-week average is W08's alone, not diluted by empty weeks.
+	if fg := figureByLabel(t, m, "Deployments"); fg.VsAvg.Text != "+100%" || !strings.Contains(fg.VsAvg.Title, "(1 week with data)") {
+		t.Errorf("deployments vs 4-week average = %+v", fg.VsAvg)
+	}
+
 	if len(m.Releases) != 2 || m.Releases[0].Service != "payments" || m.Releases[0].Count != "3" || m.Releases[0].VsPrev.Text != "+200%" ||
 		m.Releases[0].Rework != "1 rework" || m.Releases[1].Service != "checkout" || m.Releases[1].VsPrev.Text != "no change" {
 		t.Errorf("releases = %+v", m.Releases)
