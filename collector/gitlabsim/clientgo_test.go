@@ -46,7 +46,14 @@ func TestClientGoDecodesEveryEndpoint(t *testing.T) {
 			t.Errorf("project %d %s %s not in truth (%+v)", p.ID, p.PathWithNamespace, p.DefaultBranch, w)
 		}
 	}
-	pid := tr.Projects[0].ID
+	if g, _, err := c.Groups.GetGroup("acme/commerce", nil); err != nil || g.ParentID != 71 || g.FullPath != "acme/commerce" {
+		t.Fatalf("get group: %+v %v", g, err)
+	}
+	mono, ok := tr.FindProject("acme/monolith")
+	if !ok {
+		t.Fatal("no monolith in the truth")
+	}
+	pid := mono.ID
 	if _, _, err := c.Projects.GetProject("acme/monolith", nil); err != nil {
 		t.Fatalf("get project by path: %v", err)
 	}
@@ -63,6 +70,14 @@ func TestClientGoDecodesEveryEndpoint(t *testing.T) {
 	for _, m := range tr.MergeRequests {
 		if m.ProjectID == pid {
 			truthMRs[m.IID] = m
+			if f, ok := tr.FindMR(pid, m.IID); !ok || f.ID != m.ID {
+				t.Fatalf("FindMR(%d, %d) = %+v, %v", pid, m.IID, f, ok)
+			}
+		}
+	}
+	for _, d := range tr.Deployments {
+		if f, ok := tr.FindDeployment(d.ID); !ok || f.SHA != d.SHA {
+			t.Fatalf("FindDeployment(%d) = %+v, %v", d.ID, f, ok)
 		}
 	}
 	if len(mrs) != len(truthMRs) || len(mrs) == 0 {
@@ -172,7 +187,7 @@ func TestClientGoDecodesEveryEndpoint(t *testing.T) {
 
 	pipes, err := gitlab.ScanAndCollect(func(p gitlab.PaginationOptionFunc) ([]*gitlab.PipelineInfo, *gitlab.Response, error) {
 		return c.Pipelines.ListProjectPipelines(pid, &gitlab.ListProjectPipelinesOptions{ListOptions: gitlab.ListOptions{PerPage: 100},
-			Ref: gitlab.Ptr(tr.Projects[0].DefaultBranch), OrderBy: gitlab.Ptr("updated_at"), Sort: gitlab.Ptr("asc")}, p)
+			Ref: gitlab.Ptr(mono.DefaultBranch), OrderBy: gitlab.Ptr("updated_at"), Sort: gitlab.Ptr("asc")}, p)
 	})
 	if err != nil {
 		t.Fatal(err)

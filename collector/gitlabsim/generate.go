@@ -112,6 +112,9 @@ func (o *Org) Now() time.Time {
 	return o.now
 }
 
+// Start is the beginning of the generated history (End minus Days).
+func (o *Org) Start() time.Time { return o.start }
+
 // Advance moves the clock forward by d and adds the activity of that span: new MRs, notes,
 // approvals and pushes (some force-pushes) on open MRs, merges, deployments and pipelines.
 // Activity planned earlier (an open MR's review) becomes visible as the clock passes it.

@@ -299,3 +299,34 @@ func (o *Org) truthDeployments(p *project, now time.Time) ([]TruthDeployment, ma
 	}
 	return out, deployedAt
 }
+
+// FindMR returns the merge request iid of a project.
+func (t *Truth) FindMR(projectID, iid int64) (TruthMR, bool) {
+	i := sort.Search(len(t.MergeRequests), func(i int) bool {
+		m := t.MergeRequests[i]
+		return m.ProjectID > projectID || m.ProjectID == projectID && m.IID >= iid
+	})
+	if i < len(t.MergeRequests) && t.MergeRequests[i].ProjectID == projectID && t.MergeRequests[i].IID == iid {
+		return t.MergeRequests[i], true
+	}
+	return TruthMR{}, false
+}
+
+// FindDeployment returns the successful production deployment with GitLab id id.
+func (t *Truth) FindDeployment(id int64) (TruthDeployment, bool) {
+	i := sort.Search(len(t.Deployments), func(i int) bool { return t.Deployments[i].ID >= id })
+	if i < len(t.Deployments) && t.Deployments[i].ID == id {
+		return t.Deployments[i], true
+	}
+	return TruthDeployment{}, false
+}
+
+// FindProject returns the synced project with the given path.
+func (t *Truth) FindProject(path string) (TruthProject, bool) {
+	for _, p := range t.Projects {
+		if p.Path == path {
+			return p, true
+		}
+	}
+	return TruthProject{}, false
+}
