@@ -29,6 +29,7 @@ type Chart struct {
 	Series     []Series
 	Target     *Target // an optional horizontal reference line
 	YMax       float64 // an optional fixed top of the y axis (100 for percentages)
+	YFrom      float64 // where the y axis starts (0 unless a line chart is zoomed in)
 	CSV        string  // the CSV export of the chart's data
 	Empty      *Empty  // shown instead of the chart when set
 }
@@ -111,11 +112,18 @@ func (c Chart) dataMax() float64 {
 	return m
 }
 
-// ticks returns the y-axis tick values, from 0 to the axis top.
+// ticks returns the y-axis tick values, from the axis bottom (0, or YFrom) to its top.
 func (c Chart) ticks() []float64 {
 	top := c.YMax
 	if top <= 0 {
 		top = c.dataMax()
+	}
+	if c.YFrom > 0 && c.YFrom < top {
+		t := NiceTicks(c.Unit, top-c.YFrom)
+		for i := range t {
+			t[i] += c.YFrom
+		}
+		return t
 	}
 	return NiceTicks(c.Unit, top)
 }
@@ -126,7 +134,11 @@ func (c Chart) yTop() float64 {
 }
 
 func (c Chart) y(v float64) float64 {
-	return chartTop + c.plotH()*(1-v/c.yTop())
+	bottom := c.ticks()[0]
+	if v < bottom {
+		v = bottom
+	}
+	return chartTop + c.plotH()*(1-(v-bottom)/(c.yTop()-bottom))
 }
 
 // Tick is one labelled position on an axis.

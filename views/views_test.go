@@ -330,3 +330,20 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+func TestChartZoomedAxis(t *testing.T) {
+	c := Chart{ID: "z", Title: "Coverage", Unit: UnitPercent, Kind: Lines, YMax: 100, YFrom: 70, Categories: []string{"a", "b"},
+		Series: []Series{{Name: "all", Values: []Point{{Value: 80, Known: true, N: 2}, {Value: 100, Known: true, N: 2}}}}}
+	ticks := c.YTicks()
+	if ticks[0].Label != "70%" || ticks[len(ticks)-1].Label != "100%" {
+		t.Errorf("zoomed axis runs %s..%s, want 70%%..100%%", ticks[0].Label, ticks[len(ticks)-1].Label)
+	}
+	// 100% sits at the top of the plot, 70% at its bottom.
+	if got := c.y(100); got != chartTop {
+		t.Errorf("y(100) = %v, want %v", got, chartTop)
+	}
+	if got := c.y(70); got != chartTop+c.plotH() {
+		t.Errorf("y(70) = %v, want the bottom %v", got, chartTop+c.plotH())
+	}
+	contains(t, render(t, ChartView(c)), ">70%<")
+}

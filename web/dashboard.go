@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -161,6 +162,7 @@ func (d *dashboard) overview(c *echo.Context) error {
 			fs.series("Coverage", all, metrics.CoveragePercent, func(period, string) string { return q.link("/coverage") }))
 		cov.Target = &views.Target{Value: d.cfg.Coverage.Target, Label: "target " + views.Percent(d.cfg.Coverage.Target)}
 		cov.YMax = 100
+		zoomPercent(&cov)
 		cov.Empty = ptr(noCoverage())
 		p.Charts = []views.Chart{cycle, deps, rates, cov}
 	}
@@ -487,6 +489,7 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	}
 	p.Trend = d.chart(fs, "coverage-trend", "Coverage over time", "Default-branch coverage per period (all services, and the lowest ones), against the target.", views.UnitPercent, views.Lines, series...)
 	p.Trend.Target, p.Trend.YMax, p.Trend.Empty = tgt, 100, ptr(noCoverage())
+	zoomPercent(&p.Trend)
 
 	// Per project: the last pipeline with coverage in the range.
 	byProject := map[string]*metrics.CoverageRow{}
@@ -557,6 +560,23 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	}
 	m := d.r.meta(c, q, "Approvals", views.NavApprovals)
 	return d.r.page(c, http.StatusOK, m, views.ApprovalsView(p), q.link("/approvals"))
+}
+
+// zoomPercent starts a percentage line chart's axis 10 points under its lowest value (and
+// target), on a multiple of 10, so that coverage moving between 85% and 90% is visible.
+func zoomPercent(c *views.Chart) {
+	low := 100.0
+	if c.Target != nil {
+		low = c.Target.Value
+	}
+	for _, s := range c.Series {
+		for _, p := range s.Values {
+			if p.Known && p.Value < low {
+				low = p.Value
+			}
+		}
+	}
+	c.YFrom = max(0, math.Floor(low/10)*10-10)
 }
 
 // noCoverage explains an empty coverage view.
