@@ -188,7 +188,19 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	}
 
 	m.Subject = subject(tab, week, scope)
+	outside := 0
+	if w := cfg.DeployWindow; w != nil {
+		for _, d := range thisWeek {
+			if !inWindow(d.FinishedAt, w) {
+				outside++
+			}
+		}
+	}
+	m.Highlights = highlights(tab, week, thisWeek, slow, outside)
 	m.Preheader = preheader(tab, week)
+	if len(m.Highlights) > 0 {
+		m.Preheader = strings.Join(m.Highlights, " · ")
+	}
 	if ln.off {
 		m.Notes = append(m.Notes, "Links into the dashboard appear once base_url is set in the configuration file.")
 	}
@@ -716,4 +728,73 @@ func preheader(tab figureTable, week Week) string {
 	}
 	s := strings.Join(parts, " · ")
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// highlights are up to four sentences on what stood out, so the first lines of the email say
+// what a reader would otherwise look for in the tables: a big move in cycle time or
+// deployments, the rework, the slowest MR when it is far out, and deployments outside the
+// window.
+func highlights(tab figureTable, week Week, this []metrics.Deployment, slow []metrics.MergeRequest, outside int) []string {
+	var out []string
+	cur, okCur := tab.get(week.String(), metrics.AllServices, metrics.CycleTimeP50)
+	prev, okPrev := tab.get(week.Prev().String(), metrics.AllServices, metrics.CycleTimeP50)
+	if okCur && okPrev && prev.Value > 0 {
+		rel := (cur.Value - prev.Value) / prev.Value
+		switch {
+		case rel <= -0.1:
+			out = append(out, fmt.Sprintf("Cycle time p50 fell %.0f%% to %s.", -rel*100, views.Duration(int64(cur.Value))))
+		case rel >= 0.1:
+			out = append(out, fmt.Sprintf("Cycle time p50 rose %.0f%% to %s.", rel*100, views.Duration(int64(cur.Value))))
+		}
+	}
+	n := figureValue(tab, week.String(), metrics.Deployments)
+	p := figureValue(tab, week.Prev().String(), metrics.Deployments)
+	if n > 0 && p > 0 && math.Abs(n-p)/p >= 0.2 {
+		word := "more"
+		if n < p {
+			word = "fewer"
+		}
+		out = append(out, fmt.Sprintf("%s, %s %s than last week.", plural(int(n), "deployment", "deployments"), views.Count(int64(math.Abs(n-p))), word))
+	}
+	services := map[string]bool{}
+	rollbacks, rework := 0, 0
+	for _, d := range this {
+		if d.Rework {
+			rework++
+			services[d.Service] = true
+			if d.Rollback {
+				rollbacks++
+			}
+		}
+	}
+	if rework > 0 {
+		names := make([]string, 0, len(services))
+		for s := range services {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		where := strings.Join(names, ", ")
+		if len(names) > 3 {
+			where = fmt.Sprintf("%s and %d other services", strings.Join(names[:2], ", "), len(names)-2)
+		}
+		s := fmt.Sprintf("%s in %s", plural(rework, "rework deployment", "rework deployments"), where)
+		if rollbacks > 0 {
+			s += fmt.Sprintf(" (%s)", plural(rollbacks, "rollback", "rollbacks"))
+		}
+		out = append(out, s+".")
+	}
+	if len(slow) > 0 {
+		p75, ok := tab.get(week.String(), metrics.AllServices, metrics.CycleTimeP75)
+		if ok && p75.N >= 4 && float64(slow[0].CycleSeconds) >= 3*p75.Value {
+			out = append(out, fmt.Sprintf("The slowest merge request, %s!%d, took %s, over three times the p75.",
+				slow[0].Project, slow[0].IID, views.Duration(slow[0].CycleSeconds)))
+		}
+	}
+	if outside > 0 {
+		out = append(out, fmt.Sprintf("%s outside the deploy window.", plural(outside, "deployment", "deployments")))
+	}
+	if len(out) > 4 {
+		out = out[:4]
+	}
+	return out
 }

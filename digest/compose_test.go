@@ -54,6 +54,19 @@ func TestComposeEveryone(t *testing.T) {
 		}
 	}
 
+	wantHL := []string{
+		"Cycle time p50 fell 42% to 15h 30m.",
+		"4 deployments, 2 more than last week.",
+		"1 rework deployment in payments.",
+		"The slowest merge request, acme/payments-api!4, took 12d 14h, over three times the p75.",
+	}
+	if strings.Join(m.Highlights, "|") != strings.Join(wantHL, "|") {
+		t.Errorf("highlights = %q, want %q", m.Highlights, wantHL)
+	}
+	if m.Preheader != strings.Join(wantHL, " · ") {
+		t.Errorf("preheader = %q", m.Preheader)
+	}
+
 	// The history starts in W08: the 4-week average is W08's alone, not diluted by empty weeks.
 	if fg := figureByLabel(t, m, "Deployments"); fg.VsAvg.Text != "+100%" || !strings.Contains(fg.VsAvg.Title, "(1 week with data)") {
 		t.Errorf("deployments vs 4-week average = %+v", fg.VsAvg)

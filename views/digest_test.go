@@ -40,6 +40,8 @@ func digestFixture() views.DigestEmail {
 		Dates:        "23 Feb – 1 Mar 2026",
 		Scope:        "Team money",
 		DashboardURL: digestBase + "/" + q,
+		Highlights: []string{"Cycle time p50 fell 12% to 1d 4h.", "2 rework deployments in payments (1 rollback).",
+			"2 deployments outside the deploy window."},
 		Headline: []views.DigestFigure{
 			{Label: "Cycle time p50", Value: "1d 4h", N: "from 31 MRs", URL: digestBase + "/cycle-time" + q,
 				VsPrev: views.DigestChange{Text: "−12%", Tone: "good", Title: "last week 1d 8h"},

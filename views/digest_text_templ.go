@@ -41,6 +41,12 @@ func DigestText(m DigestEmail) string {
 	line("Week ", m.Week, " (", m.Dates, ")")
 
 	heading("Headline", "")
+	for _, h := range m.Highlights {
+		line("* ", h)
+	}
+	if len(m.Highlights) > 0 {
+		line()
+	}
 	if m.Quiet {
 		line("A quiet week: no merge requests were delivered and nothing was deployed to production in this scope.")
 	}
@@ -230,7 +236,7 @@ func DigestTextPre(m DigestEmail) templ.Component {
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(DigestText(m))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 201, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 207, Col: 41}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
