@@ -273,7 +273,8 @@ func (o *Org) newProject(id int64, g *group, s serviceSpec) *project {
 		pipeByID: map[int64]*pipeline{}, deployByID: map[int64]*deployment{},
 		createdAt: o.start.Add(-time.Duration(200+r.IntN(600)) * 24 * time.Hour)}
 	p.fullPath = g.fullPath + "/" + p.path
-	p.coverage = 84 + r.Float64()*9
+	p.coverageBase = 82 + r.Float64()*12
+	p.coverage = p.coverageBase
 	p.coverageDrift = (r.Float64() - 0.5) * 0.02
 	p.initialSHA = r.sha()
 	p.initialAt = o.start.Add(-time.Duration(30+r.IntN(300)) * 24 * time.Hour)
@@ -674,8 +675,8 @@ func (o *Org) newPipeline(p *project, ref, sha, source string, t time.Time, u *u
 	if p.hasCoverage && (pl.status == "success" || (pl.status == "failed" && r.chance(0.5))) {
 		pl.hasCoverage = true
 		if ref == p.defaultBranch {
-			// Coverage near 90%, drifting per service with a pull back towards its level.
-			p.coverage += p.coverageDrift + 0.01*(89-p.coverage) + 0.25*r.NormFloat64()
+			// Coverage near 90%, drifting per service with a pull back towards the service's level.
+			p.coverage += p.coverageDrift + 0.01*(p.coverageBase-p.coverage) + 0.25*r.NormFloat64()
 			p.coverage = min(max(p.coverage, 55), 99.5)
 			pl.coverage = round2(p.coverage)
 		} else {

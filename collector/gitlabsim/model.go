@@ -57,6 +57,7 @@ type project struct {
 	mrPerDay       float64 // human MRs per weekday
 	releasesPerDay float64 // production releases per weekday
 	hasCoverage    bool
+	coverageBase   float64 // the service's usual level, 82-94%
 	coverage       float64 // current coverage, drifts pipeline by pipeline
 	coverageDrift  float64 // per-pipeline drift bias
 
