@@ -40,7 +40,8 @@ func startDemo(t *testing.T) string {
 func demoServer(t testing.TB, days int) *Server {
 	t.Helper()
 	ctx := context.Background()
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd})
+	// A quarter of the default activity keeps the test quick under -race and the charts full.
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: 0.25})
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	t.Cleanup(sim.Close)
 	st := storetest.New(t)
@@ -143,8 +144,10 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	ctx := browserContext(t)
+	start := time.Now()
 	base := startDemo(t)
+	t.Logf("demo ready in %s", time.Since(start).Round(time.Millisecond))
+	ctx := browserContext(t)
 	errs := consoleErrors(ctx)
 	shots := filepath.Join("..", "docs", "screenshots")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
