@@ -29,6 +29,10 @@ type ServerOptions struct {
 	Faults    Faults
 	RateLimit int // requests per minute: RateLimit-Limit header and enforced limit; 0 => DefaultRateLimit
 	Logf      func(string, ...any)
+	// LikeGitLabCom leaves the informational RateLimit-* headers off the Projects, Groups and
+	// Users APIs, as GitLab.com does; a client that sizes its limiter from the first response
+	// (group projects) then sees no limit.
+	LikeGitLabCom bool
 }
 
 // Faults are per-request probabilities of injected failures, drawn from a source seeded with
@@ -41,6 +45,9 @@ type Faults struct {
 	Slow        float64       // the response is delayed by SlowBy
 	SlowBy      time.Duration // default 2s
 	RetryAfter  time.Duration // the wait a 429 asks for; default 1s (whole seconds on the wire)
+	// BareRateLimit is the share of injected 429s sent without Retry-After and RateLimit-*
+	// headers, as GitLab.com sometimes answers: the client has to back off on its own.
+	BareRateLimit float64
 }
 
 // Server serves an Org over GitLab's REST v4 API on a loopback port.
@@ -192,6 +199,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case v < s.faults.Drop+s.faults.RateLimit+s.faults.ServerError+s.faults.Slow:
 		f = faultSlow
 	}
+	bare := f == faultRateLimit && s.faults.BareRateLimit > 0 && s.frng.Float64() < s.faults.BareRateLimit
 	faults := s.faults
 	if now.Sub(s.windowStart) >= time.Minute {
 		s.windowStart = now.Truncate(time.Second)
@@ -207,11 +215,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("RateLimit-Name", "throttle_authenticated_api")
-	h.Set("RateLimit-Limit", strconv.Itoa(s.opt.RateLimit))
-	h.Set("RateLimit-Observed", strconv.Itoa(s.opt.RateLimit-remaining))
-	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	if !(s.opt.LikeGitLabCom && quietRoute(pattern)) && !bare {
+		h.Set("RateLimit-Name", "throttle_authenticated_api")
+		h.Set("RateLimit-Limit", strconv.Itoa(s.opt.RateLimit))
+		h.Set("RateLimit-Observed", strconv.Itoa(s.opt.RateLimit-remaining))
+		h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+		h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	}
 
 	switch {
 	case f == faultDrop:
@@ -230,11 +240,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		secs := int64((wait + time.Second - 1) / time.Second)
 		at := now.Add(time.Duration(secs) * time.Second)
-		s.logf("gitlabsim: fault: 429 %s (retry after %ds)", r.URL.Path, secs)
-		h.Set("Retry-After", strconv.FormatInt(secs, 10))
-		h.Set("RateLimit-Reset", strconv.FormatInt(at.Unix(), 10))
-		h.Set("RateLimit-ResetTime", at.UTC().Format(http.TimeFormat))
-		h.Set("RateLimit-Remaining", "0")
+		if bare {
+			s.logf("gitlabsim: fault: 429 %s without headers", r.URL.Path)
+		} else {
+			s.logf("gitlabsim: fault: 429 %s (retry after %ds)", r.URL.Path, secs)
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+			h.Set("RateLimit-Reset", strconv.FormatInt(at.Unix(), 10))
+			h.Set("RateLimit-ResetTime", at.UTC().Format(http.TimeFormat))
+			h.Set("RateLimit-Remaining", "0")
+		}
 		h.Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = w.Write([]byte("Retry later\n"))
@@ -260,6 +274,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// quietRoute says whether GitLab.com leaves the RateLimit headers off a route (the Projects,
+// Groups and Users APIs: the project itself, group listings, users).
+func quietRoute(pattern string) bool {
+	switch pattern {
+	case "GET /api/v4/projects/{id}", "GET /api/v4/groups/{id}", "GET /api/v4/groups/{id}/projects",
+		"GET /api/v4/users/{id}", "GET /api/v4/user":
+		return true
+	}
+	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

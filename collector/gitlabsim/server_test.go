@@ -502,6 +502,23 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+func TestGitLabComHeadersAndBare429(t *testing.T) {
+	s := NewServer(smallOrg(7), ServerOptions{LikeGitLabCom: true})
+	defer s.Close()
+	for path, want := range map[string]bool{"/api/v4/groups/acme/projects": false, "/api/v4/users/1001": false,
+		"/api/v4/projects/acme%2Fmonolith": false, "/api/v4/projects/acme%2Fmonolith/merge_requests": true} {
+		resp, _ := get(t, s, path)
+		if got := resp.Header.Get("RateLimit-Limit") != ""; got != want {
+			t.Errorf("%s: RateLimit-Limit present %v, want %v", path, got, want)
+		}
+	}
+	s.SetFaults(Faults{Seed: 3, RateLimit: 1, BareRateLimit: 1})
+	resp, _ := get(t, s, "/api/v4/projects/acme%2Fmonolith/merge_requests")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "" || resp.Header.Get("RateLimit-Reset") != "" {
+		t.Errorf("bare 429: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
 func TestRateLimitEnforced(t *testing.T) {
 	s := NewServer(smallOrg(7), ServerOptions{RateLimit: 3})
 	defer s.Close()
