@@ -49,6 +49,7 @@ type Org struct {
 	pendPipes lazyIDs[*pipeline]
 	pendDeps  lazyIDs[*deployment]
 	pendMRs   []plannedMR
+	slotEnd   time.Time // end of the hour simulate is planning
 }
 
 // plannedMR is an MR that follows from another event (a hotfix after a rollback); it is
@@ -438,6 +439,7 @@ func (o *Org) simulate(from, to time.Time) {
 		if !a.Before(b) {
 			continue
 		}
+		o.slotEnd = b
 		frac := float64(b.Sub(a)) / float64(time.Hour)
 		span := b.Sub(a)
 		var batch []newMR
@@ -588,7 +590,10 @@ func (o *Org) deployProd(e *environment, t time.Time, sha string, shaAt time.Tim
 		if author.bot || author == o.renovate {
 			author = pick(r, p.team)
 		}
-		o.pendMRs = append(o.pendMRs, plannedMR{rb.finished.Add(r.between(5*time.Minute, 40*time.Minute)), p, kindHotfix, author})
+		// Not before the end of the hour being simulated: its releases are already planned, and
+		// a merge among them would be missing from their SHAs.
+		at := maxTime(rb.finished.Add(r.between(5*time.Minute, 40*time.Minute)), o.slotEnd)
+		o.pendMRs = append(o.pendMRs, plannedMR{at, p, kindHotfix, author})
 		return rb
 	}
 	return d

@@ -161,6 +161,36 @@ func TestGenerateShape(t *testing.T) {
 	if longTalks == 0 {
 		t.Errorf("no MR with more than 100 notes")
 	}
+	// Every merge into the default branch that a later successful deployment's SHA contains is
+	// linked to some deployment of that environment (GitLab's commit-range linking).
+	unlinked := 0
+	for _, p := range o.projects {
+		for _, e := range p.envs {
+			if !e.production {
+				continue
+			}
+			linked := map[*mergeRequest]bool{}
+			var last *deployment
+			for _, d := range e.chain {
+				if d.id != 0 && d.status == "success" && !o.now.Before(d.linkAt) {
+					for _, m := range d.links {
+						linked[m] = true
+					}
+					if last == nil || d.shaAt.After(last.shaAt) {
+						last = d
+					}
+				}
+			}
+			for _, m := range p.merges {
+				if last != nil && !m.mergedAt.After(last.shaAt) && !linked[m] {
+					unlinked++
+				}
+			}
+		}
+	}
+	if unlinked != 0 {
+		t.Errorf("%d merges shipped by a deployment but linked to none", unlinked)
+	}
 	var redeploys, failed int
 	for _, p := range o.projects {
 		for _, e := range p.envs {
