@@ -160,28 +160,28 @@ func (h *heapSampler) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestCSVMemoryFlat exports 2,000 and then 16,000 rows: the live heap while writing must not
+// TestCSVMemoryFlat exports 1,000 and then 8,000 rows: the live heap while writing must not
 // grow with the row count (rows stream in keyset batches).
 func TestCSVMemoryFlat(t *testing.T) {
 	f := newFixture(t)
 	f.project(1, "acme/api")
-	fillMergeRequests(t, f, 16000)
+	fillMergeRequests(t, f, 8000)
 	e := f.engine(nil, t0.Add(400*24*time.Hour))
 	peak := func(to time.Time) (uint64, int) {
-		h := &heapSampler{every: 8}
+		h := &heapSampler{every: 64}
 		cw := &countingWriter{w: h}
 		if err := WriteCSV(context.Background(), cw, e, "merge-requests", Filter{To: to}); err != nil {
 			t.Fatal(err)
 		}
 		return h.max, cw.lines
 	}
-	small, smallRows := peak(t0.Add(13 * 24 * time.Hour))
+	small, smallRows := peak(t0.Add(7 * 24 * time.Hour))
 	large, largeRows := peak(time.Time{})
-	if smallRows < 1500 || largeRows != 16001 {
+	if smallRows < 1000 || largeRows != 8001 {
 		t.Fatalf("rows: %d and %d", smallRows, largeRows)
 	}
 	t.Logf("live heap: %d KiB for %d rows, %d KiB for %d rows", small/1024, smallRows, large/1024, largeRows)
-	// 14,000 more rows of ~330 bytes would be ~4.5 MiB if they were held.
+	// 7,000 more rows of ~330 bytes would be ~2.3 MiB if they were held.
 	if large > small+1<<20 {
 		t.Errorf("live heap grew from %d to %d bytes with 8x the rows", small, large)
 	}
