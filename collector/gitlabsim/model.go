@@ -89,7 +89,7 @@ func (p *project) headAt(t time.Time) (sha string, at time.Time) {
 		return p.initialSHA, p.initialAt
 	}
 	m := p.merges[i-1]
-	return m.mergeCommitSHA, m.mergedAt
+	return m.mergeSHA, m.mergedAt
 }
 
 // mergedBetween returns MRs merged into the default branch with lo < mergedAt <= hi.
@@ -280,7 +280,7 @@ type mergeRequest struct {
 	closedAt     time.Time // zero: never closed
 	mergeUser    *user
 	squash       bool
-	mergeSHA     string // merge commit on the target branch
+	mergeSHA     string // merge commit on the target branch: its head after the merge
 	squashSHA    string
 	reviewers    []*user
 
@@ -289,9 +289,6 @@ type mergeRequest struct {
 	notes      []*note     // by time
 	touches    []time.Time // every instant that moves updated_at, sorted
 	pipelines  []*pipeline
-
-	// mergeCommitSHA is the default-branch head after the merge (same as mergeSHA).
-	mergeCommitSHA string
 }
 
 func (m *mergeRequest) exists(t time.Time) bool { return !t.Before(m.createdAt) }

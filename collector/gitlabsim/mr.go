@@ -361,7 +361,6 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 		m.mergedAt = end
 		m.squash = r.chance(0.3)
 		m.mergeSHA = r.sha()
-		m.mergeCommitSHA = m.mergeSHA
 		if m.squash {
 			m.squashSHA = r.sha()
 		}

@@ -213,6 +213,21 @@ func TestGenerateShape(t *testing.T) {
 	if redeploys == 0 || failed == 0 {
 		t.Errorf("%d redeploys of the same SHA, %d failed or canceled production deployments", redeploys, failed)
 	}
+	// The truth's rollback rule (from SHAs and finish order) finds exactly the planned rollbacks.
+	for _, p := range o.projects {
+		if !p.synced() {
+			continue
+		}
+		for _, d := range p.deployments {
+			if d.id == 0 || !d.env.production || d.status != "success" || o.now.Before(d.dbFinished) {
+				continue
+			}
+			td, ok := tr.FindDeployment(d.id)
+			if !ok || td.Rollback != d.rollback {
+				t.Errorf("deployment %d: planned rollback %v, truth %+v (found %v)", d.id, d.rollback, td, ok)
+			}
+		}
+	}
 	var rollbacks, api, noLinks, cf, coverage, noCoverage int
 	for _, d := range tr.Deployments {
 		if d.Rollback {
