@@ -318,7 +318,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 		grid[l.Weekday()][l.Hour()]++
 		if w != nil && outsideWindow(dep.FinishedAt, w) {
 			outside = append(outside, dep)
-			if len(outside) > 50 {
+			if len(outside) > 10 {
 				outside = outside[1:]
 			}
 		}
@@ -419,7 +419,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 		}
 		total++
 		kept = append(kept, dep)
-		if len(kept) > 25 {
+		if len(kept) > 15 {
 			kept = kept[1:]
 		}
 		return nil
@@ -429,7 +429,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
 		kept[i], kept[j] = kept[j], kept[i]
 	}
-	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg),
+	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg),
 		CSV:   q.link("/export/deployments.csv"),
 		Empty: views.Empty{Title: "No rework deployments in this range", Body: "No production deployment shipped a rework MR (hotfix, bug, incident, regression, revert, rollback) or rolled back."}}
 	if total > len(kept) {

@@ -27,7 +27,7 @@ func TestPagesFullAndFragment(t *testing.T) {
 		{"/", "Overview", []string{"Cycle time (median)", "Production deployments", "Coverage"}},
 		{"/cycle-time", "Cycle time", []string{"Where the time goes", "Distribution of cycle time", "Slowest merge requests"}},
 		{"/releases", "Releases", []string{"Deployments per service (least first)", "weekday × hour", "No deploy window is configured"}},
-		{"/rework", "Rework", []string{"Rework deployments and the MRs they shipped", "Fix the crash in checkout"}},
+		{"/rework", "Rework", []string{"Latest rework deployments and the MRs they shipped", "Fix the crash in checkout"}},
 		{"/coverage", "Coverage", []string{"Latest coverage per service", "target 90%", "acme/api"}},
 		{"/approvals", "Approvals", []string{"Latest MRs merged without approval"}},
 		{"/merge-requests", "Merge requests", []string{"6 merge requests delivered"}},
