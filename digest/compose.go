@@ -706,7 +706,18 @@ func subject(tab figureTable, week Week, scope Scope) string {
 	if n > 0 {
 		dep = plural(n, "deployment", "deployments")
 	}
-	return s + ": " + ct + ", " + dep
+	return oneLine(s + ": " + ct + ", " + dep)
+}
+
+// oneLine replaces control characters (a newline in a team name from the config, say) with
+// spaces: a subject is one header line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func preheader(tab figureTable, week Week) string {

@@ -240,3 +240,10 @@ func TestCheckSubscriptions(t *testing.T) {
 		t.Fatalf("errs = %v", errs)
 	}
 }
+
+func TestSubjectIsOneLine(t *testing.T) {
+	got := subject(figureTable{}, w09, Scope{Team: "money\r\nBcc: victim@example.com"})
+	if strings.ContainsAny(got, "\r\n") || !strings.Contains(got, "money  Bcc") {
+		t.Fatalf("subject %q", got)
+	}
+}
