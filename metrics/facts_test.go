@@ -472,3 +472,23 @@ func TestIncrementalRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestFactsFollowAFinishedSync: a sync that did not call Refresh is noticed by the next read
+// once it has finished (not while it runs).
+func TestFactsFollowAFinishedSync(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/a")
+	f.mr(mrSpec{project: 1, iid: 1, created: at(0), merged: at(hour)})
+	f.exec(`INSERT INTO project_syncs(project_id, started_at, finished_at, ok_at) VALUES (1, 100, 200, 200)`)
+	e := f.engine(nil, t0.Add(10*24*time.Hour))
+
+	f.exec(`UPDATE project_syncs SET started_at = 300, finished_at = NULL`) // a sync is running
+	f.mr(mrSpec{project: 1, iid: 2, created: at(0), merged: at(hour)})
+	if n := len(f.mrs(e, Filter{})); n != 1 {
+		t.Errorf("facts derived while a sync runs: %d MRs", n)
+	}
+	f.exec(`UPDATE project_syncs SET finished_at = 400, ok_at = 400`)
+	if n := len(f.mrs(e, Filter{})); n != 2 {
+		t.Errorf("facts not derived after the sync finished: %d MRs", n)
+	}
+}

@@ -33,8 +33,9 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	return e.refresh(ctx)
 }
 
-// ensureFresh derives the facts when they are missing or were derived under other rules (a
-// changed configuration or an older build).
+// ensureFresh derives the facts when they are missing, were derived under other rules (a
+// changed configuration or an older build), or a sync finished since they were derived and
+// none is running now (a sync that did not call Refresh itself).
 func (e *Engine) ensureFresh(ctx context.Context) error {
 	fp := e.fingerprint()
 	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
@@ -48,8 +49,8 @@ func (e *Engine) ensureFresh(ctx context.Context) error {
 	return e.refresh(ctx)
 }
 
-// factsCurrent says whether the facts were derived under the rules fp names (the stored
-// fingerprint also names the bot users of the time, after a colon).
+// factsCurrent says whether the facts stand: derived under the rules fp names, and after the
+// last finished sync. The stored fingerprint is "rules:bots:syncs".
 func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
 	var have string
 	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
@@ -59,8 +60,29 @@ func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("metrics: read fact state: %w", err)
 	}
-	rules, _, _ := strings.Cut(have, ":")
-	return rules == fp, nil
+	parts := strings.SplitN(have, ":", 3)
+	if parts[0] != fp {
+		return false, nil
+	}
+	syncs, running, err := syncMarker(ctx, e.st.DB)
+	if err != nil {
+		return false, err
+	}
+	return running || len(parts) == 3 && parts[2] == syncs, nil
+}
+
+// syncMarker summarises the collector's per-project sync records: it changes whenever a sync
+// starts or finishes. running says a sync is under way (its rows are still coming).
+func syncMarker(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (marker string, running bool, err error) {
+	var n, unfinished int64
+	var started, finished sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*), MAX(started_at), MAX(finished_at),
+		COALESCE(SUM(finished_at IS NULL OR finished_at < started_at), 0) FROM project_syncs`).Scan(&n, &started, &finished, &unfinished); err != nil {
+		return "", false, fmt.Errorf("metrics: read sync state: %w", err)
+	}
+	return fmt.Sprintf("%d/%d/%d", n, started.Int64, finished.Int64), unfinished > 0, nil
 }
 
 // fingerprint identifies the rules the facts depend on.
@@ -142,7 +164,8 @@ func (e *Engine) refresh(ctx context.Context) error {
 			fmt.Fprintf(&bots, "%d,", id)
 		}
 	}
-	fp := e.fingerprint() + ":" + hashString(sortedCSV(bots.String()))
+	rules := e.fingerprint()
+	fp := rules + ":" + hashString(sortedCSV(bots.String()))
 	var stats struct {
 		full                          bool
 		projects, mrs, deployments, n int
@@ -161,7 +184,13 @@ func (e *Engine) refresh(ctx context.Context) error {
 		case err != nil:
 			return fmt.Errorf("metrics: read fact state: %w", err)
 		}
-		full := have != fp
+		// Read before the raw rows: a sync finishing after this point changes the marker
+		// again, so its rows are picked up by the next refresh.
+		syncs, _, err := syncMarker(ctx, tx)
+		if err != nil {
+			return err
+		}
+		full := !strings.HasPrefix(have+":", fp+":") || strings.Count(have, ":") != 2
 		stats.full = full
 		projects, err := e.loadProjects(ctx, tx)
 		if err != nil {
@@ -263,7 +292,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1`, fp, time.Now().Unix()); err != nil {
+			generation = fact_state.generation + 1`, fp+":"+syncs, time.Now().Unix()); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil
