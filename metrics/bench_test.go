@@ -218,6 +218,7 @@ func BenchmarkFiguresYear(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var n int
+	cpu := cpuTime()
 	for b.Loop() {
 		figs, err := e.Figures(ctx, benchFilter())
 		if err != nil {
@@ -225,6 +226,7 @@ func BenchmarkFiguresYear(b *testing.B) {
 		}
 		n = len(figs)
 	}
+	reportCPU(b, cpu)
 	b.ReportMetric(float64(n), "figures")
 }
 
@@ -234,11 +236,13 @@ func BenchmarkFiguresYearByDay(b *testing.B) {
 	f := benchFilter()
 	f.By = Day
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.Figures(ctx, f); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkFiguresYearOneService(b *testing.B) {
@@ -247,11 +251,13 @@ func BenchmarkFiguresYearOneService(b *testing.B) {
 	f := benchFilter()
 	f.Services = []string{"acme/group-7/service-17"}
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.Figures(ctx, f); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkExportMergeRequestsMonth streams a month of MRs (about 80,000 rows) as CSV.
@@ -260,11 +266,13 @@ func BenchmarkExportMergeRequestsMonth(b *testing.B) {
 	ctx := context.Background()
 	f := Filter{From: benchYear.AddDate(0, 6, 0), To: benchYear.AddDate(0, 7, -1)}
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		if err := WriteCSV(ctx, io.Discard, e, "merge-requests", f); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkRefreshFull derives every fact of the organisation from scratch (the first sync,
@@ -272,6 +280,7 @@ func BenchmarkExportMergeRequestsMonth(b *testing.B) {
 func BenchmarkRefreshFull(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.st.DB.Exec(`DELETE FROM fact_state`); err != nil {
 			b.Fatal(err)
@@ -280,12 +289,14 @@ func BenchmarkRefreshFull(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkRefreshOneProject is the refresh after a sync that changed one project (one MR).
 func BenchmarkRefreshOneProject(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.st.DB.Exec(`UPDATE merge_requests SET updated_at = updated_at + 1 WHERE project_id = 17 AND iid = 1`); err != nil {
 			b.Fatal(err)
@@ -294,15 +305,25 @@ func BenchmarkRefreshOneProject(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkRefreshNothingChanged is the refresh after a sync that found nothing new.
 func BenchmarkRefreshNothingChanged(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
+	cpu := cpuTime()
 	for b.Loop() {
 		if err := e.Refresh(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportCPU(b, cpu)
+}
+
+// reportCPU adds the CPU time per operation (see cpuTime) to the benchmark's figures.
+func reportCPU(b *testing.B, start time.Duration) {
+	if used := cpuTime() - start; used > 0 && b.N > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
