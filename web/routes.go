@@ -28,6 +28,5 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 
 	e.GET("/static/*", a.serve)
 	e.GET("/healthz", s.healthz)
-	e.HEAD("/healthz", s.healthz)
 	return nil
 }

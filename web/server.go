@@ -58,7 +58,8 @@ func New(o Options) (*Server, error) {
 		log:    o.Logger,
 		r:      &renderer{assets: a, engine: o.Engine, version: o.Version},
 	}
-	e := echo.NewWithConfig(echo.Config{Logger: o.Logger})
+	// HEAD answers like GET without the body (monitors and link checkers use it).
+	e := echo.NewWithConfig(echo.Config{Logger: o.Logger, Router: echo.NewRouter(echo.RouterConfig{AutoHandleHEAD: true})})
 	// Errors are answered inside logRequests, so the log line has the final status; this
 	// handler only sees errors from outside that chain.
 	e.HTTPErrorHandler = s.handleError

@@ -299,6 +299,22 @@ func TestGzip(t *testing.T) {
 	mustContain(t, string(plain), "Deployments per service")
 }
 
+func TestHead(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/", "/healthz", "/releases?period=4w"} {
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, p, nil))
+		if rec.Code != 200 {
+			t.Errorf("HEAD %s: %d", p, rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/?by=month", nil))
+	if rec.Code != 400 || rec.Body.Len() != 0 {
+		t.Errorf("HEAD with a bad filter: %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	f := newFixture(t)
 	rec := f.get("/healthz", false)
