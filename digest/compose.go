@@ -74,8 +74,8 @@ const (
 	coverageMinDelta = 0.05 // percentage points below which coverage counts as unchanged
 )
 
-// links builds dashboard URLs with the digest's filters. An empty base with abs set means the
-// configuration has no base_url: the email then shows text without links.
+// links builds dashboard URLs with the digest's filters. off is set when the configuration has
+// no base_url: the email then shows text without links.
 type links struct {
 	base  string // "" for root-relative links (the browser preview)
 	off   bool

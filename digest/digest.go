@@ -1,8 +1,8 @@
 // Package digest composes the weekly email digest (SPEC section 6) from the metrics, renders
 // it as HTML and plain text, and sends it over SMTP. What was sent is kept in the store: a
 // (week, recipient) pair is recorded only after the mail server accepted the message, so a
-// failure is retried on the next check and a sent digest never goes out twice, across
-// restarts.
+// failure is retried on a later check (after a short, growing delay) and a sent digest never
+// goes out twice, across restarts.
 package digest
 
 import (
