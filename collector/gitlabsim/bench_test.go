@@ -51,14 +51,16 @@ func BenchmarkServeMergeRequestPage(b *testing.B) {
 }
 
 func TestScaleFor(t *testing.T) {
-	o := Generate(GenOptions{Seed: 2, End: testEnd, Days: 30, Scale: ScaleFor(3000, 30)})
-	if n := len(o.Truth().MergeRequests); n < 2500 || n > 3500 {
-		t.Errorf("ScaleFor(3000, 30) gave %d MRs", n)
+	t.Parallel()
+	o := Generate(GenOptions{Seed: 2, End: testEnd, Days: 20, Scale: ScaleFor(1500, 20)})
+	if n := len(o.Truth().MergeRequests); n < 1250 || n > 1750 {
+		t.Errorf("ScaleFor(1500, 20) gave %d MRs", n)
 	}
 }
 
 // TestConcurrentAdvance serves while the organisation advances (run with -race).
 func TestConcurrentAdvance(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(12)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -100,6 +102,7 @@ func TestConcurrentAdvance(t *testing.T) {
 }
 
 func TestAdvanceToAndLive(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(13)
 	start := o.Now()
 	o.AdvanceTo(start.Add(-time.Hour))
@@ -125,10 +128,11 @@ func TestAdvanceToAndLive(t *testing.T) {
 }
 
 func TestOptionEdges(t *testing.T) {
+	t.Parallel()
 	for _, opt := range []GenOptions{
 		{Seed: 1, End: testEnd, Days: 3, Services: 1},
 		{Seed: 2, End: testEnd, Days: 2, Services: 30, Scale: 0.1},
-		{Seed: 3, End: testEnd.Add(13*time.Hour + 7*time.Minute), Days: 5, Scale: 8},
+		{Seed: 3, End: testEnd.Add(13*time.Hour + 7*time.Minute), Days: 4, Scale: 4},
 	} {
 		o := Generate(opt)
 		tr := o.Truth()

@@ -20,7 +20,8 @@ func newClient(t *testing.T, s *Server) *gitlab.Client {
 // TestClientGoDecodesEveryEndpoint lists every endpoint the collector uses through
 // client-go v1.46.0 and checks the decoded values against the ground truth.
 func TestClientGoDecodesEveryEndpoint(t *testing.T) {
-	o := Generate(GenOptions{Seed: 7, Days: 30, End: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
+	t.Parallel()
+	o := Generate(GenOptions{Seed: 7, Days: 14, End: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
 	c := newClient(t, s)

@@ -304,6 +304,7 @@ func ts(t *time.Time) string {
 // TestTruthMatchesServedJSON: a plain sync of everything the server serves, with the SPEC
 // rules applied to the JSON, equals the generator's truth, before and after Advance.
 func TestTruthMatchesServedJSON(t *testing.T) {
+	t.Parallel()
 	o := Generate(GenOptions{Seed: 3, Days: 28, Services: 6, Scale: 0.4, End: time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)})
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()

@@ -49,6 +49,7 @@ func get(t *testing.T, s *Server, path string, hdr ...string) (*http.Response, [
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
+	t.Parallel()
 	opt := GenOptions{Seed: 11, End: testEnd, Days: 20, Services: 6}
 	a, b := Generate(opt).Truth(), Generate(opt).Truth()
 	if !reflect.DeepEqual(a, b) {
@@ -68,6 +69,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 }
 
 func TestGenerateShape(t *testing.T) {
+	t.Parallel()
 	o := Generate(GenOptions{Seed: 5, End: testEnd})
 	tr := o.Truth()
 	if len(tr.Projects) != 12 {
@@ -265,6 +267,7 @@ func TestGenerateShape(t *testing.T) {
 }
 
 func TestUnauthorized(t *testing.T) {
+	t.Parallel()
 	s := NewServer(smallOrg(1), ServerOptions{})
 	defer s.Close()
 	for _, h := range [][]string{{"PRIVATE-TOKEN", ""}, {"PRIVATE-TOKEN", "wrong"}, {"PRIVATE-TOKEN", "", "Authorization", "Bearer nope"}} {
@@ -282,6 +285,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	s := NewServer(smallOrg(1), ServerOptions{})
 	defer s.Close()
 	for path, want := range map[string]string{
@@ -301,6 +305,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestPagingHeaders(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(2)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -370,6 +375,7 @@ func TestPagingHeaders(t *testing.T) {
 }
 
 func TestDeploymentFilterRules(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(3)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -428,6 +434,7 @@ func TestDeploymentFilterRules(t *testing.T) {
 }
 
 func TestAPIDeploymentsHaveNoDeployable(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(4)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -444,6 +451,7 @@ func TestAPIDeploymentsHaveNoDeployable(t *testing.T) {
 }
 
 func TestGroupProjectsFilters(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(5)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -492,6 +500,7 @@ func TestGroupProjectsFilters(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(6)
 	s := NewServer(o, ServerOptions{Faults: Faults{Seed: 1, RateLimit: 1}})
 	defer s.Close()
@@ -548,6 +557,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestGitLabComHeadersAndBare429(t *testing.T) {
+	t.Parallel()
 	s := NewServer(smallOrg(7), ServerOptions{LikeGitLabCom: true})
 	defer s.Close()
 	for path, want := range map[string]bool{"/api/v4/groups/acme/projects": false, "/api/v4/users/1001": false,
@@ -565,6 +575,7 @@ func TestGitLabComHeadersAndBare429(t *testing.T) {
 }
 
 func TestRateLimitEnforced(t *testing.T) {
+	t.Parallel()
 	s := NewServer(smallOrg(7), ServerOptions{RateLimit: 3})
 	defer s.Close()
 	var codes []int
@@ -583,6 +594,7 @@ func TestRateLimitEnforced(t *testing.T) {
 // TestAdvance: activity moves MRs forward, updated_at never goes back, and updated_after
 // returns exactly the MRs that changed.
 func TestAdvance(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(8)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -644,6 +656,7 @@ func TestAdvance(t *testing.T) {
 
 // TestLinksAppearLater: a deployment's MR links become visible minutes after it finished.
 func TestLinksAppearLater(t *testing.T) {
+	t.Parallel()
 	o := Generate(GenOptions{Seed: 9, End: time.Date(2026, 3, 3, 11, 0, 0, 0, time.UTC), Days: 10, Services: 3})
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -679,6 +692,7 @@ func TestLinksAppearLater(t *testing.T) {
 }
 
 func TestCoverageOnlyOnSinglePipeline(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(10)
 	s := NewServer(o, ServerOptions{})
 	defer s.Close()
@@ -713,6 +727,7 @@ func TestCoverageOnlyOnSinglePipeline(t *testing.T) {
 }
 
 func TestHandlerServesWithoutListener(t *testing.T) {
+	t.Parallel()
 	o := smallOrg(1)
 	s := newServer(o, ServerOptions{Token: "t"})
 	rec := &recorder{h: http.Header{}}
