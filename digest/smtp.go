@@ -173,6 +173,8 @@ func (m *mailer) explain(what string, err error) error {
 		hint = "cannot connect; check smtp.host and smtp.port, and that the server is running and reachable"
 	case strings.Contains(msg, "SMTP AUTH failed") || strings.Contains(msg, "535"):
 		hint = "authentication failed; check smtp.username and the PACER_SMTP_PASSWORD environment variable"
+	case strings.Contains(strings.ToLower(msg), "authenticat") || strings.Contains(msg, " 530 "):
+		hint = "the server requires authentication; set smtp.username and the PACER_SMTP_PASSWORD environment variable"
 	case strings.Contains(msg, "STARTTLS"):
 		hint = "TLS negotiation failed; check smtp.tls (starttls on 587, tls on 465, none only for a relay on loopback)"
 	case strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:"):

@@ -400,6 +400,10 @@ func TestFailuresRecordNothingAndSayWhatToFix(t *testing.T) {
 			f.cfg.SMTP.Username, f.cfg.SMTP.Password = "pacer", "wrong-password-123"
 			return senderFor(t, f, eng, srv, "starttls", clientTLS, nil)
 		}, []string{"authentication failed", "PACER_SMTP_PASSWORD"}, 0},
+		{"authentication required but no username", func(t *testing.T, f *fixture, eng Source) *Sender {
+			srv, clientTLS := startMailServer(t, "starttls", func(m *mailServer) { m.user, m.pass = "pacer", "right" })
+			return senderFor(t, f, eng, srv, "starttls", clientTLS, nil)
+		}, []string{"requires authentication", "set smtp.username"}, 0},
 		{"starttls not offered", func(t *testing.T, f *fixture, eng Source) *Sender {
 			srv, _ := startMailServer(t, "none", nil)
 			return senderFor(t, f, eng, srv, "starttls", nil, nil)
@@ -413,6 +417,7 @@ func TestFailuresRecordNothingAndSayWhatToFix(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
+			t.Log(err)
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
