@@ -453,6 +453,11 @@ func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p)
 // handle adapts an error-returning handler that runs under the org's read lock.
 func (s *Server) handle(pattern string, fn func(w http.ResponseWriter, r *http.Request, now time.Time) error) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("pagination") == "keyset" {
+			// None of the simulated resources supports keyset paging; GitLab refuses it so.
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Keyset pagination is not yet available for this type of request"})
+			return
+		}
 		buf := &bufferedResponse{h: w.Header(), code: http.StatusOK}
 		s.org.mu.RLock()
 		err := fn(buf, r, s.org.now)

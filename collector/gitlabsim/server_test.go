@@ -296,9 +296,14 @@ func TestNotFound(t *testing.T) {
 		"/api/v4/projects/acme%2Fmonolith/merge_requests/1": `{"message":"404 Merge Request Not Found"}`,
 		"/api/v4/projects/acme%2Fmonolith/pipelines/1":      `{"message":"404 Not found"}`,
 		"/api/v4/nothing/here":                              `{"error":"404 Not Found"}`,
+		"/api/v4/projects/acme%2Fmonolith/merge_requests?pagination=keyset&order_by=id&sort=asc": `{"message":"Keyset pagination is not yet available for this type of request"}`,
 	} {
 		resp, body := get(t, s, path)
-		if resp.StatusCode != 404 || strings.TrimSpace(string(body)) != want {
+		code := 404
+		if strings.Contains(path, "keyset") {
+			code = 405
+		}
+		if resp.StatusCode != code || strings.TrimSpace(string(body)) != want {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
