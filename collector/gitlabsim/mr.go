@@ -227,6 +227,9 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 		comment(created.Add(r.between(3*time.Minute, 15*time.Minute)), p.bot,
 			fmt.Sprintf("Coverage report: %.1f%% (%+.1f%%)", p.coverage, r.NormFloat64()*0.3))
 	}
+	if human && r.chance(0.1) {
+		sys(created.Add(r.logn(time.Hour, 1)), author, "changed the description", noteSystem)
+	}
 	if human && r.chance(0.2) {
 		who := "@" + author.username
 		if reviewer != nil {
@@ -276,6 +279,9 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 				comment(at, reviewer, pick(r, reviewComments))
 				if r.chance(0.3) {
 					comment(at.Add(r.between(time.Minute, 20*time.Minute)), reviewer, pick(r, reviewComments))
+				}
+				if i == 0 && r.chance(0.15) { // a review submitted as "request changes": not an approval
+					sys(at.Add(r.between(time.Minute, 25*time.Minute)), reviewer, "requested changes", noteSystem)
 				}
 				at = at.Add(r.logn(50*time.Minute, 1))
 				comment(at, author, pick(r, authorReplies))
@@ -374,6 +380,9 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 		}
 		if r.chance(0.03) && reviewer != nil {
 			comment(m.mergedAt.Add(r.logn(2*time.Hour, 1)), pick(r, o.humans), "Nice one!")
+		}
+		if r.chance(0.08) { // referenced from a later commit: a system note after the merge
+			sys(m.mergedAt.Add(r.between(time.Minute, 3*24*time.Hour)), m.mergeUser, "mentioned in commit "+r.sha()[:8], noteSystem)
 		}
 	}
 
