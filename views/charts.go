@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"html"
 	"math"
 	"strconv"
 	"strings"
@@ -563,4 +564,14 @@ func (s Spark) Points() string {
 		b.WriteString(num(x) + "," + num(y))
 	}
 	return b.String()
+}
+
+// pathHTML escapes each part of a path split after its slashes and joins them with <wbr>.
+// (Written here rather than in the template, where whitespace would creep in between.)
+func pathHTML(s string) string {
+	parts := strings.SplitAfter(s, "/")
+	for i, p := range parts {
+		parts[i] = html.EscapeString(p)
+	}
+	return strings.Join(parts, "<wbr>")
 }

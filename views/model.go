@@ -131,6 +131,7 @@ type Card struct {
 	Delta Delta
 	Spark Spark
 	Help  string // what the figure means, one sentence
+	Text  bool   // the value is a name, not a number (set in a smaller size)
 }
 
 // MRRow is one merge request, formatted.

@@ -200,6 +200,8 @@ func TestSmallComponents(t *testing.T) {
 		Spark: Spark{Values: []float64{1, 2}, Known: []bool{true, true}}, Help: "help"}
 	contains(t, render(t, CardView(card)), `<a href="/merge-requests">1d 2h</a>`, `class="delta bad"`, `title="previous: 1d"`, "n = 4 MRs", "help")
 	contains(t, render(t, CardView(Card{Label: "x", N: "no MRs"})), `<span class="muted">–</span>`)
+	contains(t, render(t, CardView(Card{Label: "Releases least", Value: "acme/api", Text: true})), `<p class="card-value text">acme/<wbr>api</p>`)
+	contains(t, render(t, PathText("a/b<c>/d")), `a/<wbr>b&lt;c&gt;/<wbr>d`)
 	contains(t, render(t, Cards([]Card{card, card})), `class="cards"`)
 }
 

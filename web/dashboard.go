@@ -302,7 +302,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 	}
 	if len(p.PerService.Rows) > 0 {
 		least := p.PerService.Rows[0]
-		p.Cards = append(p.Cards, views.Card{Label: "Releases least", Value: least.Label, Href: least.Href,
+		p.Cards = append(p.Cards, views.Card{Label: "Releases least", Value: least.Label, Href: least.Href, Text: true,
 			N: "n = " + views.Plural(least.N, "deployment", "deployments") + " in the range", Help: "The service with the fewest production deployments."})
 	}
 	p.PerPeriod = d.chart(fs, "releases-per-period", "Deployments per period", "Successful production deployments per period.", views.UnitCount, views.Bars,
