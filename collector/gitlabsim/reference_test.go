@@ -126,7 +126,9 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 			return c.Environments.ListEnvironments(p.ID, &gitlab.ListEnvironmentsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
 		})
 		for _, e := range envs {
-			if !(e.Tier == "production" || e.Tier == "" && prodRE.MatchString(e.Name)) {
+			prod := e.Tier == "production" || e.Tier == "" && prodRE.MatchString(e.Name)
+			out.Environments = append(out.Environments, TruthEnvironment{ID: e.ID, ProjectID: p.ID, Name: e.Name, Tier: e.Tier, Production: prod})
+			if !prod {
 				continue
 			}
 			deps := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Deployment, *gitlab.Response, error) {
@@ -210,6 +212,7 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 		}
 	}
 	sort.Slice(out.Projects, func(i, j int) bool { return out.Projects[i].ID < out.Projects[j].ID })
+	sort.Slice(out.Environments, func(i, j int) bool { return out.Environments[i].ID < out.Environments[j].ID })
 	sort.Slice(out.Deployments, func(i, j int) bool { return out.Deployments[i].ID < out.Deployments[j].ID })
 	sort.Slice(out.Pipelines, func(i, j int) bool { return out.Pipelines[i].ID < out.Pipelines[j].ID })
 	sort.Slice(out.MergeRequests, func(i, j int) bool {
@@ -236,6 +239,9 @@ func diffTruth(want, got *Truth) []string {
 				add("project %d: want %+v, got %+v", i, want.Projects[i], got.Projects[i])
 			}
 		}
+	}
+	if fmt.Sprint(want.Environments) != fmt.Sprint(got.Environments) {
+		add("environments:\n want %+v\n got  %+v", want.Environments, got.Environments)
 	}
 	if len(want.MergeRequests) != len(got.MergeRequests) {
 		add("merge requests: want %d, got %d", len(want.MergeRequests), len(got.MergeRequests))

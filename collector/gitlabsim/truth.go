@@ -15,10 +15,11 @@ import (
 // `^(project|group)_\d+_bot` and `^service_account_` patterns, and Org.BotUsernames().
 type Truth struct {
 	Now           time.Time
-	Projects      []TruthProject    // synced projects: archived and shared-in excluded; by id
-	MergeRequests []TruthMR         // every MR of those projects; by project id, iid
-	Deployments   []TruthDeployment // successful production deployments; by id
-	Pipelines     []TruthPipeline   // default-branch pipelines; by id
+	Projects      []TruthProject     // synced projects: archived and shared-in excluded; by id
+	MergeRequests []TruthMR          // every MR of those projects; by project id, iid
+	Environments  []TruthEnvironment // environments of those projects; by id
+	Deployments   []TruthDeployment  // successful production deployments; by id
+	Pipelines     []TruthPipeline    // default-branch pipelines; by id
 }
 
 // TruthProject is one project a group sync must find.
@@ -26,6 +27,15 @@ type TruthProject struct {
 	ID            int64
 	Path          string // path_with_namespace
 	DefaultBranch string
+}
+
+// TruthEnvironment is one environment and whether it counts as production.
+type TruthEnvironment struct {
+	ID         int64
+	ProjectID  int64
+	Name       string
+	Tier       string // "" when GitLab gives none
+	Production bool   // tier production, or no tier and a name matching the default pattern
 }
 
 // TruthMR is one merge request as GitLab shows it at Now, with its derived facts.
@@ -142,6 +152,12 @@ func (o *Org) Truth() *Truth {
 		}
 		t.Projects = append(t.Projects, TruthProject{ID: p.id, Path: p.fullPath, DefaultBranch: p.defaultBranch})
 
+		for _, e := range p.envs {
+			if !e.createdAt.After(now) {
+				t.Environments = append(t.Environments, TruthEnvironment{ID: e.id, ProjectID: p.id, Name: e.name,
+					Tier: e.tier, Production: e.isProduction()})
+			}
+		}
 		deps, deployedAt := o.truthDeployments(p, now)
 		t.Deployments = append(t.Deployments, deps...)
 
@@ -168,6 +184,7 @@ func (o *Org) Truth() *Truth {
 		}
 	}
 	sort.Slice(t.Projects, func(i, j int) bool { return t.Projects[i].ID < t.Projects[j].ID })
+	sort.Slice(t.Environments, func(i, j int) bool { return t.Environments[i].ID < t.Environments[j].ID })
 	sort.Slice(t.Deployments, func(i, j int) bool { return t.Deployments[i].ID < t.Deployments[j].ID })
 	sort.Slice(t.Pipelines, func(i, j int) bool { return t.Pipelines[i].ID < t.Pipelines[j].ID })
 	sort.Slice(t.MergeRequests, func(i, j int) bool {
