@@ -138,7 +138,7 @@ func (s *Server) listGroupProjects(w http.ResponseWriter, r *http.Request, now t
 		case "id", "star_count", "similarity":
 			return strconv.FormatInt(1e12+p.id, 10)
 		default:
-			return p.createdAt.Format(time.RFC3339Nano)
+			return p.createdAt.UTC().Format("2006-01-02T15:04:05.000000000") // fixed width: sorts as text
 		}
 	}
 	sort.SliceStable(ps, func(i, j int) bool {
