@@ -138,7 +138,14 @@ const (
 	AlreadySent Status = "already sent"
 	WouldSend   Status = "would send" // dry run
 	Failed      Status = "failed"
+	// InProgress is a pair another process (pacer serve beside pacer digest) is sending.
+	InProgress Status = "being sent elsewhere"
 )
+
+// claimStale is how long a claim on a pair holds off other processes; longer than any one
+// send (a connection and a message, each bounded by the timeout), short enough that a pair
+// claimed by a process that died is soon tried again.
+const claimStale = 5 * time.Minute
 
 // recipient is one address and the scope of the subscription it gets.
 type recipient struct {
@@ -229,7 +236,7 @@ func (s *Sender) SendDue(ctx context.Context, now time.Time) error {
 		return err
 	}
 	s.log.Info("digest: sending", "week", run.Week.String(), "recipients", len(todo), "due_at", run.At.UTC().Format(time.RFC3339))
-	ds := s.deliver(ctx, run.Week, todo, func() time.Time { return now })
+	ds := s.deliver(ctx, run.Week, todo, false, func() time.Time { return now })
 	return joinFailures(ds)
 }
 
@@ -254,8 +261,14 @@ func (s *Sender) pending(ctx context.Context, now time.Time) (Run, []recipient, 
 		if _, ok := sent[r.key]; ok {
 			continue
 		}
-		if f, ok := failures[r.key]; ok && now.Before(f.LastAttemptAt.Add(retryDelay(f.Attempts))) {
-			continue
+		if f, ok := failures[r.key]; ok {
+			wait := retryDelay(f.Attempts)
+			if f.LastError == store.DigestSending {
+				wait = claimStale // being sent, or its sender died
+			}
+			if now.Before(f.LastAttemptAt.Add(wait)) {
+				continue
+			}
 		}
 		todo = append(todo, r)
 	}
@@ -310,7 +323,7 @@ func (s *Sender) Send(ctx context.Context, week Week, override []string, dryRun 
 			return out, err
 		}
 	}
-	ds := s.deliver(ctx, week, todo, s.now)
+	ds := s.deliver(ctx, week, todo, len(override) > 0, s.now)
 	out = append(out, ds...)
 	return sortDeliveries(out), joinFailures(ds)
 }
@@ -342,8 +355,10 @@ func (s *Sender) state(ctx context.Context, week Week) (map[string]store.DigestS
 
 // deliver renders each scope once and sends one message per recipient over one connection,
 // recording each pair right after the server accepted it. clock dates the messages and the
-// records: the scheduler's "now", so that retry delays are measured on one clock.
-func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock func() time.Time) []Delivery {
+// records: the scheduler's "now", so that retry delays are measured on one clock. Each pair is
+// claimed in the store just before its message goes out, so two processes never send the same
+// pair; resend lets an explicit request claim a pair that was sent already.
+func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resend bool, clock func() time.Time) []Delivery {
 	type rendered struct {
 		subject, html, text string
 		err                 error
@@ -374,12 +389,23 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, clock
 		if err == nil && dialErr != nil {
 			err = dialErr
 		}
+		now := clock()
+		if err == nil {
+			ok, cerr := s.st.ClaimDigest(ctx, week.String(), r.key, now, claimStale, resend)
+			if cerr != nil {
+				err = cerr
+			} else if !ok {
+				d.Status = InProgress
+				s.log.Info("digest: another process is sending it", "week", week.String(), "recipient", r.key)
+				out = append(out, d)
+				continue
+			}
+		}
 		if err == nil {
 			if err = m.dial(ctx); err != nil {
 				dialErr = err
 			}
 		}
-		now := clock()
 		if err == nil {
 			err = m.send(ctx, message{
 				To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,

@@ -565,3 +565,67 @@ func TestReady(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two processes (two Senders over two connections to one database file) checking at the same
+// moment send each pair once between them: each pair is claimed in the store before it goes.
+func TestTwoProcessesSendEachPairOnce(t *testing.T) {
+	ctx := context.Background()
+	f, eng := newFixture(t)
+	srv, _ := startMailServer(t, "none", nil)
+	a := senderFor(t, f, eng, srv, "none", nil, nil)
+	st2, err := store.Open(ctx, f.st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	f2 := &fixture{t: t, st: st2, cfg: f.cfg}
+	b := senderFor(t, f2, metrics.New(st2, f.cfg), srv, "none", nil, nil)
+
+	for round := 0; round < 3; round++ {
+		week := monday.Add(time.Duration(round) * 7 * 24 * time.Hour)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, s := range []*Sender{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.SendDue(ctx, week)
+			}()
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: %v, %v", round, errs[0], errs[1])
+		}
+		if n := len(srv.messages()); n != 3*(round+1) {
+			t.Fatalf("round %d: %d messages, want %d", round, n, 3*(round+1))
+		}
+	}
+}
+
+func TestFreshClaimHoldsOffAndStaleClaimIsRetried(t *testing.T) {
+	ctx := context.Background()
+	f, eng := newFixture(t)
+	srv, _ := startMailServer(t, "none", nil)
+	s := senderFor(t, f, eng, srv, "none", nil, nil)
+	// Another process claimed cto@ a moment ago (and, say, died).
+	if ok, err := f.st.ClaimDigest(ctx, "2026-W09", "cto@example.com", monday, claimStale, false); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.SendDue(ctx, monday.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.messages()); n != 2 {
+		t.Fatalf("%d messages while cto@ is claimed, want 2", n)
+	}
+	ds, err := s.Send(ctx, w09, []string{"cto@example.com"}, false)
+	if err != nil || len(ds) != 1 || ds[0].Status != InProgress {
+		t.Fatalf("a manual send of a claimed pair: %+v, %v", ds, err)
+	}
+	if err := s.SendDue(ctx, monday.Add(claimStale+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.messages()
+	if len(msgs) != 3 || msgs[2].to[0] != "cto@example.com" {
+		t.Fatalf("after the claim went stale: %d messages", len(msgs))
+	}
+}

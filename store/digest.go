@@ -94,6 +94,52 @@ func (s *Store) RecordDigestSent(ctx context.Context, d DigestSend) error {
 	return nil
 }
 
+// DigestSending is the last_error of a digest_failures row that claims a pair for the process
+// sending it right now (attempts is unchanged by a claim).
+const DigestSending = "sending"
+
+// ClaimDigest marks (week, recipient) as being sent by the caller, so that another process
+// (a manual pacer digest beside pacer serve) does not send it at the same time. It returns
+// false when the pair was sent already (unless resend is set) or another claim younger than
+// stale exists. A claim is replaced by RecordDigestSent or RecordDigestFailure; one left by a
+// process that died goes stale and the pair is tried again.
+func (s *Store) ClaimDigest(ctx context.Context, week, recipient string, now time.Time, stale time.Duration, resend bool) (bool, error) {
+	r := NormalizeRecipient(recipient)
+	claimed := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if !resend {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM digest_sends WHERE week = ? AND recipient = ?`, week, r).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+		}
+		var last string
+		var at int64
+		err := tx.QueryRowContext(ctx, `SELECT last_error, last_attempt_at FROM digest_failures WHERE week = ? AND recipient = ?`, week, r).Scan(&last, &at)
+		switch {
+		case err == nil && last == DigestSending && now.Before(time.Unix(at, 0).Add(stale)):
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO digest_failures(week, recipient, attempts, last_error, last_attempt_at)
+			VALUES (?, ?, 0, ?, ?)
+			ON CONFLICT(week, recipient) DO UPDATE SET last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at`,
+			week, r, DigestSending, now.Unix()); err != nil {
+			return err
+		}
+		claimed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: claim digest %s to %s: %w", week, r, err)
+	}
+	return claimed, nil
+}
+
 // RecordDigestFailure counts a failed attempt to send week's digest to recipient.
 func (s *Store) RecordDigestFailure(ctx context.Context, week, recipient, msg string, at time.Time) error {
 	r := NormalizeRecipient(recipient)

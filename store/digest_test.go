@@ -79,3 +79,49 @@ func TestDigestSendsSurviveReopen(t *testing.T) {
 		t.Fatalf("after reopening: %v", err)
 	}
 }
+
+func TestClaimDigest(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.New(t)
+	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	claim := func(now time.Time, resend bool) bool {
+		t.Helper()
+		ok, err := st.ClaimDigest(ctx, "2026-W09", "ana@example.com", now, 5*time.Minute, resend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim(at, false) {
+		t.Fatal("first claim refused")
+	}
+	if claim(at.Add(time.Minute), false) {
+		t.Fatal("a second claim while the first is fresh was granted")
+	}
+	if !claim(at.Add(6*time.Minute), false) {
+		t.Fatal("a stale claim (its process died) was not taken over")
+	}
+	// A failure replaces the claim and counts one attempt; a claim after it keeps the count.
+	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(7*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if !claim(at.Add(8*time.Minute), false) {
+		t.Fatal("claim after a failure refused")
+	}
+	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(9*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := st.DigestFailures(ctx, "2026-W09"); len(fs) != 1 || fs[0].Attempts != 2 {
+		t.Fatalf("failures = %+v, want 2 attempts", fs)
+	}
+	// Once sent, the pair cannot be claimed, except for an explicit resend.
+	if err := st.RecordDigestSent(ctx, store.DigestSend{Week: "2026-W09", Recipient: "ana@example.com", SentAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if claim(at.Add(10*time.Minute), false) {
+		t.Fatal("a sent pair was claimed")
+	}
+	if !claim(at.Add(10*time.Minute), true) {
+		t.Fatal("an explicit resend could not claim the pair")
+	}
+}

@@ -139,10 +139,15 @@ func (h *digestPreview) show(c *echo.Context) error {
 		return err
 	}
 	for _, f := range fails {
-		if slices.ContainsFunc(subscribers, func(a string) bool { return store.NormalizeRecipient(a) == f.Recipient }) {
-			p.Failures = append(p.Failures, fmt.Sprintf("%s: %s, last %s: %s", f.Recipient, plural(f.Attempts, "attempt", "attempts"),
-				f.LastAttemptAt.Format("2 Jan 15:04 UTC"), f.LastError))
+		if !slices.ContainsFunc(subscribers, func(a string) bool { return store.NormalizeRecipient(a) == f.Recipient }) {
+			continue
 		}
+		if f.LastError == store.DigestSending {
+			p.Failures = append(p.Failures, fmt.Sprintf("%s: being sent since %s", f.Recipient, f.LastAttemptAt.Format("2 Jan 15:04 UTC")))
+			continue
+		}
+		p.Failures = append(p.Failures, fmt.Sprintf("%s: %s, last %s: %s", f.Recipient, plural(f.Attempts, "attempt", "attempts"),
+			f.LastAttemptAt.Format("2 Jan 15:04 UTC"), f.LastError))
 	}
 	q := url.Values{"week": {week.String()}}
 	if scope.Team != "" {

@@ -160,6 +160,8 @@ func printDeliveries(w io.Writer, week digest.Week, ds []digest.Delivery) {
 			detail = "on " + d.SentAt.UTC().Format("2006-01-02 15:04 UTC") + " (pass --to to send it again)"
 		case digest.Failed:
 			detail = d.Err.Error()
+		case digest.InProgress:
+			detail = "another Pacer process is sending it right now"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Status, week, d.Recipient, d.Scope.Label(), detail)
 	}
