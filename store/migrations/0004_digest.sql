@@ -12,7 +12,8 @@ CREATE TABLE digest_sends (
     PRIMARY KEY (week, recipient)
 );
 
--- The last failure of a pair not yet sent; removed when the pair is sent.
+-- The last failure of a pair not yet sent, or a claim by the process sending it right now
+-- (last_error = 'sending'); removed when the pair is sent.
 CREATE TABLE digest_failures (
     week            TEXT    NOT NULL,
     recipient       TEXT    NOT NULL,
