@@ -70,7 +70,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 
 func TestGenerateShape(t *testing.T) {
 	t.Parallel()
-	o := Generate(GenOptions{Seed: 5, End: testEnd})
+	o := Generate(GenOptions{Seed: 5, End: testEnd, Days: 45})
 	tr := o.Truth()
 	if len(tr.Projects) != 12 {
 		t.Errorf("%d synced projects, want 12", len(tr.Projects))
