@@ -202,6 +202,36 @@ func TestDigestHTMLIsSafeForMail(t *testing.T) {
 	if strings.Contains(out, "<script>alert") || strings.Contains(out, "<b>new</b>") {
 		t.Error("untrusted text reached the HTML unescaped")
 	}
+	// Data tables keep their semantics for screen readers; only layout tables are presentation.
+	if n := strings.Count(out, `<th scope="col"`); n < 15 {
+		t.Errorf("%d column headers with scope, want every one", n)
+	}
+	var hasTH func(n *html.Node) bool
+	hasTH = func(n *html.Node) bool {
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.ElementNode && c.Data == "table" {
+				continue // a nested table speaks for itself
+			}
+			if (c.Type == html.ElementNode && c.Data == "th") || hasTH(c) {
+				return true
+			}
+		}
+		return false
+	}
+	var tablesWalk func(n *html.Node)
+	tablesWalk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "table" && hasTH(n) {
+			for _, a := range n.Attr {
+				if a.Key == "role" && a.Val == "presentation" {
+					t.Error("a data table (it has column headers) is marked as presentation")
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			tablesWalk(c)
+		}
+	}
+	tablesWalk(doc)
 	for _, s := range []string{`name="color-scheme" content="light dark"`, "prefers-color-scheme: dark", "<title>Pacer 2026-W09"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the HTML lacks %q", s)
