@@ -40,8 +40,8 @@ func startDemo(t *testing.T) string {
 func demoServer(t testing.TB, days int) *Server {
 	t.Helper()
 	ctx := context.Background()
-	// A quarter of the default activity keeps the test quick under -race and the charts full.
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: 0.25})
+	// An eighth of the default activity keeps the test quick under -race and the charts full.
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: 0.12})
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	t.Cleanup(sim.Close)
 	st := storetest.New(t)
@@ -61,10 +61,13 @@ usernames = ["renovate-bot"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: sim.URL(), Token: gitlabsim.DefaultToken,
-		Groups: []string{org.TopGroup()}, Config: cfg, Now: org.Now}); err != nil {
+	t0 := time.Now()
+	sum, err := collector.Sync(ctx, st, collector.Options{BaseURL: sim.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Config: cfg, Now: org.Now})
+	if err != nil {
 		t.Fatalf("sync the demo organisation: %v", err)
 	}
+	t.Logf("sync %s: %+v", time.Since(t0), sum.Progress)
 	eng := metrics.New(st, cfg)
 	eng.SetClock(func() time.Time { return demoEnd.Add(-time.Hour) })
 	if err := eng.Refresh(ctx); err != nil {
