@@ -10,7 +10,9 @@ import (
 
 func newClient(t *testing.T, s *Server) *gitlab.Client {
 	t.Helper()
-	c, err := gitlab.NewClient(DefaultToken, gitlab.WithBaseURL(s.URL()+"/api/v4"), gitlab.WithCustomRetryWaitMinMax(time.Millisecond, 10*time.Millisecond))
+	// Many quick retries: the fault tests inject a failure into a quarter of the requests.
+	c, err := gitlab.NewClient(DefaultToken, gitlab.WithBaseURL(s.URL()+"/api/v4"),
+		gitlab.WithCustomRetryWaitMinMax(time.Millisecond, 10*time.Millisecond), gitlab.WithCustomRetryMax(30))
 	if err != nil {
 		t.Fatal(err)
 	}
