@@ -59,7 +59,10 @@ func New(o Options) (*Server, error) {
 		r:      &renderer{assets: a, engine: o.Engine, version: o.Version},
 	}
 	// HEAD answers like GET without the body (monitors and link checkers use it).
-	e := echo.NewWithConfig(echo.Config{Logger: o.Logger, Router: echo.NewRouter(echo.RouterConfig{AutoHandleHEAD: true})})
+	// The client address in the log comes from X-Forwarded-For only when the peer is a proxy
+	// on loopback or a private network (echo's default trust); otherwise it is the peer.
+	e := echo.NewWithConfig(echo.Config{Logger: o.Logger, Router: echo.NewRouter(echo.RouterConfig{AutoHandleHEAD: true}),
+		IPExtractor: echo.ExtractIPFromXFFHeader()})
 	// Errors are answered inside logRequests, so the log line has the final status; this
 	// handler only sees errors from outside that chain.
 	e.HTTPErrorHandler = s.handleError
