@@ -30,18 +30,18 @@ var demoEnd = time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC)
 // startDemo serves the demo dashboard on a loopback port and returns its URL.
 func startDemo(t *testing.T) string {
 	t.Helper()
-	hs := httptest.NewServer(demoServer(t, 84))
+	// An eighth of the default activity keeps the test quick under -race and the charts full.
+	hs := httptest.NewServer(demoServer(t, 84, 0.12))
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
 
 // demoServer builds what `pacer demo` serves, in process: a generated organisation behind
 // the GitLab simulator, synced through the real collector over HTTP, then the dashboard.
-func demoServer(t testing.TB, days int) *Server {
+func demoServer(t testing.TB, days int, scale float64) *Server {
 	t.Helper()
 	ctx := context.Background()
-	// An eighth of the default activity keeps the test quick under -race and the charts full.
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: 0.12})
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: scale})
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	t.Cleanup(sim.Close)
 	st := storetest.New(t)
