@@ -372,3 +372,24 @@ func TestSyncStatus(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// No query a user can type makes a page fail on the server side.
+func TestHostileQueriesNeverFail(t *testing.T) {
+	f := newFixture(t)
+	queries := []string{
+		"from=%00", "to=9999-12-31", "from=0000-00-00", "from=2026-03-01&to=2026-03-01", "period=custom", "period=custom&from=2026-03-25",
+		"by=", "by=WEEK", "service=", "service=%20", "service=all", "service=" + strings.Repeat("a", 5000), "team=%3Cb%3E",
+		"limit=-1", "limit=99999999999999999999", "limit=2000", "sort=", "weekday=-1", "hour=1.5", "cycle_min=5&cycle_max=1",
+		"rework=TRUE", "unapproved=1", "deployed=false", "outside_window=", "from=2026-03-01&from=2026-02-01", "%zz=1", "period=12w&was=",
+		"period=52w&by=day", "from=2026-03-25&to=2027-03-25", "service=acme/api&service=acme/web&team=",
+	}
+	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments", "/export/metrics.csv", "/sync"} {
+		for _, q := range queries {
+			for _, htmx := range []bool{false, true} {
+				if rec := f.get(p+"?"+q, htmx); rec.Code >= 500 {
+					t.Errorf("%s?%s: %d\n%s", p, q, rec.Code, rec.Body)
+				}
+			}
+		}
+	}
+}
