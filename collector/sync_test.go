@@ -64,15 +64,36 @@ func (e *env) sync(t testing.TB, st *store.Store) collector.Summary {
 
 // smallOrg is quick to generate and sync, for the tests that sync many times.
 func smallOrg(seed int64) gitlabsim.GenOptions {
-	return gitlabsim.GenOptions{Seed: seed, End: monday, Days: 21, Services: 4, Scale: 0.5}
+	return gitlabsim.GenOptions{Seed: seed, End: monday, Days: 10, Services: 4, Scale: 0.5}
 }
 
 func TestFullSyncEqualsTruth(t *testing.T) {
-	e := newEnv(t, gitlabsim.GenOptions{Seed: 1, End: monday, Days: 30}, gitlabsim.ServerOptions{})
+	t.Parallel()
+	// Two weeks of the full-size organisation: every kind of project the generator makes.
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 1, End: monday, Days: 14}, gitlabsim.ServerOptions{})
 	st := storetest.New(t)
 	sum := e.sync(t, st)
 	truth := e.org.Truth()
 	checkTruth(t, st, truth, e.cfg)
+	// The organisation must exercise what the sync has to get right: commits over several
+	// pages, API-created deployments (no deployable), MRs into other branches.
+	var paged, api, other int
+	for _, m := range truth.MergeRequests {
+		if m.CommitCount > 100 {
+			paged++
+		}
+		if m.MergedAt != nil && !m.InScope {
+			other++
+		}
+	}
+	for _, d := range truth.Deployments {
+		if d.API {
+			api++
+		}
+	}
+	if paged == 0 || api == 0 || other == 0 {
+		t.Errorf("the generated organisation lacks cases: %d MRs with >100 commits, %d API deployments, %d merged into other branches", paged, api, other)
+	}
 	if sum.ProjectsTotal != len(truth.Projects) || sum.ProjectsDone != sum.ProjectsTotal || sum.ProjectsFailed != 0 {
 		t.Errorf("summary projects %d/%d, failed %d; truth has %d", sum.ProjectsDone, sum.ProjectsTotal, sum.ProjectsFailed, len(truth.Projects))
 	}
@@ -96,6 +117,7 @@ func TestFullSyncEqualsTruth(t *testing.T) {
 }
 
 func TestIdleSyncMakesAtMostThreeRequestsPerProject(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, smallOrg(2), gitlabsim.ServerOptions{})
 	st := storetest.New(t)
 	e.sync(t, st)
@@ -157,10 +179,11 @@ func TestIdleSyncMakesAtMostThreeRequestsPerProject(t *testing.T) {
 }
 
 func TestIncrementalSyncPicksUpExactlyTheChanges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, smallOrg(3), gitlabsim.ServerOptions{})
 	st := storetest.New(t)
 	e.sync(t, st)
-	for _, step := range []time.Duration{26 * time.Hour, 3 * time.Hour, 50 * time.Hour} {
+	for _, step := range []time.Duration{3 * time.Hour, 50 * time.Hour} {
 		e.org.Advance(step)
 		e.sync(t, st)
 		checkTruth(t, st, e.org.Truth(), e.cfg)
@@ -177,6 +200,7 @@ func TestIncrementalSyncPicksUpExactlyTheChanges(t *testing.T) {
 }
 
 func TestFaultsDoNotChangeTheResult(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, smallOrg(4), gitlabsim.ServerOptions{})
 	clean := storetest.New(t)
 	e.sync(t, clean)
@@ -209,11 +233,12 @@ func (c *cancelAfter) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestCancelledSyncResumesToTheSameResult(t *testing.T) {
-	e := newEnv(t, gitlabsim.GenOptions{Seed: 5, End: monday, Days: 8, Services: 3, Scale: 0.5}, gitlabsim.ServerOptions{})
+	t.Parallel()
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 5, End: monday, Days: 5, Services: 3, Scale: 0.5}, gitlabsim.ServerOptions{})
 	clean := storetest.New(t)
 	total := e.sync(t, clean).Requests
 	want := dump(t, clean)
-	seeds := 12
+	seeds := 10
 	if testing.Short() {
 		seeds = 4
 	}
@@ -239,6 +264,7 @@ func TestCancelledSyncResumesToTheSameResult(t *testing.T) {
 }
 
 func TestFailingProjectIsReportedAndOthersSync(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, smallOrg(6), gitlabsim.ServerOptions{})
 	st := storetest.New(t)
 	opt := e.options()
@@ -287,6 +313,7 @@ func (f failProject) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestBadTokenStopsTheSync(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, smallOrg(7), gitlabsim.ServerOptions{})
 	st := storetest.New(t)
 	opt := e.options()
