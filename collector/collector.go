@@ -304,21 +304,48 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	return err
 }
 
-// parallel runs fn for every item with at most Concurrency at once; the first error cancels the
-// rest and is returned.
+// maxItemFailures is how many items of one step (MRs' details, deployments' links, pipelines'
+// coverage) may fail before the step gives up: one broken MR must not hold back the others,
+// but a server failing everything should not be retried item by item for hours.
+const maxItemFailures = 3
+
+// parallel runs fn for every item with at most n at once. An item that fails does not stop the
+// others until maxItemFailures have failed; cancellation stops everything. The failures are
+// returned joined.
 func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
-	g, gctx := errgroup.WithContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var errs []error
+	failed := 0
+	var g errgroup.Group
 	g.SetLimit(n)
 	for _, it := range items {
-		if gctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return fn(gctx, it) })
+		g.Go(func() error {
+			err := fn(ctx, it)
+			if err != nil && ctx.Err() == nil {
+				mu.Lock()
+				failed++
+				errs = append(errs, err)
+				if failed >= maxItemFailures {
+					cancel()
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	g.Wait()
+	if len(errs) >= maxItemFailures {
+		errs = append(errs, fmt.Errorf("collector: gave up after %d failures", len(errs)))
 	}
-	return ctx.Err()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return context.Cause(ctx)
 }
 
 // secs truncates an instant to the store's resolution (whole seconds, UTC), so facts derived at

@@ -299,6 +299,54 @@ func TestFailingProjectIsReportedAndOthersSync(t *testing.T) {
 	}
 }
 
+func TestOneBrokenMergeRequestDoesNotHoldBackTheOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(8), gitlabsim.ServerOptions{})
+	truth := e.org.Truth()
+	var broken gitlabsim.TruthMR
+	for _, m := range truth.MergeRequests {
+		if m.InScope {
+			broken = m
+			break
+		}
+	}
+	st := storetest.New(t)
+	opt := e.options()
+	suffix := fmt.Sprintf("/projects/%d/merge_requests/%d/notes", broken.ProjectID, broken.IID)
+	opt.HTTPClient = &http.Client{Transport: failPath{next: http.DefaultTransport, suffix: suffix}}
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if !errors.Is(err, collector.ErrProjectsFailed) || len(sum.Failed) != 1 || sum.Failed[0].ID != broken.ProjectID {
+		t.Fatalf("err %v, failed %+v", err, sum.Failed)
+	}
+	for _, w := range truth.MergeRequests {
+		g, err := st.MergeRequest(context.Background(), w.ProjectID, w.IID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isBroken := w.ProjectID == broken.ProjectID && w.IID == broken.IID
+		if w.InScope && g.DetailsCurrent() == isBroken {
+			t.Errorf("MR %d!%d: details current %v", w.ProjectID, w.IID, g.DetailsCurrent())
+		}
+	}
+	// Once GitLab answers again, the next sync completes it.
+	e.sync(t, st)
+	checkTruth(t, st, e.org.Truth(), e.cfg)
+}
+
+// failPath answers 500 to every request whose path ends with suffix.
+type failPath struct {
+	next   http.RoundTripper
+	suffix string
+}
+
+func (f failPath) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, f.suffix) {
+		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{},
+			Body: http.NoBody, Request: r}, nil
+	}
+	return f.next.RoundTrip(r)
+}
+
 type failProject struct {
 	next http.RoundTripper
 	id   int64
