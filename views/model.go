@@ -160,7 +160,10 @@ type MRTable struct {
 	Rows  []MRRow
 	CSV   string
 	More  Link // "all 240 MRs" -> the list page
-	Empty Empty
+	// Expand, when set, shows more rows in place: Href is the section's own endpoint, which
+	// HTMX swaps in; without JavaScript the link goes to More.Href instead.
+	Expand Link
+	Empty  Empty
 }
 
 // DeploymentRow is one production deployment, formatted.

@@ -226,6 +226,9 @@ func TestTables(t *testing.T) {
 	contains(t, out, "&lt;script&gt;alert(1)&lt;/script&gt;", `href="https://gitlab.example.com/a/-/merge_requests/1"`, `rel="noopener"`,
 		"a!1", `class="badge rework"`, `class="badge unapproved"`, "&lt;b&gt;bug&lt;/b&gt;", "not deployed", `href="/merge-requests?sort=slowest"`)
 	lacks(t, out, "<script>alert", `href="javascript:`, "<b>bug")
+	grow := sampleMRTable()
+	grow.Expand = Link{Label: "Show 50 here", Href: "/cycle-time/slowest?limit=50"}
+	contains(t, render(t, MRTableView(grow)), `hx-get="/cycle-time/slowest?limit=50"`, `hx-target="#t"`, `hx-swap="outerHTML"`, ">Show 50 here</a>")
 	empty := sampleMRTable()
 	empty.Rows = nil
 	contains(t, render(t, MRTableView(empty)), "None")

@@ -244,13 +244,54 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	p.Distribution = views.Chart{ID: "cycle-distribution", Title: "Distribution of cycle time",
 		Summary: fmt.Sprintf("How many of the %d MRs delivered in the range took each length of time.", slow.total),
 		Unit:    views.UnitCount, Kind: views.Bars, Categories: cats, XName: "Cycle time", Series: []views.Series{dist}, CSV: q.link("/export/merge-requests.csv")}
-	p.Slowest = views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(slow.rows()), CSV: q.link("/export/merge-requests.csv"),
-		Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Pacer counts merged MRs that target the project's default branch and are not written by bots. Widen the range or pick another service."}}
-	if slow.total > len(slow.slow) {
-		p.Slowest.More = views.Link{Label: "All " + views.Plural(slow.total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
-	}
+	p.Slowest = slowestTable(q, slow)
 	m := d.r.meta(c, q, "Cycle time", views.NavCycleTime)
 	return d.r.page(c, http.StatusOK, m, views.CycleTimeView(p), q.link("/cycle-time"))
+}
+
+// slowestTable is the cycle-time page's table of the slowest MRs in col.
+func slowestTable(q *query, col *mrCollector) views.MRTable {
+	t := views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+		Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Pacer counts merged MRs that target the project's default branch and are not written by bots. Widen the range or pick another service."}}
+	if col.total > len(col.slow) {
+		t.More = views.Link{Label: "All " + views.Plural(col.total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
+		if col.limit < maxSlowestSection {
+			t.Expand = views.Link{Label: "Show " + strconv.Itoa(maxSlowestSection) + " here", Href: q.link("/cycle-time/slowest", "limit", strconv.Itoa(maxSlowestSection))}
+		}
+	}
+	return t
+}
+
+// maxSlowestSection is the most rows the slowest-MRs section shows in place.
+const maxSlowestSection = 50
+
+// slowestSection is the slowest-MRs table on its own, for HTMX to swap into the cycle-time
+// page with more rows, without recomputing the page's figures. A request without HTMX is sent
+// to the full list instead.
+func (d *dashboard) slowestSection(c *echo.Context) error {
+	v := c.Request().URL.Query()
+	q, err := parseQuery(v, d.engine.Now())
+	if err != nil {
+		return err
+	}
+	limit, err := parseInt(v, "limit", 1, maxSlowestSection)
+	if err != nil {
+		return err
+	}
+	if !isFragment(c.Request()) {
+		return c.Redirect(http.StatusSeeOther, q.link("/merge-requests", "sort", "slowest"))
+	}
+	col := &mrCollector{limit: 10, slowest: true}
+	if limit != nil {
+		col.limit = int(*limit)
+	}
+	if err := d.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+		col.add(m)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return d.r.section(c, views.MRTableView(slowestTable(q, col)))
 }
 
 // scopedServices are the services the filter covers: the ones asked for, else every known one.

@@ -62,6 +62,18 @@ func (r *renderer) page(c *echo.Context, status int, m views.PageMeta, body temp
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
+// section writes one section of a page, for HTMX to swap in place.
+func (r *renderer) section(c *echo.Context, body templ.Component) error {
+	var buf bytes.Buffer
+	if err := body.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Add("Vary", "HX-Request")
+	h.Set("Cache-Control", "no-store")
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
 // errorPage shows a user error (or the generic server error) with the filter form, filled
 // with what was asked as far as it could be read, so the user can correct it.
 func (r *renderer) errorPage(c *echo.Context, status int, heading, message string) error {

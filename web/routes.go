@@ -13,6 +13,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 
 	e.GET("/", pages.overview)
 	e.GET("/cycle-time", pages.cycleTime)
+	e.GET("/cycle-time/slowest", pages.slowestSection) // a section, swapped in by HTMX
 	e.GET("/releases", pages.releases)
 	e.GET("/rework", pages.rework)
 	e.GET("/coverage", pages.coverage)

@@ -393,3 +393,31 @@ func TestHostileQueriesNeverFail(t *testing.T) {
 		}
 	}
 }
+
+// The slowest-MRs section grows in place through its own endpoint; without HTMX the same
+// link leads to the full list.
+func TestSlowestSection(t *testing.T) {
+	f := newFixture(t)
+	page := f.get("/cycle-time?period=custom&from=2026-03-01&to=2026-03-20", false).Body.String()
+	// Six MRs, ten shown: nothing more to show.
+	if strings.Contains(page, "/cycle-time/slowest") {
+		t.Error("all MRs are shown, yet the section offers more")
+	}
+	rec := f.get("/cycle-time/slowest?period=custom&from=2026-03-01&to=2026-03-20&limit=2", true)
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	if !strings.HasPrefix(body, `<section class="section" id="slowest">`) || strings.Count(body, "<tr>") != 3 {
+		t.Errorf("want the section alone with 2 rows:\n%s", body)
+	}
+	mustContain(t, body, `hx-get="/cycle-time/slowest?from=2026-03-01&amp;limit=50&amp;period=custom&amp;to=2026-03-20"`,
+		`href="/merge-requests?from=2026-03-01&amp;period=custom&amp;sort=slowest&amp;to=2026-03-20"`, "All 6 MRs, slowest first")
+	noJS := f.get("/cycle-time/slowest?period=4w", false)
+	if noJS.Code != http.StatusSeeOther || noJS.Header().Get("Location") != "/merge-requests?period=4w&sort=slowest" {
+		t.Errorf("without HTMX: %d %q", noJS.Code, noJS.Header().Get("Location"))
+	}
+	if rec := f.get("/cycle-time/slowest?limit=500", true); rec.Code != 400 {
+		t.Errorf("limit over the section's maximum: %d", rec.Code)
+	}
+}
