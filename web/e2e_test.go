@@ -212,6 +212,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("title after the swap = %q, %v", title, err)
 	}
 
+	// A section grows in place: the slowest MRs, from 10 to 50 rows, with no reload.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#slowest a[hx-get]`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('#slowest tbody tr').length === 50 && window.__notReloaded === true`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the slowest-MRs section did not grow in place: %v", err)
+	}
+
 	// Follow a drill-down: the overview's deployment card links to the deployments behind it.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
