@@ -492,3 +492,20 @@ func TestFactsFollowAFinishedSync(t *testing.T) {
 		t.Errorf("facts not derived after the sync finished: %d MRs", n)
 	}
 }
+
+// TestRefreshNoticesAnyChangedMR: an MR edited in place (not the project's latest change) is
+// derived again.
+func TestRefreshNoticesAnyChangedMR(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/a")
+	f.mr(mrSpec{project: 1, iid: 1, created: at(0), merged: at(hour)})
+	f.mr(mrSpec{project: 1, iid: 2, created: at(day), merged: at(day + hour)})
+	e := f.engine(nil, t0.Add(10*24*time.Hour))
+	f.exec(`UPDATE merge_requests SET title = 'Revert everything', updated_at = updated_at + 60 WHERE iid = 1`)
+	if err := e.Refresh(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.mrs(e, Filter{})[100001]; m.Title != "Revert everything" || !m.Rework {
+		t.Errorf("edited MR not derived again: %+v", m)
+	}
+}

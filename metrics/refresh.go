@@ -310,7 +310,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 // links, environments, a renamed project or default branch) changes the marker.
 func projectMarkers(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.path || '|' || p.default_branch
-		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(MAX(updated_at), '') || ',' || COALESCE(SUM(details_updated_at), '')
+		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(SUM(updated_at), '') || ',' || COALESCE(SUM(details_updated_at), '')
 		           || ',' || COALESCE(SUM(merged_at), '') FROM merge_requests m WHERE m.project_id = p.id)
 		|| '|' || (SELECT COUNT(*) FROM mr_notes n WHERE n.project_id = p.id)
 		|| '|' || (SELECT COUNT(*) FROM mr_commits c WHERE c.project_id = p.id)
