@@ -263,6 +263,81 @@ func TestCancelledSyncResumesToTheSameResult(t *testing.T) {
 	}
 }
 
+// advanceOnSecondPage advances the organisation just before the second merge-request listing
+// request of a project, that is, after its first page was read.
+type advanceOnSecondPage struct {
+	next    http.RoundTripper
+	project int64
+	seen    atomic.Int64
+	fn      func()
+}
+
+func (h *advanceOnSecondPage) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, fmt.Sprintf("/projects/%d/merge_requests", h.project)) && h.seen.Add(1) == 2 {
+		h.fn()
+	}
+	return h.next.RoundTrip(r)
+}
+
+// GitLab keeps changing while a sync pages through it. Offset paging over a list sorted by
+// updated_at skips rows when rows already read are updated and move to the end: the rest shift
+// one place left and the first row of the next page slides onto the page already read. Nothing
+// may be lost: one more sync afterwards must end at the truth.
+func TestChangesDuringASyncAreNotLost(t *testing.T) {
+	t.Parallel()
+	wednesdayNoon := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 12, End: wednesdayNoon, Days: 6, Scale: 3}, gitlabsim.ServerOptions{})
+	// The project with the most MRs in the window, so its listing has several pages.
+	since := wednesdayNoon.Add(-3 * 24 * time.Hour)
+	count := map[int64]int{}
+	var busiest int64
+	for _, m := range e.org.Truth().MergeRequests {
+		if !m.UpdatedAt.Before(since) {
+			count[m.ProjectID]++
+			if count[m.ProjectID] > count[busiest] {
+				busiest = m.ProjectID
+			}
+		}
+	}
+	if count[busiest] <= 150 {
+		t.Fatalf("the busiest project has %d MRs in the window; the test needs several pages", count[busiest])
+	}
+	st := storetest.New(t)
+	opt := e.options()
+	opt.Since = since
+	hook := &advanceOnSecondPage{next: http.DefaultTransport, project: busiest, fn: func() { e.org.Advance(4 * time.Hour) }}
+	opt.HTTPClient = &http.Client{Transport: hook}
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	if hook.seen.Load() < 2 {
+		t.Fatal("the organisation never advanced mid-listing")
+	}
+	opt = e.options()
+	opt.Since = since
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	// Every MR updated in the window is stored, as it is now.
+	truth := e.org.Truth()
+	n := 0
+	for _, w := range truth.MergeRequests {
+		if w.UpdatedAt.Before(since) {
+			continue
+		}
+		g, err := st.MergeRequest(context.Background(), w.ProjectID, w.IID)
+		if err != nil || g.UpdatedAt.Unix() != w.UpdatedAt.Unix() {
+			n++
+			if n <= 5 {
+				t.Errorf("MR %d!%d: %v, stored updated_at %v, want %v", w.ProjectID, w.IID, err, g.UpdatedAt, w.UpdatedAt)
+			}
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d MRs lost or stale", n)
+	}
+}
+
 func TestFailingProjectIsReportedAndOthersSync(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, smallOrg(6), gitlabsim.ServerOptions{})
