@@ -99,7 +99,9 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		Logger:      logger,
 	})
 	out.stop()
-	printSummary(stdout, sum, dbPath)
+	if err == nil || sum.ProjectsTotal > 0 || len(sum.Failed) > 0 {
+		printSummary(stdout, sum, dbPath)
+	}
 	switch {
 	case err == nil:
 		return nil
