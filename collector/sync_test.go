@@ -338,6 +338,64 @@ func TestChangesDuringASyncAreNotLost(t *testing.T) {
 	}
 }
 
+// --since bounds merge requests and pipelines on a project's first sync; deployments are always
+// read in full; later syncs go on from the cursors whatever --since says.
+func TestSinceBoundsOnlyTheFirstSyncOfMRsAndPipelines(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(9), gitlabsim.ServerOptions{})
+	since := monday.Add(-4 * 24 * time.Hour)
+	st := storetest.New(t)
+	opt := e.options()
+	opt.Since = since
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func(since time.Time) {
+		t.Helper()
+		truth := e.org.Truth()
+		wantMRs, wantPipelines := 0, 0
+		for _, m := range truth.MergeRequests {
+			if m.UpdatedAt.After(since) {
+				wantMRs++
+			}
+		}
+		for _, p := range truth.Pipelines {
+			if p.UpdatedAt.After(since) {
+				wantPipelines++
+			}
+		}
+		gotMRs, gotPipelines, gotDeployments := 0, 0, 0
+		for _, p := range truth.Projects {
+			ms, _ := st.MergeRequests(ctx, p.ID)
+			for _, m := range ms {
+				if m.UpdatedAt.Before(since) {
+					t.Errorf("MR %d!%d updated %v, before --since", m.ProjectID, m.IID, m.UpdatedAt)
+				}
+			}
+			gotMRs += len(ms)
+			ps, _ := st.Pipelines(ctx, p.ID)
+			gotPipelines += len(ps)
+			ds, _ := st.Deployments(ctx, p.ID)
+			gotDeployments += len(ds)
+		}
+		if gotMRs != wantMRs || gotPipelines != wantPipelines || gotDeployments != len(truth.Deployments) {
+			t.Errorf("MRs %d, pipelines %d, deployments %d; want %d, %d, %d (all deployments)",
+				gotMRs, gotPipelines, gotDeployments, wantMRs, wantPipelines, len(truth.Deployments))
+		}
+		if wantMRs == len(truth.MergeRequests) || len(truth.Deployments) == 0 {
+			t.Fatalf("--since %v excludes nothing; the test needs an older history", since)
+		}
+	}
+	check(since)
+	e.org.Advance(30 * time.Hour)
+	opt.Since = e.org.Now() // ignored: the cursors exist
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	check(since)
+}
+
 func TestFailingProjectIsReportedAndOthersSync(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, smallOrg(6), gitlabsim.ServerOptions{})
