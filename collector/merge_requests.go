@@ -33,7 +33,7 @@ func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
 		from = s.since()
 	}
 	seen := map[int64]bool{}
-	fetch := func(ctx context.Context, after time.Time, page int64) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
+	fetch := func(ctx context.Context, after time.Time, page int64) ([]*apiMergeRequest, *gitlab.Response, error) {
 		// Only the option struct's own OrderBy/Sort are set: setting ListOptions' as well makes
 		// client-go send order_by twice.
 		opt := &gitlab.ListProjectMergeRequestsOptions{
@@ -43,13 +43,13 @@ func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
 			Sort:         gitlab.Ptr("asc"),
 			UpdatedAfter: gitlab.Ptr(after),
 		}
-		mrs, resp, err := s.gl.MergeRequests.ListProjectMergeRequests(p.ID, opt, reqOpts(ctx)...)
+		mrs, resp, err := getJSON[[]*apiMergeRequest](ctx, s.gl, fmt.Sprintf("projects/%d/merge_requests", p.ID), opt)
 		if err != nil {
 			return nil, resp, explain("list merge requests of "+p.Path, err)
 		}
 		return mrs, resp, nil
 	}
-	save := func(ctx context.Context, mrs []*gitlab.BasicMergeRequest, cursor time.Time) error {
+	save := func(ctx context.Context, mrs []*apiMergeRequest, cursor time.Time) error {
 		rows := make([]store.MergeRequest, 0, len(mrs))
 		for _, m := range mrs {
 			rows = append(rows, mergeRequestRow(p.ID, m))
@@ -72,7 +72,7 @@ func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
 		s.add(func(pr *Progress) { pr.MergeRequests += int64(n) })
 		return nil
 	}
-	key := func(m *gitlab.BasicMergeRequest) time.Time { return timeOrZero(m.UpdatedAt) }
+	key := func(m *apiMergeRequest) time.Time { return timeOrZero(m.UpdatedAt) }
 	err = seekList(ctx, from, seekSlack, fetch, key, save)
 	if httpStatus(err) == http.StatusForbidden {
 		// Merge requests are disabled for this project (or hidden from the token's role).
@@ -82,10 +82,35 @@ func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
 	return err
 }
 
-func mergeRequestRow(projectID int64, m *gitlab.BasicMergeRequest) store.MergeRequest {
+// apiMergeRequest is the part of GitLab's merge request entity Pacer stores.
+type apiMergeRequest struct {
+	ID              int64      `json:"id"`
+	IID             int64      `json:"iid"`
+	Title           string     `json:"title"`
+	State           string     `json:"state"`
+	Draft           bool       `json:"draft"`
+	Labels          []string   `json:"labels"`
+	SourceBranch    string     `json:"source_branch"`
+	TargetBranch    string     `json:"target_branch"`
+	CreatedAt       *time.Time `json:"created_at"`
+	UpdatedAt       *time.Time `json:"updated_at"`
+	MergedAt        *time.Time `json:"merged_at"`
+	ClosedAt        *time.Time `json:"closed_at"`
+	SHA             string     `json:"sha"`
+	MergeCommitSHA  string     `json:"merge_commit_sha"`
+	SquashCommitSHA string     `json:"squash_commit_sha"`
+	WebURL          string     `json:"web_url"`
+	UserNotesCount  int64      `json:"user_notes_count"`
+	Author          *struct {
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+	} `json:"author"`
+}
+
+func mergeRequestRow(projectID int64, m *apiMergeRequest) store.MergeRequest {
 	r := store.MergeRequest{
 		ProjectID: projectID, IID: m.IID, ID: m.ID, Title: m.Title, State: m.State, Draft: m.Draft,
-		Labels: []string(m.Labels), SourceBranch: m.SourceBranch, TargetBranch: m.TargetBranch,
+		Labels: m.Labels, SourceBranch: m.SourceBranch, TargetBranch: m.TargetBranch,
 		CreatedAt: timeOrZero(m.CreatedAt), UpdatedAt: timeOrZero(m.UpdatedAt),
 		MergedAt: secsPtr(m.MergedAt), ClosedAt: secsPtr(m.ClosedAt), SHA: m.SHA,
 		MergeCommitSHA: m.MergeCommitSHA, SquashCommitSHA: m.SquashCommitSHA, WebURL: m.WebURL,
