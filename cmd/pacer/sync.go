@@ -112,8 +112,8 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		for _, f := range sum.Failed {
 			names = append(names, f.Path)
 		}
-		return exitError{code: 1, msg: fmt.Sprintf("sync: %d of %d failed: %s (what did sync is kept; run pacer sync again to retry)",
-			len(sum.Failed), max(sum.ProjectsTotal, len(sum.Failed)), strings.Join(names, ", "))}
+		return exitError{code: 1, msg: fmt.Sprintf("sync: failed: %s (what did sync is kept; run pacer sync again to retry)",
+			strings.Join(names, ", "))}
 	default:
 		return err
 	}
