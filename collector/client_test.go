@@ -174,3 +174,37 @@ func TestCoverageMatters(t *testing.T) {
 		}
 	}
 }
+
+// A connection dropped halfway through a body is retried like any transport error, not
+// reported as broken JSON.
+func TestBodyCutShortIsRetried(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte(`[{"id": 1, "ii`))
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Write([]byte(`[{"iid": 7, "project_id": 3}]`))
+	}))
+	defer srv.Close()
+	var c counters
+	gl, err := newClient(Options{BaseURL: srv.URL, Concurrency: 2, RetryWaitMin: time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := getJSON[[]struct {
+		IID int64 `json:"iid"`
+	}](context.Background(), gl, "projects/3/deployments/1/merge_requests", nil)
+	if err != nil || len(got) != 1 || got[0].IID != 7 || n.Load() != 2 {
+		t.Fatalf("got %+v, %v after %d requests", got, err, n.Load())
+	}
+}
