@@ -273,14 +273,28 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 			return
 		}
 		for s, b := range buckets {
+			if b != nil && used[s] {
+				all.add(b)
+			}
+		}
+		// "all" holds as many values as the services together: its percentiles are selected
+		// beside theirs, on another core when there is one.
+		var allStats mrStats
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			allStats = all.stats()
+		}()
+		for s, b := range buckets {
 			if b == nil || !used[s] {
 				continue
 			}
-			c.emitMRs(current, c.services[s], b, all)
+			c.emitMRs(current, c.services[s], b.stats())
 			b.reset()
 			used[s] = false
 		}
-		c.emitMRs(current, AllServices, all, nil)
+		<-done
+		c.emitMRs(current, AllServices, allStats)
 		all.reset()
 	}
 	var data sql.RawBytes // decoded before the next row, so the driver's buffer is not copied
@@ -329,36 +343,54 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 	return nil
 }
 
-// emitMRs adds the MR figures of one bucket; when all is given, the bucket's items are added
-// to it first (selection reorders the slices, which the "all" figures do not mind).
-func (c *figureCalc) emitMRs(ps int64, service string, b *mrBucket, all *mrBucket) {
-	if all != nil {
-		all.n += b.n
-		all.rework += b.rework
-		all.unapproved += b.unapproved
-		all.cycle = append(all.cycle, b.cycle...)
-		all.coding = append(all.coding, b.coding...)
-		all.pickup = append(all.pickup, b.pickup...)
-		all.review = append(all.review, b.review...)
-		all.deploy = append(all.deploy, b.deploy...)
-	}
+// add appends another bucket's items.
+func (b *mrBucket) add(o *mrBucket) {
+	b.n += o.n
+	b.rework += o.rework
+	b.unapproved += o.unapproved
+	b.cycle = append(b.cycle, o.cycle...)
+	b.coding = append(b.coding, o.coding...)
+	b.pickup = append(b.pickup, o.pickup...)
+	b.review = append(b.review, o.review...)
+	b.deploy = append(b.deploy, o.deploy...)
+}
+
+// mrStats are one bucket's MR figures (selection reorders the bucket's slices).
+type mrStats struct {
+	n, deployed, rework, unapproved int
+	cycle                           [3]int64
+	coding, pickup, review, deploy  int64
+}
+
+func (b *mrBucket) stats() mrStats {
+	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved}
 	if b.n == 0 {
+		return st
+	}
+	st.cycle = selectPercentiles(b.cycle, 50, 75, 90)
+	st.coding = selectPercentile(b.coding, 50)
+	st.pickup = selectPercentile(b.pickup, 50)
+	st.review = selectPercentile(b.review, 50)
+	st.deploy = selectPercentile(b.deploy, 50)
+	return st
+}
+
+// emitMRs adds the MR figures of one bucket.
+func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
+	if st.n == 0 {
 		return
 	}
-	c.add(ps, service, MergedMRs, float64(b.n), b.n)
-	cycle := selectPercentiles(b.cycle, 50, 75, 90)
-	c.add(ps, service, CycleTimeP50, float64(cycle[0]), b.n)
-	c.add(ps, service, CycleTimeP75, float64(cycle[1]), b.n)
-	c.add(ps, service, CycleTimeP90, float64(cycle[2]), b.n)
-	c.add(ps, service, CodingTimeP50, float64(selectPercentile(b.coding, 50)), b.n)
-	c.add(ps, service, PickupTimeP50, float64(selectPercentile(b.pickup, 50)), b.n)
-	c.add(ps, service, ReviewTimeP50, float64(selectPercentile(b.review, 50)), b.n)
-	if len(b.deploy) > 0 {
-		c.add(ps, service, DeployTimeP50, float64(selectPercentile(b.deploy, 50)), len(b.deploy))
-	}
-	n := float64(b.n)
-	c.add(ps, service, MRReworkRate, float64(b.rework)/n, b.n)
-	c.add(ps, service, UnapprovedRate, float64(b.unapproved)/n, b.n)
+	c.add(ps, service, MergedMRs, float64(st.n), st.n)
+	c.add(ps, service, CycleTimeP50, float64(st.cycle[0]), st.n)
+	c.add(ps, service, CycleTimeP75, float64(st.cycle[1]), st.n)
+	c.add(ps, service, CycleTimeP90, float64(st.cycle[2]), st.n)
+	c.add(ps, service, CodingTimeP50, float64(st.coding), st.n)
+	c.add(ps, service, PickupTimeP50, float64(st.pickup), st.n)
+	c.add(ps, service, ReviewTimeP50, float64(st.review), st.n)
+	c.add(ps, service, DeployTimeP50, float64(st.deploy), st.deployed) // left out when none was deployed
+	n := float64(st.n)
+	c.add(ps, service, MRReworkRate, float64(st.rework)/n, st.n)
+	c.add(ps, service, UnapprovedRate, float64(st.unapproved)/n, st.n)
 }
 
 // figures flattens the computed rows in their documented order.
