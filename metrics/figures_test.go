@@ -400,3 +400,33 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("coverage rows: %+v", rows)
 	}
 }
+
+// TestFilterDatesAreDays: a range's dates are calendar days whatever zone they were built in,
+// To is inclusive, and today's period counts as one day elapsed.
+func TestFilterDatesAreDays(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/a")
+	f.env(10, 1, "production", "production")
+	f.deploy(1, 1, 10, "a", at(2*day+23*hour+59*60)) // Wednesday 23:59 UTC
+	f.deploy(2, 1, 10, "b", at(3*day+hour))          // Thursday 01:00 UTC
+	e := f.engine(nil, t0.Add(3*24*time.Hour+2*time.Hour)) // Thursday 02:00 UTC
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Skip("no time zone data")
+	}
+	wed := time.Date(2026, 3, 4, 0, 0, 0, 0, tokyo) // still Tuesday in UTC, but the date is what counts
+	figs, err := e.Figures(f.ctx, Filter{From: wed, To: wed, By: Day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(figs) == 0 || figs[0].Period != "2026-03-04" || figure(t, figs, "2026-03-04", AllServices, Deployments).N != 1 {
+		t.Errorf("Wednesday: %+v", figs)
+	}
+	figs, err = e.Figures(f.ctx, Filter{From: date("2026-03-05"), By: Day}) // to today, running
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fg := figure(t, figs, "2026-03-05", AllServices, DeploysPerDay); fg.Value != 1 || fg.N != 1 {
+		t.Errorf("today: %+v", fg)
+	}
+}
