@@ -407,8 +407,8 @@ func TestFilterDatesAreDays(t *testing.T) {
 	f := newFixture(t)
 	f.project(1, "acme/a")
 	f.env(10, 1, "production", "production")
-	f.deploy(1, 1, 10, "a", at(2*day+23*hour+59*60)) // Wednesday 23:59 UTC
-	f.deploy(2, 1, 10, "b", at(3*day+hour))          // Thursday 01:00 UTC
+	f.deploy(1, 1, 10, "a", at(2*day+23*hour+59*60))       // Wednesday 23:59 UTC
+	f.deploy(2, 1, 10, "b", at(3*day+hour))                // Thursday 01:00 UTC
 	e := f.engine(nil, t0.Add(3*24*time.Hour+2*time.Hour)) // Thursday 02:00 UTC
 	tokyo, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {

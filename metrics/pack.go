@@ -44,10 +44,10 @@ const (
 	depOutOfWindow = 8
 )
 
-// factWriter writes the fact rows of one Refresh; with a packer, it also packs them.
+// factWriter writes the fact rows of one Refresh and packs them.
 type factWriter struct {
 	mrStmt, depStmt, linkStmt *sql.Stmt
-	pack                      *packer // nil: the packed days are rebuilt from the tables after
+	pack                      *packer // the packed records of the projects derived
 }
 
 func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer) (*factWriter, error) {
@@ -90,7 +90,7 @@ func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 		return err
 	}
 	if w.pack != nil {
-		w.pack.mergeRequest(f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, f.rework, f.unapproved)
+		w.pack.mergeRequest(f.projectID, f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, f.rework, f.unapproved)
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 		authors = append(authors, m.author)
 	}
 	if w.pack != nil {
-		w.pack.deployment(d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
+		w.pack.deployment(p.id, d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
 	}
 	return nil
 }
@@ -143,8 +143,9 @@ func (p *packer) name(kind int, s string) uint64 {
 	return id
 }
 
-func (p *packer) mergeRequest(service, author string, delivered, cycle, coding, pickup, review int64, deploy sql.NullInt64, rework, unapproved bool) {
+func (p *packer) mergeRequest(project int64, service, author string, delivered, cycle, coding, pickup, review int64, deploy sql.NullInt64, rework, unapproved bool) {
 	b := p.scratch[:0]
+	b = binary.AppendUvarint(b, uint64(project))
 	b = binary.AppendUvarint(b, p.name(nameService, service))
 	b = binary.AppendUvarint(b, p.name(nameAuthor, author))
 	b = binary.AppendVarint(b, cycle)
@@ -170,7 +171,7 @@ func (p *packer) mergeRequest(service, author string, delivered, cycle, coding, 
 }
 
 // deployment packs one deployment; authors are those of its counted MRs (repeats allowed).
-func (p *packer) deployment(service string, finished int64, rework, rollback, cf, outOfWindow bool, recovery int64, authors []string) {
+func (p *packer) deployment(project int64, service string, finished int64, rework, rollback, cf, outOfWindow bool, recovery int64, authors []string) {
 	clear(p.seen)
 	var ids []uint64
 	for _, a := range authors {
@@ -180,6 +181,7 @@ func (p *packer) deployment(service string, finished int64, rework, rollback, cf
 		}
 	}
 	b := p.scratch[:0]
+	b = binary.AppendUvarint(b, uint64(project))
 	b = binary.AppendUvarint(b, p.name(nameService, service))
 	var flags uint64
 	if rework {
@@ -242,56 +244,63 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// packFromTables packs the fact tables as they stand, for a refresh that rewrote only some
-// projects' rows.
-func packFromTables(ctx context.Context, tx *sql.Tx) (*packer, error) {
+// loadPacker returns a packer that knows the stored names, for a refresh that derives only
+// some projects again: their new records get the same name numbers as the kept ones.
+func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 	p := newPacker()
-	rows, err := tx.QueryContext(ctx, `SELECT service, author, delivered_at, cycle_seconds, coding_seconds, pickup_seconds,
-		review_seconds, deploy_seconds, rework, unapproved FROM mr_facts`)
+	rows, err := tx.QueryContext(ctx, `SELECT kind, id, name FROM fact_names`)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
-	}
-	for rows.Next() {
-		var service, author string
-		var delivered, cycle, coding, pickup, review int64
-		var deploy sql.NullInt64
-		var rework, unapproved bool
-		if err := rows.Scan(&service, &author, &delivered, &cycle, &coding, &pickup, &review, &deploy, &rework, &unapproved); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
-		}
-		p.mergeRequest(service, author, delivered, cycle, coding, pickup, review, deploy, rework, unapproved)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: pack merge requests: %w", err)
-	}
-	// Usernames have no commas (GitLab allows letters, digits, _, - and .).
-	rows, err = tx.QueryContext(ctx, `SELECT f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
-		COALESCE(f.recovery_seconds, 0), f.out_of_window,
-		COALESCE((SELECT group_concat(DISTINCT l.author) FROM deployment_mr_facts l WHERE l.deployment_id = f.id), '')
-		FROM deployment_facts f`)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+		return nil, fmt.Errorf("metrics: read fact names: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var service, authors string
-		var finished, recovery int64
-		var rework, rollback, cf, oow bool
-		if err := rows.Scan(&service, &finished, &rework, &rollback, &cf, &recovery, &oow, &authors); err != nil {
-			return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+		var kind int
+		var id uint64
+		var name string
+		if err := rows.Scan(&kind, &id, &name); err != nil {
+			return nil, fmt.Errorf("metrics: read fact names: %w", err)
 		}
-		var list []string
-		if authors != "" {
-			list = strings.Split(authors, ",")
+		if kind == nameService || kind == nameAuthor {
+			p.names[kind][name] = id
 		}
-		p.deployment(service, finished, rework, rollback, cf, oow, recovery, list)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: pack deployments: %w", err)
+	return p, rows.Err()
+}
+
+// keepPacked adds to p the stored records of every project not in replaced, ahead of the
+// records p already holds (those of the projects derived again).
+func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT kind, day, data FROM fact_days WHERE kind IN (?, ?)`, packMRs, packDeployments)
+	if err != nil {
+		return fmt.Errorf("metrics: read packed facts: %w", err)
 	}
-	return p, nil
+	defer rows.Close()
+	for rows.Next() {
+		var kind int
+		var day int64
+		var data sql.RawBytes
+		if err := rows.Scan(&kind, &day, &data); err != nil {
+			return fmt.Errorf("metrics: read packed facts: %w", err)
+		}
+		var kept []byte
+		keep := func(project uint64, raw []byte) {
+			if !replaced[int64(project)] {
+				kept = append(kept, raw...)
+			}
+		}
+		if kind == packMRs {
+			err = decodeMRs(data, func(r *packedMR) { keep(r.project, r.raw) })
+		} else {
+			err = decodeDeployments(data, func(r *packedDeployment) { keep(r.project, r.raw) })
+		}
+		if err != nil {
+			return err
+		}
+		if len(kept) > 0 {
+			p.days[kind][day] = append(kept, p.days[kind][day]...)
+		}
+	}
+	return rows.Err()
 }
 
 // packCoverageDays packs coverage_days into kind-3 rows; refresh calls it once coverage_days
@@ -338,6 +347,8 @@ func decodeCoverage(data []byte, fn func(project int64, v float64)) error {
 
 // packedMR and packedDeployment are decoded records.
 type packedMR struct {
+	project                       uint64
+	raw                           []byte // the encoded record, valid while its blob is
 	service, author               uint64
 	cycle, coding, pickup, review int64
 	deploy                        int64 // -1: not deployed
@@ -345,6 +356,8 @@ type packedMR struct {
 }
 
 type packedDeployment struct {
+	project  uint64
+	raw      []byte // the encoded record, valid while its blob is
 	service  uint64
 	flags    uint64
 	recovery int64
@@ -357,11 +370,12 @@ var errPacked = fmt.Errorf("metrics: packed facts are damaged (run pacer sync, o
 func decodeMRs(data []byte, fn func(*packedMR)) error {
 	var r packedMR
 	for len(data) > 0 {
-		var vals [8]uint64
+		rec := data
+		var vals [9]uint64
 		for i := range vals {
 			var v uint64
 			var n int
-			if i >= 2 && i <= 5 {
+			if i >= 3 && i <= 6 {
 				var s int64
 				s, n = binary.Varint(data)
 				v = uint64(s)
@@ -374,8 +388,9 @@ func decodeMRs(data []byte, fn func(*packedMR)) error {
 			vals[i] = v
 			data = data[n:]
 		}
-		r = packedMR{service: vals[0], author: vals[1], cycle: int64(vals[2]), coding: int64(vals[3]),
-			pickup: int64(vals[4]), review: int64(vals[5]), deploy: int64(vals[6]) - 1, flags: vals[7]}
+		r = packedMR{project: vals[0], service: vals[1], author: vals[2], cycle: int64(vals[3]), coding: int64(vals[4]),
+			pickup: int64(vals[5]), review: int64(vals[6]), deploy: int64(vals[7]) - 1, flags: vals[8],
+			raw: rec[:len(rec)-len(data)]}
 		fn(&r)
 	}
 	return nil
@@ -392,7 +407,11 @@ func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
 		return v, true
 	}
 	for len(data) > 0 {
+		rec := data
 		var ok bool
+		if r.project, ok = next(); !ok {
+			return errPacked
+		}
 		if r.service, ok = next(); !ok {
 			return errPacked
 		}
@@ -420,6 +439,7 @@ func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
 			}
 			r.authors = append(r.authors, a)
 		}
+		r.raw = rec[:len(rec)-len(data)]
 		fn(&r)
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 3
+const factsVersion = 4
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -235,9 +235,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 				}
 			}
 		}
-		var pack *packer
-		if full {
-			pack = newPacker()
+		pack := newPacker()
+		if !full {
+			if pack, err = loadPacker(ctx, tx); err != nil {
+				return err
+			}
 		}
 		w, err := newFactWriter(ctx, tx, pack)
 		if err != nil {
@@ -260,12 +262,20 @@ func (e *Engine) refresh(ctx context.Context) error {
 			stats.mrs += m
 			stats.deployments += d
 		}
-		if !full && (len(todo) > 0 || len(stored) > 0) {
-			if pack, err = packFromTables(ctx, tx); err != nil {
+		changed := full || len(todo) > 0 || len(stored) > 0
+		if !full && changed {
+			replaced := map[int64]bool{}
+			for _, p := range todo {
+				replaced[p.id] = true
+			}
+			for id := range stored {
+				replaced[id] = true
+			}
+			if err := keepPacked(ctx, tx, pack, replaced); err != nil {
 				return err
 			}
 		}
-		if pack != nil {
+		if changed {
 			if err := pack.write(ctx, tx); err != nil {
 				return err
 			}
