@@ -291,8 +291,12 @@ func newClient(opt Options, counts *counters) (*gitlab.Client, error) {
 	return c, nil
 }
 
-// httpStatus is the HTTP status of a client-go error, or 0.
+// httpStatus is the HTTP status of a client-go error, or 0. client-go answers a 404 with its
+// ErrNotFound sentinel rather than an *ErrorResponse.
 func httpStatus(err error) int {
+	if errors.Is(err, gitlab.ErrNotFound) {
+		return http.StatusNotFound
+	}
 	var er *gitlab.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
 		return er.Response.StatusCode

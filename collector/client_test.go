@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,5 +207,26 @@ func TestBodyCutShortIsRetried(t *testing.T) {
 	}](context.Background(), gl, "projects/3/deployments/1/merge_requests", nil)
 	if err != nil || len(got) != 1 || got[0].IID != 7 || n.Load() != 2 {
 		t.Fatalf("got %+v, %v after %d requests", got, err, n.Load())
+	}
+}
+
+func TestHTTPStatusOfClientGoErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/api/v4/status/"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write([]byte(`{"message": "nope"}`))
+	}))
+	defer srv.Close()
+	var c counters
+	gl, err := newClient(Options{BaseURL: srv.URL, Concurrency: 1}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []int{401, 403, 404, 400} {
+		_, _, err := getJSON[struct{}](context.Background(), gl, "status/"+strconv.Itoa(code), nil)
+		if got := httpStatus(err); got != code {
+			t.Errorf("status %d read as %d (%v)", code, got, err)
+		}
 	}
 }

@@ -133,18 +133,23 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 		return err
 	}
 	var mu sync.Mutex
-	var skipped []int64
+	var gone []int64
 	err = parallel(ctx, s.opt.Concurrency, mrs, func(ctx context.Context, m store.MergeRequest) error {
 		ok, err := s.mergeRequestDetails(ctx, p, m)
 		if !ok && err == nil {
+			// GitLab answers 404 for its commits or notes: the MR was deleted since it was
+			// listed. Keeping it would count an MR GitLab no longer has, and ask again forever.
+			if err := s.st.DeleteMergeRequest(ctx, p.ID, m.IID); err != nil {
+				return err
+			}
 			mu.Lock()
-			skipped = append(skipped, m.IID)
+			gone = append(gone, m.IID)
 			mu.Unlock()
 		}
 		return err
 	})
-	if len(skipped) > 0 {
-		s.opt.Logger.Warn("merge requests gone while syncing (404); skipped", "project", p.Path, "iids", skipped)
+	if len(gone) > 0 {
+		s.opt.Logger.Warn("merge requests deleted in GitLab (404) were removed", "project", p.Path, "iids", gone)
 	}
 	return err
 }

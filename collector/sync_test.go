@@ -466,15 +466,46 @@ func TestOneBrokenMergeRequestDoesNotHoldBackTheOthers(t *testing.T) {
 	checkTruth(t, st, e.org.Truth(), e.cfg)
 }
 
-// failPath answers 500 to every request whose path ends with suffix.
+// An MR deleted between its listing and its details (404) is removed, not counted or retried.
+func TestMergeRequestDeletedMidSyncIsRemoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(10), gitlabsim.ServerOptions{})
+	var gone gitlabsim.TruthMR
+	for _, m := range e.org.Truth().MergeRequests {
+		if m.InScope {
+			gone = m
+			break
+		}
+	}
+	st := storetest.New(t)
+	opt := e.options()
+	suffix := fmt.Sprintf("/projects/%d/merge_requests/%d/commits", gone.ProjectID, gone.IID)
+	opt.HTTPClient = &http.Client{Transport: failPath{next: http.DefaultTransport, suffix: suffix, code: 404}}
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MergeRequest(context.Background(), gone.ProjectID, gone.IID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted MR kept: %v", err)
+	}
+	if need, _ := st.MergeRequestsNeedingDetails(context.Background(), gone.ProjectID); len(need) != 0 {
+		t.Fatalf("%d MRs still need details", len(need))
+	}
+}
+
+// failPath answers code (500 by default) to every request whose path ends with suffix.
 type failPath struct {
 	next   http.RoundTripper
 	suffix string
+	code   int
 }
 
 func (f failPath) RoundTrip(r *http.Request) (*http.Response, error) {
 	if strings.HasSuffix(r.URL.Path, f.suffix) {
-		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{},
+		code := f.code
+		if code == 0 {
+			code = 500
+		}
+		return &http.Response{StatusCode: code, Status: http.StatusText(code), Header: http.Header{},
 			Body: http.NoBody, Request: r}, nil
 	}
 	return f.next.RoundTrip(r)

@@ -339,6 +339,14 @@ func (s *Store) ReplaceMergeRequestDetails(ctx context.Context, d MergeRequestDe
 	return nil
 }
 
+// DeleteMergeRequest removes an MR GitLab no longer has, with its commits and notes.
+func (s *Store) DeleteMergeRequest(ctx context.Context, projectID, iid int64) error {
+	if _, err := s.ingestExec(ctx, `DELETE FROM merge_requests WHERE project_id = ? AND iid = ?`, projectID, iid); err != nil {
+		return fmt.Errorf("store: delete MR %d!%d: %w", projectID, iid, err)
+	}
+	return nil
+}
+
 // MergeRequestCommits lists the stored commits of an MR, oldest authored first.
 func (s *Store) MergeRequestCommits(ctx context.Context, projectID, iid int64) ([]MRCommit, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT sha, authored_at FROM mr_commits WHERE project_id = ? AND mr_iid = ?
