@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
 )
 
@@ -101,6 +102,13 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	out.stop()
 	if err == nil || sum.ProjectsTotal > 0 || len(sum.Failed) > 0 {
 		printSummary(stdout, sum, dbPath)
+	}
+	// Derive the facts now, so the first page or export after a sync does not pay for it.
+	// What did sync is derived even when some projects failed.
+	if !errors.Is(err, context.Canceled) && sum.ProjectsDone > 0 {
+		if rerr := metrics.New(st, cfg).Refresh(ctx); rerr != nil {
+			return fmt.Errorf("sync: derive metrics: %w", rerr)
+		}
 	}
 	switch {
 	case err == nil:

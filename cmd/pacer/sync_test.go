@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,8 +78,12 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 	defer srv.Close()
 	db := filepath.Join(t.TempDir(), "pacer.db")
 	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL() + "/api/v4/"})
+	cfgPath := filepath.Join(t.TempDir(), "pacer.toml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("[bots]\nusernames = %q\n", org.BotUsernames())), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"sync", "--group", org.TopGroup(), "--db", db, "--since", "2000-01-01"}, env, &out, &errOut)
+	err := run(context.Background(), []string{"sync", "--group", org.TopGroup(), "--db", db, "--since", "2000-01-01", "--config", cfgPath}, env, &out, &errOut)
 	if err != nil {
 		t.Fatalf("sync: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
 	}
@@ -98,6 +103,17 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 	st.DB.QueryRow(`SELECT count(*) FROM merge_requests`).Scan(&n)
 	if n != len(truth.MergeRequests) {
 		t.Errorf("%d merge requests stored, the organisation has %d", n, len(truth.MergeRequests))
+	}
+	// The sync derives the facts itself, so the first page after it is not the one that pays.
+	var facts, inScope int
+	st.DB.QueryRow(`SELECT count(*) FROM mr_facts`).Scan(&facts)
+	for _, mr := range truth.MergeRequests {
+		if mr.InScope && !mr.Bot {
+			inScope++
+		}
+	}
+	if facts == 0 || facts != inScope {
+		t.Errorf("%d MR facts derived after sync, want the %d merged in-scope MRs", facts, inScope)
 	}
 
 	// A project that does not exist: the others sync, the exit is 1 and names it.
