@@ -80,6 +80,24 @@ type DeployWindow struct {
 	Location    *time.Location        `toml:"-"`
 }
 
+// Contains says whether instant t falls in the window: on one of its weekdays, at or after
+// start and before end, in the window's time zone. A nil window contains everything.
+func (w *DeployWindow) Contains(t time.Time) bool {
+	if w == nil {
+		return true
+	}
+	loc := w.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	l := t.In(loc)
+	if !w.Weekdays[l.Weekday()] {
+		return false
+	}
+	sec := l.Hour()*3600 + l.Minute()*60 + l.Second()
+	return sec >= w.StartMinute*60 && sec < w.EndMinute*60
+}
+
 // Bots lists extra bot usernames beside GitLab's bot flag and the built-in patterns.
 type Bots struct {
 	Usernames []string `toml:"usernames"`

@@ -158,3 +158,30 @@ name = "t"
 		}
 	}
 }
+
+func TestDeployWindowContains(t *testing.T) {
+	c, err := Parse("p.toml", []byte("[deploy_window]\ndays = [\"mon\"]\nstart = \"09:00\"\nend = \"17:30\"\ntimezone = \"Europe/Paris\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.DeployWindow
+	for _, tc := range []struct {
+		at   string
+		want bool
+	}{
+		{"2026-03-02T08:00:00Z", true},  // Monday 09:00 in Paris (UTC+1): start is inside
+		{"2026-03-02T07:59:59Z", false}, // 08:59:59 in Paris
+		{"2026-03-02T16:29:59Z", true},
+		{"2026-03-02T16:30:00Z", false}, // 17:30 in Paris: end is outside
+		{"2026-03-03T10:00:00Z", false}, // Tuesday
+		{"2026-06-01T07:30:00Z", true},  // Monday 09:30 in Paris summer time (UTC+2)
+	} {
+		at, _ := time.Parse(time.RFC3339, tc.at)
+		if got := w.Contains(at); got != tc.want {
+			t.Errorf("Contains(%s) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if !(*DeployWindow)(nil).Contains(time.Now()) {
+		t.Error("no window contains everything")
+	}
+}

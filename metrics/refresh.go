@@ -593,7 +593,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 			prev.recovery = d.finished - prev.finished
 		}
 		if window != nil {
-			d.outOfWindow = !inWindow(time.Unix(d.finished, 0), window.Weekdays, window.StartMinute, window.EndMinute, window.Location)
+			d.outOfWindow = !window.Contains(time.Unix(d.finished, 0))
 		}
 	}
 
@@ -670,20 +670,6 @@ func deriveMR(p rawProject, m *rawMR, res *resolver, isBot func(int64, string) b
 	f.cycle = f.delivered - f.firstCommit
 	f.unapproved = !f.firstApproval.Valid
 	return f
-}
-
-// inWindow says whether instant t falls in the deploy window: on one of its weekdays, at or
-// after start and before end, in its time zone.
-func inWindow(t time.Time, days map[time.Weekday]bool, startMin, endMin int, loc *time.Location) bool {
-	if loc == nil {
-		loc = time.UTC
-	}
-	l := t.In(loc)
-	if !days[l.Weekday()] {
-		return false
-	}
-	sec := l.Hour()*3600 + l.Minute()*60 + l.Second()
-	return sec >= startMin*60 && sec < endMin*60
 }
 
 // parseLabels reads the JSON array of label names stored with an MR.

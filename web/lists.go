@@ -522,22 +522,10 @@ func externalURL(s string) string {
 	return u.String()
 }
 
-// outsideWindow says whether t falls outside the deploy window: not on one of its weekdays,
-// or before its start or at/after its end, in its time zone (as the metrics count it).
+// outsideWindow says whether t falls outside the deploy window, as the metrics count it.
+// Without a window nothing is outside.
 func outsideWindow(t time.Time, w *config.DeployWindow) bool {
-	if w == nil {
-		return false
-	}
-	loc := w.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	l := t.In(loc)
-	if !w.Weekdays[l.Weekday()] {
-		return true
-	}
-	sec := l.Hour()*3600 + l.Minute()*60 + l.Second()
-	return sec < w.StartMinute*60 || sec >= w.EndMinute*60
+	return w != nil && !w.Contains(t)
 }
 
 // windowDescription is the deploy window for people: "Mon–Fri 09:00–17:30 (Europe/Paris)".
