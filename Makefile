@@ -1,7 +1,7 @@
 # The Makefile only wraps go commands; `go build ./cmd/pacer` works without it.
 GO ?= go
 
-.PHONY: run test generate lint bench build check-generated e2e
+.PHONY: run test generate lint bench build check-generated screenshots
 
 run: ## the demo: built-in GitLab simulator, synced through the collector, served on 127.0.0.1:8080
 	$(GO) run ./cmd/pacer demo
@@ -24,3 +24,6 @@ test: lint
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+screenshots: ## refresh docs/screenshots from the end-to-end test in headless Chromium
+	$(GO) test -count=1 -run TestEndToEnd ./web -args -update-screenshots

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -143,6 +144,8 @@ func consoleErrors(ctx context.Context) func() []string {
 	}
 }
 
+var updateScreenshots = flag.Bool("update-screenshots", false, "write the end-to-end screenshots into docs/screenshots")
+
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -152,7 +155,12 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("demo ready in %s", time.Since(start).Round(time.Millisecond))
 	ctx := browserContext(t)
 	errs := consoleErrors(ctx)
-	shots := filepath.Join("..", "docs", "screenshots")
+	// Every run takes the screenshots; -update-screenshots keeps them in docs/screenshots
+	// (make screenshots), so an ordinary test run leaves the tree as it was.
+	shots := t.TempDir()
+	if *updateScreenshots {
+		shots = filepath.Join("..", "docs", "screenshots")
+	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
