@@ -59,8 +59,24 @@ func ParsePeriod(key string) (start time.Time, by Period, err error) {
 	if t, err := time.Parse(time.DateOnly, key); err == nil {
 		return t, Day, nil
 	}
-	var y, w int
-	if _, err := fmt.Sscanf(key, "%4d-W%2d", &y, &w); err != nil || len(key) != 8 || w < 1 || w > 53 {
+	// Exactly four year digits, "-W" and two week digits: Sscanf alone would take "2026-W5x",
+	// " 2026-W9" or "+026-W09".
+	y, w, ok := 0, 0, len(key) == 8 && key[4:6] == "-W"
+	for i, c := range key {
+		if !ok {
+			break
+		}
+		switch {
+		case i == 4 || i == 5:
+		case c < '0' || c > '9':
+			ok = false
+		case i < 4:
+			y = y*10 + int(c-'0')
+		default:
+			w = w*10 + int(c-'0')
+		}
+	}
+	if !ok || w < 1 || w > 53 {
 		return time.Time{}, "", fmt.Errorf("metrics: %q is not a period (use 2026-W09 or 2026-03-02)", key)
 	}
 	// ISO week 1 contains January 4th.
