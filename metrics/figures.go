@@ -608,6 +608,9 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 	if len(projects) == 0 {
 		return nil
 	}
+	// A period that has not begun has no coverage yet: carrying today's value into next
+	// month's weeks would draw a flat line into the future.
+	toDay = min(toDay, c.today+1)
 	db := c.e.st.DB
 	first := fromDay
 	if !c.sc.fromSet {

@@ -386,6 +386,13 @@ func TestCoverage(t *testing.T) {
 	if len(got) != 2 || !approx(got["2026-W11"].Value, 71) || !approx(got["2026-W12"].Value, 71) {
 		t.Errorf("carried forward / cut at the range end: %+v", got)
 	}
+	// A range reaching past today: no coverage for the periods that have not begun.
+	e.SetClock(func() time.Time { return t0.Add(9*24*time.Hour + 12*time.Hour) }) // W11 Wednesday
+	got = all(Filter{From: date("2026-03-02"), To: date("2026-03-29")})
+	if len(got) != 2 || !approx(got["2026-W11"].Value, 71) || got["2026-W11"].N != 2 {
+		t.Errorf("coverage in the future of the clock: %+v", got)
+	}
+	e.SetClock(func() time.Time { return t0.Add(40 * 24 * time.Hour) })
 	// Every day carries the value forward.
 	got = all(Filter{From: date("2026-03-02"), To: date("2026-03-04"), By: Day})
 	if len(got) != 3 || got["2026-03-04"].Value != 82 {
