@@ -28,11 +28,8 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 		io.WriteString(w, "Usage: pacer export DATASET [flags]\n\nDATASET is one of: "+strings.Join(metrics.Datasets, ", ")+"\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	// The dataset may come before or after the flags.
-	var dataset string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dataset, args = args[0], args[1:]
-	}
+	// The dataset may come before, after or between the flags.
+	dataset, args := takeDataset(fs, args)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -89,6 +86,33 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 		return err
 	}
 	return out.Flush()
+}
+
+// takeDataset removes the first argument that is neither a flag nor a flag's value, so that
+// the flags after it are parsed too (Go's flag package stops at the first non-flag argument).
+func takeDataset(fs *flagSet, args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break // what follows is positional; parse leaves it in fs.Args()
+		}
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			return a, append(args[:i:i], args[i+1:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // parse reports the unknown flag
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		i++ // the flag's value
+	}
+	return "", args
 }
 
 // exportDate reads a YYYY-MM-DD flag value as a UTC date; empty is the zero time.

@@ -63,6 +63,8 @@ func TestExportBadInputIsExit2(t *testing.T) {
 		{[]string{"metrics", "--db", db, "--config", cfg, "--team", "nobody"}, `unknown team "nobody" (teams: money)`},
 		{[]string{"metrics", "--db", missing}, "does not exist"},
 		{[]string{"metrics", "extra", "--db", db}, "unexpected argument"},
+		{[]string{"--db", db, "metrics", "--from", "2026-03-02", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--db", db, "--from", "2026-03-05", "metrics", "--to", "2026-03-01"}, "reversed"},
 		{[]string{"metrics", "--db", db, "--bogus"}, "flag provided but not defined"},
 	}
 	for _, c := range cases {
@@ -91,6 +93,11 @@ func TestExportWritesCSV(t *testing.T) {
 	out, msg, code = runExportArgs(t, nil, "--db", db, "--service", "acme/api", "merge-requests")
 	if code != 0 || !strings.HasPrefix(out, "service,project,iid,title,") || !strings.Contains(out, ",'=1+1,alice,") {
 		t.Errorf("merge-requests: exit %d %s\n%s", code, msg, out)
+	}
+	// Flags on both sides of the dataset.
+	out, msg, code = runExportArgs(t, nil, "--db", db, "--by=day", "metrics", "--from", "2026-03-02", "--service", "acme/api", "--to", "2026-03-02")
+	if code != 0 || !strings.Contains(out, "2026-03-02,acme/api,deployments,1,1\n") {
+		t.Errorf("flags around the dataset: exit %d %s\n%s", code, msg, out)
 	}
 	out, _, code = runExportArgs(t, nil, "deployments", "--db", db)
 	if code != 0 || !strings.Contains(out, "acme/api,acme/api,production,5,abc,2026-03-02T02:00:00Z,1,false,false,false,,\n") {
