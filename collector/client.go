@@ -32,19 +32,39 @@ func APIBaseURL(raw string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not a GitLab URL (give the instance URL, such as https://gitlab.example.com)", raw)
+		return "", fmt.Errorf("%q is not a GitLab URL (give the instance URL, such as https://gitlab.example.com)", withoutSecrets(s))
 	}
 	if u.User != nil {
 		return "", fmt.Errorf("the GitLab URL must not carry credentials; put the token in PACER_GITLAB_TOKEN")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q: the GitLab URL takes no query or fragment", raw)
+		return "", fmt.Errorf("%q: the GitLab URL takes no query or fragment (the token goes in PACER_GITLAB_TOKEN)", withoutSecrets(s))
 	}
 	p := strings.TrimRight(u.Path, "/")
 	p = strings.TrimSuffix(p, "/api/v4")
 	u.Path = strings.TrimRight(p, "/") + "/api/v4/"
 	u.RawPath = ""
 	return u.String(), nil
+}
+
+// withoutSecrets is a URL as it may be shown in an error: without its query and fragment, where
+// a ?private_token= would sit, and without user:password@. It works on text that does not parse.
+func withoutSecrets(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?…"
+	}
+	rest, scheme := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		scheme, rest = s[:i+3], s[i+3:]
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		host = rest[:i]
+	}
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		rest = "…@" + rest[i+1:]
+	}
+	return scheme + rest
 }
 
 // Retry policy. GitLab answers 429 with Retry-After (and RateLimit-Reset); both are honoured,

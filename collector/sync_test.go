@@ -558,6 +558,21 @@ func TestAPIBaseURL(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	// A URL carrying a token (GitLab accepts ?private_token=) is refused without echoing the
+	// secret: the message ends up on a terminal, in CI logs or in a bug report.
+	for _, bad := range []string{
+		"https://gitlab.example.com/?private_token=glpat-SECRET",
+		"https://gitlab.example.com/api/v4#glpat-SECRET",
+		"gitlab.example.com/api/v4?private_token=glpat-SECRET",
+		"https://oauth2:glpat-SECRET@gitlab.example.com",
+		"https://gitlab.example.com:bad port/?private_token=glpat-SECRET",
+		"https://oauth2:glpat-SECRET@gitlab.example.com:bad port/",
+	} {
+		_, err := collector.APIBaseURL(bad)
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
 }
 
 // checkTruth compares the store with the generator's ground truth.
