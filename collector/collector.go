@@ -68,7 +68,7 @@ const DefaultHistory = 365 * 24 * time.Hour
 // Progress is the running state of a sync.
 type Progress struct {
 	ProjectsTotal  int
-	ProjectsDone   int // finished, successfully or not
+	ProjectsDone   int // finished, successfully or not (not those cut short by cancellation)
 	ProjectsFailed int
 	MergeRequests  int64 // MR rows saved (listed and changed)
 	Details        int64 // MRs whose commits and notes were fetched
@@ -150,11 +150,16 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 			for p := range work {
 				err := s.syncProject(ctx, p)
 				s.mu.Lock()
-				s.progress.ProjectsDone++
-				if err != nil && ctx.Err() == nil {
+				switch {
+				case err == nil:
+					s.progress.ProjectsDone++
+				case ctx.Err() == nil:
+					s.progress.ProjectsDone++
 					s.progress.ProjectsFailed++
 					s.failed = append(s.failed, ProjectFailure{ID: p.ID, Path: p.Path, Err: err})
 				}
+				// A project cut short by cancellation is neither done nor failed: the summary
+				// of an interrupted sync must not count it as synced.
 				s.mu.Unlock()
 				s.report()
 			}

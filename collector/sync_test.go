@@ -251,9 +251,24 @@ func TestCancelledSyncResumesToTheSameResult(t *testing.T) {
 			defer cancel()
 			opt := e.options()
 			opt.HTTPClient = &http.Client{Transport: &cancelAfter{next: http.DefaultTransport, n: n, cancel: cancel}}
-			_, err := collector.Sync(ctx, st, opt)
+			sum, err := collector.Sync(ctx, st, opt)
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled sync returned %v", err)
+			}
+			// Projects cut short are neither done nor failed: the summary must not count them
+			// as synced.
+			syncs, err := st.ProjectSyncs(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished := 0
+			for _, ps := range syncs {
+				if ps.OKAt != nil {
+					finished++
+				}
+			}
+			if sum.ProjectsDone != finished || sum.ProjectsFailed != 0 {
+				t.Errorf("cancelled sync: %d projects done, %d failed; %d finished", sum.ProjectsDone, sum.ProjectsFailed, finished)
 			}
 			e.sync(t, st)
 			if diff := diffDumps(want, dump(t, st)); diff != "" {

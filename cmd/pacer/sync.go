@@ -101,7 +101,7 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	})
 	out.stop()
 	if err == nil || sum.ProjectsTotal > 0 || len(sum.Failed) > 0 {
-		printSummary(stdout, sum, dbPath)
+		printSummary(stdout, sum, dbPath, errors.Is(err, context.Canceled))
 	}
 	// Derive the facts now, so the first page or export after a sync does not pay for it.
 	// What did sync is derived even when some projects failed.
@@ -127,10 +127,16 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	}
 }
 
-func printSummary(w io.Writer, s collector.Summary, db string) {
-	fmt.Fprintf(w, "synced %d of %d projects into %s in %s\n", s.ProjectsDone-s.ProjectsFailed, s.ProjectsTotal, db,
+// printSummary writes the outcome of a sync. The counts are of this run's work: rows listed
+// (and saved), and the per-item reads, which also cover items listed by an earlier sync.
+func printSummary(w io.Writer, s collector.Summary, db string, interrupted bool) {
+	verb := "synced"
+	if interrupted {
+		verb = "interrupted: synced"
+	}
+	fmt.Fprintf(w, "%s %d of %d projects into %s in %s\n", verb, s.ProjectsDone-s.ProjectsFailed, s.ProjectsTotal, db,
 		s.Elapsed.Round(100*time.Millisecond))
-	fmt.Fprintf(w, "  %d merge requests (%d with commits and notes), %d production deployments (%d with their MRs), %d pipelines (%d coverage reads)\n",
+	fmt.Fprintf(w, "  %d merge requests (commits and notes read for %d), %d production deployments (MRs read for %d), %d pipelines (coverage read for %d)\n",
 		s.MergeRequests, s.Details, s.Deployments, s.Links, s.Pipelines, s.Coverage)
 	fmt.Fprintf(w, "  %d requests, %d rate-limit waits\n", s.Requests, s.RateLimitWaits)
 	for _, f := range s.Failed {

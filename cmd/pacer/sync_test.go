@@ -128,3 +128,40 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 		t.Errorf("summary does not name the failed project: %q", out.String())
 	}
 }
+
+// cancelOn cancels a context when a line containing marker is written (the log of the sync).
+type cancelOn struct {
+	bytes.Buffer
+	marker string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.marker) {
+		c.cancel()
+	}
+	return c.Buffer.Write(p)
+}
+
+// Ctrl-C right after the projects were found: the summary says the sync was interrupted and
+// does not count the projects cut short as synced; the exit status is 130.
+func TestInterruptedSyncSummary(t *testing.T) {
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 11, Days: 10, Services: 3, Scale: 0.5,
+		End: time.Now().UTC().Truncate(24 * time.Hour)})
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	defer srv.Close()
+	db := filepath.Join(t.TempDir(), "pacer.db")
+	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	errOut := &cancelOn{marker: "projects discovered", cancel: cancel}
+	err := run(ctx, []string{"sync", "--group", org.TopGroup(), "--db", db}, env, &out, errOut)
+	var msg bytes.Buffer
+	if code := exitCode(err, &msg); code != 130 {
+		t.Fatalf("exit %d (%v), want 130", code, err)
+	}
+	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "0 of 3 projects") {
+		t.Errorf("summary of an interrupted sync: %q", out.String())
+	}
+}
