@@ -149,20 +149,9 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	t.Helper()
 	ctx := context.Background()
 	// Deployments: service, and the truth's rework, rollback, change failure, recovery, counts.
-	type depWant struct {
-		service              string
-		mrs                  int
-		rework, rollback, cf bool
-		recovery             int64
-		finished             int64
-		projectID            int64
-		environment          string
-		counted              []int64
-		first                bool
-	}
-	deps := map[int64]depWant{}
+	deps := map[int64]truthDep{}
 	for _, d := range truth.Deployments {
-		w := depWant{service: serviceOf(d.ProjectID, d.Environment), mrs: len(d.CountedIIDs), rework: d.Rework,
+		w := truthDep{service: serviceOf(d.ProjectID, d.Environment), mrs: len(d.CountedIIDs), rework: d.Rework,
 			rollback: d.Rollback, cf: d.ChangeFailure, recovery: -1, finished: d.FinishedAt.Unix(), projectID: d.ProjectID,
 			environment: d.Environment, counted: d.CountedIIDs, first: d.First}
 		if d.RecoverySeconds != nil {
@@ -207,18 +196,12 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 
 	// MRs: in scope, human, with the truth's instants; the service of a monolith MR is the one
 	// of the deployment that first shipped it.
-	type mrWant struct {
-		service                            string
-		firstCommit, review, approval, dep int64
-		merged, created                    int64
-		rework                             bool
-	}
-	mrs := map[[2]int64]mrWant{}
+	mrs := map[[2]int64]truthMR{}
 	for _, m := range truth.MergeRequests {
 		if !m.InScope || m.Bot || m.MergedAt == nil {
 			continue
 		}
-		w := mrWant{service: serviceOf(m.ProjectID, ""), firstCommit: m.FirstCommitAt.Unix(), review: unixOr(m.FirstReviewAt),
+		w := truthMR{service: serviceOf(m.ProjectID, ""), firstCommit: m.FirstCommitAt.Unix(), review: unixOr(m.FirstReviewAt),
 			approval: unixOr(m.FirstApprovalAt), dep: unixOr(m.DeployedAt), merged: m.MergedAt.Unix(), created: m.CreatedAt.Unix(),
 			rework: m.Rework}
 		if m.DeployedAt != nil {
@@ -242,7 +225,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		if m.DeployedAt != nil {
 			dep = m.DeployedAt.Unix()
 		}
-		got := mrWant{m.Service, m.FirstCommitAt.Unix(), unixOr(m.FirstReviewAt), unixOr(m.FirstApproval), dep,
+		got := truthMR{m.Service, m.FirstCommitAt.Unix(), unixOr(m.FirstReviewAt), unixOr(m.FirstApproval), dep,
 			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework}
 		if got != w {
 			t.Errorf("MR %s!%d:\n got %+v\ntruth %+v", m.Project, m.IID, got, w)
@@ -255,186 +238,268 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		t.Errorf("%d MRs, truth has %d in scope", seen, len(mrs))
 	}
 
-	// Figures, computed here from the truth, for the last four whole weeks.
-	from, to := end.AddDate(0, 0, -28), end.AddDate(0, 0, -1)
-	teamServices := map[string]bool{"payments": true, "checkout": true}
-	for _, team := range []string{"", "money"} {
-		keep := func(service string) bool { return team == "" || teamServices[service] }
-		want := map[string]fig{}
-		type mrAgg struct {
-			cycle, coding, pickup, review, deploy []int64
-			rework, unapproved                    int
-		}
-		type depAgg struct {
-			n, rework, cf int
-			recovery      []int64
-		}
-		mrAggs := map[[2]string]*mrAgg{}
-		depAggs := map[[2]string]*depAgg{}
-		inRange := func(sec int64) (string, bool) {
-			t := time.Unix(sec, 0).UTC()
-			if t.Before(from) || !t.Before(to.AddDate(0, 0, 1)) {
-				return "", false
-			}
-			y, w := t.ISOWeek()
-			return fmt.Sprintf("%04d-W%02d", y, w), true
-		}
-		for _, m := range mrs {
-			if !keep(m.service) {
-				continue
-			}
-			delivered := m.merged
-			if m.dep >= 0 {
-				delivered = m.dep
-			}
-			week, ok := inRange(delivered)
-			if !ok {
-				continue
-			}
-			for _, s := range []string{"all", m.service} {
-				a := mrAggs[[2]string{week, s}]
-				if a == nil {
-					a = &mrAgg{}
-					mrAggs[[2]string{week, s}] = a
-				}
-				a.cycle = append(a.cycle, delivered-m.firstCommit)
-				a.coding = append(a.coding, m.created-m.firstCommit)
-				if m.review >= 0 {
-					a.pickup = append(a.pickup, m.review-m.created)
-					a.review = append(a.review, m.merged-m.review)
-				} else {
-					a.pickup = append(a.pickup, m.merged-m.created)
-					a.review = append(a.review, 0)
-				}
-				if m.dep >= 0 {
-					a.deploy = append(a.deploy, m.dep-m.merged)
-				}
-				if m.rework {
-					a.rework++
-				}
-				if m.approval < 0 {
-					a.unapproved++
-				}
-			}
-		}
-		for _, d := range deps {
-			if !keep(d.service) {
-				continue
-			}
-			week, ok := inRange(d.finished)
-			if !ok {
-				continue
-			}
-			for _, s := range []string{"all", d.service} {
-				a := depAggs[[2]string{week, s}]
-				if a == nil {
-					a = &depAgg{}
-					depAggs[[2]string{week, s}] = a
-				}
-				a.n++
-				if d.rework {
-					a.rework++
-				}
-				if d.cf {
-					a.cf++
-					a.recovery = append(a.recovery, d.recovery)
-				}
-			}
-		}
-		put := func(k [2]string, metric string, v float64, n int) {
-			if n > 0 {
-				want[k[0]+" "+k[1]+" "+metric] = fig{v, n}
-			}
-		}
-		for k, a := range mrAggs {
-			n := len(a.cycle)
-			put(k, metrics.MergedMRs, float64(n), n)
-			put(k, metrics.CycleTimeP50, numpyPercentile(a.cycle, 50), n)
-			put(k, metrics.CycleTimeP75, numpyPercentile(a.cycle, 75), n)
-			put(k, metrics.CycleTimeP90, numpyPercentile(a.cycle, 90), n)
-			put(k, metrics.CodingTimeP50, numpyPercentile(a.coding, 50), n)
-			put(k, metrics.PickupTimeP50, numpyPercentile(a.pickup, 50), n)
-			put(k, metrics.ReviewTimeP50, numpyPercentile(a.review, 50), n)
-			put(k, metrics.DeployTimeP50, numpyPercentile(a.deploy, 50), len(a.deploy))
-			put(k, metrics.MRReworkRate, float64(a.rework)/float64(n), n)
-			put(k, metrics.UnapprovedRate, float64(a.unapproved)/float64(n), n)
-		}
-		for k, a := range depAggs {
-			put(k, metrics.Deployments, float64(a.n), a.n)
-			put(k, metrics.DeploysPerDay, float64(a.n)/7, a.n) // whole weeks, all in the past
-			put(k, metrics.ReworkRate, float64(a.rework)/float64(a.n), a.n)
-			put(k, metrics.ChangeFailureRate, float64(a.cf)/float64(a.n), a.n)
-			put(k, metrics.RecoveryTimeP50, numpyPercentile(a.recovery, 50), len(a.recovery))
-		}
-		// Coverage: per project the last successful default-branch pipeline with coverage that
-		// finished before the week ended; the mean over projects with one.
-		for wk := from; wk.Before(to); wk = wk.AddDate(0, 0, 7) {
-			y, w := wk.ISOWeek()
-			week := fmt.Sprintf("%04d-W%02d", y, w)
-			last := map[int64]float64{}
-			lastAt := map[int64]time.Time{}
-			for _, p := range truth.Pipelines {
-				if p.Status != "success" || p.Coverage == nil || p.FinishedAt == nil || !p.FinishedAt.Before(wk.AddDate(0, 0, 7)) {
-					continue
-				}
-				if at, ok := lastAt[p.ProjectID]; !ok || !p.FinishedAt.Before(at) {
-					last[p.ProjectID], lastAt[p.ProjectID] = *p.Coverage, *p.FinishedAt
-				}
-			}
-			sums, counts := map[string]float64{}, map[string]int{}
-			ids := make([]int64, 0, len(last))
-			for id := range last {
-				ids = append(ids, id)
-			}
-			sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
-			for _, id := range ids {
-				services := []string{serviceOf(id, "")}
-				if paths[id] == mono {
-					services = append(services, "checkout", "mono-payments")
-				}
-				counted := false
-				for _, s := range services {
-					if keep(s) {
-						sums[s] += last[id]
-						counts[s]++
-						counted = true
-					}
-				}
-				if counted {
-					sums["all"] += last[id]
-					counts["all"]++
-				}
-			}
-			for s, n := range counts {
-				want[week+" "+s+" "+metrics.CoveragePercent] = fig{sums[s] / float64(n), n}
-			}
-		}
-
-		figs, err := e.Figures(ctx, metrics.Filter{From: from, To: to, Team: team})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]fig{}
-		for _, f := range figs {
-			got[f.Period+" "+f.Service+" "+f.Metric] = fig{f.Value, f.N}
-		}
-		for k, w := range want {
-			g, ok := got[k]
-			if !ok {
-				t.Errorf("team %q: figure %s missing (truth %v n=%d)", team, k, w.v, w.n)
-				continue
-			}
-			if g.n != w.n || math.Abs(g.v-w.v) > 1e-9*math.Max(1, math.Abs(w.v)) {
-				t.Errorf("team %q: %s = %v n=%d, truth %v n=%d", team, k, g.v, g.n, w.v, w.n)
-			}
-		}
-		for k := range got {
-			if _, ok := want[k]; !ok {
-				t.Errorf("team %q: figure %s not in the truth", team, k)
-			}
-		}
-		t.Logf("team %q: %d figures equal the truth", team, len(want))
+	// Figures, computed here from the truth: four whole weeks in the past; weeks cut by a range
+	// from a Wednesday to a Tuesday (deploys per day over the days inside the range, coverage
+	// cut at the range's end); and ranges reaching past today: the running period counts the
+	// days elapsed, periods not begun have no figures, and coverage is carried into the range
+	// from before it on days without a pipeline.
+	today := truth.Now.UTC().Truncate(24 * time.Hour)
+	ranges := []struct {
+		from, to time.Time
+		by       metrics.Period
+	}{
+		{end.AddDate(0, 0, -28), end.AddDate(0, 0, -1), metrics.Week},
+		{end.AddDate(0, 0, -26), end.AddDate(0, 0, -13), metrics.Week},
+		{end.AddDate(0, 0, -12), today.AddDate(0, 0, 10), metrics.Week}, // reaching past today
+		{end.AddDate(0, 0, -8), today.AddDate(0, 0, 2), metrics.Day},    // from a Sunday: few pipelines run at weekends
 	}
+	teamServices := map[string]bool{"payments": true, "checkout": true}
+	for _, rg := range ranges {
+		for _, team := range []string{"", "money"} {
+			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, deps, paths, mono, serviceOf)
+		}
+	}
+}
+
+// truthMR and truthDep are the per-item truth the figures are computed from.
+type truthMR struct {
+	service                            string
+	firstCommit, review, approval, dep int64
+	merged, created                    int64
+	rework                             bool
+}
+
+type truthDep struct {
+	service              string
+	mrs                  int
+	rework, rollback, cf bool
+	recovery             int64
+	finished             int64
+	projectID            int64
+	environment          string
+	counted              []int64
+	first                bool
+}
+
+// checkTruthFigures computes every figure of the range [from, to] (dates, inclusive) by period
+// from the truth, with today as the engine's today, and compares it with Figures.
+func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, from, to, today time.Time, by metrics.Period,
+	team string, teamServices map[string]bool, mrs map[[2]int64]truthMR, deps map[int64]truthDep, paths map[int64]string,
+	mono string, serviceOf func(int64, string) string) {
+	t.Helper()
+	ctx := context.Background()
+	keep := func(service string) bool { return team == "" || teamServices[service] }
+	periodDays := 7
+	if by == metrics.Day {
+		periodDays = 1
+	}
+	// periodOf is the first day of the period holding t: a Monday, or the day itself.
+	periodOf := func(t time.Time) time.Time {
+		d := t.UTC().Truncate(24 * time.Hour)
+		if by == metrics.Day {
+			return d
+		}
+		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+	}
+	keyOf := func(start time.Time) string {
+		if by == metrics.Day {
+			return start.Format(time.DateOnly)
+		}
+		y, w := start.ISOWeek()
+		return fmt.Sprintf("%04d-W%02d", y, w)
+	}
+	rangeEnd := to.AddDate(0, 0, 1)
+	inRange := func(sec int64) (string, bool) {
+		t := time.Unix(sec, 0).UTC()
+		if t.Before(from) || !t.Before(rangeEnd) {
+			return "", false
+		}
+		return keyOf(periodOf(t)), true
+	}
+	// Days of each period inside the range and begun by today.
+	days := map[string]int{}
+	for ps := periodOf(from); ps.Before(rangeEnd); ps = ps.AddDate(0, 0, periodDays) {
+		for d := ps; d.Before(ps.AddDate(0, 0, periodDays)); d = d.AddDate(0, 0, 1) {
+			if !d.Before(from) && d.Before(rangeEnd) && !d.After(today) {
+				days[keyOf(ps)]++
+			}
+		}
+	}
+
+	want := map[string]fig{}
+	type mrAgg struct {
+		cycle, coding, pickup, review, deploy []int64
+		rework, unapproved                    int
+	}
+	type depAgg struct {
+		n, rework, cf int
+		recovery      []int64
+	}
+	mrAggs := map[[2]string]*mrAgg{}
+	depAggs := map[[2]string]*depAgg{}
+	for _, m := range mrs {
+		if !keep(m.service) {
+			continue
+		}
+		delivered := m.merged
+		if m.dep >= 0 {
+			delivered = m.dep
+		}
+		period, ok := inRange(delivered)
+		if !ok {
+			continue
+		}
+		for _, s := range []string{"all", m.service} {
+			a := mrAggs[[2]string{period, s}]
+			if a == nil {
+				a = &mrAgg{}
+				mrAggs[[2]string{period, s}] = a
+			}
+			a.cycle = append(a.cycle, delivered-m.firstCommit)
+			a.coding = append(a.coding, m.created-m.firstCommit)
+			if m.review >= 0 {
+				a.pickup = append(a.pickup, m.review-m.created)
+				a.review = append(a.review, m.merged-m.review)
+			} else {
+				a.pickup = append(a.pickup, m.merged-m.created)
+				a.review = append(a.review, 0)
+			}
+			if m.dep >= 0 {
+				a.deploy = append(a.deploy, m.dep-m.merged)
+			}
+			if m.rework {
+				a.rework++
+			}
+			if m.approval < 0 {
+				a.unapproved++
+			}
+		}
+	}
+	for _, d := range deps {
+		if !keep(d.service) {
+			continue
+		}
+		period, ok := inRange(d.finished)
+		if !ok {
+			continue
+		}
+		for _, s := range []string{"all", d.service} {
+			a := depAggs[[2]string{period, s}]
+			if a == nil {
+				a = &depAgg{}
+				depAggs[[2]string{period, s}] = a
+			}
+			a.n++
+			if d.rework {
+				a.rework++
+			}
+			if d.cf {
+				a.cf++
+				a.recovery = append(a.recovery, d.recovery)
+			}
+		}
+	}
+	put := func(k [2]string, metric string, v float64, n int) {
+		if n > 0 {
+			want[k[0]+" "+k[1]+" "+metric] = fig{v, n}
+		}
+	}
+	for k, a := range mrAggs {
+		n := len(a.cycle)
+		put(k, metrics.MergedMRs, float64(n), n)
+		put(k, metrics.CycleTimeP50, numpyPercentile(a.cycle, 50), n)
+		put(k, metrics.CycleTimeP75, numpyPercentile(a.cycle, 75), n)
+		put(k, metrics.CycleTimeP90, numpyPercentile(a.cycle, 90), n)
+		put(k, metrics.CodingTimeP50, numpyPercentile(a.coding, 50), n)
+		put(k, metrics.PickupTimeP50, numpyPercentile(a.pickup, 50), n)
+		put(k, metrics.ReviewTimeP50, numpyPercentile(a.review, 50), n)
+		put(k, metrics.DeployTimeP50, numpyPercentile(a.deploy, 50), len(a.deploy))
+		put(k, metrics.MRReworkRate, float64(a.rework)/float64(n), n)
+		put(k, metrics.UnapprovedRate, float64(a.unapproved)/float64(n), n)
+	}
+	for k, a := range depAggs {
+		put(k, metrics.Deployments, float64(a.n), a.n)
+		put(k, metrics.DeploysPerDay, float64(a.n)/float64(days[k[0]]), a.n)
+		put(k, metrics.ReworkRate, float64(a.rework)/float64(a.n), a.n)
+		put(k, metrics.ChangeFailureRate, float64(a.cf)/float64(a.n), a.n)
+		put(k, metrics.RecoveryTimeP50, numpyPercentile(a.recovery, 50), len(a.recovery))
+	}
+	// Coverage: per project the last successful default-branch pipeline with coverage that
+	// finished before the period ended (or the range did), however long before; the mean over
+	// projects with one. Periods that have not begun have none.
+	carried := 0
+	for ps := periodOf(from); ps.Before(rangeEnd) && !ps.After(today); ps = ps.AddDate(0, 0, periodDays) {
+		cut := ps.AddDate(0, 0, periodDays)
+		if rangeEnd.Before(cut) {
+			cut = rangeEnd
+		}
+		last := map[int64]float64{}
+		lastAt := map[int64]time.Time{}
+		for _, p := range truth.Pipelines {
+			if p.Status != "success" || p.Coverage == nil || p.FinishedAt == nil || !p.FinishedAt.Before(cut) {
+				continue
+			}
+			if at, ok := lastAt[p.ProjectID]; !ok || !p.FinishedAt.Before(at) {
+				last[p.ProjectID], lastAt[p.ProjectID] = *p.Coverage, *p.FinishedAt
+			}
+		}
+		sums, counts := map[string]float64{}, map[string]int{}
+		ids := make([]int64, 0, len(last))
+		for id := range last {
+			ids = append(ids, id)
+			if lastAt[id].Before(from) {
+				carried++
+			}
+		}
+		sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+		for _, id := range ids {
+			services := []string{serviceOf(id, "")}
+			if paths[id] == mono {
+				services = append(services, "checkout", "mono-payments")
+			}
+			counted := false
+			for _, s := range services {
+				if keep(s) {
+					sums[s] += last[id]
+					counts[s]++
+					counted = true
+				}
+			}
+			if counted {
+				sums["all"] += last[id]
+				counts["all"]++
+			}
+		}
+		for s, n := range counts {
+			want[keyOf(ps)+" "+s+" "+metrics.CoveragePercent] = fig{sums[s] / float64(n), n}
+		}
+	}
+
+	figs, err := e.Figures(ctx, metrics.Filter{From: from, To: to, Team: team, By: by})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]fig{}
+	for _, f := range figs {
+		got[f.Period+" "+f.Service+" "+f.Metric] = fig{f.Value, f.N}
+	}
+	name := fmt.Sprintf("%s to %s by %s, team %q", from.Format(time.DateOnly), to.Format(time.DateOnly), by, team)
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("%s: figure %s missing (truth %v n=%d)", name, k, w.v, w.n)
+			continue
+		}
+		if g.n != w.n || math.Abs(g.v-w.v) > 1e-9*math.Max(1, math.Abs(w.v)) {
+			t.Errorf("%s: %s = %v n=%d, truth %v n=%d", name, k, g.v, g.n, w.v, w.n)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: figure %s not in the truth", name, k)
+		}
+	}
+	t.Logf("%s: %d figures equal the truth (%d project coverages carried from before the range)", name, len(want), carried)
 }
 
 type fig struct {
