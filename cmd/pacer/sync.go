@@ -27,13 +27,23 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	since := fs.String("since", "", "on a project's first sync, fetch merge requests and pipelines updated since `DATE` (YYYY-MM-DD, UTC; default 365 days ago)")
 	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "requests in flight and projects synced at once (1-64)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--db FILE]")
-		fmt.Fprintln(stderr, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--db FILE]")
+		fmt.Fprintln(w, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
 		fs.PrintDefaults()
 	}
+	// A bad flag is one line on stderr (the usage error), not the flag package's echo of it
+	// followed by the whole flag list; -h still prints the list.
+	fs.SetOutput(io.Discard)
 	if err := fs.parse(args); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) && ee.code == 0 {
+			fs.SetOutput(stderr)
+			fs.Usage()
+		}
 		return err
 	}
+	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		return usagef("sync: unexpected argument %q (flags only; see pacer sync -h)", fs.Arg(0))
 	}

@@ -57,7 +57,8 @@ func TestSyncBadInputIsOneLineExit2AndTouchesNothing(t *testing.T) {
 			if code := exitCode(err, &msg); code != 2 {
 				t.Fatalf("exit %d (%v), want 2", code, err)
 			}
-			line := msg.String()
+			// Everything written to stderr, the flag package's own output included.
+			line := errOut.String() + msg.String()
 			if strings.Count(line, "\n") != 1 || !strings.Contains(line, c.want) {
 				t.Fatalf("message %q, want one line mentioning %q", line, c.want)
 			}
