@@ -46,13 +46,24 @@ end      = "17:00"
 usernames = ["renovate-bot"]
 `
 
+// The demo's default organisation: 14 weeks of history, so the default 12-week view and the
+// week before it are full, at half the simulator's default activity, which still gives every
+// service about a hundred production deployments. The sync is bound by the number of API
+// requests, which grows with both; 120 days at full activity took three times as long to be
+// ready (16,500 requests against 7,100).
+const (
+	demoDays  = 98
+	demoScale = 0.5
+)
+
 // runDemo generates an organisation, serves it from the built-in GitLab simulator, syncs it
 // through the real collector over HTTP and serves the dashboard on it.
 func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", env, stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port)")
 	seed := fs.Int64("seed", 1, "`SEED` of the generated organisation (the same seed gives the same history)")
-	days := fs.Int("days", 120, "`DAYS` of generated history")
+	days := fs.Int("days", demoDays, "`DAYS` of generated history")
+	scale := fs.Float64("scale", demoScale, "activity `MULTIPLIER` of the generated organisation (1 is about 40 production deployments a weekday)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -61,6 +72,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	}
 	if *days < 7 || *days > 730 {
 		return usagef("demo: --days %d is out of range: use 7 to 730", *days)
+	}
+	if !(*scale >= 0.05 && *scale <= 4) {
+		return usagef("demo: --scale %g is out of range: use 0.05 to 4", *scale)
 	}
 	cfg, err := config.Parse("demo configuration", []byte(demoConfig))
 	if err != nil {
@@ -84,7 +98,7 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 
 	start := time.Now()
 	fmt.Fprintf(stdout, "Generating an organisation with %d days of history (seed %d)…\n", *days, *seed)
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days})
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days, Scale: *scale})
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	defer sim.Close()
 
