@@ -410,6 +410,24 @@ func TestRefreshIsIdempotentAndFollowsTheConfig(t *testing.T) {
 	}
 }
 
+// TestProductionPatternFollowsTheConfig: an environment without a tier is production by the
+// configured pattern of the engine, not by the flag the collector stored under the pattern of
+// the last sync, so a narrowed pattern applies to the whole history before the next sync.
+func TestProductionPatternFollowsTheConfig(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/api")
+	f.env(10, 1, "live", "")
+	f.exec(`UPDATE environments SET production = 1 WHERE id = 10`) // synced under environments = "^live$"
+	f.deploy(1, 1, 10, "a", at(hour))
+	now := t0.Add(10 * 24 * time.Hour)
+	if deps := f.deployments(f.engine(cfgFrom(t, "[production]\nenvironments = \"^live$\"\n"), now), Filter{}); len(deps) != 1 {
+		t.Fatalf("with the pattern matching: %d deployments, want 1", len(deps))
+	}
+	if deps := f.deployments(f.engine(nil, now), Filter{}); len(deps) != 0 {
+		t.Errorf("the default pattern does not match \"live\": %d deployments, want 0", len(deps))
+	}
+}
+
 // TestIncrementalRefresh: after a sync changed one project, Refresh derives only that project
 // again (a tampered fact row of the other project survives), and the result equals a refresh
 // from scratch.

@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 4
+const factsVersion = 5
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -414,9 +414,10 @@ func (e *Engine) loadProjects(ctx context.Context, tx *sql.Tx) ([]rawProject, er
 }
 
 // isProduction says whether an environment counts as production: GitLab's tier, or with no
-// tier, a name matching the configured pattern. The collector's own flag is trusted too.
-func (e *Engine) isProduction(name, tier string, flagged, known bool) bool {
-	if flagged || tier == "production" {
+// tier, a name matching the configured pattern. The flag the collector stored is not used: it
+// follows the pattern of the last sync, and a changed pattern applies at once to all history.
+func (e *Engine) isProduction(name, tier string, known bool) bool {
+	if tier == "production" {
 		return true
 	}
 	if known && tier != "" {
@@ -504,7 +505,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 	var deps []*rawDeployment
 	byID := map[int64]*rawDeployment{}
 	rows, err = tx.QueryContext(ctx, `SELECT d.id, d.environment_id, COALESCE(e.name, d.environment), d.sha, d.job_url, d.finished_at,
-		COALESCE(e.tier, ''), COALESCE(e.production, 0), e.id IS NOT NULL
+		COALESCE(e.tier, ''), e.id IS NOT NULL
 		FROM deployments d LEFT JOIN environments e ON e.id = d.environment_id
 		WHERE d.project_id = ? AND d.status = 'success'
 		ORDER BY d.environment_id, d.finished_at, d.id`, p.id)
@@ -514,12 +515,12 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 	for rows.Next() {
 		d := &rawDeployment{}
 		var tier string
-		var flagged, known bool
-		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.jobURL, &d.finished, &tier, &flagged, &known); err != nil {
+		var known bool
+		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.jobURL, &d.finished, &tier, &known); err != nil {
 			rows.Close()
 			return 0, 0, wrap("load deployments", err)
 		}
-		if !e.isProduction(d.env, tier, flagged, known) {
+		if !e.isProduction(d.env, tier, known) {
 			continue
 		}
 		d.service = e.res.environmentService(p.path, d.env)
