@@ -421,3 +421,24 @@ func TestSlowestSection(t *testing.T) {
 		t.Errorf("limit over the section's maximum: %d", rec.Code)
 	}
 }
+
+// A monorepo split into services by environment is not "the service that releases least":
+// its deployments all count under the split services.
+func TestReleasesLeastSkipsSplitProject(t *testing.T) {
+	f := newFixture(t)
+	cfg, err := config.Parse("test.toml", []byte("[[service]]\nname = \"api-prod\"\nprojects = [\"acme/api\"]\nenvironments = [\"production\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.start()
+	body := f.get("/releases?period=custom&from=2026-03-02&to=2026-03-15", false).Body.String()
+	card := body[strings.Index(body, "Releases least"):]
+	card = card[:strings.Index(card, "</article>")]
+	// acme/web shipped once, api-prod (all of acme/api's deployments) twice.
+	mustContain(t, card, "acme/<wbr>web", "n = 1 deployment in the range")
+	if strings.Contains(body, "acme/<wbr>api") {
+		t.Errorf("the split project acme/api is listed among the services by deployments")
+	}
+	mustContain(t, body, "api-prod")
+}
