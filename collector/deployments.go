@@ -248,8 +248,13 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 			return getJSON[[]linkedMR](ctx, s.gl, path, gitlab.ListOptions{PerPage: 100, Page: page})
 		})
 		if httpStatus(err) == http.StatusNotFound {
-			// Deleted in GitLab since it was listed; record an empty, final answer.
-			mrs, err = nil, nil
+			// Deleted in GitLab since it was listed (and the project still readable): record an
+			// empty, final answer.
+			what := fmt.Sprintf("deployment %d of %s", d.ID, p.Path)
+			if err = s.confirmGone(ctx, p, fmt.Sprintf("deployments/%d", d.ID), what, err); err != nil {
+				return err
+			}
+			mrs = nil
 			fetchedAt = d.FinishedAt.Add(store.LinkRefetchWindow)
 		}
 		if err != nil {

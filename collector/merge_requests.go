@@ -137,8 +137,9 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 	err = parallel(ctx, s.opt.Concurrency, mrs, func(ctx context.Context, m store.MergeRequest) error {
 		ok, err := s.mergeRequestDetails(ctx, p, m)
 		if !ok && err == nil {
-			// GitLab answers 404 for its commits or notes: the MR was deleted since it was
-			// listed. Keeping it would count an MR GitLab no longer has, and ask again forever.
+			// GitLab answers 404 for its commits or notes, and for the MR, while the project
+			// is still there: the MR was deleted since it was listed. Keeping it would count
+			// an MR GitLab no longer has, and ask again forever.
 			if err := s.st.DeleteMergeRequest(ctx, p.ID, m.IID); err != nil {
 				return err
 			}
@@ -161,7 +162,7 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 		return getJSON[[]apiCommit](ctx, s.gl, base+"/commits", gitlab.ListOptions{PerPage: 100, Page: page})
 	})
 	if httpStatus(err) == http.StatusNotFound {
-		return false, nil
+		return false, s.confirmDeleted(ctx, p, m.IID, err)
 	}
 	if err != nil {
 		return false, explain(fmt.Sprintf("list commits of %s!%d", p.Path, m.IID), err)
@@ -170,7 +171,7 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 		return getJSON[[]apiNote](ctx, s.gl, base+"/notes", gitlab.ListOptions{PerPage: 100, Page: page})
 	})
 	if httpStatus(err) == http.StatusNotFound {
-		return false, nil
+		return false, s.confirmDeleted(ctx, p, m.IID, err)
 	}
 	if err != nil {
 		return false, explain(fmt.Sprintf("list notes of %s!%d", p.Path, m.IID), err)
@@ -219,6 +220,35 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 	}
 	s.add(func(pr *Progress) { pr.Details++ })
 	return true, nil
+}
+
+// confirmDeleted checks, after a 404 for an MR's commits or notes (notFound), that the MR is
+// gone while its project is still readable: nil means deleted. GitLab answers 404 alike when the
+// token lost access to the project or the project moved, and then the MR must stay: the MR
+// cursor has passed it, so a deleted row would never be listed again.
+func (s *syncer) confirmDeleted(ctx context.Context, p store.Project, iid int64, notFound error) error {
+	return s.confirmGone(ctx, p, fmt.Sprintf("merge_requests/%d", iid), fmt.Sprintf("%s!%d", p.Path, iid), notFound)
+}
+
+// confirmGone checks, after a 404 (notFound) on an item of project p or on something of it,
+// that the item (path relative to the project; empty when the 404 was for the item itself) is
+// gone while the project is still readable: nil means gone. Otherwise the 404 says the project
+// is unreadable (access lost, moved), or something odd, and is an error: recording "gone" then
+// would lose data for good. One or two requests, only after a 404.
+func (s *syncer) confirmGone(ctx context.Context, p store.Project, item, what string, notFound error) error {
+	if item != "" {
+		_, _, err := getJSON[struct{}](ctx, s.gl, fmt.Sprintf("projects/%d/%s", p.ID, item), nil)
+		switch {
+		case err == nil:
+			return explain(what, fmt.Errorf("it exists, but a request about it answered: %w", notFound))
+		case httpStatus(err) != http.StatusNotFound:
+			return explain(what, err)
+		}
+	}
+	if _, _, err := getJSON[struct{}](ctx, s.gl, fmt.Sprintf("projects/%d", p.ID), nil); err != nil {
+		return explain(fmt.Sprintf("project %s (%s answers 404)", p.Path, what), err)
+	}
+	return nil
 }
 
 // apiCommit and apiNote are the fields Pacer reads of GitLab's commit and note entities.

@@ -169,7 +169,10 @@ func (s *syncer) pipelineDetail(ctx context.Context, p store.Project, x store.Pi
 	}
 	gp, _, err := getJSON[pipelineDetail](ctx, s.gl, fmt.Sprintf("projects/%d/pipelines/%d", p.ID, x.ID), nil)
 	if httpStatus(err) == http.StatusNotFound {
-		// Deleted since it was listed: it decides nothing.
+		// Deleted since it was listed (and the project still readable): it decides nothing.
+		if err := s.confirmGone(ctx, p, "", fmt.Sprintf("pipeline %d of %s", x.ID, p.Path), err); err != nil {
+			return x, err
+		}
 		_, err := s.st.SetPipelineDetail(ctx, x.ID, x.UpdatedAt, nil, nil)
 		return x, err
 	}

@@ -494,8 +494,9 @@ func TestMergeRequestDeletedMidSyncIsRemoved(t *testing.T) {
 	}
 	st := storetest.New(t)
 	opt := e.options()
-	suffix := fmt.Sprintf("/projects/%d/merge_requests/%d/commits", gone.ProjectID, gone.IID)
-	opt.HTTPClient = &http.Client{Transport: failPath{next: http.DefaultTransport, suffix: suffix, code: 404}}
+	mr := fmt.Sprintf("/projects/%d/merge_requests/%d", gone.ProjectID, gone.IID)
+	opt.HTTPClient = &http.Client{Transport: failPath{suffix: mr + "/commits", code: 404,
+		next: failPath{suffix: mr, code: 404, next: http.DefaultTransport}}}
 	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
 		t.Fatal(err)
 	}
@@ -504,6 +505,81 @@ func TestMergeRequestDeletedMidSyncIsRemoved(t *testing.T) {
 	}
 	if need, _ := st.MergeRequestsNeedingDetails(context.Background(), gone.ProjectID); len(need) != 0 {
 		t.Fatalf("%d MRs still need details", len(need))
+	}
+}
+
+// lostAccess answers 404 to every request about one project once its first merge-request page
+// was read, as GitLab does when the token loses access to a project in the middle of a sync.
+type lostAccess struct {
+	next    http.RoundTripper
+	project int64
+	listed  atomic.Bool
+}
+
+func (l *lostAccess) RoundTrip(r *http.Request) (*http.Response, error) {
+	prefix := fmt.Sprintf("/api/v4/projects/%d", l.project)
+	if l.listed.Load() && (r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")) {
+		return &http.Response{StatusCode: 404, Status: "404 Not Found", Header: http.Header{},
+			Body: http.NoBody, Request: r}, nil
+	}
+	resp, err := l.next.RoundTrip(r)
+	if r.URL.Path == prefix+"/merge_requests" {
+		l.listed.Store(true)
+	}
+	return resp, err
+}
+
+// A 404 on an MR's commits or notes, or on a deployment's MRs, because the project itself became
+// unreadable (access lost, project moved) is a failure of that project, not a deletion: deleting
+// the MRs would lose them for good, since the MR cursor has already passed them, and recording a
+// recent deployment's MRs as none would make that answer final.
+func TestNothingIsDroppedWhenAccessIsLostMidSync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(13), gitlabsim.ServerOptions{})
+	truth := e.org.Truth()
+	inScope := map[int64]int{}
+	for _, m := range truth.MergeRequests {
+		if m.InScope {
+			inScope[m.ProjectID]++
+		}
+	}
+	var victim int64
+	for _, p := range truth.Projects {
+		if inScope[p.ID] > inScope[victim] {
+			victim = p.ID
+		}
+	}
+	lose := func(st *store.Store) {
+		t.Helper()
+		opt := e.options()
+		opt.HTTPClient = &http.Client{Transport: &lostAccess{next: http.DefaultTransport, project: victim}}
+		sum, err := collector.Sync(context.Background(), st, opt)
+		if !errors.Is(err, collector.ErrProjectsFailed) || len(sum.Failed) != 1 || sum.Failed[0].ID != victim {
+			t.Fatalf("err %v, failed %+v", err, sum.Failed)
+		}
+	}
+	st := storetest.New(t)
+	lose(st)
+	// Access is back: the next sync ends at the truth, every MR included.
+	e.sync(t, st)
+	checkTruth(t, st, truth, e.cfg)
+
+	// Later, on a working day: the deployments of the last 24 hours have their MRs read again
+	// on every sync, and must not be recorded as having none while the project is unreadable.
+	e.org.Advance(14 * time.Hour)
+	e.sync(t, st)
+	e.org.Advance(time.Hour)
+	lose(st)
+	e.sync(t, st)
+	fresh := storetest.New(t)
+	e.sync(t, fresh)
+	// Only when environments were last listed may differ.
+	withoutEnvCursor := func(d map[string][]string) map[string][]string {
+		d["cursors"] = slices.DeleteFunc(d["cursors"], func(r string) bool { return strings.Contains(r, "|environments|") })
+		return d
+	}
+	if diff := diffDumps(withoutEnvCursor(dump(t, fresh)), withoutEnvCursor(dump(t, st))); diff != "" {
+		t.Errorf("after access was lost and regained:\n%s", diff)
 	}
 }
 
