@@ -57,6 +57,18 @@ func depLink(q *query, kv ...string) func(p period, service string) string {
 	}
 }
 
+// covLink leads from a coverage figure to the coverage page as it stood at the end of the
+// figure's period: each project's last pipeline by then, linking out to GitLab.
+func covLink(q *query) func(p period, service string) string {
+	return func(p period, service string) string {
+		qq := q.withRange(q.From, p.end)
+		if service != metrics.AllServices {
+			qq = qq.withService(service)
+		}
+		return qq.link("/coverage")
+	}
+}
+
 func cardLink(f func(p period, service string) string) func(p period) string {
 	return func(p period) string { return f(p, metrics.AllServices) }
 }
@@ -94,7 +106,7 @@ func unapprovedCard(q *query) cardSpec {
 
 func coverageCard(q *query) cardSpec {
 	return cardSpec{label: "Coverage", metric: metrics.CoveragePercent, unit: views.UnitPercent, higherIsBetter: true, nOne: "project", nMany: "projects",
-		href: func(p period) string { return q.link("/coverage") }, help: "Mean default-branch coverage over projects."}
+		href: cardLink(covLink(q)), help: "Mean default-branch coverage over projects."}
 }
 
 func mergedCard(q *query) cardSpec {
@@ -159,7 +171,7 @@ func (d *dashboard) overview(c *echo.Context) error {
 			fs.series("Change failure rate", all, metrics.ChangeFailureRate, depLink(q, "change_failure", "true")))
 		rates.Empty = ptr(noDeployments())
 		cov := d.chart(fs, "overview-coverage", "Coverage", "Mean default-branch coverage per period, against the target.", views.UnitPercent, views.Lines,
-			fs.series("Coverage", all, metrics.CoveragePercent, func(period, string) string { return q.link("/coverage") }))
+			fs.series("Coverage", all, metrics.CoveragePercent, covLink(q)))
 		cov.Target = &views.Target{Value: d.cfg.Coverage.Target, Label: "target " + views.Percent(d.cfg.Coverage.Target)}
 		cov.YMax = 100
 		zoomPercent(&cov)
@@ -538,15 +550,13 @@ func (d *dashboard) coverage(c *echo.Context) error {
 		Summary: "Each service's latest default-branch coverage in the range against the target; red bars are below it.",
 		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
 
-	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, nil)}
+	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, covLink(q))}
 	if len(q.Services) == 1 {
 		series[0].Name = q.Services[0]
 	} else {
 		sort.SliceStable(lows, func(i, j int) bool { return lows[i].value < lows[j].value })
 		for i := 0; i < len(lows) && i < 4; i++ {
-			series = append(series, fs.series(lows[i].service, lows[i].service, metrics.CoveragePercent, func(_ period, s string) string {
-				return q.withService(s).link("/coverage")
-			}))
+			series = append(series, fs.series(lows[i].service, lows[i].service, metrics.CoveragePercent, covLink(q)))
 		}
 	}
 	p.Trend = d.chart(fs, "coverage-trend", "Coverage over time", "Default-branch coverage per period (all services, and the lowest ones), against the target.", views.UnitPercent, views.Lines, series...)

@@ -442,3 +442,18 @@ func TestReleasesLeastSkipsSplitProject(t *testing.T) {
 	}
 	mustContain(t, body, "api-prod")
 }
+
+// Coverage figures link to the coverage page as it stood at the end of their period, where
+// each project's last pipeline links out to GitLab.
+func TestCoverageFiguresLinkToPipelines(t *testing.T) {
+	f := newFixture(t)
+	w10 := `/coverage?from=2026-03-02&amp;period=custom&amp;to=2026-03-08`
+	// W10: acme/api's 81.5% (pipeline 501); acme/web's first pipeline is in W11.
+	mustContain(t, f.get("/coverage?period=custom&from=2026-03-02&to=2026-03-15", false).Body.String(), `<a href="`+w10+`">81.5% (n=1)</a>`)
+	mustContain(t, f.get("/?period=custom&from=2026-03-02&to=2026-03-15", false).Body.String(), `<a href="`+w10+`">81.5% (n=1)</a>`)
+	body := f.get(strings.ReplaceAll(w10, "&amp;", "&"), false).Body.String()
+	mustContain(t, body, "https://gitlab.example.com/acme/api/-/pipelines/501")
+	if strings.Contains(body, "pipelines/502") {
+		t.Error("the W10 coverage page lists acme/web's W11 pipeline")
+	}
+}
