@@ -14,6 +14,9 @@ type PageMeta struct {
 	Query string
 	// Version is shown in the footer.
 	Version string
+	// Notice, when set, is shown above the page's content: why the page is empty (nothing
+	// has been synced yet) and what to do.
+	Notice *Empty
 }
 
 // Assets are the cache-busted URLs of the static files.

@@ -145,16 +145,7 @@ func (d *dashboard) overview(c *echo.Context) error {
 		return err
 	}
 	if len(services) == 0 {
-		p.Empty = &views.Empty{
-			Title: "Nothing has been synced yet",
-			Body:  "This database has no GitLab projects. Sync some history and the dashboard fills in:",
-			Steps: []string{
-				"export PACER_GITLAB_TOKEN=… (a token with read_api)",
-				"pacer sync --gitlab-url https://gitlab.example.com --group your-group",
-				"or try Pacer on a generated organisation: pacer demo",
-			},
-			Link: views.Link{Label: "Sync status", Href: "/sync"},
-		}
+		p.Empty = ptr(nothingSynced())
 	} else {
 		for _, cs := range []cardSpec{cycleCard(q), deploymentsCard(q), reworkCard(q), cfrCard(q), recoveryCard(q), unapprovedCard(q), coverageCard(q), mergedCard(q)} {
 			p.Cards = append(p.Cards, fs.card(all, cs))

@@ -28,14 +28,32 @@ func isFragment(r *http.Request) bool {
 
 // meta is the layout's data for a page answering query q.
 func (r *renderer) meta(c *echo.Context, q *query, title, nav string, hidden ...views.Hidden) views.PageMeta {
-	services, _ := r.engine.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
-	return views.PageMeta{
+	services, err := r.engine.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
+	m := views.PageMeta{
 		Title:   title,
 		Nav:     nav,
 		Assets:  r.assets.views(),
 		Filters: q.filterBar(c.Request().URL.Path, services, r.engine.Teams(), hidden...),
 		Query:   q.Encode(),
 		Version: r.version,
+	}
+	if err == nil && len(services) == 0 && nav != views.NavOverview { // the overview explains it in its own body
+		m.Notice = ptr(nothingSynced())
+	}
+	return m
+}
+
+// nothingSynced explains a database without projects: every page is empty until a sync.
+func nothingSynced() views.Empty {
+	return views.Empty{
+		Title: "Nothing has been synced yet",
+		Body:  "This database has no GitLab projects. Sync some history and the dashboard fills in:",
+		Steps: []string{
+			"export PACER_GITLAB_TOKEN=… (a token with read_api)",
+			"pacer sync --gitlab-url https://gitlab.example.com --group your-group",
+			"or try Pacer on a generated organisation: pacer demo",
+		},
+		Link: views.Link{Label: "Sync status", Href: "/sync"},
 	}
 }
 

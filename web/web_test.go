@@ -336,6 +336,17 @@ func TestEmptyDatabase(t *testing.T) {
 	mustContain(t, f.get("/sync", false).Body.String(), "Nothing has been synced yet")
 	mustContain(t, f.get("/releases", false).Body.String(), "No production deployments in this range", "deployment_tier: production")
 	mustContain(t, f.get("/coverage", false).Body.String(), "No coverage reported in this range")
+	// Every page says why it is empty, as a page and as a fragment (a filter change).
+	for _, p := range []string{"/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments"} {
+		for _, htmx := range []bool{false, true} {
+			if body := f.get(p, htmx).Body.String(); strings.Count(body, "Nothing has been synced yet") != 1 {
+				t.Errorf("%s (htmx %v): no single explanation that nothing has been synced", p, htmx)
+			}
+		}
+	}
+	if n := strings.Count(f.get("/", false).Body.String(), "Nothing has been synced yet"); n != 1 {
+		t.Errorf("the overview explains it %d times", n)
+	}
 }
 
 // With a deploy window, the releases page shows the window and the deployments outside it.
