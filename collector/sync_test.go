@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-
+	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -975,4 +977,72 @@ func diffDumps(a, b map[string][]string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// recordQueries keeps every request's path and query.
+type recordQueries struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []*url.URL
+}
+
+func (r *recordQueries) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	u := *req.URL
+	r.seen = append(r.seen, &u)
+	r.mu.Unlock()
+	return r.next.RoundTrip(req)
+}
+
+// The parameters GitLab's filters depend on are sent, each once: client-go sends order_by twice
+// when both ListOptions.OrderBy and an option struct's OrderBy are set, and GitLab (Rails) then
+// uses the last one, which the simulator would not notice.
+func TestRequestsCarryGitLabsFilterParametersOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(14), gitlabsim.ServerOptions{})
+	st := storetest.New(t)
+	rec := &recordQueries{next: http.DefaultTransport}
+	opt := e.options()
+	opt.HTTPClient = &http.Client{Transport: rec}
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{ // path pattern -> parameters and values ("*": any)
+		`^/api/v4/groups/[^/]+/projects$`: {"include_subgroups": "true", "archived": "false", "with_shared": "false", "per_page": "100"},
+		`^/api/v4/projects/\d+/merge_requests$`: {"state": "all", "order_by": "updated_at", "sort": "asc",
+			"updated_after": "*", "per_page": "100"},
+		`^/api/v4/projects/\d+/deployments$`: {"status": "success", "order_by": "finished_at", "sort": "asc",
+			"finished_after": "*", "per_page": "100"},
+		`^/api/v4/projects/\d+/pipelines$`: {"ref": "*", "order_by": "updated_at", "sort": "asc", "updated_after": "*",
+			"per_page": "100"},
+		`^/api/v4/projects/\d+/merge_requests/\d+/(commits|notes)$`: {"per_page": "100"},
+	}
+	hits := map[string]int{}
+	for _, u := range rec.seen {
+		q := u.Query()
+		for k, vs := range q {
+			if len(vs) > 1 && !strings.HasSuffix(k, "[]") {
+				t.Errorf("%s sends %s %d times: %q", u.Path, k, len(vs), u.RawQuery)
+			}
+		}
+		for pattern, params := range want {
+			if !regexp.MustCompile(pattern).MatchString(u.Path) {
+				continue
+			}
+			hits[pattern]++
+			for k, v := range params {
+				if got := q.Get(k); got == "" || v != "*" && got != v {
+					t.Errorf("%s?%s: %s=%q, want %q", u.Path, u.RawQuery, k, got, v)
+				}
+			}
+			if q.Has("updated_after") && q.Has("finished_after") {
+				t.Errorf("%s?%s combines updated_after and finished_after", u.Path, u.RawQuery)
+			}
+		}
+	}
+	for pattern := range want {
+		if hits[pattern] == 0 {
+			t.Errorf("no request matched %s", pattern)
+		}
+	}
 }
