@@ -208,12 +208,17 @@ func (c *Config) resolveWith(bad func(key, msg string)) {
 	}
 
 	seen := map[string]bool{}
+	grouped := map[string]string{}  // project -> the service grouping it
+	splitEnv := map[string]string{} // project + "\x00" + environment -> the service split out
 	for i, s := range c.Services {
 		key := fmt.Sprintf("service[%d]", i)
 		if strings.TrimSpace(s.Name) == "" {
 			bad(key+".name", "a service needs a name")
 		} else if seen[s.Name] {
 			bad(key+".name", fmt.Sprintf("service %q is named twice", s.Name))
+		} else if s.Name == "all" {
+			// Figures name the aggregate of every service "all", and --service all means everything.
+			bad(key+".name", `"all" is reserved for the figures of every service together (choose another name)`)
 		}
 		seen[s.Name] = true
 		if len(s.Projects) == 0 {
@@ -221,6 +226,26 @@ func (c *Config) resolveWith(bad func(key, msg string)) {
 		}
 		if len(s.Environments) > 0 && len(s.Projects) != 1 {
 			bad(key+".environments", "a service split by environment takes exactly one project (the monorepo)")
+		}
+		// One owner per project and per monorepo environment: otherwise items would go to one
+		// of the services without saying which.
+		if len(s.Environments) == 0 {
+			for _, p := range s.Projects {
+				if other, ok := grouped[p]; ok && other != s.Name {
+					bad(key+".projects", fmt.Sprintf("project %q is already in service %q (a project belongs to one service; split a monorepo with environments)", p, other))
+				} else if !ok {
+					grouped[p] = s.Name
+				}
+			}
+		} else if len(s.Projects) == 1 {
+			for _, env := range s.Environments {
+				k := s.Projects[0] + "\x00" + env
+				if other, ok := splitEnv[k]; ok && other != s.Name {
+					bad(key+".environments", fmt.Sprintf("environment %q of %s is already service %q (an environment belongs to one service)", env, s.Projects[0], other))
+				} else if !ok {
+					splitEnv[k] = s.Name
+				}
+			}
 		}
 	}
 	teams := map[string]bool{}

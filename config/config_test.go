@@ -185,3 +185,47 @@ func TestDeployWindowContains(t *testing.T) {
 		t.Error("no window contains everything")
 	}
 }
+
+// TestServiceClaimsAreUnambiguous: "all" names the aggregate of every service in figures and
+// filters, and a project (or a monorepo's environment) claimed by two services would be
+// attributed to one of them silently.
+func TestServiceClaimsAreUnambiguous(t *testing.T) {
+	src := `
+[[service]]
+name = "all"
+projects = ["x/all"]
+[[service]]
+name = "pay"
+projects = ["x/pay-api", "x/pay-worker"]
+[[service]]
+name = "money"
+projects = ["x/pay-worker"]
+[[service]]
+name = "checkout"
+projects = ["x/mono"]
+environments = ["production/checkout"]
+[[service]]
+name = "shop"
+projects = ["x/mono"]
+environments = ["production/checkout", "production/shop"]
+[[service]]
+name = "mono-rest"
+projects = ["x/mono"]
+`
+	_, err := Parse("p.toml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`p.toml:3: service[0].name: "all" is reserved`,
+		`service[2].projects: project "x/pay-worker" is already in service "pay"`,
+		`service[4].environments: environment "production/checkout" of x/mono is already service "checkout"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "mono-rest") {
+		t.Errorf("a monorepo may also be grouped for its other items: %v", err)
+	}
+}
