@@ -198,8 +198,12 @@ func runIfDue(ctx context.Context, log *slog.Logger, j job, now time.Time) bool 
 }
 
 // syncJob syncs GitLab and refreshes the derived facts. It is due when no project has
-// started a sync within `every` (the project_syncs table remembers across restarts).
+// started a sync within `every` (the project_syncs table remembers across restarts). A sync
+// that fails before any project starts (GitLab unreachable, a revoked token, a mistyped group)
+// leaves no trace there, so the job also waits `every` after its own last attempt in this
+// process; otherwise it would retry on every tick of the job loop.
 func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every time.Duration) job {
+	var attempted time.Time // only the job loop's goroutine calls due
 	return job{
 		name:  "sync",
 		every: every,
@@ -208,7 +212,15 @@ func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every 
 			if err != nil {
 				return false, err
 			}
-			return last.IsZero() || !now.Before(last.Add(every)), nil
+			if last.Before(attempted) && now.Before(attempted.Add(every)) {
+				return false, nil // the last attempt started no project sync
+			}
+			due := last.IsZero() || !now.Before(last.Add(every))
+			if due {
+				// runIfDue runs a job as soon as it is due. The store keeps whole seconds.
+				attempted = now.Truncate(time.Second)
+			}
+			return due, nil
 		},
 		run: func(ctx context.Context) error {
 			sum, err := collector.Sync(ctx, st, opt)

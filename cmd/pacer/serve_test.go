@@ -137,9 +137,10 @@ func TestSyncJobDue(t *testing.T) {
 	ctx := context.Background()
 	j := syncJob(st, nil, collectorOptionsForTest(), 15*time.Minute)
 	now := time.Date(2026, 3, 25, 12, 0, 0, 0, time.UTC)
-	if due, err := j.due(ctx, now); err != nil || !due {
+	if due, err := j.due(ctx, now.Add(-5*time.Minute)); err != nil || !due {
 		t.Fatalf("never synced: due=%v err=%v", due, err)
 	}
+	// That sync starts a project.
 	if _, err := st.DB.Exec(`INSERT INTO projects(id, path, discovered_at) VALUES (1, 'acme/api', 0)`); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +152,25 @@ func TestSyncJobDue(t *testing.T) {
 	}
 	if due, _ := j.due(ctx, now.Add(10*time.Minute)); !due {
 		t.Error("15 minutes after the last sync: due")
+	}
+}
+
+// A sync that fails before any project starts leaves nothing in the database; the job still
+// waits its interval before trying again, instead of retrying on every tick.
+func TestSyncJobWaitsAfterAnAttemptThatLeftNoTrace(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	j := syncJob(st, nil, collectorOptionsForTest(), 15*time.Minute)
+	now := time.Date(2026, 3, 25, 12, 0, 0, 0, time.UTC)
+	if due, err := j.due(ctx, now); err != nil || !due {
+		t.Fatalf("never synced: due=%v err=%v", due, err)
+	}
+	// (The attempt failed: project_syncs is still empty.)
+	if due, _ := j.due(ctx, now.Add(30*time.Second)); due {
+		t.Error("due again on the next tick after a failed attempt")
+	}
+	if due, _ := j.due(ctx, now.Add(15*time.Minute)); !due {
+		t.Error("not due a full interval after the failed attempt")
 	}
 }
 
