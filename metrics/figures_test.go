@@ -437,3 +437,39 @@ func TestFilterDatesAreDays(t *testing.T) {
 		t.Errorf("today: %+v", fg)
 	}
 }
+
+// TestPeriodsAcrossTheYearEnd: ISO weeks belong to the year of their Thursday, so the last
+// days of 2026 and the first of 2027 share 2026-W53; days keep their calendar date.
+func TestPeriodsAcrossTheYearEnd(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/a")
+	f.env(10, 1, "production", "production")
+	for i, ts := range []string{"2026-12-28T00:00:00Z", "2026-12-31T23:59:59Z", "2027-01-01T00:00:00Z", "2027-01-03T23:59:59Z", "2027-01-04T00:00:00Z"} {
+		tm, err := time.Parse(time.RFC3339, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.deploy(int64(i+1), 1, 10, "s"+itoa(int64(i)), tm.Unix())
+	}
+	e := f.engine(nil, date("2027-02-01"))
+	count := func(by Period) map[string]int {
+		t.Helper()
+		figs, err := e.Figures(f.ctx, Filter{From: date("2026-12-28"), To: date("2027-01-10"), By: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, fg := range figs {
+			if fg.Service == AllServices && fg.Metric == Deployments {
+				out[fg.Period] = fg.N
+			}
+		}
+		return out
+	}
+	if got, want := count(Week), map[string]int{"2026-W53": 4, "2027-W01": 1}; !equalCounts(got, want) {
+		t.Errorf("weeks: %v, want %v", got, want)
+	}
+	if got, want := count(Day), map[string]int{"2026-12-28": 1, "2026-12-31": 1, "2027-01-01": 1, "2027-01-03": 1, "2027-01-04": 1}; !equalCounts(got, want) {
+		t.Errorf("days: %v, want %v", got, want)
+	}
+}
