@@ -48,6 +48,9 @@ func (h *digestPreview) show(c *echo.Context) error {
 	last := digest.LastFullWeek(h.engine.Now())
 	week := last
 	if s := strings.TrimSpace(v.Get("week")); s != "" {
+		if len(s) > 40 {
+			return badRequestf("week", "week=%q is not an ISO week: use YYYY-Www, such as 2026-W09.", truncate(s, 40))
+		}
 		w, err := digest.ParseWeek(s)
 		if err != nil {
 			return badRequestf("week", "%s", strings.TrimPrefix(err.Error(), "digest: "))
@@ -58,8 +61,14 @@ func (h *digestPreview) show(c *echo.Context) error {
 		week = w
 	}
 	scope := digest.Scope{Team: strings.TrimSpace(v.Get("team"))}
+	if len(scope.Team) > maxNameLen {
+		return badRequestf("team", "team=%.40q… is too long to be a team name.", scope.Team)
+	}
 	for _, s := range v["service"] {
 		if s = strings.TrimSpace(s); s != "" {
+			if len(s) > maxNameLen {
+				return badRequestf("service", "service=%.40q… is too long to be a service name.", s)
+			}
 			scope.Services = append(scope.Services, s)
 		}
 	}
@@ -74,7 +83,7 @@ func (h *digestPreview) show(c *echo.Context) error {
 	switch format {
 	case "", "page", "html", "text":
 	default:
-		return badRequestf("format", "%q is not a format (use html or text, or leave it out for the page)", format)
+		return badRequestf("format", "%q is not a format (use html or text, or leave it out for the page)", truncate(format, 40))
 	}
 	m, err := h.sender.Compose(ctx, week, scope, "", false)
 	if err != nil {

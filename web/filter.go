@@ -70,7 +70,7 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 	case "day":
 		q.By = metrics.Day
 	default:
-		return nil, badRequestf("by", "by=%q is not a period: use by=week or by=day.", by)
+		return nil, badRequestf("by", "by=%q is not a period: use by=week or by=day.", truncate(by, 40))
 	}
 
 	from, err := parseDate(v, "from")
@@ -95,7 +95,7 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 		for _, p := range presets {
 			keys = append(keys, p.key)
 		}
-		return nil, badRequestf("period", "period=%q is not a period: use one of %s, or period=custom with from and to dates.", q.Period, strings.Join(keys, ", "))
+		return nil, badRequestf("period", "period=%q is not a period: use one of %s, or period=custom with from and to dates.", truncate(q.Period, 40), strings.Join(keys, ", "))
 	}
 	if p := findPreset(q.Period); p != nil {
 		pf, pt := p.rangeAt(today)
@@ -133,15 +133,22 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 		if s == "" || seen[s] {
 			continue
 		}
-		if len(s) > 400 {
+		if len(s) > maxNameLen {
 			return nil, badRequestf("service", "service=%.40q… is too long to be a service name.", s)
 		}
 		seen[s] = true
 		q.Services = append(q.Services, s)
 	}
 	q.Team = strings.TrimSpace(v.Get("team"))
+	if len(q.Team) > maxNameLen {
+		// Checked here, so that the unknown-team message does not repeat it whole.
+		return nil, badRequestf("team", "team=%.40q… is too long to be a team name.", q.Team)
+	}
 	return q, nil
 }
+
+// maxNameLen bounds a service or team name in a request; longer is a mistake or an attack.
+const maxNameLen = 400
 
 func findPreset(key string) *preset {
 	for i := range presets {

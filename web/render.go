@@ -102,7 +102,7 @@ func (r *renderer) errorPage(c *echo.Context, status int, heading, message strin
 	} else {
 		v := req.URL.Query()
 		m.Filters = views.FilterBar{
-			Action: req.URL.Path, Period: v.Get("period"), Presets: presetOptions(),
+			Action: req.URL.Path, Period: truncate(v.Get("period"), 40), Presets: presetOptions(),
 			From: truncate(v.Get("from"), 40), To: truncate(v.Get("to"), 40), By: v.Get("by"),
 			Team: v.Get("team"), Service: v.Get("service"),
 		}

@@ -468,3 +468,30 @@ func TestCoverageFiguresLinkToPipelines(t *testing.T) {
 		t.Error("the W10 coverage page lists acme/web's W11 pipeline")
 	}
 }
+
+// A long parameter is refused without being echoed back whole (an error page repeating
+// 20,000 characters, twice, is no message).
+func TestLongParametersAreNotEchoed(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("x", 20000)
+	filters := []string{"period", "by", "team", "service", "from", "to"}
+	reads := map[string][]string{
+		"/":                   filters,
+		"/merge-requests":     append([]string{"sort"}, filters...),
+		"/export/metrics.csv": filters,
+		"/digest":             {"week", "format", "team", "service"},
+	}
+	for p, params := range reads {
+		for _, k := range params {
+			for _, htmx := range []bool{false, true} {
+				rec := f.get(p+"?"+k+"="+long, htmx)
+				if rec.Code < 400 || rec.Code >= 500 {
+					t.Errorf("%s?%s=xxx…: status %d, want 400 or 404", p, k, rec.Code)
+				}
+				if strings.Contains(rec.Body.String(), strings.Repeat("x", 200)) {
+					t.Errorf("%s?%s=xxx…: the error echoes the whole parameter", p, k)
+				}
+			}
+		}
+	}
+}
