@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -459,29 +460,45 @@ func (li lineIndex) find(k toml.Key) int {
 	return 0
 }
 
-// findName returns the line of a key given as "table.key" or "table[i].key" (first match).
+// findName returns the line of a key given as "key", "table.key", "table[i].key" (in the
+// i-th [[table]]) or "table[i]" (that table's header). A key missing from its table gives the
+// table's header line.
 func (li lineIndex) findName(key string) int {
-	parts := strings.Split(key, ".")
-	last := parts[len(parts)-1]
-	if i := strings.Index(last, "["); i >= 0 {
-		last = last[:i]
-	}
-	table := strings.Join(parts[:len(parts)-1], ".")
-	if i := strings.Index(table, "["); i >= 0 {
-		table = table[:i]
+	table, last, index := "", key, -1
+	if close := strings.LastIndex(key, "]"); close >= 0 {
+		if open := strings.LastIndex(key[:close], "["); open >= 0 {
+			table, last = key[:open], strings.TrimPrefix(key[close+1:], ".")
+			if n, err := strconv.Atoi(key[open+1 : close]); err == nil {
+				index = n
+			}
+		}
+	} else if dot := strings.LastIndex(key, "."); dot >= 0 {
+		table, last = key[:dot], key[dot+1:]
 	}
 	inTable := table == ""
+	seen, header := -1, 0
 	for i, l := range li.lines {
 		t := strings.TrimSpace(l)
 		if strings.HasPrefix(t, "[") {
-			inTable = strings.Trim(t, "[] ") == table
+			h, _, _ := strings.Cut(t, "#")
+			inTable = strings.Trim(strings.TrimSpace(h), "[] ") == table
+			if inTable && index >= 0 {
+				seen++
+				inTable = seen == index
+			}
+			if inTable {
+				header = i + 1
+				if last == "" {
+					return header
+				}
+			}
 			continue
 		}
-		if inTable && keyOf(t) == last {
+		if inTable && last != "" && keyOf(t) == last {
 			return i + 1
 		}
 	}
-	return 0
+	return header
 }
 
 func keyOf(line string) string {

@@ -229,3 +229,42 @@ projects = ["x/mono"]
 		t.Errorf("a monorepo may also be grouped for its other items: %v", err)
 	}
 }
+
+// TestErrorLinesInArrayTables: an error in the second [[service]], [[team]] or
+// [[digest.subscription]] names the line in that table, not the same key in the first one.
+func TestErrorLinesInArrayTables(t *testing.T) {
+	src := `[[service]]
+name = "a"
+projects = ["x/y"]
+
+[[service]] # the second
+name = "b"
+projects = []
+
+[[team]]
+name = "t"
+services = ["a"]
+
+[[team]]
+name = "u"
+
+[[digest.subscription]]
+to = ["a@example.com"]
+
+[[digest.subscription]]
+to = ["not an address"]
+`
+	_, err := Parse("p.toml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		"p.toml:7: service[1].projects:",
+		"p.toml:13: team[1]: a team needs services or authors",
+		`p.toml:20: digest.subscription[1].to: "not an address"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
