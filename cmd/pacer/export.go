@@ -60,6 +60,10 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
 		return usagef("export: the range is reversed: --from %s is after --to %s (swap them)", from, to)
 	}
+	// Without --to the range ends today: a later --from is a reversed range too.
+	if today := time.Now().UTC().Format(time.DateOnly); f.To.IsZero() && from > today {
+		return usagef("export: the range is reversed: --from %s is after today, %s, where the range ends without --to", from, today)
+	}
 	cfg, dbPath, err := fs.loadConfig()
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ func TestExportBadInputIsExit2(t *testing.T) {
 		{[]string{"--db", db}, "which dataset"},
 		{[]string{"metrics", "--db", db, "--from", "2026-03-05", "--to", "2026-03-01"}, "reversed"},
 		{[]string{"metrics", "--db", db, "--from", "2026-3-5"}, `--from "2026-3-5" is not a date`},
+		{[]string{"metrics", "--db", db, "--from", "2999-01-01"}, "--from 2999-01-01 is after today"},
 		{[]string{"metrics", "--db", db, "--to", "yesterday"}, "not a date"},
 		{[]string{"metrics", "--db", db, "--by", "month"}, "not a period"},
 		{[]string{"metrics", "--db", db, "--service", "acme/nope"}, `unknown service "acme/nope"`},
