@@ -99,10 +99,19 @@ func (r *renderer) errorPage(c *echo.Context, status int, heading, message strin
 	m := views.PageMeta{Title: http.StatusText(status), Assets: r.assets.views(), Version: r.version}
 	if q, err := parseQuery(req.URL.Query(), r.engine.Now()); err == nil && status != http.StatusNotFound {
 		m = r.meta(c, q, http.StatusText(status), "")
+		m.Notice = nil // the error is the message
 	} else {
 		v := req.URL.Query()
+		// The period the request meant, so the form does not fall back to its first option.
+		period := truncate(v.Get("period"), 40)
+		if period == "" {
+			period = defaultPreset
+			if v.Get("from") != "" || v.Get("to") != "" {
+				period = customPeriod
+			}
+		}
 		m.Filters = views.FilterBar{
-			Action: req.URL.Path, Period: truncate(v.Get("period"), 40), Presets: presetOptions(),
+			Action: req.URL.Path, Period: period, Presets: presetOptions(),
 			From: truncate(v.Get("from"), 40), To: truncate(v.Get("to"), 40), By: v.Get("by"),
 			Team: v.Get("team"), Service: v.Get("service"),
 		}

@@ -495,3 +495,33 @@ func TestLongParametersAreNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// An error page's filter form shows the period the request meant, so the user corrects the
+// value at fault rather than finding the period changed under them.
+func TestErrorPageKeepsThePeriod(t *testing.T) {
+	f := newFixture(t)
+	cases := map[string]string{
+		"/rework?from=2026-02-30":            `<option value="custom" selected>`,
+		"/rework?to=yesterday":               `<option value="custom" selected>`,
+		"/rework?service=acme/nope":          `<option value="12w" selected>`,
+		"/rework?period=26w&by=month":        `<option value="26w" selected>`,
+		"/rework?period=4w&service=nope":     `<option value="4w" selected>`,
+		"/merge-requests?sort=fastest":       `<option value="12w" selected>`,
+		"/deployments?hour=25&period=custom": `<option value="custom" selected>`,
+	}
+	for path, want := range cases {
+		for _, htmx := range []bool{false, true} {
+			rec := f.get(path, htmx)
+			if rec.Code != 400 && rec.Code != 404 {
+				t.Errorf("%s: status %d", path, rec.Code)
+			}
+			mustContain(t, rec.Body.String(), want)
+		}
+	}
+	// On an empty database the error is the message: no "nothing synced" notice beside it.
+	f.exec(`DELETE FROM projects`)
+	f.start()
+	if body := f.get("/merge-requests?sort=fastest", false).Body.String(); strings.Contains(body, "Nothing has been synced yet") {
+		t.Error("an error page carries the empty-database notice")
+	}
+}
