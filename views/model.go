@@ -66,6 +66,9 @@ type FilterBar struct {
 	Presets  []Option
 	From, To string // YYYY-MM-DD
 	Service  string // "" for every service
+	// Chosen are the services asked for when there are several (service=a&service=b): the
+	// select then lets several be chosen, so a filter change keeps them all.
+	Chosen   []string
 	Services []Option
 	Team     string
 	Teams    []Option

@@ -75,6 +75,13 @@ func TestLayoutAndFragment(t *testing.T) {
 		`name="htmx-config"`, `&#34;includeIndicatorStyles&#34;:false`, `id="loading"`, "from is &lt;script&gt;")
 	lacks(t, full, "<script>alert", "style=", "hx-swap-oob")
 
+	// Several services: a multiple choice with each chosen (their names escaped).
+	several := m
+	several.Filters.Service, several.Filters.Chosen = "", []string{"acme/api", evil}
+	multi := render(t, Layout(several, body))
+	contains(t, multi, `<select name="service" multiple`, `<option value="acme/api" selected>`, `<option value="&lt;script&gt;alert(1)&lt;/script&gt;" selected>`)
+	lacks(t, multi, "All services")
+
 	frag := render(t, Fragment(m, body))
 	contains(t, frag, "<title>Cycle time · Pacer</title>", `hx-swap-oob="true"`, `<div id="page">`, "Bad value")
 	lacks(t, frag, "<html", "<head")

@@ -55,6 +55,15 @@ func (q *query) Service() string {
 	return ""
 }
 
+// chosen are the services asked for when there are several (the form then offers a
+// multiple choice), else nil.
+func (q *query) chosen() []string {
+	if len(q.Services) > 1 {
+		return q.Services
+	}
+	return nil
+}
+
 // Days is the number of days in the range.
 func (q *query) Days() int { return int(q.To.Sub(q.From).Hours()/24) + 1 }
 
@@ -282,6 +291,7 @@ func (q *query) filterBar(action string, services, teams []string, hidden ...vie
 		To:       q.To.Format(time.DateOnly),
 		Service:  q.Service(),
 		Services: options(services),
+		Chosen:   q.chosen(),
 		Team:     q.Team,
 		Teams:    options(teams),
 		By:       string(q.By),

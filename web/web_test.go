@@ -525,3 +525,16 @@ func TestErrorPageKeepsThePeriod(t *testing.T) {
 		t.Error("an error page carries the empty-database notice")
 	}
 }
+
+// A view of several services keeps them through the filter form: its select offers a
+// multiple choice with each of them chosen, so a period change does not drop them.
+func TestFormKeepsSeveralServices(t *testing.T) {
+	f := newFixture(t)
+	for _, htmx := range []bool{false, true} {
+		body := f.get("/rework?service=acme/api&service=acme/web", htmx).Body.String()
+		mustContain(t, body, `<select name="service" multiple`, `<option value="acme/api" selected>`, `<option value="acme/web" selected>`)
+	}
+	// One service: the plain select.
+	body := f.get("/rework?service=acme/api", false).Body.String()
+	mustContain(t, body, `<select name="service">`, `<option value="acme/api" selected>`)
+}
