@@ -243,6 +243,16 @@ func TestTables(t *testing.T) {
 	out = render(t, DeploymentTableView(sampleDeploymentTable()))
 	contains(t, out, `href="https://gitlab.example.com/jobs/1"`, "abcdef12", "!1", "&lt;script&gt;", "change failure", "rollback", "outside window", "2h", "none linked")
 	lacks(t, out, "<script>alert")
+
+	// An MR whose GitLab link was refused (not http or https) is text, not a link to this page.
+	noURL := sampleMRTable()
+	noURL.Rows = []MRRow{{Title: "unlinked title", Ref: "a!2"}}
+	out = render(t, MRTableView(noURL))
+	contains(t, out, "<span>unlinked title</span>")
+	lacks(t, out, `href=""`)
+	dep := sampleDeploymentTable()
+	dep.Rows[0].MRs = []MRLink{{Label: "!3", Title: "unlinked mr"}}
+	lacks(t, render(t, DeploymentTableView(dep)), `href=""`)
 }
 
 func TestPages(t *testing.T) {
