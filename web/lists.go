@@ -258,7 +258,7 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 			Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
 			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
 		},
-		Shown: "Showing " + strconv.Itoa(min(col.total, p.limit)) + " of " + strconv.Itoa(col.total) + " · " + q.RangeLabel(),
+		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + " · " + q.RangeLabel(),
 	}
 	if col.total > p.limit && p.limit < maxListLimit {
 		page.Next = linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
@@ -397,7 +397,7 @@ func (h *itemLists) deployments(c *echo.Context) error {
 			Rows: deploymentRows(recent, h.cfg), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
 		},
-		Shown: "Showing " + strconv.Itoa(min(total, p.limit)) + " of " + strconv.Itoa(total) + ", most recent first · " + q.RangeLabel(),
+		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
 	}
 	if len(extra) > 0 {
 		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
