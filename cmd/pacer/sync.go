@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pacer-dev/pacer/collector"
 	"github.com/pacer-dev/pacer/metrics"
@@ -159,6 +160,7 @@ func printSummary(w io.Writer, s collector.Summary, db string, interrupted bool)
 type progressOutput struct {
 	w    io.Writer
 	live bool
+	term *os.File // the terminal, when live
 
 	mu      sync.Mutex
 	last    collector.Progress
@@ -172,6 +174,7 @@ type progressOutput struct {
 func newProgressOutput(w io.Writer) *progressOutput {
 	p := &progressOutput{w: w, live: isTerminal(w), done: make(chan struct{}), lastLog: time.Now()}
 	if p.live {
+		p.term = w.(*os.File)
 		go p.redraw()
 	}
 	return p
@@ -205,9 +208,16 @@ func (p *progressOutput) redraw() {
 		case <-p.done:
 			return
 		case <-t.C:
+			// A line wider than the terminal wraps, and "\r" then returns only to the start of
+			// its last row: every redraw would leave a row behind and scroll the screen. So
+			// the line is cut to the terminal's width, read each time (it may be resized).
+			width := terminalColumns(p.term)
+			if width <= 0 {
+				width = 80
+			}
 			p.mu.Lock()
 			if !p.stopped {
-				fmt.Fprintf(p.w, "\r\033[K%s", progressText(p.last))
+				fmt.Fprintf(p.w, "\r\033[K%s", fitColumns(progressText(p.last), width-1))
 				p.drawn = true
 			}
 			p.mu.Unlock()
@@ -236,6 +246,19 @@ func (p *progressOutput) stop() {
 			fmt.Fprint(p.w, "\r\033[K")
 		}
 	})
+}
+
+// fitColumns cuts s to at most n characters (one column each: the progress line is plain
+// text), marking a cut with "…".
+func fitColumns(s string, n int) string {
+	if n < 1 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 func progressText(p collector.Progress) string {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/pacer-dev/pacer/collector"
 	"github.com/pacer-dev/pacer/collector/gitlabsim"
 	"github.com/pacer-dev/pacer/store"
 )
@@ -164,5 +166,28 @@ func TestInterruptedSyncSummary(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "0 of 3 projects") {
 		t.Errorf("summary of an interrupted sync: %q", out.String())
+	}
+}
+
+// The live progress line of a large sync is wider than an 80-column terminal; drawn whole, it
+// would wrap and every redraw would scroll the screen. It is cut to the terminal's width.
+func TestProgressLineFitsTheTerminal(t *testing.T) {
+	p := collector.Progress{ProjectsTotal: 1234, ProjectsDone: 1000, MergeRequests: 1234567, Deployments: 123456,
+		Pipelines: 1234567, Requests: 12345678, RateLimitWaits: 1234, Elapsed: 3*time.Hour + 25*time.Minute}
+	full := progressText(p)
+	if utf8.RuneCountInString(full) <= 80 {
+		t.Fatalf("the test needs a line wider than 80 columns: %q", full)
+	}
+	for _, width := range []int{20, 80, 132} {
+		got := fitColumns(full, width-1)
+		if n := utf8.RuneCountInString(got); n > width-1 || n < width-1 && got != full {
+			t.Errorf("width %d: %d columns: %q", width, n, got)
+		}
+		if !strings.HasPrefix(full, strings.TrimSuffix(got, "…")) {
+			t.Errorf("width %d: %q is not a prefix of the line", width, got)
+		}
+	}
+	if got := fitColumns(full, 500); got != full {
+		t.Errorf("a wide terminal cut the line: %q", got)
 	}
 }
