@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -345,6 +346,12 @@ func explain(what string, err error) error {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return fmt.Errorf("collector: %s: cannot resolve %s: check --gitlab-url: %w", what, dnsErr.Name, err)
+	}
+	// A 200 that is not the API's JSON: a sign-in page, a proxy or another site answered.
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return fmt.Errorf("collector: %s: the answer is not GitLab's API JSON: check that --gitlab-url is the GitLab instance, not a sign-in page or proxy in front of it: %w", what, err)
 	}
 	if strings.Contains(err.Error(), "connection refused") {
 		return fmt.Errorf("collector: %s: connection refused: check --gitlab-url and that GitLab is up: %w", what, err)

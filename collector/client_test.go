@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 func TestBackoffHonoursRetryAfterThenResetThenExponential(t *testing.T) {
@@ -227,5 +228,20 @@ func TestHTTPStatusOfClientGoErrors(t *testing.T) {
 		if got := httpStatus(err); got != code {
 			t.Errorf("status %d read as %d (%v)", code, got, err)
 		}
+	}
+}
+
+// A URL that reaches a sign-in page or a proxy rather than GitLab's API answers 200 with HTML;
+// the error must say to check --gitlab-url, not just "invalid character '<'".
+func TestNotGitLabAnswerSaysToCheckTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html><body>Sign in</body></html>")
+	}))
+	defer srv.Close()
+	st := storetest.New(t)
+	_, err := Sync(context.Background(), st, Options{BaseURL: srv.URL, Token: "t", Groups: []string{"acme"}, Concurrency: 1})
+	if err == nil || !strings.Contains(err.Error(), "--gitlab-url") {
+		t.Fatalf("err %v", err)
 	}
 }
