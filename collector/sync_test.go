@@ -537,7 +537,7 @@ func (l *lostAccess) RoundTrip(r *http.Request) (*http.Response, error) {
 // recent deployment's MRs as none would make that answer final.
 func TestNothingIsDroppedWhenAccessIsLostMidSync(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, smallOrg(13), gitlabsim.ServerOptions{})
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 13, End: monday, Days: 5, Services: 3, Scale: 0.5}, gitlabsim.ServerOptions{})
 	truth := e.org.Truth()
 	inScope := map[int64]int{}
 	for _, m := range truth.MergeRequests {
