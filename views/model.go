@@ -180,6 +180,7 @@ type DeploymentRow struct {
 	SHA           string // short
 	Finished      string
 	URL           string // the job on GitLab ("" when GitLab gave none)
+	CommitURL     string // the deployed commit on GitLab
 	MRs           []MRLink
 	Rework        bool
 	Rollback      bool

@@ -253,6 +253,9 @@ func TestTables(t *testing.T) {
 	dep := sampleDeploymentTable()
 	dep.Rows[0].MRs = []MRLink{{Label: "!3", Title: "unlinked mr"}}
 	lacks(t, render(t, DeploymentTableView(dep)), `href=""`)
+	// The deployed commit links out to GitLab.
+	dep.Rows[0].CommitURL = "https://gitlab.example.com/a/-/commit/abcdef1234"
+	contains(t, render(t, DeploymentTableView(dep)), `<a href="https://gitlab.example.com/a/-/commit/abcdef1234" rel="noopener" target="_blank"><code>abcdef12</code></a>`)
 }
 
 func TestPages(t *testing.T) {

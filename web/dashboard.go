@@ -13,12 +13,14 @@ import (
 
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/views"
 )
 
 // dashboard is the metrics area: overview, cycle time, releases, rework, coverage, approvals.
 type dashboard struct {
 	engine *metrics.Engine
+	store  *store.Store
 	cfg    *config.Config
 	r      *renderer
 }
@@ -405,7 +407,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 		p.Window = views.WindowSection{Configured: true, Description: windowDescription(w),
 			Rate: d.chart(fs, "window-rate", "Deployments outside the window", "Share of production deployments that finished outside the deploy window, per period.", views.UnitRatio, views.Lines,
 				fs.series("Outside the window", all, metrics.OutOfWindowRate, depLink(q, "outside_window", "true"))),
-			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg),
+			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg, projectURLs(ctx, d.store)),
 				CSV: q.link("/export/deployments.csv"), More: views.Link{Label: "All deployments outside the window", Href: q.link("/deployments", "outside_window", "true")},
 				Empty: views.Empty{Title: "Every deployment in this range finished inside the window"}},
 		}
@@ -494,7 +496,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
 		kept[i], kept[j] = kept[j], kept[i]
 	}
-	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg),
+	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg, projectURLs(ctx, d.store)),
 		CSV:   q.link("/export/deployments.csv"),
 		Empty: views.Empty{Title: "No rework deployments in this range", Body: "No production deployment shipped a rework MR (hotfix, bug, incident, regression, revert, rollback) or rolled back."}}
 	if total > len(kept) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"container/heap"
+	"context"
 	"net/http"
 	"net/url"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/views"
 )
 
@@ -20,6 +22,7 @@ import (
 // filters plus a predicate (rework=true, unapproved=true, weekday=1&hour=9 ...).
 type itemLists struct {
 	engine *metrics.Engine
+	store  *store.Store
 	cfg    *config.Config
 	r      *renderer
 }
@@ -394,7 +397,7 @@ func (h *itemLists) deployments(c *echo.Context) error {
 		Filters: p.describe(q, extra, h.cfg.Location),
 		Table: views.DeploymentTable{
 			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
-			Rows: deploymentRows(recent, h.cfg), CSV: q.link("/export/deployments.csv"),
+			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store)), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
 		},
 		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
@@ -481,8 +484,27 @@ func mrRows(ms []*metrics.MergeRequest) []views.MRRow {
 	return out
 }
 
-// deploymentRows formats deployments for a table.
-func deploymentRows(ds []*metrics.Deployment, cfg *config.Config) []views.DeploymentRow {
+// projectURLs are the projects' GitLab web URLs by project id, for links to their commits.
+// The links are a convenience: if the projects cannot be read, the rows go without them.
+func projectURLs(ctx context.Context, st *store.Store) map[int64]string {
+	out := map[int64]string{}
+	if st == nil {
+		return out
+	}
+	ps, err := st.Projects(ctx)
+	if err != nil {
+		return out
+	}
+	for _, p := range ps {
+		out[p.ID] = p.WebURL
+	}
+	return out
+}
+
+// deploymentRows formats deployments for a table. projects are the projects' web URLs, for
+// the link to each deployed commit: a deployment created through the API has no job to link
+// to, and its commit is then its way into GitLab.
+func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[int64]string) []views.DeploymentRow {
 	out := make([]views.DeploymentRow, 0, len(ds))
 	for _, d := range ds {
 		sha := d.SHA
@@ -496,6 +518,7 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config) []views.Deploy
 			SHA:           sha,
 			Finished:      formatTime(d.FinishedAt),
 			URL:           externalURL(d.URL),
+			CommitURL:     commitURL(projects[d.ProjectID], d.SHA),
 			Rework:        d.Rework,
 			Rollback:      d.Rollback,
 			ChangeFailure: d.ChangeFailure,
@@ -510,6 +533,16 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config) []views.Deploy
 		out = append(out, r)
 	}
 	return out
+}
+
+// commitURL is the GitLab page of commit sha in the project at web, or "" when either is
+// unknown or the project's URL is not http(s).
+func commitURL(web, sha string) string {
+	web = externalURL(web)
+	if web == "" || sha == "" || strings.ContainsAny(sha, "/?#%") {
+		return ""
+	}
+	return strings.TrimSuffix(web, "/") + "/-/commit/" + url.PathEscape(sha)
 }
 
 // externalURL keeps a link from GitLab only if it is http(s): the text comes from the API and

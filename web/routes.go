@@ -6,8 +6,8 @@ import (
 
 // routes is the one route table: every area, mounted with its dependencies.
 func (s *Server) routes(e *echo.Echo, a *assets) error {
-	pages := &dashboard{engine: s.engine, cfg: s.cfg, r: s.r}
-	lists := &itemLists{engine: s.engine, cfg: s.cfg, r: s.r}
+	pages := &dashboard{engine: s.engine, store: s.store, cfg: s.cfg, r: s.r}
+	lists := &itemLists{engine: s.engine, store: s.store, cfg: s.cfg, r: s.r}
 	export := &exporter{engine: s.engine}
 	status := &syncStatus{store: s.store, r: s.r}
 

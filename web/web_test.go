@@ -538,3 +538,31 @@ func TestFormKeepsSeveralServices(t *testing.T) {
 	body := f.get("/rework?service=acme/api", false).Body.String()
 	mustContain(t, body, `<select name="service">`, `<option value="acme/api" selected>`)
 }
+
+// Every deployment links out to GitLab: its job when GitLab gave one, and always its commit
+// (a deployment created through the API has no job).
+func TestDeploymentsLinkToTheirCommit(t *testing.T) {
+	f := newFixture(t)
+	f.exec(`UPDATE deployments SET job_url = '' WHERE id = 201`)
+	f.exec(`DELETE FROM fact_state`) // derive every fact again
+	f.start()
+	body := f.get("/deployments?period=custom&from=2026-03-02&to=2026-03-15", false).Body.String()
+	mustContain(t, body,
+		`href="https://gitlab.example.com/jobs/101"`,
+		`<a href="https://gitlab.example.com/acme/api/-/commit/aaaaaaaaaaaa1" rel="noopener" target="_blank"><code>aaaaaaaa</code></a>`,
+		`<a href="https://gitlab.example.com/acme/web/-/commit/bbbbbbbbbbbb1" rel="noopener" target="_blank"><code>bbbbbbbb</code></a>`)
+	if strings.Contains(body, "jobs/201") {
+		t.Error("deployment 201 has no job, yet links to one")
+	}
+	for _, c := range []struct{ web, sha, want string }{
+		{"https://gitlab.example.com/acme/api/", "abc", "https://gitlab.example.com/acme/api/-/commit/abc"},
+		{"javascript:alert(1)", "abc", ""},
+		{"", "abc", ""},
+		{"https://gitlab.example.com/a", "", ""},
+		{"https://gitlab.example.com/a", "../x", ""},
+	} {
+		if got := commitURL(c.web, c.sha); got != c.want {
+			t.Errorf("commitURL(%q, %q) = %q, want %q", c.web, c.sha, got, c.want)
+		}
+	}
+}
