@@ -131,8 +131,11 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		for _, f := range sum.Failed {
 			names = append(names, f.Path)
 		}
-		return exitError{code: 1, msg: fmt.Sprintf("sync: failed: %s (what did sync is kept; run pacer sync again to retry)",
-			strings.Join(names, ", "))}
+		hint := "what did sync is kept; run pacer sync again to retry"
+		if sum.ProjectsTotal == 0 {
+			hint = "nothing was synced; check the paths and --gitlab-url"
+		}
+		return exitError{code: 1, msg: fmt.Sprintf("sync: failed: %s (%s)", strings.Join(names, ", "), hint)}
 	default:
 		return err
 	}
@@ -144,6 +147,14 @@ func printSummary(w io.Writer, s collector.Summary, db string, interrupted bool)
 	verb := "synced"
 	if interrupted {
 		verb = "interrupted: synced"
+	}
+	if s.ProjectsTotal == 0 {
+		// Every group and project failed (a wrong URL, a typo in a path): say so, not "0 of 0".
+		fmt.Fprintf(w, "found no project to sync (%d requests in %s)\n", s.Requests, s.Elapsed.Round(100*time.Millisecond))
+		for _, f := range s.Failed {
+			fmt.Fprintf(w, "  failed: %s: %v\n", f.Path, f.Err)
+		}
+		return
 	}
 	fmt.Fprintf(w, "%s %d of %d projects into %s in %s\n", verb, s.ProjectsDone-s.ProjectsFailed, s.ProjectsTotal, db,
 		s.Elapsed.Round(100*time.Millisecond))

@@ -130,6 +130,18 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 	if !strings.Contains(out.String(), "failed: acme/nowhere") {
 		t.Errorf("summary does not name the failed project: %q", out.String())
 	}
+
+	// Nothing found at all (a typo in the only group): the summary says so, not "0 of 0".
+	out.Reset()
+	errOut.Reset()
+	err = run(context.Background(), []string{"sync", "--group", "acme-typo", "--db", db}, env, &out, &errOut)
+	msg.Reset()
+	if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String(), "acme-typo") || strings.Contains(msg.String(), "kept") {
+		t.Fatalf("exit %d, message %q", code, msg.String())
+	}
+	if !strings.HasPrefix(out.String(), "found no project to sync") || !strings.Contains(out.String(), "failed: acme-typo") {
+		t.Errorf("summary when nothing was found: %q", out.String())
+	}
 }
 
 // cancelOn cancels a context when a line containing marker is written (the log of the sync).
