@@ -3,11 +3,14 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v5"
 
+	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/views"
 )
@@ -39,8 +42,41 @@ func (r *renderer) meta(c *echo.Context, q *query, title, nav string, hidden ...
 	}
 	if err == nil && len(services) == 0 && nav != views.NavOverview { // the overview explains it in its own body
 		m.Notice = ptr(nothingSynced())
+	} else if n := outsideTeam(r.engine.Config(), q); n != nil {
+		m.Notice = n
 	}
 	return m
+}
+
+// outsideTeam explains an empty view whose services are all outside the team it also asks
+// for: both filters apply, so nothing can match. Only a team made of services can say so; a
+// team of authors may well have worked on any service.
+func outsideTeam(cfg *config.Config, q *query) *views.Empty {
+	if q.Team == "" || len(q.Services) == 0 || cfg == nil {
+		return nil
+	}
+	for _, t := range cfg.Teams {
+		if t.Name != q.Team {
+			continue
+		}
+		if len(t.Authors) > 0 {
+			return nil
+		}
+		for _, s := range q.Services {
+			if slices.Contains(t.Services, s) {
+				return nil
+			}
+		}
+		verb := " is not"
+		if len(q.Services) > 1 {
+			verb = " are not"
+		}
+		return &views.Empty{
+			Title: strings.Join(q.Services, ", ") + verb + " part of team " + q.Team,
+			Body:  "The service and team filters both apply, so nothing matches. Choose All teams, or one of the team's services: " + strings.Join(t.Services, ", ") + ".",
+		}
+	}
+	return nil
 }
 
 // nothingSynced explains a database without projects: every page is empty until a sync.

@@ -566,3 +566,24 @@ func TestDeploymentsLinkToTheirCommit(t *testing.T) {
 		}
 	}
 }
+
+// A service outside the team also asked for matches nothing; the page says why instead of
+// showing only empty charts.
+func TestServiceOutsideTeamIsExplained(t *testing.T) {
+	f := newFixture(t)
+	cfg, err := config.Parse("test.toml", []byte("[[team]]\nname = \"api-team\"\nservices = [\"acme/api\"]\n\n[[team]]\nname = \"people\"\nauthors = [\"alice\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.start()
+	for _, htmx := range []bool{false, true} {
+		mustContain(t, f.get("/releases?service=acme/web&team=api-team", htmx).Body.String(),
+			"acme/web is not part of team api-team", "one of the team&#39;s services: acme/api")
+	}
+	for _, p := range []string{"/releases?service=acme/api&team=api-team", "/releases?service=acme/web&team=people", "/releases?team=api-team"} {
+		if strings.Contains(f.get(p, false).Body.String(), "is not part of team") {
+			t.Errorf("%s: explained as outside the team", p)
+		}
+	}
+}
