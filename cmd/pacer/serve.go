@@ -80,6 +80,11 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		warmFacts(ctx, eng, log)
+	}()
 	if len(jobs) > 0 {
 		wg.Add(1)
 		go func() {
@@ -91,6 +96,23 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// warmFacts derives the metric facts at start-up if they are stale (a new build, a changed
+// configuration, a sync by another process). Otherwise the first page request derives them
+// under its own context: on a large database its visitor waits, and if they give up the work
+// is lost and the next request starts over.
+func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger) {
+	start := time.Now()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	// Any query brings the facts up to date first; a one-day one costs little beyond that.
+	if _, err := eng.Figures(ctx, metrics.Filter{From: today, To: today, By: metrics.Day}); err != nil {
+		if ctx.Err() == nil {
+			log.Error("serve: derive the metric facts", "error", err)
+		}
+		return
+	}
+	log.Debug("serve: metric facts ready", "duration_ms", time.Since(start).Milliseconds())
 }
 
 // serveDashboard serves the dashboard on addr until ctx ends, then shuts down gracefully.

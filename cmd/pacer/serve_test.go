@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/store/storetest"
 )
 
@@ -249,4 +250,37 @@ func TestDemoBadDays(t *testing.T) {
 
 func collectorOptionsForTest() collector.Options {
 	return collector.Options{BaseURL: "http://127.0.0.1:1", Token: "t", Groups: []string{"acme"}}
+}
+
+// serve derives stale metric facts at start-up, before any page asks for them.
+func TestServeDerivesStaleFactsAtStart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pacer.db")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB.Exec(`INSERT INTO projects(id, path, discovered_at) VALUES (1, 'acme/api', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	start(t, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, 10*time.Second)
+	st, err = store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := st.DB.QueryRow(`SELECT COUNT(*) FROM fact_state`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no facts derived 10 s after start, without a page request")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
