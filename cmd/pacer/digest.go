@@ -41,17 +41,9 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 			"password from PACER_SMTP_PASSWORD.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	// A bad flag is one line on stderr (from the usage error), not the whole flag list.
-	fs.SetOutput(io.Discard)
 	if err := fs.parse(args); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) && ee.code == 0 {
-			fs.SetOutput(stderr)
-			fs.Usage()
-		}
 		return err
 	}
-	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		return usagef("digest: unexpected argument %q (flags such as --to repeat)", fs.Arg(0))
 	}

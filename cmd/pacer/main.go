@@ -134,17 +134,23 @@ func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
 }
 
 // parse reads args, then fills every flag not given on the command line from its environment
-// twin. Errors are usage errors.
+// twin. A bad flag is one line (a usage error), not the flag package's echo of it followed by
+// the whole flag list; -h prints the command's usage and exits 0.
 func (fs *flagSet) parse(args []string) error {
-	if err := fs.Parse(args); err != nil {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return exitError{code: 0}
 		}
-		return usagef("%s: %v (see pacer %s -h)", fs.Name(), err, strings.TrimPrefix(fs.Name(), "pacer "))
+		name := strings.TrimPrefix(fs.Name(), "pacer ")
+		return usagef("%s: %v (see pacer %s -h)", name, err, name)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || err != nil {
 			return

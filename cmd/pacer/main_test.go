@@ -36,13 +36,28 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 }
 
 func TestBadFlagIsOneLineExit2(t *testing.T) {
+	for _, name := range commandNames() {
+		var errOut bytes.Buffer
+		cmdErr := &bytes.Buffer{}
+		err := run(context.Background(), []string{name, "--no-such-flag"}, mapEnv(nil), &bytes.Buffer{}, cmdErr)
+		if code := exitCode(err, &errOut); code != 2 {
+			t.Errorf("%s: exit %d", name, code)
+		}
+		all := cmdErr.String() + errOut.String()
+		if strings.Count(all, "\n") != 1 || !strings.HasPrefix(all, "pacer: "+name+": ") || !strings.Contains(all, "-no-such-flag") {
+			t.Errorf("%s: want one line naming the flag, got %q", name, all)
+		}
+	}
+}
+
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
 	var errOut bytes.Buffer
-	err := run(context.Background(), []string{"version", "--nope"}, mapEnv(nil), &bytes.Buffer{}, &bytes.Buffer{})
-	if code := exitCode(err, &errOut); code != 2 {
+	err := run(context.Background(), []string{"sync", "-h"}, mapEnv(nil), &bytes.Buffer{}, &errOut)
+	if code := exitCode(err, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if strings.Count(errOut.String(), "\n") != 1 {
-		t.Fatalf("want one line, got %q", errOut.String())
+	if !strings.Contains(errOut.String(), "-gitlab-url") {
+		t.Fatalf("usage lacks the flags: %q", errOut.String())
 	}
 }
 

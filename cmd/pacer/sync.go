@@ -33,18 +33,9 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		fmt.Fprintln(w, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
 		fs.PrintDefaults()
 	}
-	// A bad flag is one line on stderr (the usage error), not the flag package's echo of it
-	// followed by the whole flag list; -h still prints the list.
-	fs.SetOutput(io.Discard)
 	if err := fs.parse(args); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) && ee.code == 0 {
-			fs.SetOutput(stderr)
-			fs.Usage()
-		}
 		return err
 	}
-	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		return usagef("sync: unexpected argument %q (flags only; see pacer sync -h)", fs.Arg(0))
 	}
