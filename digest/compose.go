@@ -767,26 +767,37 @@ func highlights(tab figureTable, week Week, this []metrics.Deployment, slow []me
 		}
 		out = append(out, fmt.Sprintf("%s, %s %s than last week.", plural(int(n), "deployment", "deployments"), views.Count(int64(math.Abs(n-p))), word))
 	}
-	services := map[string]bool{}
+	services := map[string]int{}
 	rollbacks, rework := 0, 0
 	for _, d := range this {
 		if d.Rework {
 			rework++
-			services[d.Service] = true
+			services[d.Service]++
 			if d.Rollback {
 				rollbacks++
 			}
 		}
 	}
 	if rework > 0 {
+		// The services with the most rework first: they are the ones the sentence is for.
 		names := make([]string, 0, len(services))
 		for s := range services {
 			names = append(names, s)
 		}
-		sort.Strings(names)
-		where := strings.Join(names, ", ")
-		if len(names) > 3 {
+		sort.Slice(names, func(i, j int) bool {
+			if services[names[i]] != services[names[j]] {
+				return services[names[i]] > services[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		var where string
+		switch {
+		case len(names) > 3:
 			where = fmt.Sprintf("%s and %d other services", strings.Join(names[:2], ", "), len(names)-2)
+		case len(names) > 1:
+			where = strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+		default:
+			where = names[0]
 		}
 		s := fmt.Sprintf("%s in %s", plural(rework, "rework deployment", "rework deployments"), where)
 		if rollbacks > 0 {

@@ -247,3 +247,35 @@ func TestSubjectIsOneLine(t *testing.T) {
 		t.Fatalf("subject %q", got)
 	}
 }
+
+// The rework highlight names where most of the rework was, not the first services in
+// alphabetical order: with 12 in payments, 11 in checkout and one each elsewhere, a reader
+// must see payments and checkout.
+func TestReworkHighlightNamesTheServicesWithTheMost(t *testing.T) {
+	start := w09.Start()
+	var this []metrics.Deployment
+	add := func(svc string, n int, rollback bool) {
+		for i := 0; i < n; i++ {
+			this = append(this, metrics.Deployment{Service: svc, ID: int64(len(this) + 1), Environment: "production",
+				Rework: true, Rollback: rollback && i == 0, FinishedAt: start.Add(time.Duration(len(this)) * time.Hour)})
+		}
+	}
+	add("acme/api", 1, false)
+	add("acme/web", 1, false)
+	add("payments", 12, true)
+	add("checkout", 11, false)
+	add("billing", 1, false)
+	got := strings.Join(highlights(figureTable{}, w09, this, nil, 0), " | ")
+	if want := "26 rework deployments in payments, checkout and 3 other services (1 rollback)."; got != want {
+		t.Errorf("highlight\n got %q\nwant %q", got, want)
+	}
+
+	this = nil
+	add("web", 1, false)
+	add("api", 2, false)
+	add("db", 1, false)
+	got = strings.Join(highlights(figureTable{}, w09, this, nil, 0), " | ")
+	if want := "4 rework deployments in api, db and web."; got != want {
+		t.Errorf("highlight\n got %q\nwant %q", got, want)
+	}
+}
