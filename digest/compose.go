@@ -84,10 +84,19 @@ type links struct {
 }
 
 func (l links) to(path string, service string) string {
+	return l.with(path, service, nil)
+}
+
+// with is to with extra query parameters, such as a predicate of the deployments list
+// (outside_window=true), so a link opens exactly the items it stands for.
+func (l links) with(path string, service string, extra url.Values) string {
 	if l.off {
 		return ""
 	}
 	q := url.Values{}
+	for k, vs := range extra {
+		q[k] = append([]string(nil), vs...)
+	}
 	q.Set("from", l.week.Start().Format(time.DateOnly))
 	q.Set("to", l.week.LastDay().Format(time.DateOnly))
 	if service != "" {
@@ -659,7 +668,9 @@ func windowLabel(w *config.DeployWindow) string {
 }
 
 func outOfWindow(this []metrics.Deployment, w *config.DeployWindow, ln links) *views.DigestWindow {
-	out := &views.DigestWindow{Window: windowLabel(w), URL: ln.to("/releases", "")}
+	// The deployments list filtered to those outside the window: the items this section counts.
+	outsideOnly := url.Values{"outside_window": {"true"}}
+	out := &views.DigestWindow{Window: windowLabel(w), URL: ln.with("/deployments", "", outsideOnly)}
 	var outside []metrics.Deployment
 	for _, d := range this {
 		if !inWindow(d.FinishedAt, w) {
@@ -685,7 +696,7 @@ func outOfWindow(this []metrics.Deployment, w *config.DeployWindow, ln links) *v
 		out.Items = append(out.Items, views.DigestWindowItem{
 			Service: d.Service,
 			When:    d.FinishedAt.In(loc).Format("Mon 2 Jan 15:04 MST"),
-			URL:     ln.to("/deployments", d.Service),
+			URL:     ln.with("/deployments", d.Service, outsideOnly),
 		})
 	}
 	return out

@@ -114,6 +114,15 @@ func TestComposeEveryone(t *testing.T) {
 		m.Window.Items[0].When != "Sat 28 Feb 23:00 CET" || m.Window.Window != "Mon–Fri 09:00–17:30 Europe/Paris" {
 		t.Errorf("window = %+v", m.Window)
 	}
+	// The section and its rows open the deployments outside the window, not the whole week.
+	if m.Window != nil && len(m.Window.Items) == 1 {
+		if u := m.Window.URL; !strings.Contains(u, "/deployments?") || !strings.Contains(u, "outside_window=true") || !strings.Contains(u, "from=2026-02-23") {
+			t.Errorf("window section links to %q", u)
+		}
+		if u := m.Window.Items[0].URL; !strings.Contains(u, "/deployments?") || !strings.Contains(u, "outside_window=true") || !strings.Contains(u, "service=") {
+			t.Errorf("window row links to %q", u)
+		}
+	}
 	if m.Quiet || len(m.Notes) != 0 {
 		t.Errorf("quiet %v, notes %v", m.Quiet, m.Notes)
 	}
