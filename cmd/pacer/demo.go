@@ -60,6 +60,8 @@ const (
 // through the real collector over HTTP and serves the dashboard on it.
 func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", env, stderr)
+	// Unlike the other commands, the demo never falls back to pacer.db or the config's database.
+	fs.Lookup("db").Usage = "keep the demo's data in the SQLite database `FILE` (default: a temporary file removed on exit)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port)")
 	seed := fs.Int64("seed", 1, "`SEED` of the generated organisation (the same seed gives the same history)")
 	days := fs.Int("days", demoDays, "`DAYS` of generated history")

@@ -22,7 +22,7 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	fs.StringVar(&to, "to", "", "last `DATE` (YYYY-MM-DD, UTC, inclusive; default: today)")
 	fs.Var(&services, "service", "only this `SERVICE` (repeatable; a configured name or a project's full path)")
 	fs.StringVar(&team, "team", "", "only this `TEAM`'s services or authors (from the config)")
-	fs.StringVar(&by, "by", "week", "period of the metrics dataset: `week` or day")
+	fs.StringVar(&by, "by", "week", "`PERIOD` of the metrics dataset: week or day")
 	fs.Usage = func() {
 		w := fs.Output()
 		io.WriteString(w, "Usage: pacer export DATASET [flags]\n\nDATASET is one of: "+strings.Join(metrics.Datasets, ", ")+"\n\nFlags:\n")

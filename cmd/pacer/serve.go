@@ -26,7 +26,7 @@ import (
 func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", env, stderr)
 	addr := fs.String("addr", ":8080", "listen `ADDRESS` (host:port)")
-	every := fs.Duration("sync-every", 0, "sync GitLab every `DURATION` (e.g. 15m); 0 never syncs")
+	every := fs.Duration("sync-every", 0, "sync GitLab every `DURATION`, at least 1m (e.g. 15m); 0 never syncs")
 	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL` for the scheduled sync (default gitlab_url in the config)")
 	var groups, projects stringList
 	fs.Var(&groups, "group", "group `PATH` to sync (repeatable; default groups in the config)")

@@ -26,7 +26,7 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fs.Var(&groups, "group", "group `PATH` whose projects to sync, subgroups included (repeatable)")
 	fs.Var(&projects, "project", "project `PATH` to sync as well (repeatable)")
 	since := fs.String("since", "", "on a project's first sync, fetch merge requests and pipelines updated since `DATE` (YYYY-MM-DD, UTC; default 365 days ago)")
-	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "requests in flight and projects synced at once (1-64)")
+	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "at most `N` requests in flight and N projects synced at once (1-64)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--db FILE]")
