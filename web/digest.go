@@ -127,10 +127,21 @@ func (h *digestPreview) show(c *echo.Context) error {
 			p.Services = append(p.Services, views.Option{Value: s, Label: s})
 		}
 	}
+	// An address in several subscriptions gets the first one's digest (as digest.Sender
+	// sends it), so it is listed under that scope only.
 	var subscribers []string
+	seen := map[string]bool{}
 	for _, sub := range h.cfg.Digest.Subscriptions {
-		if digest.ScopeOf(sub).Key() == scope.Key() {
-			subscribers = append(subscribers, sub.To...)
+		match := digest.ScopeOf(sub).Key() == scope.Key()
+		for _, a := range sub.To {
+			k := store.NormalizeRecipient(a)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if match {
+				subscribers = append(subscribers, a)
+			}
 		}
 	}
 	p.Subscribers = strings.Join(subscribers, ", ")

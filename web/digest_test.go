@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pacer-dev/pacer/config"
 )
 
 func TestDigestPreview(t *testing.T) {
@@ -104,4 +106,21 @@ func TestDigestLinksOpenDashboardPages(t *testing.T) {
 			}
 		}
 	}
+}
+
+// An address in two subscriptions gets the first one's digest only (digest.Sender skips the
+// rest); the preview of the second scope must not list it among that scope's subscribers.
+func TestDigestPreviewListsAnAddressUnderTheScopeItGets(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Digest.Subscriptions = []config.Subscription{
+		{To: []string{"lead@example.com", "Ana@Example.com"}},
+		{To: []string{"ana@example.com", "web@example.com"}, Services: []string{"acme/web"}},
+	}
+	body := f.get("/digest?week=2026-W10&service=acme/web", false).Body.String()
+	mustContain(t, body, "web@example.com")
+	if strings.Contains(strings.ToLower(body), "ana@example.com") {
+		t.Error("ana@example.com gets the everyone digest but is listed under acme/web")
+	}
+	body = f.get("/digest?week=2026-W10", false).Body.String()
+	mustContain(t, body, "lead@example.com, Ana@Example.com")
 }
