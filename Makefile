@@ -7,7 +7,7 @@ run: ## the demo: built-in GitLab simulator, synced through the collector, serve
 	$(GO) run ./cmd/pacer demo
 
 build:
-	$(GO) build -o bin/pacer ./cmd/pacer
+	$(GO) build -buildvcs=auto -o bin/pacer ./cmd/pacer
 
 generate:
 	$(GO) tool templ generate

@@ -172,12 +172,23 @@ func Parse(name string, data []byte) (*Config, error) {
 		if errors.As(err, &perr) {
 			return nil, fmt.Errorf("config: %s:%d: %s", name, perr.Position.Line, perr.Message)
 		}
+		if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("config: %s:%s: %s: %s where %s is expected (see docs/configuration.md)",
+				name, m[1], m[2], tomlTypeName(m[3]), tomlTypeName(m[4]))
+		}
 		return nil, fmt.Errorf("config: %s: %v", name, err)
 	}
 	lines := keyLines(data)
 	var errs []string
 	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Sprintf("%s:%d: unknown key %q (see docs/configuration.md for the keys Pacer reads)", name, lines.find(k), k.String()))
+		hint := "see docs/configuration.md for the keys Pacer reads"
+		switch last := strings.ToLower(k[len(k)-1]); {
+		case strings.Contains(last, "password"):
+			hint = "the SMTP password is read only from the environment: set PACER_SMTP_PASSWORD"
+		case strings.Contains(last, "token"):
+			hint = "the GitLab token is read only from the environment: set PACER_GITLAB_TOKEN"
+		}
+		errs = append(errs, fmt.Sprintf("%s:%d: unknown key %q (%s)", name, lines.find(k), k.String(), hint))
 	}
 	c.resolveWith(func(key, msg string) {
 		errs = append(errs, fmt.Sprintf("%s:%d: %s: %s", name, lines.findName(key), key, msg))
@@ -395,6 +406,28 @@ func compileAll(exprs []string, key string, bad func(key, msg string)) []*regexp
 		out = append(out, re)
 	}
 	return out
+}
+
+// typeMismatch matches the TOML decoder's message for a value of the wrong type.
+var typeMismatch = regexp.MustCompile(`line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type ([\w.\[\]]+); destination has type ([\w.\[\]]+)`)
+
+// tomlTypeName says a TOML or Go type the way the configuration docs do.
+func tomlTypeName(t string) string {
+	switch {
+	case strings.Contains(t, "slice") || strings.HasPrefix(t, "[]") || strings.Contains(t, "array"):
+		return "a list such as [\"a\", \"b\"]"
+	case strings.Contains(t, "string"):
+		return "a string in quotes"
+	case strings.Contains(t, "int"):
+		return "a whole number"
+	case strings.Contains(t, "float"):
+		return "a number"
+	case strings.Contains(t, "bool"):
+		return "true or false"
+	case strings.Contains(t, "map") || strings.Contains(t, "struct") || strings.Contains(t, "table"):
+		return "a table"
+	}
+	return t
 }
 
 // ParseWeekday reads mon..sun (or full English names), case-insensitively.

@@ -268,3 +268,20 @@ to = ["not an address"]
 		}
 	}
 }
+
+func TestTypeErrorsAndSecretKeysSayHowToFix(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"database = \"x\"\ngroups = \"acme\"\n", `p.toml:2: groups: a string in quotes where a list such as ["a", "b"] is expected`},
+		{"[smtp]\nport = \"587\"\n", "p.toml:2: smtp.port: a string in quotes where a whole number is expected"},
+		{"[smtp]\npassword = \"hunter2\"\n", `p.toml:2: unknown key "smtp.password" (the SMTP password is read only from the environment: set PACER_SMTP_PASSWORD)`},
+		{"gitlab_token = \"glpat-x\"\n", `p.toml:1: unknown key "gitlab_token" (the GitLab token is read only from the environment: set PACER_GITLAB_TOKEN)`},
+	} {
+		_, err := Parse("p.toml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.src, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "glpat-x")) {
+			t.Errorf("a secret reached the message: %v", err)
+		}
+	}
+}

@@ -60,6 +60,9 @@ const (
 // through the real collector over HTTP and serves the dashboard on it.
 func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", env, stderr)
+	// The demo never takes its database from PACER_DB: a shell set up for a real database must
+	// not get a generated organisation synced into it.
+	fs.twin("db", "")
 	// Unlike the other commands, the demo never falls back to pacer.db or the config's database.
 	fs.Lookup("db").Usage = "keep the demo's data in the SQLite database `FILE` (default: a temporary file removed on exit)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port)")
@@ -77,6 +80,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	}
 	if !(*scale >= 0.05 && *scale <= 4) {
 		return usagef("demo: --scale %g is out of range: use 0.05 to 4", *scale)
+	}
+	if err := checkAddr(*addr); err != nil {
+		return usagef("demo: %v", err)
 	}
 	cfg, err := config.Parse("demo configuration", []byte(demoConfig))
 	if err != nil {

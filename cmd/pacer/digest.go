@@ -24,6 +24,8 @@ var digestNow = time.Now
 // runDigest renders and sends the weekly digest (SPEC section 6).
 func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("digest", env, stderr)
+	// --to is an address here but a date in export: its twin is PACER_DIGEST_TO, not PACER_TO.
+	fs.twin("to", "PACER_DIGEST_TO")
 	var weekFlag, out, team string
 	var to, services stringList
 	var dryRun bool

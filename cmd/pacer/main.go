@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -123,6 +124,17 @@ type flagSet struct {
 	env    env
 	db     string
 	config string
+	twins  map[string]string // flag name -> its environment variable, where not PACER_<NAME>
+}
+
+// twin names flag's environment variable, or with "" gives it none. For the few flags whose
+// meaning differs between commands (digest's --to is an address, export's a date), or where
+// reading the environment would be unsafe (the demo's --db).
+func (fs *flagSet) twin(flag, variable string) {
+	if fs.twins == nil {
+		fs.twins = map[string]string{}
+	}
+	fs.twins[flag] = variable
 }
 
 func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
@@ -147,6 +159,11 @@ func (fs *flagSet) parse(args []string) error {
 			return exitError{code: 0}
 		}
 		name := strings.TrimPrefix(fs.Name(), "pacer ")
+		if m := invalidValue.FindStringSubmatch(err.Error()); m != nil {
+			if f := fs.Lookup(m[2]); f != nil {
+				return usagef("%s: --%s %q: %s (see pacer %s -h)", name, f.Name, m[1], valueHint(f, err), name)
+			}
+		}
 		return usagef("%s: %v (see pacer %s -h)", name, err, name)
 	}
 	set := map[string]bool{}
@@ -155,14 +172,42 @@ func (fs *flagSet) parse(args []string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		key := "PACER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		key, ok := fs.twins[f.Name]
+		if !ok {
+			key = "PACER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		}
+		if key == "" {
+			return
+		}
 		if v := fs.env(key); v != "" {
 			if e := f.Value.Set(v); e != nil {
-				err = usagef("%s=%q: %v", key, v, e)
+				err = usagef("%s=%q is not a valid value for --%s: %s", key, v, f.Name, valueHint(f, e))
 			}
 		}
 	})
 	return err
+}
+
+// invalidValue matches the flag package's message for a value that does not parse.
+var invalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -([\w-]+)`)
+
+// valueHint says what a flag accepts, in place of the flag package's bare "parse error".
+func valueHint(f *flag.Flag, err error) string {
+	switch fmt.Sprintf("%T", f.Value) {
+	case "*flag.durationValue":
+		return "use a duration such as 15m, 1h or 1h30m"
+	case "*flag.intValue", "*flag.int64Value", "*flag.uintValue":
+		return "use a whole number"
+	case "*flag.float64Value":
+		return "use a number"
+	case "*flag.boolValue":
+		return "use true or false"
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
 }
 
 // loadConfig reads --config (if any) and resolves the database path: flag, then config, then

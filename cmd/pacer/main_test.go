@@ -81,3 +81,40 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("got %q", out.String())
 	}
 }
+
+func TestEnvironmentTwinExceptionsAndHints(t *testing.T) {
+	// digest's --to is an address, export's --to a date: one variable must not feed both.
+	fs := newFlagSet("digest", mapEnv(map[string]string{"PACER_TO": "2026-03-01", "PACER_DIGEST_TO": "a@example.com"}), &bytes.Buffer{})
+	fs.twin("to", "PACER_DIGEST_TO")
+	var to stringList
+	fs.Var(&to, "to", "")
+	if err := fs.parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if to.String() != "a@example.com" {
+		t.Errorf("--to from %q, want PACER_DIGEST_TO", to.String())
+	}
+
+	// The demo never reads PACER_DB.
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"demo", "--addr", "bad address"}, mapEnv(map[string]string{"PACER_DB": "/nonexistent/real.db"}), &out, &errOut)
+	if err == nil || strings.Contains(err.Error(), "real.db") {
+		t.Errorf("demo used PACER_DB: %v", err)
+	}
+
+	// A value that does not parse says what would.
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"serve", "--sync-every", "banana"}, nil, `--sync-every "banana": use a duration such as 15m`},
+		{[]string{"sync"}, map[string]string{"PACER_CONCURRENCY": "abc"}, `PACER_CONCURRENCY="abc" is not a valid value for --concurrency: use a whole number`},
+	} {
+		err := run(context.Background(), tc.args, mapEnv(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		var msg bytes.Buffer
+		if code := exitCode(err, &msg); code != 2 || !strings.Contains(msg.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, msg.String(), tc.want)
+		}
+	}
+}

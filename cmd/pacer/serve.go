@@ -41,6 +41,9 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	if err := checkAddr(*addr); err != nil {
+		return usagef("serve: %v", err)
+	}
 	if *every < 0 || (*every > 0 && *every < time.Minute) {
 		return usagef("serve: --sync-every %s is too short: use 0 (no sync) or at least 1m", *every)
 	}
@@ -141,6 +144,14 @@ func serveDashboard(ctx context.Context, addr string, st *store.Store, eng *metr
 			return usagef("cannot listen on %s: %v (is another server using that port? pass --addr)", addr, oe.Err)
 		}
 		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// checkAddr rejects a listen address that is not host:port before any work is done.
+func checkAddr(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("--addr %q is not host:port (use, for example, 127.0.0.1:8080 or :8080)", addr)
 	}
 	return nil
 }

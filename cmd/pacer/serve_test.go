@@ -111,7 +111,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--sync-every", "15m", "--gitlab-url", "https://gitlab.example.com"}, nil, "--group"},
 		{[]string{"serve", "--sync-every", "15m", "--gitlab-url", "https://gitlab.example.com", "--group", "acme"}, nil, "PACER_GITLAB_TOKEN"},
 		{[]string{"serve", "extra"}, nil, "unexpected argument"},
-		{[]string{"serve", "--sync-every", "soon"}, nil, "invalid value"},
+		{[]string{"serve", "--sync-every", "soon"}, nil, `--sync-every "soon": use a duration`},
 	}
 	for _, c := range cases {
 		var errOut bytes.Buffer
