@@ -93,6 +93,11 @@ func browserContext(t *testing.T) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if _, err := os.Stat(path); err != nil {
+		// CI installs Chromium and sets PACER_REQUIRE_BROWSER, so there a missing browser fails
+		// instead of passing silently.
+		if os.Getenv("PACER_REQUIRE_BROWSER") != "" {
+			t.Fatalf("end-to-end tests need Chromium at %s (set PACER_CHROMIUM to another path): %v", path, err)
+		}
 		t.Skipf("end-to-end tests need Chromium at %s (set PACER_CHROMIUM to another path): %v", path, err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
