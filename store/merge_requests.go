@@ -285,58 +285,100 @@ type MergeRequestDetails struct {
 }
 
 // ReplaceMergeRequestDetails replaces an MR's commits and notes (force pushes rewrite commits)
-// and writes the derived columns, in one transaction. The MR row must exist.
+// and writes the derived columns, in one transaction. The MR row must exist (ErrNotFound).
 func (s *Store) ReplaceMergeRequestDetails(ctx context.Context, d MergeRequestDetails) error {
-	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE merge_requests SET commit_count = ?, first_commit_at = ?,
+	missing, err := s.ReplaceMergeRequestDetailsBatch(ctx, []MergeRequestDetails{d})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("store: replace details of MR %d!%d: %w", d.ProjectID, d.IID, ErrNotFound)
+	}
+	return nil
+}
+
+// ReplaceMergeRequestDetailsBatch does what ReplaceMergeRequestDetails does for several MRs in
+// one transaction: one commit (and one fsync of the WAL) per batch instead of per MR was a third
+// of a full sync's CPU. Each MR's rows and its details_updated_at, the per-MR mark that its
+// details are current, still commit together. An MR whose row no longer exists is skipped and
+// returned in missing (nothing of it is written); the others are committed. err means nothing
+// was written.
+func (s *Store) ReplaceMergeRequestDetailsBatch(ctx context.Context, ds []MergeRequestDetails) (missing []int64, err error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	var cur *MergeRequestDetails
+	err = s.ingestTx(ctx, func(tx *sql.Tx) error {
+		missing = missing[:0]
+		upd, err := tx.PrepareContext(ctx, `UPDATE merge_requests SET commit_count = ?, first_commit_at = ?,
 				first_review_at = ?, first_approval_at = ?, details_updated_at = ?
-			WHERE project_id = ? AND iid = ?`,
-			len(d.Commits), epochPtr(d.Facts.EarliestCommitAt), epochPtr(d.Facts.FirstReviewAt),
-			epochPtr(d.Facts.FirstApprovalAt), d.UpdatedAt.Unix(), d.ProjectID, d.IID)
+			WHERE project_id = ? AND iid = ?`)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM mr_commits WHERE project_id = ? AND mr_iid = ?`, d.ProjectID, d.IID); err != nil {
+		defer upd.Close()
+		delCommits, err := tx.PrepareContext(ctx, `DELETE FROM mr_commits WHERE project_id = ? AND mr_iid = ?`)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM mr_notes WHERE project_id = ? AND mr_iid = ?`, d.ProjectID, d.IID); err != nil {
+		defer delCommits.Close()
+		delNotes, err := tx.PrepareContext(ctx, `DELETE FROM mr_notes WHERE project_id = ? AND mr_iid = ?`)
+		if err != nil {
 			return err
 		}
-		if len(d.Commits) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO mr_commits(project_id, mr_iid, sha, authored_at) VALUES (?, ?, ?, ?)`)
+		defer delNotes.Close()
+		insCommit, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO mr_commits(project_id, mr_iid, sha, authored_at) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insCommit.Close()
+		insNote, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO mr_notes(project_id, mr_iid, note_id, kind,
+				author_id, author_username, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insNote.Close()
+		for i := range ds {
+			d := &ds[i]
+			cur = d
+			res, err := upd.ExecContext(ctx, len(d.Commits), epochPtr(d.Facts.EarliestCommitAt), epochPtr(d.Facts.FirstReviewAt),
+				epochPtr(d.Facts.FirstApprovalAt), d.UpdatedAt.Unix(), d.ProjectID, d.IID)
 			if err != nil {
 				return err
 			}
-			defer stmt.Close()
+			if n, _ := res.RowsAffected(); n == 0 {
+				// The UPDATE came first, so nothing of this MR was written.
+				missing = append(missing, d.IID)
+				continue
+			}
+			if _, err := delCommits.ExecContext(ctx, d.ProjectID, d.IID); err != nil {
+				return err
+			}
+			if _, err := delNotes.ExecContext(ctx, d.ProjectID, d.IID); err != nil {
+				return err
+			}
 			for _, c := range d.Commits {
-				if _, err := stmt.ExecContext(ctx, d.ProjectID, d.IID, c.SHA, c.AuthoredAt.Unix()); err != nil {
+				if _, err := insCommit.ExecContext(ctx, d.ProjectID, d.IID, c.SHA, c.AuthoredAt.Unix()); err != nil {
 					return err
 				}
 			}
-		}
-		if len(d.Notes) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO mr_notes(project_id, mr_iid, note_id, kind,
-				author_id, author_username, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
 			for _, n := range d.Notes {
-				if _, err := stmt.ExecContext(ctx, d.ProjectID, d.IID, n.ID, string(n.Kind), n.AuthorID,
+				if _, err := insNote.ExecContext(ctx, d.ProjectID, d.IID, n.ID, string(n.Kind), n.AuthorID,
 					n.AuthorUsername, n.CreatedAt.Unix()); err != nil {
 					return err
 				}
 			}
 		}
+		cur = nil
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: replace details of MR %d!%d: %w", d.ProjectID, d.IID, err)
+		if cur != nil {
+			return nil, fmt.Errorf("store: replace details of %d MRs (at MR %d!%d): %w", len(ds), cur.ProjectID, cur.IID, err)
+		}
+		return nil, fmt.Errorf("store: replace details of %d MRs: %w", len(ds), err)
 	}
-	return nil
+	return missing, nil
 }
 
 // DeleteMergeRequest removes an MR GitLab no longer has, with its commits and notes.
