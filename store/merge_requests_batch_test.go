@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -79,5 +80,59 @@ func TestReplaceMergeRequestDetailsBatch(t *testing.T) {
 	}
 	if missing, err := s.ReplaceMergeRequestDetailsBatch(ctx, nil); err != nil || missing != nil {
 		t.Fatalf("empty batch: %v %v", missing, err)
+	}
+}
+
+// Row counts around the multi-row INSERT's chunk size all arrive, in order: a duplicate commit
+// keeps its first row (OR IGNORE) and a duplicate note its last (OR REPLACE), as row by row.
+func TestReplaceMergeRequestDetailsBatchManyRows(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	seedProject(t, s, 1, "acme/api")
+	counts := []int{0, 1, 63, 64, 65, 129}
+	var mrs []store.MergeRequest
+	var ds []store.MergeRequestDetails
+	for i, n := range counts {
+		iid := int64(i + 1)
+		mrs = append(mrs, store.MergeRequest{ProjectID: 1, IID: iid, ID: iid, Title: "t", State: "opened",
+			TargetBranch: "main", CreatedAt: at(0), UpdatedAt: at(5)})
+		d := store.MergeRequestDetails{ProjectID: 1, IID: iid, UpdatedAt: at(5)}
+		for k := range n {
+			d.Commits = append(d.Commits, store.MRCommit{SHA: fmt.Sprintf("c%03d", k), AuthoredAt: at(k)})
+			d.Notes = append(d.Notes, store.MRNote{ID: int64(k), Kind: store.NoteComment, AuthorID: 2, AuthorUsername: "bo", CreatedAt: at(k)})
+		}
+		if n > 0 {
+			d.Commits = append(d.Commits, store.MRCommit{SHA: "c000", AuthoredAt: at(999)})
+			d.Notes = append(d.Notes, store.MRNote{ID: 0, Kind: store.NoteApproved, AuthorID: 3, AuthorUsername: "cy", CreatedAt: at(0)})
+		}
+		ds = append(ds, d)
+	}
+	if err := s.SaveMergeRequests(ctx, 1, mrs, at(5)); err != nil {
+		t.Fatal(err)
+	}
+	if missing, err := s.ReplaceMergeRequestDetailsBatch(ctx, ds); err != nil || len(missing) != 0 {
+		t.Fatalf("missing %v, err %v", missing, err)
+	}
+	for i, n := range counts {
+		iid := int64(i + 1)
+		commits, err := s.MergeRequestCommits(ctx, 1, iid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes, err := s.MergeRequestNotes(ctx, 1, iid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(commits) != n || len(notes) != n {
+			t.Fatalf("!%d: %d commits, %d notes; want %d each", iid, len(commits), len(notes), n)
+		}
+		for k := range n {
+			if commits[k].SHA != fmt.Sprintf("c%03d", k) || !commits[k].AuthoredAt.Equal(at(k)) {
+				t.Fatalf("!%d commit %d = %+v", iid, k, commits[k])
+			}
+		}
+		if n > 0 && (notes[0].ID != 0 || notes[0].Kind != store.NoteApproved || notes[0].AuthorID != 3) {
+			t.Fatalf("!%d: duplicate note 0 must keep its last row, got %+v", iid, notes[0])
+		}
 	}
 }
