@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -237,7 +238,19 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 	if err != nil {
 		return err
 	}
-	return parallel(ctx, s.opt.Concurrency, deps, func(ctx context.Context, d store.Deployment) error {
+	b := newWriteBatch(func(ctx context.Context, ls []store.DeploymentLinks) (int, error) {
+		missing, err := s.st.ReplaceDeploymentMergeRequestsBatch(ctx, ls)
+		if err != nil {
+			return 0, err
+		}
+		s.add(func(pr *Progress) { pr.Links += int64(len(ls) - len(missing)) })
+		var errs []error
+		for _, id := range missing {
+			errs = append(errs, fmt.Errorf("store: replace MRs of deployment %d: %w", id, store.ErrNotFound))
+		}
+		return len(ls) - len(missing), errors.Join(errs...)
+	})
+	err = parallel(ctx, s.opt.Concurrency, deps, func(ctx context.Context, d store.Deployment) error {
 		fetchedAt := s.now()
 		type linkedMR struct {
 			IID       int64 `json:"iid"`
@@ -268,10 +281,11 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 			}
 			links = append(links, store.MRLink{ProjectID: pid, IID: m.IID})
 		}
-		if err := s.st.ReplaceDeploymentMergeRequests(ctx, d.ID, links, fetchedAt); err != nil {
-			return err
-		}
-		s.add(func(pr *Progress) { pr.Links++ })
-		return nil
+		return b.add(store.DeploymentLinks{DeploymentID: d.ID, Links: links, FetchedAt: fetchedAt})
 	})
+	// Links fetched before a failure or a cancellation are written too (see writeBatch).
+	if ferr := b.flush(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return err
 }

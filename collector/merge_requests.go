@@ -125,7 +125,7 @@ func mergeRequestRow(projectID int64, m *apiMergeRequest) store.MergeRequest {
 
 // syncMergeRequestDetails fetches commits and notes of every MR whose stored details are not
 // those of its current version (see store.MergeRequestsNeedingDetails for which MRs), derives
-// first commit, first review and first approval, and writes them in batches (detailsBatch).
+// first commit, first review and first approval, and writes them in batches (writeBatch).
 // Driven by the store, not by the listing, so MRs left behind by an interrupted sync are
 // picked up by the next one.
 func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) error {
@@ -133,7 +133,18 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 	if err != nil {
 		return err
 	}
-	b := &detailsBatch{s: s, max: detailsBatchSize, maxAge: detailsBatchAge}
+	b := newWriteBatch(func(ctx context.Context, ds []store.MergeRequestDetails) (int, error) {
+		missing, err := s.st.ReplaceMergeRequestDetailsBatch(ctx, ds)
+		if err != nil {
+			return 0, err
+		}
+		s.add(func(pr *Progress) { pr.Details += int64(len(ds) - len(missing)) })
+		var errs []error
+		for _, iid := range missing {
+			errs = append(errs, fmt.Errorf("store: replace details of MR %d!%d: %w", p.ID, iid, store.ErrNotFound))
+		}
+		return len(ds) - len(missing), errors.Join(errs...)
+	})
 	var mu sync.Mutex
 	var gone []int64
 	err = parallel(ctx, s.opt.Concurrency, mrs, func(ctx context.Context, m store.MergeRequest) error {
@@ -166,38 +177,45 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 	return err
 }
 
-// An MR's details wait at most this many MRs, or this long, before they are written.
+// Fetched items (an MR's details, a deployment's links) wait at most this many items, or this
+// long, before they are written.
 const (
-	detailsBatchSize = 100
-	detailsBatchAge  = 500 * time.Millisecond
+	writeBatchSize = 100
+	writeBatchAge  = 500 * time.Millisecond
 )
 
-// detailsBatch gathers fetched MR details and writes them several at a time, in one transaction
-// (store.ReplaceMergeRequestDetailsBatch): a transaction per MR was a third of a full sync's CPU.
-// Nothing is lost by waiting: an MR's details and the mark that they are current commit
-// together, so an MR whose details were fetched but not yet written is fetched again by the
-// next sync, exactly as if the sync had stopped before fetching it.
-type detailsBatch struct {
-	s      *syncer
+// writeBatch gathers fetched items and writes them several at a time, in one transaction: a
+// transaction per MR's details was a third of a full sync's CPU. Nothing is lost by waiting:
+// each item's rows and the mark that they are current (details_updated_at, links_fetched_at)
+// commit together, so an item fetched but not yet written is fetched again by the next sync,
+// exactly as if the sync had stopped before fetching it.
+type writeBatch[T any] struct {
 	max    int
 	maxAge time.Duration
+	// write stores items in one transaction and returns how many it wrote; an error with
+	// written > 0 names items skipped while the others were committed.
+	write func(ctx context.Context, items []T) (written int, err error)
 
 	mu      sync.Mutex
-	pending []store.MergeRequestDetails
-	since   time.Time // when the oldest pending details arrived
+	pending []T
+	since   time.Time // when the oldest pending item arrived
 
-	write sync.Mutex // one batch written at a time, in arrival order
+	writing sync.Mutex // one batch written at a time, in arrival order
 }
 
-// add queues one MR's details and writes the batch when it is full or its oldest entry has
-// waited maxAge. The caller that fills the batch writes it, so a failed write counts as that
-// caller's item failure.
-func (b *detailsBatch) add(d store.MergeRequestDetails) error {
+func newWriteBatch[T any](write func(ctx context.Context, items []T) (int, error)) *writeBatch[T] {
+	return &writeBatch[T]{max: writeBatchSize, maxAge: writeBatchAge, write: write}
+}
+
+// add queues one item and writes the batch when it is full or its oldest item has waited
+// maxAge. The caller that fills the batch writes it, so a failed write counts as that caller's
+// item failure.
+func (b *writeBatch[T]) add(item T) error {
 	b.mu.Lock()
 	if len(b.pending) == 0 {
 		b.since = time.Now()
 	}
-	b.pending = append(b.pending, d)
+	b.pending = append(b.pending, item)
 	due := len(b.pending) >= b.max || time.Since(b.since) >= b.maxAge
 	b.mu.Unlock()
 	if !due {
@@ -207,10 +225,10 @@ func (b *detailsBatch) add(d store.MergeRequestDetails) error {
 }
 
 // flush writes whatever is pending. It does not take the sync's context: the write is short,
-// and details already fetched when Ctrl-C arrives are worth keeping.
-func (b *detailsBatch) flush() error {
-	b.write.Lock()
-	defer b.write.Unlock()
+// and items already fetched when Ctrl-C arrives are worth keeping.
+func (b *writeBatch[T]) flush() error {
+	b.writing.Lock()
+	defer b.writing.Unlock()
 	b.mu.Lock()
 	batch := b.pending
 	b.pending = nil
@@ -220,16 +238,8 @@ func (b *detailsBatch) flush() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	missing, err := b.s.st.ReplaceMergeRequestDetailsBatch(ctx, batch)
-	if err != nil {
-		return err
-	}
-	b.s.add(func(pr *Progress) { pr.Details += int64(len(batch) - len(missing)) })
-	var errs []error
-	for _, iid := range missing {
-		errs = append(errs, fmt.Errorf("store: replace details of MR %d!%d: %w", batch[0].ProjectID, iid, store.ErrNotFound))
-	}
-	return errors.Join(errs...)
+	_, err := b.write(ctx, batch)
+	return err
 }
 
 // mergeRequestDetails fetches one MR's details; ok is false when GitLab no longer has it.

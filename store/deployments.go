@@ -181,31 +181,78 @@ type MRLink struct {
 }
 
 // ReplaceDeploymentMergeRequests replaces the MRs linked to a deployment with those GitLab
-// lists now and records when they were fetched, in one transaction.
+// lists now and records when they were fetched, in one transaction. The deployment must exist
+// (ErrNotFound).
 func (s *Store) ReplaceDeploymentMergeRequests(ctx context.Context, deploymentID int64, links []MRLink, fetchedAt time.Time) error {
-	err := s.ingestTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deployments SET links_fetched_at = ? WHERE id = ?`, fetchedAt.Unix(), deploymentID)
+	missing, err := s.ReplaceDeploymentMergeRequestsBatch(ctx, []DeploymentLinks{{DeploymentID: deploymentID, Links: links, FetchedAt: fetchedAt}})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("store: replace MRs of deployment %d: %w", deploymentID, ErrNotFound)
+	}
+	return nil
+}
+
+// DeploymentLinks are the MRs GitLab links to one deployment, as fetched at FetchedAt.
+type DeploymentLinks struct {
+	DeploymentID int64
+	Links        []MRLink
+	FetchedAt    time.Time
+}
+
+// ReplaceDeploymentMergeRequestsBatch does what ReplaceDeploymentMergeRequests does for several
+// deployments in one transaction (a transaction each cost more CPU than the rows). Each
+// deployment's links and its links_fetched_at still commit together. A deployment whose row no
+// longer exists is skipped and returned in missing (nothing of it is written); the others are
+// committed. err means nothing was written.
+func (s *Store) ReplaceDeploymentMergeRequestsBatch(ctx context.Context, ls []DeploymentLinks) (missing []int64, err error) {
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	err = s.ingestTx(ctx, func(tx *sql.Tx) error {
+		missing = missing[:0]
+		upd, err := tx.PrepareContext(ctx, `UPDATE deployments SET links_fetched_at = ? WHERE id = ?`)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deployment_merge_requests WHERE deployment_id = ?`, deploymentID); err != nil {
+		defer upd.Close()
+		del, err := tx.PrepareContext(ctx, `DELETE FROM deployment_merge_requests WHERE deployment_id = ?`)
+		if err != nil {
 			return err
 		}
-		for _, l := range links {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO deployment_merge_requests(deployment_id, project_id, mr_iid)
-				VALUES (?, ?, ?)`, deploymentID, l.ProjectID, l.IID); err != nil {
-				return err
+		defer del.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_merge_requests(deployment_id, project_id, mr_iid)
+			VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, l := range ls {
+			res, err := upd.ExecContext(ctx, l.FetchedAt.Unix(), l.DeploymentID)
+			if err != nil {
+				return fmt.Errorf("deployment %d: %w", l.DeploymentID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				// The UPDATE came first, so nothing of this deployment was written.
+				missing = append(missing, l.DeploymentID)
+				continue
+			}
+			if _, err := del.ExecContext(ctx, l.DeploymentID); err != nil {
+				return fmt.Errorf("deployment %d: %w", l.DeploymentID, err)
+			}
+			for _, m := range l.Links {
+				if _, err := ins.ExecContext(ctx, l.DeploymentID, m.ProjectID, m.IID); err != nil {
+					return fmt.Errorf("deployment %d: %w", l.DeploymentID, err)
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: replace MRs of deployment %d: %w", deploymentID, err)
+		return nil, fmt.Errorf("store: replace MRs of %d deployments: %w", len(ls), err)
 	}
-	return nil
+	return missing, nil
 }
 
 // DeploymentMergeRequests lists the MRs linked to a deployment, by iid.
