@@ -97,6 +97,13 @@ func (e *Engine) rebuild(ctx context.Context, fp string, isBot func(int64, strin
 	}
 	pack := newPacker()
 	for i := 0; i < len(projects); {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(rebuildPause):
+			}
+		}
 		err := e.timedTx(ctx, stats, func(tx *sql.Tx) error {
 			if err := checkStaging(ctx, tx, token); err != nil {
 				return err
@@ -177,17 +184,8 @@ func (e *Engine) rebuild(ctx context.Context, fp string, isBot func(int64, strin
 	return nil
 }
 
-// timedTx runs fn in a write transaction, counting it and keeping the longest in stats. Every
-// transaction after a rebuild's first waits rebuildPause first, so that a waiting writer is not
-// starved by transactions back to back.
+// timedTx runs fn in a write transaction, counting it and keeping the longest in stats.
 func (e *Engine) timedTx(ctx context.Context, stats *refreshStats, fn func(tx *sql.Tx) error) error {
-	if stats.txs > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(rebuildPause):
-		}
-	}
 	began := time.Now()
 	err := e.st.InTx(ctx, fn)
 	stats.txs++
