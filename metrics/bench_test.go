@@ -82,12 +82,7 @@ func benchEngine(b *testing.B) *Engine {
 
 // generateOrg writes a year of a large organisation's raw history straight into the tables.
 func generateOrg(ctx context.Context, st *store.Store, nMRs int) error {
-	return generateOrgOf(ctx, st, nMRs, 200, 365)
-}
-
-// generateOrgOf is generateOrg with the number of projects and of days with coverage pipelines
-// (two a day per project) chosen: tests use a small one.
-func generateOrgOf(ctx context.Context, st *store.Store, nMRs int, projects int64, pipelineDays int64) error {
+	const projects = 200
 	r := rand.New(rand.NewPCG(7, 11))
 	year := int64(365 * 86400)
 	start := benchYear.Unix()
@@ -131,7 +126,7 @@ func generateOrgOf(ctx context.Context, st *store.Store, nMRs int, projects int6
 				return err
 			}
 			// Deployments first, in time order, so MRs can be linked to the next one.
-			nDeps := nMRs / 2 / int(projects)
+			nDeps := nMRs / 2 / projects
 			depTimes := make([]int64, nDeps)
 			for i := range depTimes {
 				depTimes[i] = start + r.Int64N(year)
@@ -153,7 +148,7 @@ func generateOrgOf(ctx context.Context, st *store.Store, nMRs int, projects int6
 					return err
 				}
 			}
-			for iid := int64(1); iid <= int64(nMRs)/projects; iid++ {
+			for iid := int64(1); iid <= int64(nMRs/projects); iid++ {
 				created := start + r.Int64N(year) - 3*86400
 				merged := created + 3600 + r.Int64N(5*86400)
 				author := 1 + r.Int64N(humans)
@@ -198,7 +193,7 @@ func generateOrgOf(ctx context.Context, st *store.Store, nMRs int, projects int6
 					}
 				}
 			}
-			for d := int64(0); d < pipelineDays; d++ {
+			for d := int64(0); d < 365; d++ {
 				for k := int64(0); k < 2; k++ {
 					pipeID++
 					t := start + d*86400 + 3600 + r.Int64N(80000)
@@ -285,7 +280,6 @@ func BenchmarkExportMergeRequestsMonth(b *testing.B) {
 func BenchmarkRefreshFull(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
-	probe := startLockProbe(b, e.st.Path())
 	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.st.DB.Exec(`DELETE FROM fact_state`); err != nil {
@@ -296,55 +290,6 @@ func BenchmarkRefreshFull(b *testing.B) {
 		}
 	}
 	reportCPU(b, cpu)
-	probe(b)
-}
-
-// startLockProbe stands for the other writers (a sync, the digest's send records): from its
-// own connection it takes SQLite's write lock every 10 ms and measures how long it waited.
-// The longest wait is about the longest write transaction of the code measured, which must
-// stay well under the 10 s busy timeout. The returned func stops it and reports the figure.
-func startLockProbe(b *testing.B, path string) func(*testing.B) {
-	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn, err := st.DB.Conn(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 600000`); err != nil {
-		b.Fatal(err)
-	}
-	var longest time.Duration
-	done := make(chan error, 1)
-	go func() {
-		for ctx.Err() == nil {
-			t := time.Now()
-			if _, err := conn.ExecContext(context.WithoutCancel(ctx), `BEGIN IMMEDIATE`); err != nil {
-				done <- err
-				return
-			}
-			longest = max(longest, time.Since(t))
-			if _, err := conn.ExecContext(context.WithoutCancel(ctx), `COMMIT`); err != nil {
-				done <- err
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		done <- nil
-	}()
-	return func(b *testing.B) {
-		cancel()
-		err := <-done
-		conn.Close()
-		st.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(longest.Milliseconds()), "max-write-wait-ms")
-	}
 }
 
 // BenchmarkRefreshOneProject is the refresh after a sync that changed one project (one MR).

@@ -50,26 +50,24 @@ type factWriter struct {
 	pack                      *packer // the packed records of the projects derived
 }
 
-// newFactWriter writes into the fact tables whose names end in suffix: "" for the live ones,
-// stagedSuffix for those a rebuild fills before publishing them.
-func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, suffix string) (*factWriter, error) {
+func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer) (*factWriter, error) {
 	w := &factWriter{pack: pack}
 	var err error
-	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts`+suffix+`(project_id, iid, service, author, created_at,
+	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
 		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
 		project, title, labels, source_branch, web_url)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts`+suffix+`(id, project_id, environment_id, service,
+	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
 		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
 		project, environment, sha, job_url)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts`+suffix+`(deployment_id, project_id, mr_iid, author, rework,
+	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
 		title, web_url) VALUES (?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)

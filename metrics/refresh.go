@@ -24,11 +24,9 @@ const factsVersion = 5
 const firstDeployGrace = 7 * 86400
 
 // Refresh derives every per-MR and per-deployment fact, the coverage per project and day, and
-// the packed figures data from the raw history, replacing what was there. It is idempotent;
-// sync, demo and serve call it after each sync. Readers keep seeing the previous facts until
-// the new ones are all there. After a sync it derives again only the projects that changed, in
-// one transaction; deriving everything (first run, changed rules) is staged in transactions
-// of about a second each and published at once, so other writers are not locked out (rebuild).
+// the packed figures data from the raw history, replacing what was there, in one transaction.
+// It is idempotent; sync, demo and serve call it after each sync. Readers keep seeing the
+// previous facts until it commits.
 func (e *Engine) Refresh(ctx context.Context) error {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
@@ -168,25 +166,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 	}
 	rules := e.fingerprint()
 	fp := rules + ":" + hashString(sortedCSV(bots.String()))
-	var stats refreshStats
-	// Deriving everything again takes a while on a large organisation (about a minute for a
-	// million MRs); it is staged in short transactions so that syncs and the digest can write
-	// meanwhile (see rebuild). The check is repeated inside the transaction below, which derives
-	// everything in place if another process's refresh changed the rules in between.
-	var have string
-	if err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have); err != nil && err != sql.ErrNoRows {
-		return fmt.Errorf("metrics: refresh: read fact state: %w", err)
-	}
-	if needsFull(have, fp) {
-		stats.full = true
-		if err := e.rebuild(ctx, fp, isBot, &stats); err != nil {
-			return fmt.Errorf("metrics: refresh: %w", err)
-		}
-		slog.Debug("metrics: facts refreshed", "full", true, "projects", stats.n, "projects_derived", stats.projects,
-			"merge_requests", stats.mrs, "deployments", stats.deployments, "transactions", stats.txs,
-			"longest_transaction", stats.longestTx.Round(time.Millisecond).String(),
-			"took", time.Since(start).Round(time.Millisecond).String())
-		return nil
+	var stats struct {
+		full                          bool
+		projects, mrs, deployments, n int
 	}
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
 		// A bigger page cache for this one connection while it rewrites the fact tables: the
@@ -196,7 +178,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 
-		have = ""
+		var have string
 		switch err := tx.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have); {
 		case err == sql.ErrNoRows:
 		case err != nil:
@@ -208,7 +190,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		full := needsFull(have, fp)
+		full := !strings.HasPrefix(have+":", fp+":") || strings.Count(have, ":") != 2
 		stats.full = full
 		projects, err := e.loadProjects(ctx, tx)
 		if err != nil {
@@ -259,7 +241,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		w, err := newFactWriter(ctx, tx, pack, "")
+		w, err := newFactWriter(ctx, tx, pack)
 		if err != nil {
 			return err
 		}
@@ -298,56 +280,38 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		return publishCommon(ctx, tx, fp+":"+syncs)
+		// Coverage is small beside the rest: derived again every time.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM coverage_days`); err != nil {
+			return fmt.Errorf("metrics: clear coverage: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packCoverage); err != nil {
+			return fmt.Errorf("metrics: clear coverage: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
+			SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
+				SELECT p.project_id, p.finished_at / 86400 AS day, p.id, p.sha, p.coverage, p.finished_at, p.web_url,
+				       row_number() OVER (PARTITION BY p.project_id, p.finished_at / 86400 ORDER BY p.finished_at DESC, p.id DESC) AS rn
+				FROM pipelines p JOIN projects pr ON pr.id = p.project_id
+				WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
+				  AND p.finished_at >= 0 AND p.ref = pr.default_branch
+			) WHERE rn = 1`); err != nil {
+			return fmt.Errorf("metrics: derive coverage: %w", err)
+		}
+		if err := packCoverageDays(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
+			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
+			generation = fact_state.generation + 1`, fp+":"+syncs, time.Now().Unix()); err != nil {
+			return fmt.Errorf("metrics: record fact state: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
 	slog.Debug("metrics: facts refreshed", "full", stats.full, "projects", stats.n, "projects_derived", stats.projects,
 		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
-	return nil
-}
-
-type refreshStats struct {
-	full                          bool
-	projects, mrs, deployments, n int
-	txs                           int           // write transactions (a rebuild's)
-	longestTx                     time.Duration // the longest of them
-}
-
-// needsFull says whether facts stored under fingerprint have must all be derived again for
-// the rules fp names (fp is "rules:bots"; have adds ":syncs").
-func needsFull(have, fp string) bool {
-	return !strings.HasPrefix(have+":", fp+":") || strings.Count(have, ":") != 2
-}
-
-// publishCommon derives coverage again (small beside the rest, so every time) and records the
-// state the facts now stand for; the last step of every refresh's publishing transaction.
-func publishCommon(ctx context.Context, tx *sql.Tx, state string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM coverage_days`); err != nil {
-		return fmt.Errorf("metrics: clear coverage: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packCoverage); err != nil {
-		return fmt.Errorf("metrics: clear coverage: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
-		SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
-			SELECT p.project_id, p.finished_at / 86400 AS day, p.id, p.sha, p.coverage, p.finished_at, p.web_url,
-			       row_number() OVER (PARTITION BY p.project_id, p.finished_at / 86400 ORDER BY p.finished_at DESC, p.id DESC) AS rn
-			FROM pipelines p JOIN projects pr ON pr.id = p.project_id
-			WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
-			  AND p.finished_at >= 0 AND p.ref = pr.default_branch
-		) WHERE rn = 1`); err != nil {
-		return fmt.Errorf("metrics: derive coverage: %w", err)
-	}
-	if err := packCoverageDays(ctx, tx); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
-		ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-		generation = fact_state.generation + 1`, state, time.Now().Unix()); err != nil {
-		return fmt.Errorf("metrics: record fact state: %w", err)
-	}
 	return nil
 }
 
