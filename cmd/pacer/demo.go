@@ -49,7 +49,7 @@ usernames = ["renovate-bot"]
 // The demo's default organisation: 14 weeks of history, so the default 12-week view and the
 // week before it are full, at the simulator's full activity: the busy organisation Pacer is
 // for, about 40 production deployments a weekday with the monolith shipping 10-15 times a day.
-// The sync is bound by the number of API requests (about 13,000); it is ready in about 5 s on
+// The sync is bound by the number of API requests (about 13,000); it is ready in about 3.5 s on
 // a 2-core machine. --scale 0.5 halves that.
 const (
 	demoDays  = 98
