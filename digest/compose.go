@@ -200,7 +200,7 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	outside := 0
 	if w := cfg.DeployWindow; w != nil {
 		for _, d := range thisWeek {
-			if !inWindow(d.FinishedAt, w) {
+			if !w.Contains(d.FinishedAt) {
 				outside++
 			}
 		}
@@ -623,21 +623,6 @@ func coverageMoves(tab figureTable, week Week, ln links) ([]views.DigestCoverage
 	return out, note, ln.to("/coverage", "")
 }
 
-// inWindow says whether t falls inside the deploy window: on one of its weekdays, from its
-// start up to (not including) its end, in its time zone.
-func inWindow(t time.Time, w *config.DeployWindow) bool {
-	loc := w.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	l := t.In(loc)
-	if !w.Weekdays[l.Weekday()] {
-		return false
-	}
-	min := l.Hour()*60 + l.Minute()
-	return min >= w.StartMinute && min < w.EndMinute
-}
-
 func windowLabel(w *config.DeployWindow) string {
 	order := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
 	var days []string
@@ -673,7 +658,7 @@ func outOfWindow(this []metrics.Deployment, w *config.DeployWindow, ln links) *v
 	out := &views.DigestWindow{Window: windowLabel(w), URL: ln.with("/deployments", "", outsideOnly)}
 	var outside []metrics.Deployment
 	for _, d := range this {
-		if !inWindow(d.FinishedAt, w) {
+		if !w.Contains(d.FinishedAt) {
 			outside = append(outside, d)
 		}
 	}
