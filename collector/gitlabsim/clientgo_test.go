@@ -6,12 +6,17 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/time/rate"
 )
 
 func newClient(t *testing.T, s *Server) *gitlab.Client {
 	t.Helper()
 	// Many quick retries: the fault tests inject a failure into a quarter of the requests.
+	// A limiter of our own, as the collector has: client-go's default limiter is configured
+	// lazily from the first response, unsynchronised, which races when a client's first
+	// requests run concurrently (TestConcurrentAdvance).
 	c, err := gitlab.NewClient(DefaultToken, gitlab.WithBaseURL(s.URL()+"/api/v4"),
+		gitlab.WithCustomLimiter(rate.NewLimiter(rate.Inf, 1)),
 		gitlab.WithCustomRetryWaitMinMax(time.Millisecond, 10*time.Millisecond), gitlab.WithCustomRetryMax(30))
 	if err != nil {
 		t.Fatal(err)
