@@ -33,6 +33,8 @@ type Config struct {
 	SMTP         SMTP           `toml:"smtp"`
 	Digest       Digest         `toml:"digest"`
 	Coverage     CoverageTarget `toml:"coverage"`
+	Investment   Investment     `toml:"investment"`
+	Agreements   Agreements     `toml:"agreements"`
 
 	// Location is Timezone resolved (UTC when unset).
 	Location *time.Location `toml:"-"`
@@ -137,6 +139,54 @@ type Subscription struct {
 type CoverageTarget struct {
 	Target float64 `toml:"target"`
 }
+
+// Investment holds the investment categories (SPEC section 3): every delivered MR falls in the
+// first category whose rules match it, in configuration order.
+type Investment struct {
+	Categories []Category `toml:"category"`
+}
+
+// Category is one investment category. An MR matches when one of its labels equals one of
+// Labels (case-insensitive, whole name), its title matches one of Titles, or its source branch
+// matches one of Branches. A category with no rules at all matches every MR (a catch-all).
+// Rework marks the built-in category that uses the rework rules ([rework]) instead.
+type Category struct {
+	Name     string   `toml:"name"`
+	Labels   []string `toml:"labels"`
+	Titles   []string `toml:"titles"`
+	Branches []string `toml:"branches"`
+
+	Rework         bool             `toml:"-"`
+	TitlePatterns  []*regexp.Regexp `toml:"-"`
+	BranchPatterns []*regexp.Regexp `toml:"-"`
+}
+
+// Agreements are the working agreements' targets (SPEC section 3), drawn beside the figures.
+type Agreements struct {
+	Approvals         int     `toml:"approvals"`           // at least this many approvals before merge; default 1
+	TechDebtShare     float64 `toml:"tech_debt_share"`     // target share of tech-debt MRs; default 0.20
+	TechDebtTolerance float64 `toml:"tech_debt_tolerance"` // "near": within this of the target; default 0.05
+	CycleTimeP50      string  `toml:"cycle_time_p50"`      // optional, a Go duration such as "48h"
+
+	CycleTime time.Duration `toml:"-"` // CycleTimeP50 parsed; 0 when not set
+}
+
+// TechDebtCategory is the name of the investment category the tech-debt share counts. A
+// configured category counts when its name is this, ignoring case, spaces, '-' and '_'.
+const TechDebtCategory = "tech debt"
+
+// IsTechDebt says whether a category name is the tech-debt category.
+func IsTechDebt(name string) bool {
+	norm := strings.NewReplacer(" ", "", "-", "", "_", "").Replace(strings.ToLower(name))
+	return norm == "techdebt"
+}
+
+// Default investment rules (SPEC section 3), used when the config names no category.
+var (
+	DefaultTechDebtLabels   = []string{"tech-debt", "technical-debt", "tech debt", "refactor", "refactoring", "maintenance", "chore", "dependencies"}
+	DefaultTechDebtTitles   = []string{`(?i)^(refactor|chore|build|ci|deps)(\(.+\))?!?:`}
+	DefaultTechDebtBranches = []string{`^(refactor|chore|deps|maintenance)[/-]`}
+)
 
 // Defaults of the spec.
 var (
@@ -388,10 +438,62 @@ func (c *Config) resolveWith(bad func(key, msg string)) {
 			bad(key, "give a team or services, not both")
 		}
 	}
+	c.resolveInvestment(bad)
 	if c.Coverage.Target == 0 {
 		c.Coverage.Target = 90
 	} else if c.Coverage.Target < 0 || c.Coverage.Target > 100 {
 		bad("coverage.target", fmt.Sprintf("%v is not a percentage (0-100)", c.Coverage.Target))
+	}
+}
+
+// resolveInvestment fills the built-in categories when none is configured, compiles the rules
+// and checks the agreements' targets.
+func (c *Config) resolveInvestment(bad func(key, msg string)) {
+	if len(c.Investment.Categories) == 0 {
+		c.Investment.Categories = []Category{
+			{Name: "rework", Rework: true},
+			{Name: TechDebtCategory, Labels: DefaultTechDebtLabels, Titles: DefaultTechDebtTitles, Branches: DefaultTechDebtBranches},
+			{Name: "feature"},
+		}
+	}
+	seen := map[string]bool{}
+	for i := range c.Investment.Categories {
+		cat := &c.Investment.Categories[i]
+		key := fmt.Sprintf("investment.category[%d]", i)
+		name := strings.TrimSpace(cat.Name)
+		switch {
+		case name == "":
+			bad(key+".name", "a category needs a name, such as \"tech debt\"")
+		case seen[strings.ToLower(name)]:
+			bad(key+".name", fmt.Sprintf("category %q is named twice", cat.Name))
+		}
+		seen[strings.ToLower(name)] = true
+		cat.TitlePatterns = compileAll(cat.Titles, key+".titles", bad)
+		cat.BranchPatterns = compileAll(cat.Branches, key+".branches", bad)
+	}
+	a := &c.Agreements
+	if a.Approvals == 0 {
+		a.Approvals = 1
+	} else if a.Approvals < 0 || a.Approvals > 20 {
+		bad("agreements.approvals", fmt.Sprintf("%d is not a number of approvals (use 1 to 20)", a.Approvals))
+	}
+	if a.TechDebtShare == 0 {
+		a.TechDebtShare = 0.20
+	} else if a.TechDebtShare < 0 || a.TechDebtShare > 1 {
+		bad("agreements.tech_debt_share", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.20)", a.TechDebtShare))
+	}
+	if a.TechDebtTolerance == 0 {
+		a.TechDebtTolerance = 0.05
+	} else if a.TechDebtTolerance < 0 || a.TechDebtTolerance > 1 {
+		bad("agreements.tech_debt_tolerance", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.05)", a.TechDebtTolerance))
+	}
+	if a.CycleTimeP50 != "" {
+		d, err := time.ParseDuration(a.CycleTimeP50)
+		if err != nil || d <= 0 {
+			bad("agreements.cycle_time_p50", fmt.Sprintf("%q is not a positive duration (use hours and minutes, such as \"48h\" or \"36h30m\")", a.CycleTimeP50))
+		} else {
+			a.CycleTime = d
+		}
 	}
 }
 

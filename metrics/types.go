@@ -52,6 +52,15 @@ type MergeRequest struct {
 	Rework     bool
 	Unapproved bool
 	URL        string
+
+	// Category is the MR's investment category (SPEC section 3).
+	Category string
+	// BeforeMerge is set when the deployment that delivered it finished before the merge
+	// (a deploy before merge): review ends at that deployment and the deploy stage is 0.
+	BeforeMerge bool
+	// Approvals counts the distinct humans other than the author whose approval notes came at
+	// or before the merge (withdrawn ones included, as for first_approval_at).
+	Approvals int
 }
 
 // Deployment is one successful production deployment with its derived facts
@@ -70,6 +79,14 @@ type Deployment struct {
 	ChangeFailure   bool
 	RecoverySeconds *int64 // set on change failures
 	URL             string
+
+	Ref string // the branch or tag deployed
+	// BlamedBy is the id of the first rework deployment that blames this change failure (0:
+	// not a change failure). Blames is the id of the deployment this rework deployment blames
+	// (0: none, also when it is not a rework deployment or is the environment's first).
+	BlamedBy, Blames int64
+	// OutOfWindow is set when a deploy window is configured and it finished outside it.
+	OutOfWindow bool
 }
 
 // MRRef names a merge request shipped by a deployment.
@@ -79,6 +96,10 @@ type MRRef struct {
 	Title     string
 	URL       string
 	Rework    bool
+	// BeforeMerge: this deployment shipped the MR before it was merged (a deploy before merge).
+	BeforeMerge bool
+	// Reverts lists the MRs (same project) this MR reverts (SPEC section 3).
+	Reverts []int64
 }
 
 // CoverageRow is one project and day with a successful default-branch pipeline with coverage
@@ -122,5 +143,7 @@ const (
 	UnapprovedRate    = "unapproved_rate"
 	CoveragePercent   = "coverage_percent"
 	OutOfWindowRate   = "out_of_window_rate"
+	TechDebtShare     = "tech_debt_share"
+	TechDebtEffort    = "tech_debt_effort_share"
 	AllServices       = "all"
 )
