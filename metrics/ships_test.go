@@ -53,7 +53,7 @@ func TestDeployBeforeMerge(t *testing.T) {
 	f.mr(mrSpec{project: 1, iid: 3, source: "feat-3", created: at(T + hour), merged: at(T + 4*hour)})
 	f.setMR(1, 3, "h3", "m3")
 
-	f.deploy(1, 1, 10, "base", at(T-day))      // the environment's first deployment
+	f.deploy(1, 1, 10, "base", at(T-day))       // the environment's first deployment
 	f.deploy(2, 1, 10, "h1", at(T+hour))        // deploy before merge of MR 1
 	f.deploy(3, 1, 10, "h2", at(T+2*hour))      // deploy before merge of MR 2
 	f.deploy(4, 1, 10, "old3", at(T+2*hour+60)) // feat-3 at another SHA: ships nothing
@@ -123,7 +123,7 @@ func TestChangeFailureBlamedThroughReverts(t *testing.T) {
 	mr(1, "Add cache", "cache", T)
 	mr(2, "Tune pool", "pool", T+hour)
 	mr(3, "New page", "page", T+2*hour)
-	mr(4, `Revert "Add cache"`, "revert-merge1", T+3*hour)  // the title rule
+	mr(4, `Revert "Add cache"`, "revert-merge1", T+3*hour) // the title rule
 	mr(5, "Hotfix: cache again", "hotfix/cache", T+4*hour) // names MR 1's merge commit
 	f.authoredCommit(1, 5, "c5b", at(T+3*hour), "dev@example.com", "merge1")
 	mr(6, "Drafted", "drafted", T+4*hour+30*60) // merged, never deployed
