@@ -149,14 +149,15 @@ type Investment struct {
 // Category is one investment category. An MR matches when one of its labels equals one of
 // Labels (case-insensitive, whole name), its title matches one of Titles, or its source branch
 // matches one of Branches. A category with no rules at all matches every MR (a catch-all).
-// Rework marks the built-in category that uses the rework rules ([rework]) instead.
+// Rework = true makes a category match the rework MRs ([rework] rules), as the built-in
+// "rework" category does.
 type Category struct {
 	Name     string   `toml:"name"`
 	Labels   []string `toml:"labels"`
 	Titles   []string `toml:"titles"`
 	Branches []string `toml:"branches"`
 
-	Rework         bool             `toml:"-"`
+	Rework         bool             `toml:"rework"`
 	TitlePatterns  []*regexp.Regexp `toml:"-"`
 	BranchPatterns []*regexp.Regexp `toml:"-"`
 }
@@ -167,6 +168,9 @@ type Agreements struct {
 	TechDebtShare     float64 `toml:"tech_debt_share"`     // target share of tech-debt MRs; default 0.20
 	TechDebtTolerance float64 `toml:"tech_debt_tolerance"` // "near": within this of the target; default 0.05
 	CycleTimeP50      string  `toml:"cycle_time_p50"`      // optional, a Go duration such as "48h"
+	// AllowedBreaks is the share of MRs (approvals) or deployments (deploy window) that may
+	// break an agreement while it still holds; default 0.05, 0 for none at all.
+	AllowedBreaks *float64 `toml:"allowed_breaks"`
 
 	CycleTime time.Duration `toml:"-"` // CycleTimeP50 parsed; 0 when not set
 }
@@ -471,6 +475,17 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 		cat.TitlePatterns = compileAll(cat.Titles, key+".titles", bad)
 		cat.BranchPatterns = compileAll(cat.Branches, key+".branches", bad)
 	}
+	// Every delivered MR falls in exactly one category: without a catch-all (a category with no
+	// rules), the MRs no rule matches go to "other".
+	catchAll := false
+	for _, cat := range c.Investment.Categories {
+		if !cat.Rework && len(cat.Labels) == 0 && len(cat.Titles) == 0 && len(cat.Branches) == 0 {
+			catchAll = true
+		}
+	}
+	if !catchAll && !seen["other"] {
+		c.Investment.Categories = append(c.Investment.Categories, Category{Name: "other"})
+	}
 	a := &c.Agreements
 	if a.Approvals == 0 {
 		a.Approvals = 1
@@ -486,6 +501,12 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 		a.TechDebtTolerance = 0.05
 	} else if a.TechDebtTolerance < 0 || a.TechDebtTolerance > 1 {
 		bad("agreements.tech_debt_tolerance", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.05)", a.TechDebtTolerance))
+	}
+	if a.AllowedBreaks == nil {
+		v := 0.05
+		a.AllowedBreaks = &v
+	} else if *a.AllowedBreaks < 0 || *a.AllowedBreaks > 1 {
+		bad("agreements.allowed_breaks", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.05)", *a.AllowedBreaks))
 	}
 	if a.CycleTimeP50 != "" {
 		d, err := time.ParseDuration(a.CycleTimeP50)

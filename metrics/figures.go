@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -14,6 +15,16 @@ import (
 // never as a mean of means). Rows whose n is 0 are left out. Rows are ordered by period,
 // then "all" before the services in name order, then metric in the spec's order.
 func (e *Engine) Figures(ctx context.Context, f Filter) ([]Figure, error) {
+	c, err := e.compute(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return c.figures(), nil
+}
+
+// compute runs one figures computation: the figures and what Investment and Agreements read
+// beside them.
+func (e *Engine) compute(ctx context.Context, f Filter) (*figureCalc, error) {
 	if err := e.Validate(ctx, f); err != nil {
 		return nil, err
 	}
@@ -35,10 +46,13 @@ func (e *Engine) Figures(ctx context.Context, f Filter) ([]Figure, error) {
 	if err := c.mergeRequests(ctx, fromDay, toDay); err != nil {
 		return nil, err
 	}
+	if err := c.authorDays(ctx, fromDay, toDay); err != nil {
+		return nil, err
+	}
 	if err := c.coverage(ctx, fromDay, toDay); err != nil {
 		return nil, err
 	}
-	return c.figures(), nil
+	return c, nil
 }
 
 // figureCalc holds one Figures computation.
@@ -51,6 +65,19 @@ type figureCalc struct {
 	authorTeam     []bool
 	out            map[int64]*periodFigures // by period start day
 	today          int64
+	techDebt       []bool // by category index: counts as tech debt
+
+	// Over the MRs that pass the filter ("all"), by period start day: how many fell in each
+	// category and how many had fewer approvals than agreed (for Investment and Agreements),
+	// and each category's share of the author-days.
+	catMRs       map[int64][]int
+	fewApprovals map[int64]map[string]int // by service too ("all" included)
+	catDays      map[int64][]float64
+	authorDaysN  map[int64]int
+	// For the agreements, by period start day and service ("all" included): MRs slower than
+	// the cycle-time target and projects under the coverage target.
+	overCycle     map[int64]map[string]int
+	coverageUnder map[int64]map[string]int
 }
 
 // periodFigures are the finished figures of one period, by service ("all" included).
@@ -79,6 +106,13 @@ func (c *figureCalc) prepare(authors []string) {
 		c.authorTeam[i] = c.sc.teamAuth[a]
 	}
 	c.today = dayOf(c.e.Now())
+	c.techDebt = make([]bool, len(c.e.res.categories))
+	for i, k := range c.e.res.categories {
+		c.techDebt[i] = k.techDebt
+	}
+	c.catMRs, c.fewApprovals = map[int64][]int{}, map[int64]map[string]int{}
+	c.catDays, c.authorDaysN = map[int64][]float64{}, map[int64]int{}
+	c.overCycle, c.coverageUnder = map[int64]map[string]int{}, map[int64]map[string]int{}
 }
 
 func (c *figureCalc) serviceIn(s uint64) bool { return s < uint64(len(c.svcOK)) && c.svcOK[s] }
@@ -248,12 +282,13 @@ func (c *figureCalc) emitDeployments(ps int64, service string, b *depBucket, day
 
 // mrBucket gathers the MRs of one period and service; its slices are reused across periods.
 type mrBucket struct {
-	n, rework, unapproved                 int
-	cycle, coding, pickup, review, deploy []int64
+	n, rework, unapproved, techDebt, fewApprovals int
+	overCycle                                     int
+	cycle, coding, pickup, review, deploy         []int64
 }
 
 func (b *mrBucket) reset() {
-	b.n, b.rework, b.unapproved = 0, 0, 0
+	b.n, b.rework, b.unapproved, b.techDebt, b.fewApprovals, b.overCycle = 0, 0, 0, 0, 0, 0
 	b.cycle, b.coding, b.pickup, b.review, b.deploy = b.cycle[:0], b.coding[:0], b.pickup[:0], b.review[:0], b.deploy[:0]
 }
 
@@ -266,6 +301,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 	defer rows.Close()
 	buckets := make([]*mrBucket, len(c.services))
 	used := make([]bool, len(c.services))
+	cycleTarget := int64(c.e.cfg.Agreements.CycleTime / time.Second)
 	all := &mrBucket{}
 	current := int64(math.MinInt64)
 	flush := func() {
@@ -324,6 +360,23 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 			if m.flags&mrUnapproved != 0 {
 				b.unapproved++
 			}
+			if m.flags&mrFewApprovals != 0 {
+				b.fewApprovals++
+			}
+			if cycleTarget > 0 && m.cycle > cycleTarget {
+				b.overCycle++
+			}
+			if m.category < uint64(len(c.techDebt)) {
+				if c.techDebt[m.category] {
+					b.techDebt++
+				}
+				cats := c.catMRs[current]
+				if cats == nil {
+					cats = make([]int, len(c.techDebt))
+					c.catMRs[current] = cats
+				}
+				cats[m.category]++
+			}
 			b.cycle = append(b.cycle, m.cycle)
 			b.coding = append(b.coding, m.coding)
 			b.pickup = append(b.pickup, m.pickup)
@@ -348,6 +401,9 @@ func (b *mrBucket) add(o *mrBucket) {
 	b.n += o.n
 	b.rework += o.rework
 	b.unapproved += o.unapproved
+	b.techDebt += o.techDebt
+	b.fewApprovals += o.fewApprovals
+	b.overCycle += o.overCycle
 	b.cycle = append(b.cycle, o.cycle...)
 	b.coding = append(b.coding, o.coding...)
 	b.pickup = append(b.pickup, o.pickup...)
@@ -358,12 +414,15 @@ func (b *mrBucket) add(o *mrBucket) {
 // mrStats are one bucket's MR figures (selection reorders the bucket's slices).
 type mrStats struct {
 	n, deployed, rework, unapproved int
+	techDebt, fewApprovals          int
+	overCycle                       int
 	cycle                           [3]int64
 	coding, pickup, review, deploy  int64
 }
 
 func (b *mrBucket) stats() mrStats {
-	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved}
+	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved, techDebt: b.techDebt,
+		fewApprovals: b.fewApprovals, overCycle: b.overCycle}
 	if b.n == 0 {
 		return st
 	}
@@ -391,6 +450,108 @@ func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
 	n := float64(st.n)
 	c.add(ps, service, MRReworkRate, float64(st.rework)/n, st.n)
 	c.add(ps, service, UnapprovedRate, float64(st.unapproved)/n, st.n)
+	c.add(ps, service, TechDebtShare, float64(st.techDebt)/n, st.n)
+	few := c.fewApprovals[ps]
+	if few == nil {
+		few = map[string]int{}
+		c.fewApprovals[ps] = few
+	}
+	few[service] = st.fewApprovals
+	slow := c.overCycle[ps]
+	if slow == nil {
+		slow = map[string]int{}
+		c.overCycle[ps] = slow
+	}
+	slow[service] = st.overCycle
+}
+
+// authorDays computes tech_debt_effort_share from the packed author-days (kind 4): an
+// author-day counts for a service when one of its MRs is the service's (and passes the filter),
+// and is split equally among all its MRs.
+func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error {
+	rows, err := c.e.st.DB.QueryContext(ctx, `SELECT day, data FROM fact_days WHERE kind = ? AND day >= ? AND day < ? ORDER BY day`,
+		packAuthorDays, fromDay, toDay)
+	if err != nil {
+		return fmt.Errorf("metrics: read author-days: %w", err)
+	}
+	defer rows.Close()
+	type effort struct {
+		n            int
+		techDebt, of float64
+	}
+	byPeriod := map[int64]map[string]*effort{}
+	var data sql.RawBytes
+	var seen []uint64 // services of the current author-day
+	for rows.Next() {
+		var day int64
+		if err := rows.Scan(&day, &data); err != nil {
+			return fmt.Errorf("metrics: read author-days: %w", err)
+		}
+		ps := c.periodStart(day)
+		by := byPeriod[ps]
+		if by == nil {
+			by = map[string]*effort{}
+			byPeriod[ps] = by
+		}
+		get := func(name string) *effort {
+			e := by[name]
+			if e == nil {
+				e = &effort{}
+				by[name] = e
+			}
+			return e
+		}
+		err := decodeAuthorDays(data, func(mrs []packedAuthorDayMR) {
+			k := float64(len(mrs))
+			seen = seen[:0]
+			var all *effort
+			for _, m := range mrs {
+				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) {
+					continue
+				}
+				if all == nil {
+					all = get(AllServices)
+					all.n++
+				}
+				svc := get(c.services[m.service])
+				if !slices.Contains(seen, m.service) {
+					seen = append(seen, m.service)
+					svc.n++
+				}
+				all.of += 1 / k
+				svc.of += 1 / k
+				if m.category < uint64(len(c.techDebt)) {
+					cats := c.catDays[ps]
+					if cats == nil {
+						cats = make([]float64, len(c.techDebt))
+						c.catDays[ps] = cats
+					}
+					cats[m.category] += 1 / k
+				}
+				if m.category < uint64(len(c.techDebt)) && c.techDebt[m.category] {
+					all.techDebt += 1 / k
+					svc.techDebt += 1 / k
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("metrics: read author-days: %w", err)
+	}
+	for ps, by := range byPeriod {
+		for name, e := range by {
+			if e.n > 0 && e.of > 0 {
+				c.add(ps, name, TechDebtEffort, e.techDebt/e.of, e.n)
+			}
+		}
+		if all := by[AllServices]; all != nil {
+			c.authorDaysN[ps] = all.n
+		}
+	}
+	return nil
 }
 
 // figures flattens the computed rows in their documented order.
@@ -438,7 +599,7 @@ var MetricNames = metricNames[:]
 
 var metricNames = [...]string{MergedMRs, CycleTimeP50, CycleTimeP75, CycleTimeP90, CodingTimeP50, PickupTimeP50,
 	ReviewTimeP50, DeployTimeP50, Deployments, DeploysPerDay, ReworkRate, ChangeFailureRate, RecoveryTimeP50,
-	MRReworkRate, UnapprovedRate, CoveragePercent, OutOfWindowRate}
+	MRReworkRate, UnapprovedRate, CoveragePercent, OutOfWindowRate, TechDebtShare, TechDebtEffort}
 
 const numMetrics = len(metricNames)
 
@@ -713,6 +874,17 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 				c.add(ps, name, CoveragePercent, sums[k]/float64(counts[k]), counts[k])
 			}
 		}
+		// Projects under the coverage target, for the agreements.
+		under := map[string]int{}
+		for i := range ids {
+			if has[i] && value[i] < c.e.cfg.Coverage.Target {
+				under[AllServices]++
+				for _, k := range projSvcs[i] {
+					under[names[k]]++
+				}
+			}
+		}
+		c.coverageUnder[ps] = under
 	}
 	ps := c.periodStart(first)
 	var data sql.RawBytes // decoded before the next row, so the driver's buffer is not copied
