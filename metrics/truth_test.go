@@ -2,8 +2,10 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -153,7 +155,8 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	for _, d := range truth.Deployments {
 		w := truthDep{service: serviceOf(d.ProjectID, d.Environment), mrs: len(d.CountedIIDs), rework: d.Rework,
 			rollback: d.Rollback, cf: d.ChangeFailure, recovery: -1, finished: d.FinishedAt.Unix(), projectID: d.ProjectID,
-			environment: d.Environment, counted: d.CountedIIDs, first: d.First}
+			environment: d.Environment, counted: d.CountedIIDs, first: d.First, ref: d.Ref, blames: d.Blames, blamedBy: d.BlamedBy,
+			before: d.BeforeMergeIIDs}
 		if d.RecoverySeconds != nil {
 			w.recovery = *d.RecoverySeconds
 		}
@@ -171,10 +174,27 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		if d.RecoverySeconds != nil {
 			rec = *d.RecoverySeconds
 		}
-		if d.Service != w.service || len(d.MergeRequests) != w.mrs || d.Rework != w.rework || d.Rollback != w.rollback ||
-			d.ChangeFailure != w.cf || rec != w.recovery || d.FinishedAt.Unix() != w.finished {
-			t.Errorf("deployment %d: service %s mrs %d rework %v rollback %v cf %v recovery %d finished %v; truth %+v",
-				d.ID, d.Service, len(d.MergeRequests), d.Rework, d.Rollback, d.ChangeFailure, rec, d.FinishedAt, w)
+		var iids, before []int64
+		for _, m := range d.MergeRequests {
+			iids = append(iids, m.IID)
+			if m.BeforeMerge {
+				before = append(before, m.IID)
+			}
+			tm, _ := truth.FindMR(d.ProjectID, m.IID)
+			if fmt.Sprint(m.Reverts) != fmt.Sprint(tm.Reverts) && (len(m.Reverts) > 0 || len(tm.Reverts) > 0) {
+				t.Errorf("deployment %d: MR !%d reverts %v, truth %v", d.ID, m.IID, m.Reverts, tm.Reverts)
+			}
+			if m.Rework != tm.Rework {
+				t.Errorf("deployment %d: MR !%d rework %v, truth %v", d.ID, m.IID, m.Rework, tm.Rework)
+			}
+		}
+		slices.Sort(iids)
+		slices.Sort(before)
+		if d.Service != w.service || fmt.Sprint(iids) != fmt.Sprint(w.counted) || fmt.Sprint(before) != fmt.Sprint(w.before) ||
+			d.Rework != w.rework || d.Rollback != w.rollback || d.ChangeFailure != w.cf || rec != w.recovery ||
+			d.FinishedAt.Unix() != w.finished || d.Ref != w.ref || d.Blames != w.blames || d.BlamedBy != w.blamedBy {
+			t.Errorf("deployment %d: service %s ref %s mrs %v before merge %v rework %v rollback %v blames %d blamed by %d cf %v recovery %d finished %v; truth %+v",
+				d.ID, d.Service, d.Ref, iids, before, d.Rework, d.Rollback, d.Blames, d.BlamedBy, d.ChangeFailure, rec, d.FinishedAt, w)
 		}
 		return nil
 	}); err != nil {
@@ -197,13 +217,18 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	// MRs: in scope, human, with the truth's instants; the service of a monolith MR is the one
 	// of the deployment that first shipped it.
 	mrs := map[[2]int64]truthMR{}
+	authorDays := map[[2]int64][]gitlabsim.AuthorDay{}
 	for _, m := range truth.MergeRequests {
 		if !m.InScope || m.Bot || m.MergedAt == nil {
 			continue
 		}
 		w := truthMR{service: serviceOf(m.ProjectID, ""), firstCommit: m.FirstCommitAt.Unix(), review: unixOr(m.FirstReviewAt),
 			approval: unixOr(m.FirstApprovalAt), dep: unixOr(m.DeployedAt), merged: m.MergedAt.Unix(), created: m.CreatedAt.Unix(),
-			rework: m.Rework}
+			rework: m.Rework, delivered: m.DeliveredAt.Unix(), coding: m.CodingSeconds, pickup: m.PickupSeconds,
+			review2: m.ReviewSeconds, deploy: -1, cycle: m.CycleSeconds, category: m.Category, beforeMerge: m.BeforeMerge}
+		if m.DeploySeconds != nil {
+			w.deploy = *m.DeploySeconds
+		}
 		if m.DeployedAt != nil {
 			for _, d := range deps {
 				if d.projectID == m.ProjectID && d.finished == w.dep && containsInt(d.counted, m.IID) {
@@ -212,6 +237,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 			}
 		}
 		mrs[[2]int64{m.ProjectID, m.IID}] = w
+		authorDays[[2]int64{m.ProjectID, m.IID}] = m.AuthorDays
 	}
 	seen = 0
 	if err := e.MergeRequests(ctx, metrics.Filter{From: time.Unix(0, 0)}, func(m *metrics.MergeRequest) error {
@@ -225,8 +251,13 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		if m.DeployedAt != nil {
 			dep = m.DeployedAt.Unix()
 		}
+		deploy := int64(-1)
+		if m.DeploySeconds != nil {
+			deploy = *m.DeploySeconds
+		}
 		got := truthMR{m.Service, m.FirstCommitAt.Unix(), unixOr(m.FirstReviewAt), unixOr(m.FirstApproval), dep,
-			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework}
+			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework, m.DeliveredAt.Unix(), m.CodingSeconds, m.PickupSeconds,
+			m.ReviewSeconds, deploy, m.CycleSeconds, m.Category, m.BeforeMerge}
 		if got != w {
 			t.Errorf("MR %s!%d:\n got %+v\ntruth %+v", m.Project, m.IID, got, w)
 		}
@@ -237,6 +268,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	if seen != len(mrs) {
 		t.Errorf("%d MRs, truth has %d in scope", seen, len(mrs))
 	}
+	checkCategoryColumn(t, e, mrs, paths)
 
 	// Figures, computed here from the truth: four whole weeks in the past; weeks cut by a range
 	// from a Wednesday to a Tuesday (deploys per day over the days inside the range, coverage
@@ -256,17 +288,21 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	teamServices := map[string]bool{"payments": true, "checkout": true}
 	for _, rg := range ranges {
 		for _, team := range []string{"", "money"} {
-			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, deps, paths, mono, serviceOf)
+			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, authorDays, deps, paths, mono, serviceOf)
 		}
 	}
 }
 
 // truthMR and truthDep are the per-item truth the figures are computed from.
 type truthMR struct {
-	service                            string
-	firstCommit, review, approval, dep int64
-	merged, created                    int64
-	rework                             bool
+	service                                string
+	firstCommit, review, approval, dep     int64
+	merged, created                        int64
+	rework                                 bool
+	delivered                              int64
+	coding, pickup, review2, deploy, cycle int64 // review2: the review stage; deploy -1 when not deployed
+	category                               string
+	beforeMerge                            bool
 }
 
 type truthDep struct {
@@ -279,12 +315,16 @@ type truthDep struct {
 	environment          string
 	counted              []int64
 	first                bool
+	ref                  string
+	blames, blamedBy     int64
+	before               []int64
 }
 
 // checkTruthFigures computes every figure of the range [from, to] (dates, inclusive) by period
 // from the truth, with today as the engine's today, and compares it with Figures.
 func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, from, to, today time.Time, by metrics.Period,
-	team string, teamServices map[string]bool, mrs map[[2]int64]truthMR, deps map[int64]truthDep, paths map[int64]string,
+	team string, teamServices map[string]bool, mrs map[[2]int64]truthMR, authorDays map[[2]int64][]gitlabsim.AuthorDay,
+	deps map[int64]truthDep, paths map[int64]string,
 	mono string, serviceOf func(int64, string) string) {
 	t.Helper()
 	ctx := context.Background()
@@ -329,7 +369,7 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 	want := map[string]fig{}
 	type mrAgg struct {
 		cycle, coding, pickup, review, deploy []int64
-		rework, unapproved                    int
+		rework, unapproved, techDebt          int
 	}
 	type depAgg struct {
 		n, rework, cf int
@@ -341,10 +381,7 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 		if !keep(m.service) {
 			continue
 		}
-		delivered := m.merged
-		if m.dep >= 0 {
-			delivered = m.dep
-		}
+		delivered := m.delivered
 		period, ok := inRange(delivered)
 		if !ok {
 			continue
@@ -355,20 +392,21 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 				a = &mrAgg{}
 				mrAggs[[2]string{period, s}] = a
 			}
-			a.cycle = append(a.cycle, delivered-m.firstCommit)
-			a.coding = append(a.coding, m.created-m.firstCommit)
-			if m.review >= 0 {
-				a.pickup = append(a.pickup, m.review-m.created)
-				a.review = append(a.review, m.merged-m.review)
-			} else {
-				a.pickup = append(a.pickup, m.merged-m.created)
-				a.review = append(a.review, 0)
+			if m.coding+m.pickup+m.review2+max(m.deploy, 0) != m.cycle || m.cycle != delivered-m.firstCommit {
+				t.Errorf("truth: the stages of an MR delivered at %d do not add up: %+v", delivered, m)
 			}
-			if m.dep >= 0 {
-				a.deploy = append(a.deploy, m.dep-m.merged)
+			a.cycle = append(a.cycle, m.cycle)
+			a.coding = append(a.coding, m.coding)
+			a.pickup = append(a.pickup, m.pickup)
+			a.review = append(a.review, m.review2)
+			if m.deploy >= 0 {
+				a.deploy = append(a.deploy, m.deploy)
 			}
 			if m.rework {
 				a.rework++
+			}
+			if m.category == gitlabsim.CategoryTechDebt {
+				a.techDebt++
 			}
 			if m.approval < 0 {
 				a.unapproved++
@@ -416,6 +454,63 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 		put(k, metrics.DeployTimeP50, numpyPercentile(a.deploy, 50), len(a.deploy))
 		put(k, metrics.MRReworkRate, float64(a.rework)/float64(n), n)
 		put(k, metrics.UnapprovedRate, float64(a.unapproved)/float64(n), n)
+		put(k, metrics.TechDebtShare, float64(a.techDebt)/float64(n), n)
+	}
+	// Tech-debt effort: every author-day of an MR with facts is split equally among the k MRs
+	// with a commit by that author that day; it belongs to the period of its day. A row counts
+	// the author-days with at least one of its MRs, and divides its MRs' tech-debt parts by its
+	// MRs' parts (for "all" without a team: by the number of author-days).
+	shares := map[gitlabsim.AuthorDay][][2]int64{}
+	for k, days := range authorDays {
+		for _, ad := range days {
+			shares[ad] = append(shares[ad], k)
+		}
+	}
+	type effAgg struct {
+		n         int
+		debt, all float64
+	}
+	effAggs := map[[2]string]*effAgg{}
+	for ad, ks := range shares {
+		period, ok := inRange(ad.Day.Unix())
+		if !ok {
+			continue
+		}
+		k := float64(len(ks))
+		rows := map[string]*effAgg{}
+		for _, key := range ks {
+			m := mrs[key]
+			if !keep(m.service) {
+				continue
+			}
+			for _, s := range []string{"all", m.service} {
+				a := rows[s]
+				if a == nil {
+					a = &effAgg{}
+					rows[s] = a
+				}
+				a.all += 1 / k
+				if m.category == gitlabsim.CategoryTechDebt {
+					a.debt += 1 / k
+				}
+			}
+		}
+		for s, r := range rows {
+			a := effAggs[[2]string{period, s}]
+			if a == nil {
+				a = &effAgg{}
+				effAggs[[2]string{period, s}] = a
+			}
+			a.n++
+			a.debt += r.debt
+			a.all += r.all
+			if s == "all" && team == "" {
+				a.all += 1 - r.all // every MR of the day is in scope: the whole author-day
+			}
+		}
+	}
+	for k, a := range effAggs {
+		put(k, metrics.TechDebtEffort, a.debt/a.all, a.n)
 	}
 	for k, a := range depAggs {
 		put(k, metrics.Deployments, float64(a.n), a.n)
@@ -521,6 +616,39 @@ func numpyPercentile(v []int64, p float64) float64 {
 		x += (float64(s[i+1]) - float64(s[i])) * (pos - float64(i))
 	}
 	return math.Round(x)
+}
+
+// checkCategoryColumn reads the merge-requests CSV: its last column is category, and each
+// row's category is the truth's.
+func checkCategoryColumn(t *testing.T, e *metrics.Engine, mrs map[[2]int64]truthMR, paths map[int64]string) {
+	t.Helper()
+	var b strings.Builder
+	if err := metrics.WriteCSV(context.Background(), &b, e, "merge-requests", metrics.Filter{From: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0][len(rows[0])-1] != "category" {
+		t.Fatalf("merge-requests CSV: the last column is not category: %v", rows[:min(len(rows), 1)])
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	got := map[string]string{}
+	for _, r := range rows[1:] {
+		got[r[col["project"]]+"!"+r[col["iid"]]] = r[len(r)-1]
+	}
+	if len(got) != len(mrs) {
+		t.Errorf("merge-requests CSV: %d rows, truth has %d MRs", len(got), len(mrs))
+	}
+	for k, m := range mrs {
+		if c := got[fmt.Sprintf("%s!%d", paths[k[0]], k[1])]; c != m.category {
+			t.Errorf("merge-requests CSV: %s!%d category %q, truth %q", paths[k[0]], k[1], c, m.category)
+		}
+	}
 }
 
 func unixOr(t *time.Time) int64 {
