@@ -102,7 +102,7 @@ services = ["payments", "checkout"]
 		t.Fatal(err)
 	}
 
-	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf, "money")
 
 	// A few days later: the next sync changes some projects; the refresh derives those again
 	// and must land on the truth, and on what a refresh from scratch gives.
@@ -115,7 +115,7 @@ services = ["payments", "checkout"]
 	if err := e.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf, "money")
 
 	incremental := snapshot(t, e, end.AddDate(0, 0, -40))
 	if _, err := st.DB.Exec(`DELETE FROM fact_state`); err != nil { // forces a refresh from scratch
@@ -147,7 +147,7 @@ func snapshot(t *testing.T, e *metrics.Engine, from time.Time) string {
 	return b.String()
 }
 
-func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end time.Time, paths map[int64]string, mono string, serviceOf func(int64, string) string) {
+func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end time.Time, paths map[int64]string, mono string, serviceOf func(int64, string) string, teams ...string) {
 	t.Helper()
 	ctx := context.Background()
 	// Deployments: service, and the truth's rework, rollback, change failure, recovery, counts.
@@ -287,7 +287,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	}
 	teamServices := map[string]bool{"payments": true, "checkout": true}
 	for _, rg := range ranges {
-		for _, team := range []string{"", "money"} {
+		for _, team := range append([]string{""}, teams...) {
 			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, authorDays, deps, paths, mono, serviceOf)
 		}
 	}
@@ -665,4 +665,197 @@ func containsInt(s []int64, v int64) bool {
 		}
 	}
 	return false
+}
+
+// TestEdgeCasesEqualTruth builds an organisation by hand with each edge case of SPEC §3's
+// ships, blame and author-day rules, checks the truth against values worked out by hand, then
+// syncs it through the collector and compares the engine with the truth as above.
+func TestEdgeCasesEqualTruth(t *testing.T) {
+	end := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+	day := time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC)
+	at := func(d int, hhmm string) time.Time {
+		x, err := time.Parse("15:04", hhmm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return day.AddDate(0, 0, d).Add(time.Duration(x.Hour())*time.Hour + time.Duration(x.Minute())*time.Minute)
+	}
+	commits := func(who string, ts ...time.Time) []gitlabsim.CommitSpec {
+		var cs []gitlabsim.CommitSpec
+		for _, x := range ts {
+			cs = append(cs, gitlabsim.CommitSpec{Author: who, At: x})
+		}
+		return cs
+	}
+	sc := gitlabsim.NewScenario(day.AddDate(0, 0, -14))
+	mr := func(p *gitlabsim.ScenarioProject, author, title string, d int, created, merged string, extra ...gitlabsim.CommitSpec) *gitlabsim.ScenarioMR {
+		return p.MR(gitlabsim.MRSpec{Author: author, Title: title, Created: at(d, created), Merged: at(d, merged),
+			Commits: append(commits(author, at(d, created).Add(-time.Hour)), extra...)})
+	}
+
+	// 1. A revert of an MR shipped three deployments earlier, then a second fix for the same
+	// failure (a git revert of one of its commits): both blame the deployment that shipped it.
+	rv := sc.Project("reverts", "anna")
+	a := mr(rv, "anna", "Add invoice export", 0, "09:00", "10:00")
+	b := mr(rv, "ben", "Add cart totals", 0, "10:30", "11:00")
+	c := mr(rv, "anna", "Speed up search ranking", 0, "11:30", "12:00")
+	d0 := rv.Deploy("", "main", "1111111111111111111111111111111111111111", at(0, "08:00"))
+	d1 := rv.Deploy("", "main", a.MergeSHA(), at(0, "10:30"), a)
+	d2 := rv.Deploy("", "main", b.MergeSHA(), at(0, "11:30"), b)
+	d3 := rv.Deploy("", "main", c.MergeSHA(), at(0, "12:30"), c)
+	r1 := rv.MR(gitlabsim.MRSpec{Author: "ben", Title: `Revert "Add invoice export"`, Branch: "revert-" + a.MergeSHA()[:8],
+		Created: at(0, "13:00"), Merged: at(0, "13:20"), Commits: []gitlabsim.CommitSpec{{At: at(0, "12:58"),
+			Message: "Revert \"Add invoice export\"\n\nThis reverts commit " + a.MergeSHA() + ".\n"}}})
+	d4 := rv.Deploy("", "main", r1.MergeSHA(), at(0, "13:40"), r1)
+	r2 := rv.MR(gitlabsim.MRSpec{Author: "anna", Title: "Back out the rest of the invoice export", Branch: "revert/invoice-export",
+		Created: at(0, "14:00"), Merged: at(0, "14:30"), Commits: []gitlabsim.CommitSpec{{At: at(0, "13:55"),
+			Message: "Revert \"Work on Add invoice export\"\n\nThis reverts commit " + a.CommitSHA(0) + ".\n"}}})
+	d5 := rv.Deploy("", "main", r2.MergeSHA(), at(0, "15:00"), r2)
+
+	// 2. A revert whose target was never deployed before: both ship together, so the
+	// deployment just before blames.
+	nd := sc.Project("never-deployed", "carl")
+	e := mr(nd, "carl", "Migrate audit log", 1, "09:00", "10:00")
+	f := nd.MR(gitlabsim.MRSpec{Author: "carl", Title: `Revert "Migrate audit log"`, Branch: "fix/audit-log",
+		Created: at(1, "10:10"), Merged: at(1, "10:20"), Commits: commits("carl", at(1, "10:05"))})
+	n0 := nd.Deploy("", "main", "2222222222222222222222222222222222222222", at(1, "08:00"))
+	n1 := nd.Deploy("", "main", f.MergeSHA(), at(1, "11:00"), e, f)
+
+	// 3. A deployment of the branch before created_at, and one of the right branch at another
+	// SHA: neither ships; the link after the merge does.
+	br := sc.Project("branches", "dora")
+	g := br.MR(gitlabsim.MRSpec{Author: "dora", Title: "Add health checks", Branch: "feat-g", Created: at(2, "10:00"),
+		Merged: at(2, "12:00"), Commits: commits("dora", at(2, "09:00"))})
+	h := br.MR(gitlabsim.MRSpec{Author: "dora", Title: "Cache price lookups", Branch: "feat-h", Created: at(2, "10:30"),
+		Merged: at(2, "12:10"), Commits: commits("dora", at(2, "10:00"), at(2, "11:30"))})
+	b0 := br.Deploy("", "main", "3333333333333333333333333333333333333333", at(2, "08:00"))
+	bPre := br.Deploy("", "feat-g", g.HeadSHA(), at(2, "09:30"))
+	bOld := br.Deploy("", "feat-h", h.CommitSHA(0), at(2, "11:00"))
+	b1 := br.Deploy("", "main", h.MergeSHA(), at(2, "12:30"), g, h)
+
+	// 4. Deploys before merge: the GitLab link to the next deployment does not count again; a
+	// review after the pre-merge deployment does not end pickup.
+	bm := sc.Project("before-merge", "emil")
+	j := bm.MR(gitlabsim.MRSpec{Author: "emil", Title: "Add SSO callback", Branch: "feat-j", Created: at(3, "13:00"),
+		Merged: at(3, "14:12"), Commits: commits("emil", at(3, "12:00")), ApprovedBy: "fay", ApprovedAt: at(3, "13:30")})
+	k := bm.MR(gitlabsim.MRSpec{Author: "fay", Title: "Handle refunds", Branch: "feat-k", Created: at(3, "14:20"),
+		Merged: at(3, "15:30"), Commits: commits("fay", at(3, "14:00")), ApprovedBy: "emil", ApprovedAt: at(3, "15:20")})
+	m0 := bm.Deploy("", "main", "4444444444444444444444444444444444444444", at(3, "08:00"))
+	mJ := bm.Deploy("", "feat-j", j.HeadSHA(), at(3, "14:00"))
+	m1 := bm.Deploy("", "main", j.MergeSHA(), at(3, "14:30"), j)
+	mK := bm.Deploy("", "feat-k", k.HeadSHA(), at(3, "15:00"))
+	m2 := bm.Deploy("", "main", k.MergeSHA(), at(3, "15:45"), k)
+
+	// 5. A deploy before merge followed by a rollback to the version before it; the MR is merged
+	// anyway and linked again after a later deployment.
+	rb := sc.Project("rollback", "gus")
+	l := rb.MR(gitlabsim.MRSpec{Author: "gus", Title: "Retry payment webhooks", Branch: "feat-l", Created: at(4, "09:00"),
+		Merged: at(4, "10:30"), Commits: commits("gus", at(4, "08:30"))})
+	q0 := rb.Deploy("", "main", "5555555555555555555555555555555555555555", at(4, "08:00"))
+	qL := rb.Deploy("", "feat-l", l.HeadSHA(), at(4, "10:00"))
+	qBack := rb.Deploy("", "main", "5555555555555555555555555555555555555555", at(4, "10:10"))
+	q1 := rb.Deploy("", "main", l.MergeSHA(), at(4, "11:00"), l)
+
+	// 6. One MR shipped to two production environments, then a re-deploy of the same SHA.
+	two := sc.Project("two-regions", "hana", "production/eu", "production/us")
+	nn := mr(two, "hana", "Validate addresses", 5, "09:00", "09:30")
+	t0eu := two.Deploy("production/eu", "main", "6666666666666666666666666666666666666666", at(5, "08:00"))
+	t0us := two.Deploy("production/us", "main", "6666666666666666666666666666666666666666", at(5, "08:10"))
+	teu := two.Deploy("production/eu", "main", nn.MergeSHA(), at(5, "10:00"), nn)
+	tus := two.Deploy("production/us", "main", nn.MergeSHA(), at(5, "10:30"), nn)
+	teu2 := two.Deploy("production/eu", "main", nn.MergeSHA(), at(5, "11:00"))
+
+	// 7. One author-day shared by three MRs (one of them tech debt), a second author on one of
+	// them, the same person's email in another case, and a commit without an email.
+	ad := sc.Project("author-days", "ida")
+	p1 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "Add stock reservations", Created: at(7, "12:00"), Merged: at(7, "16:00"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "09:00")}, {Author: "jon", At: at(7, "10:00")}}})
+	p2 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "chore: tidy the tax tables", Created: at(7, "13:00"), Merged: at(7, "16:10"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "11:00"), Email: "Ida@ACME.example"}}})
+	p3 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "Fix currency rounding display", Created: at(7, "14:00"), Merged: at(7, "16:20"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "12:30")}, {Author: "kai", Email: "-", At: at(8, "08:00")}}})
+	a0 := ad.Deploy("", "main", "7777777777777777777777777777777777777777", at(7, "08:00"))
+	a1 := ad.Deploy("", "main", p3.MergeSHA(), at(8, "10:00"), p1, p2, p3)
+
+	org := sc.Org(end)
+	truth := org.Truth()
+
+	// The truth, against the rules worked out by hand.
+	dep := func(id int64) gitlabsim.TruthDeployment {
+		d, ok := truth.FindDeployment(id)
+		if !ok {
+			t.Fatalf("deployment %d not in the truth", id)
+		}
+		return d
+	}
+	mrOf := func(p *gitlabsim.ScenarioProject, m *gitlabsim.ScenarioMR) gitlabsim.TruthMR {
+		x, ok := truth.FindMR(p.ID(), m.IID())
+		if !ok {
+			t.Fatalf("MR !%d not in the truth", m.IID())
+		}
+		return x
+	}
+	expect := func(what string, got, want any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("truth: %s = %v, want %v", what, got, want)
+		}
+	}
+	expect("revert by title reverts", mrOf(rv, r1).Reverts, []int64{a.IID()})
+	expect("revert by commit reverts", mrOf(rv, r2).Reverts, []int64{a.IID()})
+	expect("first revert blames", dep(d4).Blames, d1)
+	expect("second fix blames", dep(d5).Blames, d1)
+	expect("blamed by", dep(d1).BlamedBy, d4)
+	expect("recovery", *dep(d1).RecoverySeconds, int64(at(0, "13:40").Sub(at(0, "10:30"))/time.Second))
+	expect("change failures", []bool{dep(d0).ChangeFailure, dep(d1).ChangeFailure, dep(d2).ChangeFailure, dep(d3).ChangeFailure, dep(d4).ChangeFailure},
+		[]bool{false, true, false, false, false})
+	expect("revert shipped with its target blames", dep(n1).Blames, n0)
+	expect("revert of a never-deployed MR reverts", mrOf(nd, f).Reverts, []int64{e.IID()})
+	expect("deploy before created_at ships", dep(bPre).CountedIIDs, []int64{})
+	expect("deploy of another SHA ships", dep(bOld).CountedIIDs, []int64{})
+	expect("link after the merge counts", dep(b1).CountedIIDs, []int64{g.IID(), h.IID()})
+	expect("branch deployments refs", []string{dep(bPre).Ref, dep(b0).Ref}, []string{"feat-g", "main"})
+	expect("deploy before merge ships", dep(mJ).BeforeMergeIIDs, []int64{j.IID()})
+	expect("next deployment counts again", dep(m1).CountedIIDs, []int64{})
+	expect("second deploy before merge ships", dep(mK).CountedIIDs, []int64{k.IID()})
+	expect("after the second one", dep(m2).CountedIIDs, []int64{})
+	expect("deployed before merge", []any{*mrOf(bm, j).DeployedAt, mrOf(bm, j).BeforeMerge, *mrOf(bm, j).DeploySeconds}, []any{at(3, "14:00"), true, 0})
+	expect("pickup and review, reviewed before the deploy", []int64{mrOf(bm, j).PickupSeconds, mrOf(bm, j).ReviewSeconds}, []int64{1800, 1800})
+	expect("pickup and review, reviewed after the deploy", []int64{mrOf(bm, k).PickupSeconds, mrOf(bm, k).ReviewSeconds}, []int64{2400, 0})
+	expect("rollback after a deploy before merge", []bool{dep(qBack).Rollback, dep(qBack).Rework, dep(qL).ChangeFailure}, []bool{true, true, true})
+	expect("rollback blames", dep(qBack).Blames, qL)
+	expect("relinked after the rollback", dep(q1).CountedIIDs, []int64{})
+	expect("rolled-back MR delivered", *mrOf(rb, l).DeployedAt, at(4, "10:00"))
+	expect("two regions", [][]int64{dep(teu).CountedIIDs, dep(tus).CountedIIDs, dep(teu2).CountedIIDs}, [][]int64{{nn.IID()}, {nn.IID()}, {}})
+	expect("re-deploy of the same SHA", dep(teu2).Rollback, false)
+	expect("two regions deployed at", *mrOf(two, nn).DeployedAt, at(5, "10:00"))
+	expect("author-days of the shared MR", len(mrOf(ad, p1).AuthorDays), 2)
+	expect("email in another case", mrOf(ad, p2).AuthorDays[0].Identity, "ida@acme.example")
+	expect("commit without an email", mrOf(ad, p3).AuthorDays[1].Identity, "kai")
+	expect("category", mrOf(ad, p2).Category, gitlabsim.CategoryTechDebt)
+	_, _, _, _, _, _ = m0, q0, t0eu, t0us, a0, a1
+
+	paths := map[int64]string{}
+	for _, p := range truth.Projects {
+		paths[p.ID] = p.Path
+	}
+	cfg, err := config.Parse("edge.toml", []byte(fmt.Sprintf("[bots]\nusernames = %q\n", org.BotUsernames())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	st := storetest.New(t)
+	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: srv.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Since: end.AddDate(-1, 0, 0), Config: cfg, Now: org.Now,
+		RetryWaitMin: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	eng := metrics.New(st, cfg)
+	eng.SetClock(org.Now)
+	if err := eng.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkTruth(t, eng, truth, end, paths, "", func(id int64, _ string) string { return paths[id] })
 }
