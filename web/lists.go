@@ -36,6 +36,8 @@ const (
 type mrPredicate struct {
 	rework, unapproved, deployed *bool
 	cycleMin, cycleMax           *int64 // seconds, [min, max)
+	category                     string // an investment category, "" for any
+	approvalsBelow               *int64 // fewer approvals than this
 	sort                         string // recent | slowest
 	limit                        int
 }
@@ -75,9 +77,17 @@ func parseLimit(v url.Values) (int, error) {
 	return int(*n), nil
 }
 
-func parseMRPredicate(v url.Values) (*mrPredicate, error) {
+// parseMRPredicate reads the MR list's conditions; categories are the configured investment
+// categories a category= condition must name.
+func parseMRPredicate(v url.Values, categories []string) (*mrPredicate, error) {
 	p := &mrPredicate{sort: "recent"}
 	var err error
+	if p.category, err = parseCategory(v, categories); err != nil {
+		return nil, err
+	}
+	if p.approvalsBelow, err = parseInt(v, "approvals_below", 1, 100); err != nil {
+		return nil, err
+	}
 	if p.rework, err = parseBool(v, "rework"); err != nil {
 		return nil, err
 	}
@@ -106,7 +116,33 @@ func parseMRPredicate(v url.Values) (*mrPredicate, error) {
 	return p, nil
 }
 
+// parseCategory reads category=, one of the configured investment categories (its case
+// need not match); "" when absent.
+func parseCategory(v url.Values, categories []string) (string, error) {
+	s := strings.TrimSpace(v.Get("category"))
+	if s == "" {
+		return "", nil
+	}
+	for _, c := range categories {
+		if strings.EqualFold(c, s) {
+			return c, nil
+		}
+	}
+	quoted := make([]string, len(categories))
+	for i, c := range categories {
+		quoted[i] = strconv.Quote(c)
+	}
+	return "", badRequestf("category", "category=%q is not an investment category: use one of %s (the [[investment.category]] names of the config, or the built-in ones).",
+		truncate(s, 40), strings.Join(quoted, ", "))
+}
+
 func (p *mrPredicate) match(m *metrics.MergeRequest) bool {
+	if p.category != "" && m.Category != p.category {
+		return false
+	}
+	if p.approvalsBelow != nil && int64(m.Approvals) >= *p.approvalsBelow {
+		return false
+	}
 	if p.rework != nil && m.Rework != *p.rework {
 		return false
 	}
@@ -158,6 +194,12 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 			label += "< " + views.Duration(*p.cycleMax)
 		}
 		add(label, "cycle_min", "cycle_max")
+	}
+	if p.category != "" {
+		add("category "+p.category, "category")
+	}
+	if p.approvalsBelow != nil {
+		add("fewer than "+views.Plural(int(*p.approvalsBelow), "approval", "approvals"), "approvals_below")
 	}
 	if p.sort == "slowest" {
 		add("slowest first", "sort")
@@ -239,7 +281,7 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseMRPredicate(v)
+	p, err := parseMRPredicate(v, h.engine.Categories())
 	if err != nil {
 		return err
 	}
@@ -252,13 +294,16 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "sort")
+	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category", "approvals_below", "sort")
+	if p.category != "" {
+		extra.Set("category", p.category) // the configured spelling
+	}
 	page := views.MRListPage{
 		Heading: "Merge requests",
 		Filters: p.describe(q, extra),
 		Table: views.MRTable{
 			ID: "mr-list", Title: views.Plural(col.total, "merge request", "merge requests") + " delivered",
-			Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+			Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
 			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
 		},
 		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + " · " + q.RangeLabel(),
@@ -274,6 +319,7 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 type depPredicate struct {
 	rework, rollback, changeFailure, outside *bool
 	weekday, hour                            *int64
+	id                                       *int64 // one deployment, by GitLab id
 	limit                                    int
 }
 
@@ -301,6 +347,9 @@ func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) 
 	if p.hour, err = parseInt(v, "hour", 0, 23); err != nil {
 		return nil, err
 	}
+	if p.id, err = parseInt(v, "id", 1, 1<<53); err != nil {
+		return nil, err
+	}
 	if p.limit, err = parseLimit(v); err != nil {
 		return nil, err
 	}
@@ -308,6 +357,9 @@ func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) 
 }
 
 func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
+	if p.id != nil && d.ID != *p.id {
+		return false
+	}
 	if p.rework != nil && d.Rework != *p.rework {
 		return false
 	}
@@ -358,6 +410,9 @@ func (p *depPredicate) describe(q *query, v url.Values, loc *time.Location) []vi
 	if p.hour != nil {
 		add("at "+strconv.FormatInt(*p.hour, 10)+":00–"+strconv.FormatInt(*p.hour, 10)+":59 "+loc.String(), "hour")
 	}
+	if p.id != nil {
+		add("deployment "+strconv.FormatInt(*p.id, 10), "id")
+	}
 	return out
 }
 
@@ -372,7 +427,9 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	}
 	var kept []*metrics.Deployment // ring of the last `limit`
 	next, total := 0, 0
+	failures := failureTimes{}
 	if err := h.engine.Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
+		failures.add(d)
 		if !p.match(d, h.cfg) {
 			return nil
 		}
@@ -391,13 +448,13 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	for i := range kept {
 		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
 	}
-	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour")
+	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id")
 	page := views.DeploymentListPage{
 		Heading: "Deployments",
 		Filters: p.describe(q, extra, h.cfg.Location),
 		Table: views.DeploymentTable{
 			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
-			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store)), CSV: q.link("/export/deployments.csv"),
+			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store), failures), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
 		},
 		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
@@ -455,26 +512,31 @@ func hidden(v url.Values) []views.Hidden {
 	return out
 }
 
-// mrRows formats MRs for a table.
-func mrRows(ms []*metrics.MergeRequest) []views.MRRow {
+// mrRows formats MRs for a table; each category links to the MRs of that category in q.
+func mrRows(q *query, ms []*metrics.MergeRequest) []views.MRRow {
 	out := make([]views.MRRow, 0, len(ms))
 	for _, m := range ms {
 		r := views.MRRow{
-			Title:      m.Title,
-			URL:        externalURL(m.URL),
-			Ref:        m.Project + "!" + strconv.FormatInt(m.IID, 10),
-			Service:    m.Service,
-			Author:     m.Author,
-			Labels:     m.Labels,
-			Merged:     formatTime(m.MergedAt),
-			Delivered:  formatTime(m.DeliveredAt),
-			Coding:     views.Duration(m.CodingSeconds),
-			Pickup:     views.Duration(m.PickupSeconds),
-			Review:     views.Duration(m.ReviewSeconds),
-			Deploy:     "not deployed",
-			Cycle:      views.Duration(m.CycleSeconds),
-			Rework:     m.Rework,
-			Unapproved: m.Unapproved,
+			Title:       m.Title,
+			URL:         externalURL(m.URL),
+			Ref:         m.Project + "!" + strconv.FormatInt(m.IID, 10),
+			Service:     m.Service,
+			Author:      m.Author,
+			Labels:      m.Labels,
+			Merged:      formatTime(m.MergedAt),
+			Delivered:   formatTime(m.DeliveredAt),
+			Coding:      views.Duration(m.CodingSeconds),
+			Pickup:      views.Duration(m.PickupSeconds),
+			Review:      views.Duration(m.ReviewSeconds),
+			Deploy:      "not deployed",
+			Cycle:       views.Duration(m.CycleSeconds),
+			Rework:      m.Rework,
+			Unapproved:  m.Unapproved,
+			Category:    m.Category,
+			BeforeMerge: m.BeforeMerge,
+		}
+		if m.Category != "" {
+			r.CategoryHref = q.link("/merge-requests", "category", m.Category)
 		}
 		if m.DeploySeconds != nil {
 			r.Deploy = views.Duration(*m.DeploySeconds)
@@ -504,7 +566,9 @@ func projectURLs(ctx context.Context, st *store.Store) map[int64]string {
 // deploymentRows formats deployments for a table. projects are the projects' web URLs, for
 // the link to each deployed commit: a deployment created through the API has no job to link
 // to, and its commit is then its way into GitLab.
-func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[int64]string) []views.DeploymentRow {
+// failures are the finish times of change failures seen, for the link from a rework
+// deployment to the one it blames.
+func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[int64]string, failures failureTimes) []views.DeploymentRow {
 	out := make([]views.DeploymentRow, 0, len(ds))
 	for _, d := range ds {
 		sha := d.SHA
@@ -523,12 +587,23 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[i
 			Rollback:      d.Rollback,
 			ChangeFailure: d.ChangeFailure,
 			OutOfWindow:   cfg.DeployWindow != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow),
+			Ref:           d.Ref,
 		}
 		if d.RecoverySeconds != nil {
 			r.Recovery = views.Duration(*d.RecoverySeconds)
 		}
+		if d.BlamedBy != 0 {
+			r.BlamedBy = blamedByLink(d)
+		}
+		if d.Blames != 0 {
+			r.Blames = blamesLink(d, failures)
+		}
 		for _, m := range d.MergeRequests {
-			r.MRs = append(r.MRs, views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework})
+			l := views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework, BeforeMerge: m.BeforeMerge}
+			for _, iid := range m.Reverts {
+				l.Reverts = append(l.Reverts, "!"+strconv.FormatInt(iid, 10))
+			}
+			r.MRs = append(r.MRs, l)
 		}
 		out = append(out, r)
 	}
@@ -587,4 +662,50 @@ func noDeployments() views.Empty {
 		Code: "deploy:\n  stage: deploy\n  script: ./deploy.sh\n  environment:\n    name: production\n    deployment_tier: production\n  rules:\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
 		Link: views.Link{Label: "GitLab documentation: environments and deployments", Href: "https://docs.gitlab.com/ci/environments/"},
 	}
+}
+
+// failureTimes are change failures' finish times by deployment id.
+type failureTimes map[int64]time.Time
+
+func (f failureTimes) add(d *metrics.Deployment) {
+	if d.ChangeFailure {
+		f[d.ID] = d.FinishedAt
+	}
+}
+
+// deploymentLink is the deployment list narrowed to one deployment, over the days it may
+// have finished on (the list reads a range; the id picks the one).
+func deploymentLink(id int64, from, to time.Time) views.Link {
+	v := url.Values{}
+	v.Set("period", customPeriod)
+	v.Set("from", dateOf(from).Format(time.DateOnly))
+	v.Set("to", dateOf(to).Format(time.DateOnly))
+	v.Set("id", strconv.FormatInt(id, 10))
+	return views.Link{Label: "#" + strconv.FormatInt(id, 10), Href: linkWith("/deployments", v)}
+}
+
+// blamedByLink leads from a change failure to the rework deployment that blamed it: the first
+// one, which is also the one its recovery time runs to, so its day is known.
+func blamedByLink(d *metrics.Deployment) views.Link {
+	at := d.FinishedAt
+	if d.RecoverySeconds != nil {
+		at = at.Add(time.Duration(*d.RecoverySeconds) * time.Second)
+	}
+	l := deploymentLink(d.BlamedBy, at, at)
+	if d.RecoverySeconds != nil {
+		l.Label += " (" + formatTime(at) + ")"
+	}
+	return l
+}
+
+// blamesLink leads from a rework deployment to the deployment it blames: on its day when it is
+// among failures, else over the 90 days before (a blamed deployment is an earlier one of the
+// same environment, usually recent).
+func blamesLink(d *metrics.Deployment, failures failureTimes) views.Link {
+	if at, ok := failures[d.Blames]; ok {
+		l := deploymentLink(d.Blames, at, at)
+		l.Label += " (" + formatTime(at) + ")"
+		return l
+	}
+	return deploymentLink(d.Blames, d.FinishedAt.AddDate(0, 0, -90), d.FinishedAt)
 }
