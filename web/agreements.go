@@ -203,7 +203,10 @@ func (d *dashboard) agreements(c *echo.Context) error {
 	present := map[string]bool{}
 	for _, group := range [][]namedRow{services, teams} {
 		for _, r := range group {
-			for _, w := range append(r.row.Trend, r.row.Current) {
+			for _, ch := range r.row.Current.Checks {
+				present[ch.Agreement] = true
+			}
+			for _, w := range r.row.Trend {
 				for _, ch := range w.Checks {
 					present[ch.Agreement] = true
 				}
