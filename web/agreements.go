@@ -40,19 +40,18 @@ func (d *dashboard) agreementSpecs() map[string]agreementSpec {
 	a := d.cfg.Agreements
 	approvals := views.Plural(a.Approvals, "approval", "approvals")
 	debt := techDebtCategory(d.engine.Categories())
+	// A check holds at or under its target plus the share of breaks allowed (approvals, the
+	// deploy window); the cycle time has no tolerance.
 	atMost := func(u views.Unit) func(ch metrics.AgreementCheck) string {
-		return func(ch metrics.AgreementCheck) string { return "≤ " + views.Format(u, ch.Target) }
+		return func(ch metrics.AgreementCheck) string { return "≤ " + views.Format(u, ch.Target+ch.Tolerance) }
 	}
 	specs := map[string]agreementSpec{
 		metrics.AgreementApprovals: {label: "Approvals", unit: views.UnitRatio, nOne: "MR", nMany: "MRs",
 			broken: func(n int) string { return views.Plural(n, "MR", "MRs") + " with fewer than " + approvals },
 			target: atMost(views.UnitRatio),
-			link: func(w *query) string {
-				if a.Approvals <= 1 {
-					return w.link("/merge-requests", "unapproved", "true")
-				}
-				return w.link("/merge-requests", "approvals_below", strconv.Itoa(a.Approvals))
-			}},
+			// approvals_below, not unapproved=true: the check counts approval notes, while
+			// "unapproved" also takes GitLab's approvals list where the notes say nothing.
+			link: func(w *query) string { return w.link("/merge-requests", "approvals_below", strconv.Itoa(a.Approvals)) }},
 		metrics.AgreementDeployWindow: {label: "Deploy window", unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
 			broken: func(n int) string { return views.Plural(n, "deployment", "deployments") + " outside the window" },
 			target: atMost(views.UnitRatio),
@@ -94,29 +93,34 @@ func (d *dashboard) agreementSpecs() map[string]agreementSpec {
 // agreementColumns are the agreements' headings, with their targets as configured.
 func (d *dashboard) agreementColumns(keys []string) []views.AgreementColumn {
 	a := d.cfg.Agreements
+	allowed := "none"
+	if a.AllowedBreaks != nil && *a.AllowedBreaks > 0 {
+		allowed = "≤ " + views.Format(views.UnitRatio, *a.AllowedBreaks)
+	}
 	var out []views.AgreementColumn
 	for _, k := range keys {
 		col := views.AgreementColumn{Key: k}
 		switch k {
 		case metrics.AgreementApprovals:
-			col.Label, col.Target = "Approvals", "≥ "+views.Plural(a.Approvals, "approval", "approvals")+" before merge"
-			col.Help = "The share of MRs merged with fewer approvals (by people other than the author) than agreed."
+			col.Label, col.Target = "Approvals", "≥ "+views.Plural(a.Approvals, "approval", "approvals")+" before merge, "+allowed+" of MRs may miss it"
+			col.Help = "The share of MRs merged with fewer approvals (by people other than the author) than agreed; it holds at or under the share of breaks allowed."
 		case metrics.AgreementDeployWindow:
 			col.Label, col.Target = "Deploy window", "inside the window"
 			if w := d.cfg.DeployWindow; w != nil {
 				col.Target = windowDescription(w)
 			}
-			col.Help = "The share of production deployments that finished outside the deploy window."
+			col.Target += ", " + allowed + " may miss it"
+			col.Help = "The share of production deployments that finished outside the deploy window; it holds at or under the share of breaks allowed."
 		case metrics.AgreementCoverage:
 			col.Label, col.Target = "Coverage", "≥ "+views.Percent(d.cfg.Coverage.Target)
-			col.Help = "Default-branch coverage: the mean of the projects' latest values at the end of the week."
+			col.Help = "Default-branch coverage: the mean of the projects' latest values at the end of the week; it holds at or above the target."
 		case metrics.AgreementTechDebt:
 			col.Label = "Tech-debt share"
 			col.Target = views.Format(views.UnitRatio, a.TechDebtShare) + " ± " + strings.TrimSuffix(views.Format(views.UnitRatio, a.TechDebtTolerance), "%") + " pts of MRs"
 			col.Help = "The share of delivered MRs in the tech-debt category; it holds near the target."
 		case metrics.AgreementCycleTime:
 			col.Label, col.Target = "Cycle time", "median ≤ "+views.Duration(int64(a.CycleTime/time.Second))
-			col.Help = "The median cycle time of the MRs delivered in the week."
+			col.Help = "The median cycle time of the MRs delivered in the week; it holds at or under the target."
 		default:
 			col.Label = k
 		}

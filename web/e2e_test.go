@@ -267,6 +267,40 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("card says %q but the list behind it says %q", want, heading)
 	}
 
+	// Download the list's CSV.
+	dir := t.TempDir()
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true)})
+			return err
+		}),
+		chromedp.Click(chromedp.CSS("#deployment-list a.csv")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("download canceled")
+		}
+		if ev.State != browser.DownloadProgressStateCompleted {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if lines[0] != strings.Join(metrics.Columns["deployments"], ",") || len(lines) < 2 {
+			t.Errorf("downloaded CSV starts %q and has %d lines", lines[0], len(lines))
+		}
+		break
+	}
+
 	// The investment page: stacked segments that link to their MRs, and a table whose figures
 	// open the same MRs the cell counts.
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/investment"), chromedp.WaitVisible(chromedp.CSS("#investment-shares svg"))); err != nil {
@@ -327,40 +361,6 @@ func TestEndToEnd(t *testing.T) {
 		if n := strings.Fields(broken)[0]; !strings.HasPrefix(heading, n+" merge request") {
 			t.Errorf("the approvals cell says %q, the list behind it %q", broken, heading)
 		}
-	}
-
-	// Download the list's CSV.
-	dir := t.TempDir()
-	progress := chromedp.Events(ctx, browser.DownloadProgress)
-	if err := chromedp.Do(ctx,
-		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true)})
-			return err
-		}),
-		chromedp.Click(chromedp.CSS("#deployment-list a.csv")),
-	); err != nil {
-		t.Fatal(err)
-	}
-	for ev, err := range progress {
-		if err != nil {
-			t.Fatalf("download: %v", err)
-		}
-		if ev.State == browser.DownloadProgressStateCanceled {
-			t.Fatal("download canceled")
-		}
-		if ev.State != browser.DownloadProgressStateCompleted {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, ev.GUID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if lines[0] != strings.Join(metrics.Columns["deployments"], ",") || len(lines) < 2 {
-			t.Errorf("downloaded CSV starts %q and has %d lines", lines[0], len(lines))
-		}
-		break
 	}
 
 	// A phone, and the dark theme.

@@ -199,7 +199,11 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 		add("category "+p.category, "category")
 	}
 	if p.approvalsBelow != nil {
-		add("fewer than "+views.Plural(int(*p.approvalsBelow), "approval", "approvals"), "approvals_below")
+		label := "fewer than " + views.Plural(int(*p.approvalsBelow), "approval", "approvals")
+		if *p.approvalsBelow == 1 {
+			label = "no approval note before merge"
+		}
+		add(label, "approvals_below")
 	}
 	if p.sort == "slowest" {
 		add("slowest first", "sort")
