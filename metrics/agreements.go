@@ -82,7 +82,7 @@ func (e *Engine) Agreements(ctx context.Context, f Filter, weeks int) ([]Agreeme
 	}
 	figs := c.figures()
 	type key struct {
-		ps             int64
+		ps              int64
 		service, metric string
 	}
 	index := make(map[key]Figure, len(figs))

@@ -130,18 +130,26 @@ func (c *figureCalc) dayRange() (int64, int64) {
 
 // periodStart is the first day of the period containing day.
 func (c *figureCalc) periodStart(day int64) int64 {
-	if c.sc.by == Day {
+	switch c.sc.by {
+	case Day:
 		return day
+	case Month, Quarter:
+		_, start := PeriodKey(time.Unix(day*86400, 0), c.sc.by)
+		return start.Unix() / 86400
 	}
 	// Unix day 0 was a Thursday; Monday starts the ISO week.
 	return day - ((day+3)%7+7)%7
 }
 
-func (c *figureCalc) periodDays() int64 {
-	if c.sc.by == Day {
-		return 1
+// periodNext is the first day of the period after the one starting at ps.
+func (c *figureCalc) periodNext(ps int64) int64 {
+	switch c.sc.by {
+	case Day:
+		return ps + 1
+	case Month, Quarter:
+		return periodEnd(time.Unix(ps*86400, 0).UTC(), c.sc.by).Unix() / 86400
 	}
-	return 7
+	return ps + 7
 }
 
 func (c *figureCalc) period(start int64) *periodFigures {
@@ -254,7 +262,7 @@ func (c *figureCalc) deployments(ctx context.Context, fromDay, toDay int64) erro
 // daysInRange counts the days of the period starting at ps that lie in the requested range and
 // have begun by today (so a running period counts the days elapsed, today included).
 func (c *figureCalc) daysInRange(ps, fromDay, toDay int64) int64 {
-	lo, hi := ps, ps+c.periodDays()
+	lo, hi := ps, c.periodNext(ps)
 	lo = max(lo, fromDay)
 	hi = min(hi, toDay, c.today+1)
 	if hi <= lo {
@@ -893,7 +901,7 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 		if err := rows.Scan(&d, &data); err != nil {
 			return fmt.Errorf("metrics: read coverage: %w", err)
 		}
-		for ; ps+c.periodDays() <= d; ps += c.periodDays() {
+		for ; c.periodNext(ps) <= d; ps = c.periodNext(ps) {
 			emit(ps)
 		}
 		if err := decodeCoverage(data, set); err != nil {
@@ -903,7 +911,7 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: read coverage: %w", err)
 	}
-	for ; ps < toDay; ps += c.periodDays() {
+	for ; ps < toDay; ps = c.periodNext(ps) {
 		emit(ps)
 	}
 	return nil
