@@ -36,7 +36,7 @@ func TestInvestmentAndAgreementsPages(t *testing.T) {
 			`id="investment-table"`, "Whole range", "1 MR", "7 MRs",
 			`href="/export/merge-requests.csv?from=2026-03-02&amp;period=custom&amp;to=2026-03-15"`,
 			`href="/export/metrics.csv?from=2026-03-02&amp;period=custom&amp;to=2026-03-15"`,
-			"Tech debt: share of MRs and share of effort", "Tech-debt share"}},
+			"Tech debt: share of MRs and share of effort", "Tech-debt share", "9 Mar · Share of MRs: 33.3% (n=3 MRs)", "author-days"}},
 		{"/agreements?" + rng, "Agreements", []string{
 			"Week of 9 Mar 2026 (2026-W11)", "trend from 19 Jan", "All services", "acme/<wbr>api", `<svg class="trend"`,
 			"2026-W10 (2 Mar): 25% (n=4 MRs)",
@@ -192,4 +192,28 @@ cycle_time_p50 = "48h"
 	// The drill-downs count what the cells say.
 	mustContain(t, f.get("/merge-requests?approvals_below=2&period=custom&from=2026-03-02&to=2026-03-08", false).Body.String(), "4 merge requests delivered")
 	mustContain(t, f.get("/deployments?outside_window=true&period=custom&from=2026-03-02&to=2026-03-08", false).Body.String(), "1 production deployment")
+}
+
+// A deploy before merge is marked on the MR and on the deployment that shipped it, which
+// also shows the branch it deployed.
+func TestDeployBeforeMergeShown(t *testing.T) {
+	f := newFixture(t)
+	w11 := week10.AddDate(0, 0, 7).Unix()
+	f.exec(`INSERT INTO merge_requests(project_id, iid, id, title, state, author_id, author_username, labels,
+		source_branch, target_branch, created_at, updated_at, merged_at, web_url, sha)
+		VALUES (2, 4, 2004, 'Watched in production first', 'merged', 1, 'alice', '[]', 'feature/pre', 'main', ?, ?, ?, 'https://gitlab.example.com/p2/-/merge_requests/4', 'prehead1')`,
+		w11, w11+3*86400+17*3600, w11+3*86400+17*3600)
+	f.exec(`INSERT INTO mr_commits(project_id, mr_iid, sha, authored_at) VALUES (2, 4, 'prehead1', ?)`, w11-3600)
+	f.exec(`INSERT INTO deployments(id, iid, project_id, environment_id, environment, ref, sha, status, created_at, updated_at, finished_at, job_url)
+		VALUES (202, 202, 2, 21, 'production', 'feature/pre', 'prehead1', 'success', ?, ?, ?, 'https://gitlab.example.com/jobs/202')`,
+		w11+3*86400+16*3600, w11+3*86400+16*3600, w11+3*86400+16*3600)
+	f.start()
+	rng := "period=custom&from=2026-03-09&to=2026-03-15"
+	mrs := f.get("/merge-requests?service=acme/web&"+rng, false).Body.String()
+	mustContain(t, mrs, "Watched in production first", "deployed before merge")
+	if strings.Count(mrs, "deployed before merge</span>") != 1 {
+		t.Error("want exactly one MR marked as deployed before merge")
+	}
+	deps := f.get("/deployments?id=202&"+rng, false).Body.String()
+	mustContain(t, deps, "1 production deployment", `title="the branch or tag deployed">feature/pre</span>`, "!4", "before merge</span>")
 }
