@@ -57,6 +57,7 @@ type (
 		cf               bool
 		recovery         int64
 		blamedBy, blames int64
+		blamesAt         int64
 		outOfWindow      bool
 	}
 )
@@ -403,7 +404,7 @@ func (e *Engine) blame(deps []*rawDeployment) {
 				blamed = target
 			}
 		}
-		d.blames = blamed.id
+		d.blames, d.blamesAt = blamed.id, blamed.finished
 		if !blamed.cf {
 			blamed.cf = true
 			blamed.blamedBy = d.id

@@ -148,7 +148,7 @@ func (e *Engine) Deployments(ctx context.Context, f Filter, fn func(*Deployment)
 	cond, condArgs := sc.filterSQL("f.service",
 		"EXISTS (SELECT 1 FROM deployment_mr_facts l WHERE l.deployment_id = f.id AND lower(l.author) IN %s)")
 	q := `SELECT f.id, f.project_id, f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
-		f.recovery_seconds, f.project, f.environment, f.sha, f.job_url, f.ref, f.blamed_by, f.blames, f.out_of_window
+		f.recovery_seconds, f.project, f.environment, f.sha, f.job_url, f.ref, f.blamed_by, f.blames, f.out_of_window, f.blames_at
 		FROM deployment_facts f
 		WHERE (f.finished_at, f.id) > (?, ?) AND f.finished_at < ?` + cond + `
 		ORDER BY f.finished_at, f.id LIMIT ?`
@@ -183,13 +183,14 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	for rows.Next() {
 		d := &Deployment{}
 		var finished int64
-		var recovery sql.NullInt64
+		var recovery, blamesAt sql.NullInt64
 		if err := rows.Scan(&d.ID, &d.ProjectID, &d.Service, &finished, &d.Rework, &d.Rollback, &d.ChangeFailure,
-			&recovery, &d.Project, &d.Environment, &d.SHA, &d.URL, &d.Ref, &d.BlamedBy, &d.Blames, &d.OutOfWindow); err != nil {
+			&recovery, &d.Project, &d.Environment, &d.SHA, &d.URL, &d.Ref, &d.BlamedBy, &d.Blames, &d.OutOfWindow, &blamesAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("metrics: list deployments: %w", err)
 		}
 		d.FinishedAt = unix(finished)
+		d.BlamesAt = unixPtr(blamesAt)
 		if recovery.Valid {
 			v := recovery.Int64
 			d.RecoverySeconds = &v

@@ -76,8 +76,8 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []categor
 	}
 	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
 		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
-		project, environment, sha, job_url, ref, blamed_by, blames)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		project, environment, sha, job_url, ref, blamed_by, blames, blames_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -139,8 +139,12 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 	if d.cf {
 		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
 	}
+	var blamesAt sql.NullInt64
+	if d.blames != 0 {
+		blamesAt = sql.NullInt64{Int64: d.blamesAt, Valid: true}
+	}
 	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames); err != nil {
+		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt); err != nil {
 		return err
 	}
 	var authors []string

@@ -167,6 +167,9 @@ func TestChangeFailureBlamedThroughReverts(t *testing.T) {
 			t.Errorf("deployment %d: got %+v, want %+v", id, got, w)
 		}
 	}
+	if deps[5].BlamesAt == nil || !deps[5].BlamesAt.Equal(deps[2].FinishedAt) || deps[2].BlamesAt != nil {
+		t.Errorf("blames_at: deployment 5 %v, deployment 2 %v", deps[5].BlamesAt, deps[2].BlamesAt)
+	}
 	if r := deps[5].MergeRequests; len(r) != 1 || !equalInts(r[0].Reverts, []int64{1}) {
 		t.Errorf("deployment 5's MR reverts %+v, want MR 1", r)
 	}

@@ -88,6 +88,8 @@ type Deployment struct {
 	// not a change failure). Blames is the id of the deployment this rework deployment blames
 	// (0: none, also when it is not a rework deployment or is the environment's first).
 	BlamedBy, Blames int64
+	// BlamesAt is when the deployment it blames finished (nil when Blames is 0).
+	BlamesAt *time.Time
 	// OutOfWindow is set when a deploy window is configured and it finished outside it.
 	OutOfWindow bool
 }

@@ -322,10 +322,16 @@ func blamedByLink(d *metrics.Deployment) views.Link {
 	return l
 }
 
-// blamesLink leads from a rework deployment to the deployment it blames: on its day when it is
-// among failures, else over the 90 days before (a blamed deployment is an earlier one of the
-// same environment, usually recent).
+// blamesLink leads from a rework deployment to the deployment it blames, on the day that one
+// finished (the engine gives it; failures and a 90-day window are the fallback for facts derived
+// before it did).
 func blamesLink(d *metrics.Deployment, failures failureTimes) views.Link {
+	if d.BlamesAt != nil {
+		at := *d.BlamesAt
+		l := deploymentLink(d.Blames, at, at)
+		l.Label += " (" + formatTime(at) + ")"
+		return l
+	}
 	if at, ok := failures[d.Blames]; ok {
 		l := deploymentLink(d.Blames, at, at)
 		l.Label += " (" + formatTime(at) + ")"

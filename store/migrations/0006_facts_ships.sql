@@ -8,6 +8,7 @@ ALTER TABLE mr_facts ADD COLUMN before_merge INTEGER NOT NULL DEFAULT 0;   -- de
 ALTER TABLE deployment_facts ADD COLUMN ref TEXT NOT NULL DEFAULT '';
 ALTER TABLE deployment_facts ADD COLUMN blamed_by INTEGER NOT NULL DEFAULT 0; -- the first rework deployment blaming this change failure
 ALTER TABLE deployment_facts ADD COLUMN blames INTEGER NOT NULL DEFAULT 0;    -- the deployment this rework deployment blames
+ALTER TABLE deployment_facts ADD COLUMN blames_at INTEGER;                     -- and its finish time
 
 ALTER TABLE deployment_mr_facts ADD COLUMN before_merge INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deployment_mr_facts ADD COLUMN reverts TEXT NOT NULL DEFAULT '';   -- space-separated iids of the MRs it reverts
