@@ -20,6 +20,7 @@ type Source interface {
 	Figures(ctx context.Context, f metrics.Filter) ([]metrics.Figure, error)
 	MergeRequests(ctx context.Context, f metrics.Filter, fn func(*metrics.MergeRequest) error) error
 	Deployments(ctx context.Context, f metrics.Filter, fn func(*metrics.Deployment) error) error
+	Agreements(ctx context.Context, f metrics.Filter, weeks int) ([]metrics.AgreementRow, error)
 }
 
 // The engine is the Source everywhere but in tests.
@@ -71,6 +72,9 @@ const (
 	windowListMax    = 10
 	averageWeeks     = 4
 	coverageMinDelta = 0.05 // percentage points below which coverage counts as unchanged
+	// blameLookbackWeeks is how far back before last week the digest looks for a change
+	// failure a rework deployment of this week blames (a revert of an MR shipped long ago).
+	blameLookbackWeeks = 12
 )
 
 // links builds dashboard URLs with the digest's filters. off is set when the configuration has
@@ -171,12 +175,20 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	}); err != nil {
 		return m, fmt.Errorf("digest: deployments of %s: %w", week, err)
 	}
+	failures, err := blamedDeployments(ctx, src, scope, week, deps)
+	if err != nil {
+		return m, err
+	}
 	var slow []metrics.MergeRequest
 	if err := src.MergeRequests(ctx, cur, func(mr *metrics.MergeRequest) error {
 		slow = keepSlowest(slow, *mr, slowestCount)
 		return nil
 	}); err != nil {
 		return m, fmt.Errorf("digest: merge requests of %s: %w", week, err)
+	}
+	checks, err := src.Agreements(ctx, cur, agreementWeeks)
+	if err != nil {
+		return m, fmt.Errorf("digest: agreements of %s: %w", week, err)
 	}
 
 	m.Week = week.String()
@@ -185,10 +197,11 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	m.DashboardURL = ln.to("/", "")
 	m.Headline = headline(tab, week, ln)
 	m.Quiet = figureValue(tab, week.String(), metrics.MergedMRs) == 0 && figureValue(tab, week.String(), metrics.Deployments) == 0
+	m.Agreements = agreements(checks, week, cfg, ln)
 
 	thisWeek, prevWeek := splitDeployments(deps, week)
 	m.Releases, m.ReleasesURL = releases(thisWeek, prevWeek, ln)
-	m.Rework, m.ReworkNote, m.ReworkURL = rework(thisWeek, deps, ln)
+	m.Rework, m.ReworkNote, m.ReworkURL = rework(thisWeek, failures, ln)
 	m.Slowest, m.SlowestURL = slowest(slow, ln)
 	m.Coverage, m.CoverageNote, m.CoverageURL = coverageMoves(tab, week, ln)
 	if w := cfg.DeployWindow; w != nil {
@@ -197,14 +210,12 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 
 	m.Subject = subject(tab, week, scope)
 	outside := 0
-	if w := cfg.DeployWindow; w != nil {
-		for _, d := range thisWeek {
-			if !w.Contains(d.FinishedAt) {
-				outside++
-			}
+	for _, d := range thisWeek {
+		if d.OutOfWindow {
+			outside++
 		}
 	}
-	m.Highlights = highlights(tab, week, thisWeek, slow, outside)
+	m.Highlights = highlights(tab, week, thisWeek, slow, outside, agreementHighlight(m.Agreements))
 	m.Preheader = preheader(tab, week)
 	if len(m.Highlights) > 0 {
 		m.Preheader = strings.Join(m.Highlights, " · ")
@@ -215,6 +226,37 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	m.Footer = fmt.Sprintf("Pacer digest of %s (%s) for %s. Weeks run Monday to Sunday in UTC; the 4-week average is the mean of the four weeks before. Subscriptions are set in the configuration file under [[digest.subscription]].",
 		m.Week, m.Dates, strings.ToLower(m.Scope[:1])+m.Scope[1:])
 	return m, nil
+}
+
+// blamedDeployments indexes the deployments fetched (this week and last) by id, and adds the
+// change failures that this week's rework deployments blame from further back: a revert can
+// blame a deployment of weeks ago. Those are looked up blameLookbackWeeks before last week.
+func blamedDeployments(ctx context.Context, src Source, scope Scope, week Week, deps []metrics.Deployment) (map[int64]metrics.Deployment, error) {
+	known := make(map[int64]metrics.Deployment, len(deps))
+	for _, d := range deps {
+		known[d.ID] = d
+	}
+	missing := map[int64]bool{}
+	for _, d := range deps {
+		if d.Blames != 0 && !d.FinishedAt.Before(week.Start()) {
+			if _, ok := known[d.Blames]; !ok {
+				missing[d.Blames] = true
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return known, nil
+	}
+	f := scope.filter(week.Add(-1-blameLookbackWeeks).Start(), week.Prev().Start().AddDate(0, 0, -1))
+	if err := src.Deployments(ctx, f, func(d *metrics.Deployment) error {
+		if missing[d.ID] {
+			known[d.ID] = *d
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("digest: change failures before %s: %w", week.Prev(), err)
+	}
+	return known, nil
 }
 
 func figureValue(tab figureTable, period, metric string) float64 {

@@ -227,7 +227,7 @@ func TestListsAreCappedWithTheRestCounted(t *testing.T) {
 		}
 		rw = append(rw, d)
 	}
-	items, note, _ := rework(rw, rw, links{off: true})
+	items, note, _ := rework(rw, nil, links{off: true})
 	if len(items) != reworkListMax || !strings.Contains(note, "3 more are in the dashboard") {
 		t.Fatalf("rework: %d items, note %q", len(items), note)
 	}
@@ -274,7 +274,7 @@ func TestReworkHighlightNamesTheServicesWithTheMost(t *testing.T) {
 	add("payments", 12, true)
 	add("checkout", 11, false)
 	add("billing", 1, false)
-	got := strings.Join(highlights(figureTable{}, w09, this, nil, 0), " | ")
+	got := strings.Join(highlights(figureTable{}, w09, this, nil, 0, ""), " | ")
 	if want := "26 rework deployments in payments, checkout and 3 other services (1 rollback)."; got != want {
 		t.Errorf("highlight\n got %q\nwant %q", got, want)
 	}
@@ -283,7 +283,7 @@ func TestReworkHighlightNamesTheServicesWithTheMost(t *testing.T) {
 	add("web", 1, false)
 	add("api", 2, false)
 	add("db", 1, false)
-	got = strings.Join(highlights(figureTable{}, w09, this, nil, 0), " | ")
+	got = strings.Join(highlights(figureTable{}, w09, this, nil, 0, ""), " | ")
 	if want := "4 rework deployments in api, db and web."; got != want {
 		t.Errorf("highlight\n got %q\nwant %q", got, want)
 	}

@@ -75,7 +75,8 @@ func releases(this, prev []metrics.Deployment, ln links) ([]views.DigestRelease,
 	return out, ln.to("/releases", "")
 }
 
-func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, string, string) {
+// rework lists this week's rework deployments; known holds the deployments they may blame, by id.
+func rework(this []metrics.Deployment, known map[int64]metrics.Deployment, ln links) ([]views.DigestRework, string, string) {
 	var rw []metrics.Deployment
 	for _, d := range this {
 		if d.Rework {
@@ -86,19 +87,6 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 	if len(this) > 0 {
 		note = fmt.Sprintf("%d of %s (%s).", len(rw), plural(len(this), "deployment", "deployments"),
 			views.Format(views.UnitRatio, float64(len(rw))/float64(len(this))))
-	}
-	// The deployment before each rework deployment in its environment is the change failure
-	// it answers; look it up among the deployments fetched (this week and last).
-	sorted := append([]metrics.Deployment(nil), all...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].FinishedAt.Before(sorted[j].FinishedAt) })
-	previous := map[int64]metrics.Deployment{}
-	last := map[string]metrics.Deployment{}
-	for _, d := range sorted {
-		k := strconv.FormatInt(d.ProjectID, 10) + "/" + d.Environment
-		if p, ok := last[k]; ok {
-			previous[d.ID] = p
-		}
-		last[k] = d
 	}
 	sort.Slice(rw, func(i, j int) bool { return rw[i].FinishedAt.Before(rw[j].FinishedAt) })
 	var out []views.DigestRework
@@ -129,10 +117,7 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 			URL:         ln.to("/deployments", d.Service),
 			JobURL:      webURL(d.URL),
 		}
-		if p, ok := previous[d.ID]; ok && p.ChangeFailure {
-			r.Failure = fmt.Sprintf("Answers the change failure of %s (%s), after %s.",
-				p.FinishedAt.UTC().Format("Mon 2 Jan 15:04 UTC"), shortSHA(p.SHA), views.Duration(int64(d.FinishedAt.Sub(p.FinishedAt).Seconds())))
-		}
+		r.Failure = failureText(d, known)
 		// The rework MRs first: they are why the deployment is listed.
 		mrs := append([]metrics.MRRef(nil), d.MergeRequests...)
 		sort.SliceStable(mrs, func(i, j int) bool { return mrs[i].Rework && !mrs[j].Rework })
@@ -141,11 +126,76 @@ func rework(this, all []metrics.Deployment, ln links) ([]views.DigestRework, str
 				r.MRs = append(r.MRs, views.DigestMRRef{Ref: "…", Title: fmt.Sprintf("and %d more", len(mrs)-reworkMRsMax)})
 				break
 			}
-			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!" + strconv.FormatInt(mr.IID, 10), Title: mr.Title, URL: webURL(mr.URL), Rework: mr.Rework})
+			r.MRs = append(r.MRs, views.DigestMRRef{Ref: "!" + strconv.FormatInt(mr.IID, 10), Title: mr.Title, URL: webURL(mr.URL), Rework: mr.Rework, Note: mrNote(mr)})
 		}
 		out = append(out, r)
 	}
 	return out, strings.TrimSpace(note), ln.to("/rework", "")
+}
+
+// failureText says which change failure a rework deployment blames (the engine's Blames: the
+// deployment that first shipped an MR it reverts, else the one before it) and the recovery
+// time, which counts to the first rework deployment that blames it.
+func failureText(d metrics.Deployment, known map[int64]metrics.Deployment) string {
+	if d.Blames == 0 {
+		return ""
+	}
+	p, ok := known[d.Blames]
+	if !ok {
+		return fmt.Sprintf("Answers an earlier change failure (deployment %d).", d.Blames)
+	}
+	what := fmt.Sprintf("the change failure of %s (%s)", p.FinishedAt.UTC().Format("Mon 2 Jan 15:04 UTC"), shortSHA(p.SHA))
+	if rev, target := revertOf(d, p); rev != 0 {
+		what += fmt.Sprintf(", which shipped !%d (reverted by !%d)", target, rev)
+	}
+	if p.BlamedBy != 0 && p.BlamedBy != d.ID {
+		s := "Answers " + what + " again"
+		if first, ok := known[p.BlamedBy]; ok {
+			s += fmt.Sprintf("; recovery counts to the first fix, %s", first.FinishedAt.UTC().Format("Mon 2 Jan 15:04 UTC"))
+		}
+		return s + "."
+	}
+	rec := int64(d.FinishedAt.Sub(p.FinishedAt).Seconds())
+	if p.RecoverySeconds != nil {
+		rec = *p.RecoverySeconds
+	}
+	return fmt.Sprintf("Answers %s, after %s.", what, views.Duration(rec))
+}
+
+// revertOf finds an MR that d ships and that reverts an MR p shipped: the reverting and the
+// reverted IIDs, or zeros.
+func revertOf(d, p metrics.Deployment) (rev, target int64) {
+	shipped := map[int64]bool{}
+	for _, mr := range p.MergeRequests {
+		if mr.ProjectID == 0 || mr.ProjectID == p.ProjectID {
+			shipped[mr.IID] = true
+		}
+	}
+	for _, mr := range d.MergeRequests {
+		for _, t := range mr.Reverts {
+			if shipped[t] {
+				return mr.IID, t
+			}
+		}
+	}
+	return 0, 0
+}
+
+// mrNote says what else a reader of the rework list needs about an MR a deployment shipped:
+// that it went out before its merge, and which MRs it reverts.
+func mrNote(mr metrics.MRRef) string {
+	var parts []string
+	if mr.BeforeMerge {
+		parts = append(parts, "deployed before merge")
+	}
+	if len(mr.Reverts) > 0 {
+		refs := make([]string, len(mr.Reverts))
+		for i, iid := range mr.Reverts {
+			refs[i] = "!" + strconv.FormatInt(iid, 10)
+		}
+		parts = append(parts, "reverts "+strings.Join(refs, ", "))
+	}
+	return strings.Join(parts, " · ")
 }
 
 // webURL keeps a URL from GitLab only if it is http or https: the digest links nothing else.
@@ -195,9 +245,12 @@ func slowest(list []metrics.MergeRequest, ln links) ([]views.DigestMR, string) {
 			"pickup " + views.Duration(mr.PickupSeconds),
 			"review " + views.Duration(mr.ReviewSeconds),
 		}
-		if mr.DeploySeconds != nil {
+		switch {
+		case mr.BeforeMerge:
+			stages = append(stages, "deployed before merge")
+		case mr.DeploySeconds != nil:
 			stages = append(stages, "deploy "+views.Duration(*mr.DeploySeconds))
-		} else {
+		default:
 			stages = append(stages, "not deployed")
 		}
 		out = append(out, views.DigestMR{
@@ -313,7 +366,7 @@ func outOfWindow(this []metrics.Deployment, w *config.DeployWindow, ln links) *v
 	out := &views.DigestWindow{Window: windowLabel(w), URL: ln.with("/deployments", "", outsideOnly)}
 	var outside []metrics.Deployment
 	for _, d := range this {
-		if !w.Contains(d.FinishedAt) {
+		if d.OutOfWindow {
 			outside = append(outside, d)
 		}
 	}

@@ -64,9 +64,9 @@ func preheader(tab figureTable, week Week) string {
 
 // highlights are up to four sentences on what stood out, so the first lines of the email say
 // what a reader would otherwise look for in the tables: a big move in cycle time or
-// deployments, the rework, the slowest MR when it is far out, and deployments outside the
-// window.
-func highlights(tab figureTable, week Week, this []metrics.Deployment, slow []metrics.MergeRequest, outside int) []string {
+// deployments, the rework, the agreements that slipped, the slowest MR when it is far out, and
+// deployments outside the window.
+func highlights(tab figureTable, week Week, this []metrics.Deployment, slow []metrics.MergeRequest, outside int, slipped string) []string {
 	var out []string
 	cur, okCur := tab.get(week.String(), metrics.AllServices, metrics.CycleTimeP50)
 	prev, okPrev := tab.get(week.Prev().String(), metrics.AllServices, metrics.CycleTimeP50)
@@ -125,6 +125,9 @@ func highlights(tab figureTable, week Week, this []metrics.Deployment, slow []me
 			s += fmt.Sprintf(" (%s)", plural(rollbacks, "rollback", "rollbacks"))
 		}
 		out = append(out, s+".")
+	}
+	if slipped != "" {
+		out = append(out, slipped)
 	}
 	if len(slow) > 0 {
 		p75, ok := tab.get(week.String(), metrics.AllServices, metrics.CycleTimeP75)
