@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -243,5 +244,22 @@ func TestNotGitLabAnswerSaysToCheckTheURL(t *testing.T) {
 	_, err := Sync(context.Background(), st, Options{BaseURL: srv.URL, Token: "t", Groups: []string{"acme"}, Concurrency: 1})
 	if err == nil || !strings.Contains(err.Error(), "--gitlab-url") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestRevertedSHAs(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want []string
+	}{
+		{"Revert \"Add cache\"\n\nThis reverts commit 0123456789abcdef0123456789abcdef01234567.\n", []string{"0123456789abcdef0123456789abcdef01234567"}},
+		{"Revert two\n\nThis reverts commit ABCDEF1.\nThis reverts commit abcdef1.\nThis reverts commit 89abcde0.", []string{"abcdef1", "89abcde0"}},
+		{"Mentions This reverts commit abc (too short) and reverts commit 0123456789", nil},
+		{"", nil},
+	} {
+		got := RevertedSHAs(tc.msg)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("RevertedSHAs(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
 	}
 }

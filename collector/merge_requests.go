@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -269,7 +271,8 @@ func (s *syncer) mergeRequestDetails(ctx context.Context, p store.Project, m sto
 		if c.AuthoredDate == nil {
 			continue
 		}
-		d.Commits = append(d.Commits, store.MRCommit{SHA: c.ID, AuthoredAt: secs(*c.AuthoredDate)})
+		d.Commits = append(d.Commits, store.MRCommit{SHA: c.ID, AuthoredAt: secs(*c.AuthoredDate),
+			Author: commitAuthor(c.AuthorEmail, c.AuthorName), Reverts: RevertedSHAs(c.Message)})
 	}
 	approvalNotes := false
 	for _, n := range notes {
@@ -338,6 +341,35 @@ func (s *syncer) confirmGone(ctx context.Context, p store.Project, item, what st
 type apiCommit struct {
 	ID           string     `json:"id"`
 	AuthoredDate *time.Time `json:"authored_date"`
+	AuthorName   string     `json:"author_name"`
+	AuthorEmail  string     `json:"author_email"`
+	Message      string     `json:"message"`
+}
+
+// commitAuthor is the identity author-days count a commit under: the lower-cased email, else
+// the lower-cased name (GitLab has no user id for a commit's author).
+func commitAuthor(email, name string) string {
+	if e := strings.ToLower(strings.TrimSpace(email)); e != "" {
+		return e
+	}
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+// revertLine is git's revert message: "This reverts commit <sha>." (GitLab's revert button and
+// `git revert` both write it), with a full or abbreviated SHA.
+var revertLine = regexp.MustCompile(`(?i)\bThis reverts commit ([0-9a-f]{7,40})\b`)
+
+// RevertedSHAs lists, lower-cased and without repeats, the SHAs a commit message says it
+// reverts.
+func RevertedSHAs(message string) []string {
+	var out []string
+	for _, m := range revertLine.FindAllStringSubmatch(message, -1) {
+		sha := strings.ToLower(m[1])
+		if !slices.Contains(out, sha) {
+			out = append(out, sha)
+		}
+	}
+	return out
 }
 
 type apiNote struct {

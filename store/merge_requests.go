@@ -52,6 +52,10 @@ func (m MergeRequest) DetailsCurrent() bool {
 type MRCommit struct {
 	SHA        string
 	AuthoredAt time.Time
+	// Author identifies who authored it: the lower-cased author email, else the name.
+	Author string
+	// Reverts lists the SHAs its message says it reverts ("This reverts commit S.").
+	Reverts []string
 }
 
 // NoteKind says what a kept note of an MR is.
@@ -352,15 +356,15 @@ func (s *Store) ReplaceMergeRequestDetailsBatch(ctx context.Context, ds []MergeR
 				return err
 			}
 			for _, c := range d.Commits {
-				commitArgs = append(commitArgs, d.ProjectID, d.IID, c.SHA, c.AuthoredAt.Unix())
+				commitArgs = append(commitArgs, d.ProjectID, d.IID, c.SHA, c.AuthoredAt.Unix(), c.Author, strings.Join(c.Reverts, " "))
 			}
 			for _, n := range d.Notes {
 				noteArgs = append(noteArgs, d.ProjectID, d.IID, n.ID, string(n.Kind), n.AuthorID, n.AuthorUsername, n.CreatedAt.Unix())
 			}
 		}
 		cur = nil
-		if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO mr_commits(project_id, mr_iid, sha, authored_at) VALUES `,
-			4, commitArgs); err != nil {
+		if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO mr_commits(project_id, mr_iid, sha, authored_at, author, reverts) VALUES `,
+			6, commitArgs); err != nil {
 			return fmt.Errorf("commits: %w", err)
 		}
 		if err := insertRows(ctx, tx, `INSERT OR REPLACE INTO mr_notes(project_id, mr_iid, note_id, kind,
@@ -423,7 +427,7 @@ func (s *Store) DeleteMergeRequest(ctx context.Context, projectID, iid int64) er
 
 // MergeRequestCommits lists the stored commits of an MR, oldest authored first.
 func (s *Store) MergeRequestCommits(ctx context.Context, projectID, iid int64) ([]MRCommit, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT sha, authored_at FROM mr_commits WHERE project_id = ? AND mr_iid = ?
+	rows, err := s.DB.QueryContext(ctx, `SELECT sha, authored_at, author, reverts FROM mr_commits WHERE project_id = ? AND mr_iid = ?
 		ORDER BY authored_at, sha`, projectID, iid)
 	if err != nil {
 		return nil, fmt.Errorf("store: commits of MR %d!%d: %w", projectID, iid, err)
@@ -433,10 +437,12 @@ func (s *Store) MergeRequestCommits(ctx context.Context, projectID, iid int64) (
 	for rows.Next() {
 		var c MRCommit
 		var at int64
-		if err := rows.Scan(&c.SHA, &at); err != nil {
+		var reverts string
+		if err := rows.Scan(&c.SHA, &at, &c.Author, &reverts); err != nil {
 			return nil, fmt.Errorf("store: commits of MR %d!%d: %w", projectID, iid, err)
 		}
 		c.AuthoredAt = time.Unix(at, 0).UTC()
+		c.Reverts = strings.Fields(reverts)
 		out = append(out, c)
 	}
 	return out, rows.Err()
