@@ -315,16 +315,20 @@ func agreements(rows []metrics.AgreementRow, week Week, cfg *config.Config, ln l
 		parts = append(parts, fmt.Sprintf("%d still broken", n))
 	}
 	hold := fmt.Sprintf("%d of %s hold", holds, plural(known, "check", "checks"))
+	if known == 1 {
+		hold = fmt.Sprintf("%d of 1 check holds", holds)
+	}
 	if holds == known {
 		hold = fmt.Sprintf("all %s hold", plural(known, "check", "checks"))
 		if known == 1 {
 			hold = "the one check holds"
 		}
 	}
+	news := count[agreementSlipped] + count[agreementNewBroken]
 	switch {
-	case count[agreementSlipped] == 0 && len(parts) == 0:
+	case news == 0 && len(parts) == 0:
 		out.Note = "Nothing slipped this week: " + hold + "."
-	case count[agreementSlipped] == 0:
+	case news == 0:
 		out.Note = "Nothing slipped this week: " + strings.Join(parts, ", ") + "; " + hold + "."
 	default:
 		out.Note = upperFirst(strings.Join(parts, ", ")) + "; " + hold + "."

@@ -62,13 +62,33 @@ func digestFixture() views.DigestEmail {
 				VsPrev: views.DigestChange{Text: "−27%", Tone: "bad", Title: "last week 11"}},
 		},
 		ReleasesURL: digestBase + "/releases" + q,
+		Agreements: views.DigestAgreements{
+			Note: "2 slipped since last week, 1 recovered, 2 still broken; 4 of 8 checks hold.",
+			URL:  digestBase + "/agreements" + q,
+			Changes: []views.DigestAgreementChange{
+				{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window", Service: "All services", ServiceURL: digestBase + "/agreements" + q,
+					Detail: "2 of 23 deployments", Target: "0%", LastWeek: "0%", ThisWeek: "8.7%",
+					URL: digestBase + "/deployments?by=week&from=2026-02-23&outside_window=true&team=money&to=2026-03-01"},
+				{Status: "slipped", Tone: "bad", Agreement: "Merged without approval", Service: "pay<ments>", ServiceURL: digestBase + "/agreements?service=pay%3Cments%3E",
+					Detail: "1 of 31 MRs", Target: "0%", LastWeek: "0%", ThisWeek: "3.2%",
+					URL: digestBase + "/merge-requests?service=pay%3Cments%3E&unapproved=true"},
+				{Status: "recovered", Tone: "good", Agreement: "Cycle time p50", Service: "checkout", ServiceURL: digestBase + "/agreements?service=checkout",
+					Detail: "0 of 9 MRs slower than 2d", Target: "≤ 2d", LastWeek: "2d 6h", ThisWeek: "1d 4h", URL: digestBase + "/agreements?service=checkout"},
+			},
+			Broken: []views.DigestAgreementBroken{
+				{Agreement: "Coverage", Target: "≥ 90%", Items: []views.DigestAgreementItem{
+					{Service: "all services", Value: "81.4%", URL: digestBase + "/coverage" + q},
+					{Service: "checkout", Value: "74.9%", URL: digestBase + "/coverage?service=checkout"},
+				}, More: "and 3 more services."},
+			},
+		},
 		Rework: []views.DigestRework{
 			{Service: "payments", Environment: "production", When: "Tue 24 Feb 14:05 UTC", SHA: "9f8e7d6c",
 				Reasons: "rollback, ships rework MRs", Failure: "Answers the change failure of Tue 24 Feb 11:55 UTC (1a2b3c4d), after 2h 10m.",
 				URL: digestBase + "/deployments?service=payments", JobURL: "https://gitlab.example.com/acme/payments/-/jobs/77",
 				MRs: []views.DigestMRRef{
 					{Ref: "!412", Title: `Revert "Use <b>new</b> ledger & cache"`, URL: "https://gitlab.example.com/acme/payments/-/merge_requests/412", Rework: true},
-					{Ref: "!409", Title: "Bump client timeout", URL: "https://gitlab.example.com/acme/payments/-/merge_requests/409"},
+					{Ref: "!409", Title: "Bump client timeout", URL: "https://gitlab.example.com/acme/payments/-/merge_requests/409", Note: "deployed before merge"},
 				}},
 		},
 		ReworkNote: "2 of 23 deployments (8.7%).",
@@ -139,7 +159,8 @@ func TestDigestGolden(t *testing.T) {
 	quiet := views.DigestEmail{
 		Subject: "Pacer 2026-W09: no MRs delivered, no deployments", Week: "2026-W09", Dates: "23 Feb – 1 Mar 2026",
 		Scope: "Everyone", Quiet: true, CoverageNote: "No coverage was reported in this scope.",
-		Notes: []string{"Links into the dashboard appear once base_url is set in the configuration file."},
+		Agreements: views.DigestAgreements{Note: "No agreement could be checked this week: no merge request was delivered, nothing was deployed and no coverage was reported in this scope."},
+		Notes:      []string{"Links into the dashboard appear once base_url is set in the configuration file."},
 	}
 	digestGolden(t, "digest_quiet.golden.html", []byte(renderDigest(t, quiet)))
 	digestGolden(t, "digest_quiet.golden.txt", []byte(views.DigestText(quiet)))
@@ -194,12 +215,12 @@ func TestDigestHTMLIsSafeForMail(t *testing.T) {
 		t.Errorf("only %d links into the dashboard and GitLab", links)
 	}
 	// The untrusted titles survive as text, not markup.
-	for _, s := range []string{`<script>alert("x")</script> Rework the refund flow`, `Revert "Use <b>new</b> ledger & cache"`, "renée"} {
+	for _, s := range []string{`<script>alert("x")</script> Rework the refund flow`, `Revert "Use <b>new</b> ledger & cache"`, "renée", "pay<ments>"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text %q is missing from the parsed message", s)
 		}
 	}
-	if strings.Contains(out, "<script>alert") || strings.Contains(out, "<b>new</b>") {
+	if strings.Contains(out, "<script>alert") || strings.Contains(out, "<b>new</b>") || strings.Contains(out, "pay<ments>") {
 		t.Error("untrusted text reached the HTML unescaped")
 	}
 	// Data tables keep their semantics for screen readers; only layout tables are presentation.
@@ -249,6 +270,10 @@ func TestDigestTextCarriesEverything(t *testing.T) {
 		`!412 Revert "Use <b>new</b> ledger & cache" [rework]`,
 		"9d 2h  acme/payments!398", "checkout      78.2%      74.9%  −3.3 pts (worse)",
 		"Window: Mon–Fri 09:00–17:30 Europe/Paris.", "Open the dashboard: " + m.DashboardURL,
+		"Agreements\n----------\n  " + m.Agreements.URL + "\n2 slipped since last week",
+		"* Deployments outside the window · All services [slipped]: 0% last week, 8.7% this week\n  2 of 23 deployments · target 0%\n  https://",
+		"* Coverage (target ≥ 90%): all services 81.4% · checkout 74.9% and 3 more services.",
+		"!409 Bump client timeout (deployed before merge)",
 	} {
 		if !strings.Contains(txt, s) {
 			t.Errorf("the text part lacks %q:\n%s", s, txt)
