@@ -149,14 +149,15 @@ type Investment struct {
 // Category is one investment category. An MR matches when one of its labels equals one of
 // Labels (case-insensitive, whole name), its title matches one of Titles, or its source branch
 // matches one of Branches. A category with no rules at all matches every MR (a catch-all).
-// Rework marks the built-in category that uses the rework rules ([rework]) instead.
+// Rework = true makes a category match the rework MRs ([rework] rules), as the built-in
+// "rework" category does.
 type Category struct {
 	Name     string   `toml:"name"`
 	Labels   []string `toml:"labels"`
 	Titles   []string `toml:"titles"`
 	Branches []string `toml:"branches"`
 
-	Rework         bool             `toml:"-"`
+	Rework         bool             `toml:"rework"`
 	TitlePatterns  []*regexp.Regexp `toml:"-"`
 	BranchPatterns []*regexp.Regexp `toml:"-"`
 }
@@ -470,6 +471,17 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 		seen[strings.ToLower(name)] = true
 		cat.TitlePatterns = compileAll(cat.Titles, key+".titles", bad)
 		cat.BranchPatterns = compileAll(cat.Branches, key+".branches", bad)
+	}
+	// Every delivered MR falls in exactly one category: without a catch-all (a category with no
+	// rules), the MRs no rule matches go to "other".
+	catchAll := false
+	for _, cat := range c.Investment.Categories {
+		if !cat.Rework && len(cat.Labels) == 0 && len(cat.Titles) == 0 && len(cat.Branches) == 0 {
+			catchAll = true
+		}
+	}
+	if !catchAll && !seen["other"] {
+		c.Investment.Categories = append(c.Investment.Categories, Category{Name: "other"})
 	}
 	a := &c.Agreements
 	if a.Approvals == 0 {

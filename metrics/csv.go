@@ -17,7 +17,7 @@ var Datasets = []string{"merge-requests", "deployments", "coverage", "metrics"}
 var Columns = map[string][]string{
 	"merge-requests": {"service", "project", "iid", "title", "author", "labels", "source_branch", "created_at",
 		"first_commit_at", "first_review_at", "first_approval_at", "merged_at", "deployed_at", "coding_seconds",
-		"pickup_seconds", "review_seconds", "deploy_seconds", "cycle_seconds", "rework", "url"},
+		"pickup_seconds", "review_seconds", "deploy_seconds", "cycle_seconds", "rework", "url", "category"},
 	"deployments": {"service", "project", "environment", "deployment_id", "sha", "finished_at", "merge_requests",
 		"rework", "rollback", "change_failure", "recovery_seconds", "url"},
 	"coverage": {"service", "project", "date", "pipeline_id", "sha", "coverage_percent"},
@@ -68,7 +68,7 @@ func WriteCSV(ctx context.Context, w io.Writer, e *Engine, dataset string, f Fil
 				inert(m.Author), inert(strings.Join(m.Labels, ";")), inert(m.SourceBranch), csvTime(m.CreatedAt),
 				csvTime(m.FirstCommitAt), csvTimePtr(m.FirstReviewAt), csvTimePtr(m.FirstApproval), csvTime(m.MergedAt),
 				csvTimePtr(m.DeployedAt), csvInt(m.CodingSeconds), csvInt(m.PickupSeconds), csvInt(m.ReviewSeconds),
-				csvIntPtr(m.DeploySeconds), csvInt(m.CycleSeconds), strconv.FormatBool(m.Rework), inert(m.URL))
+				csvIntPtr(m.DeploySeconds), csvInt(m.CycleSeconds), strconv.FormatBool(m.Rework), inert(m.URL), inert(m.Category))
 			return write(rec)
 		})
 	case "deployments":
@@ -109,7 +109,7 @@ func WriteCSV(ctx context.Context, w io.Writer, e *Engine, dataset string, f Fil
 // deploys per day with 2, counts and durations as whole numbers.
 func FormatValue(metric string, v float64) string {
 	switch metric {
-	case ReworkRate, ChangeFailureRate, MRReworkRate, UnapprovedRate, OutOfWindowRate:
+	case ReworkRate, ChangeFailureRate, MRReworkRate, UnapprovedRate, OutOfWindowRate, TechDebtShare, TechDebtEffort:
 		return strconv.FormatFloat(v, 'f', 6, 64)
 	case CoveragePercent, DeploysPerDay:
 		return strconv.FormatFloat(v, 'f', 2, 64)

@@ -37,10 +37,10 @@ func TestCSVMergeRequestsAndDeployments(t *testing.T) {
 	e := f.engine(nil, t0.Add(10*24*time.Hour))
 
 	got := exportCSV(t, e, "merge-requests", Filter{})
-	want := "service,project,iid,title,author,labels,source_branch,created_at,first_commit_at,first_review_at,first_approval_at,merged_at,deployed_at,coding_seconds,pickup_seconds,review_seconds,deploy_seconds,cycle_seconds,rework,url\n" +
-		"acme/api,acme/api,7,\"'=HYPERLINK(\"\"http://evil\"\",\"\"click\"\")\",'@mallory,'-a;Bug;b,'+branch,2026-03-02T01:00:00Z,2026-03-02T00:00:00Z,2026-03-02T02:00:00Z,2026-03-02T02:00:00Z,2026-03-02T03:00:00Z,2026-03-02T03:01:30Z,3600,3600,3600,90,10890,true,https://gitlab.example.com/mr/7\n" +
-		"acme/api,acme/api,8,\"Quote \"\"this\"\", and\nthat\",alice,,feature,2026-03-02T02:00:00Z,2026-03-02T02:00:00Z,,,2026-03-02T04:00:00Z,,0,7200,0,,7200,false,https://gitlab.example.com/mr/8\n" +
-		"acme/api,acme/api,9,'\tTabbed,alice,hotfix,feature,2026-03-02T05:00:00Z,2026-03-02T05:00:00Z,,,2026-03-02T06:00:00Z,2026-03-02T07:00:00Z,0,3600,0,3600,7200,true,https://gitlab.example.com/mr/9\n"
+	want := "service,project,iid,title,author,labels,source_branch,created_at,first_commit_at,first_review_at,first_approval_at,merged_at,deployed_at,coding_seconds,pickup_seconds,review_seconds,deploy_seconds,cycle_seconds,rework,url,category\n" +
+		"acme/api,acme/api,7,\"'=HYPERLINK(\"\"http://evil\"\",\"\"click\"\")\",'@mallory,'-a;Bug;b,'+branch,2026-03-02T01:00:00Z,2026-03-02T00:00:00Z,2026-03-02T02:00:00Z,2026-03-02T02:00:00Z,2026-03-02T03:00:00Z,2026-03-02T03:01:30Z,3600,3600,3600,90,10890,true,https://gitlab.example.com/mr/7,rework\n" +
+		"acme/api,acme/api,8,\"Quote \"\"this\"\", and\nthat\",alice,,feature,2026-03-02T02:00:00Z,2026-03-02T02:00:00Z,,,2026-03-02T04:00:00Z,,0,7200,0,,7200,false,https://gitlab.example.com/mr/8,feature\n" +
+		"acme/api,acme/api,9,'\tTabbed,alice,hotfix,feature,2026-03-02T05:00:00Z,2026-03-02T05:00:00Z,,,2026-03-02T06:00:00Z,2026-03-02T07:00:00Z,0,3600,0,3600,7200,true,https://gitlab.example.com/mr/9,rework\n"
 	if got != want {
 		t.Errorf("merge-requests CSV:\n got %q\nwant %q", got, want)
 	}

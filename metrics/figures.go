@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -35,6 +36,9 @@ func (e *Engine) Figures(ctx context.Context, f Filter) ([]Figure, error) {
 	if err := c.mergeRequests(ctx, fromDay, toDay); err != nil {
 		return nil, err
 	}
+	if err := c.authorDays(ctx, fromDay, toDay); err != nil {
+		return nil, err
+	}
 	if err := c.coverage(ctx, fromDay, toDay); err != nil {
 		return nil, err
 	}
@@ -51,6 +55,15 @@ type figureCalc struct {
 	authorTeam     []bool
 	out            map[int64]*periodFigures // by period start day
 	today          int64
+	techDebt       []bool // by category index: counts as tech debt
+
+	// Over the MRs that pass the filter ("all"), by period start day: how many fell in each
+	// category and how many had fewer approvals than agreed (for Investment and Agreements),
+	// and each category's share of the author-days.
+	catMRs       map[int64][]int
+	fewApprovals map[int64]map[string]int // by service too ("all" included)
+	catDays      map[int64][]float64
+	authorDaysN  map[int64]int
 }
 
 // periodFigures are the finished figures of one period, by service ("all" included).
@@ -79,6 +92,12 @@ func (c *figureCalc) prepare(authors []string) {
 		c.authorTeam[i] = c.sc.teamAuth[a]
 	}
 	c.today = dayOf(c.e.Now())
+	c.techDebt = make([]bool, len(c.e.res.categories))
+	for i, k := range c.e.res.categories {
+		c.techDebt[i] = k.techDebt
+	}
+	c.catMRs, c.fewApprovals = map[int64][]int{}, map[int64]map[string]int{}
+	c.catDays, c.authorDaysN = map[int64][]float64{}, map[int64]int{}
 }
 
 func (c *figureCalc) serviceIn(s uint64) bool { return s < uint64(len(c.svcOK)) && c.svcOK[s] }
@@ -248,12 +267,12 @@ func (c *figureCalc) emitDeployments(ps int64, service string, b *depBucket, day
 
 // mrBucket gathers the MRs of one period and service; its slices are reused across periods.
 type mrBucket struct {
-	n, rework, unapproved                 int
-	cycle, coding, pickup, review, deploy []int64
+	n, rework, unapproved, techDebt, fewApprovals int
+	cycle, coding, pickup, review, deploy         []int64
 }
 
 func (b *mrBucket) reset() {
-	b.n, b.rework, b.unapproved = 0, 0, 0
+	b.n, b.rework, b.unapproved, b.techDebt, b.fewApprovals = 0, 0, 0, 0, 0
 	b.cycle, b.coding, b.pickup, b.review, b.deploy = b.cycle[:0], b.coding[:0], b.pickup[:0], b.review[:0], b.deploy[:0]
 }
 
@@ -324,6 +343,20 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 			if m.flags&mrUnapproved != 0 {
 				b.unapproved++
 			}
+			if m.flags&mrFewApprovals != 0 {
+				b.fewApprovals++
+			}
+			if m.category < uint64(len(c.techDebt)) {
+				if c.techDebt[m.category] {
+					b.techDebt++
+				}
+				cats := c.catMRs[current]
+				if cats == nil {
+					cats = make([]int, len(c.techDebt))
+					c.catMRs[current] = cats
+				}
+				cats[m.category]++
+			}
 			b.cycle = append(b.cycle, m.cycle)
 			b.coding = append(b.coding, m.coding)
 			b.pickup = append(b.pickup, m.pickup)
@@ -348,6 +381,8 @@ func (b *mrBucket) add(o *mrBucket) {
 	b.n += o.n
 	b.rework += o.rework
 	b.unapproved += o.unapproved
+	b.techDebt += o.techDebt
+	b.fewApprovals += o.fewApprovals
 	b.cycle = append(b.cycle, o.cycle...)
 	b.coding = append(b.coding, o.coding...)
 	b.pickup = append(b.pickup, o.pickup...)
@@ -358,12 +393,14 @@ func (b *mrBucket) add(o *mrBucket) {
 // mrStats are one bucket's MR figures (selection reorders the bucket's slices).
 type mrStats struct {
 	n, deployed, rework, unapproved int
+	techDebt, fewApprovals          int
 	cycle                           [3]int64
 	coding, pickup, review, deploy  int64
 }
 
 func (b *mrBucket) stats() mrStats {
-	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved}
+	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved, techDebt: b.techDebt,
+		fewApprovals: b.fewApprovals}
 	if b.n == 0 {
 		return st
 	}
@@ -391,6 +428,102 @@ func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
 	n := float64(st.n)
 	c.add(ps, service, MRReworkRate, float64(st.rework)/n, st.n)
 	c.add(ps, service, UnapprovedRate, float64(st.unapproved)/n, st.n)
+	c.add(ps, service, TechDebtShare, float64(st.techDebt)/n, st.n)
+	few := c.fewApprovals[ps]
+	if few == nil {
+		few = map[string]int{}
+		c.fewApprovals[ps] = few
+	}
+	few[service] = st.fewApprovals
+}
+
+// authorDays computes tech_debt_effort_share from the packed author-days (kind 4): an
+// author-day counts for a service when one of its MRs is the service's (and passes the filter),
+// and is split equally among all its MRs.
+func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error {
+	rows, err := c.e.st.DB.QueryContext(ctx, `SELECT day, data FROM fact_days WHERE kind = ? AND day >= ? AND day < ? ORDER BY day`,
+		packAuthorDays, fromDay, toDay)
+	if err != nil {
+		return fmt.Errorf("metrics: read author-days: %w", err)
+	}
+	defer rows.Close()
+	type effort struct {
+		n            int
+		techDebt, of float64
+	}
+	byPeriod := map[int64]map[string]*effort{}
+	var data sql.RawBytes
+	var seen []uint64 // services of the current author-day
+	for rows.Next() {
+		var day int64
+		if err := rows.Scan(&day, &data); err != nil {
+			return fmt.Errorf("metrics: read author-days: %w", err)
+		}
+		ps := c.periodStart(day)
+		by := byPeriod[ps]
+		if by == nil {
+			by = map[string]*effort{}
+			byPeriod[ps] = by
+		}
+		get := func(name string) *effort {
+			e := by[name]
+			if e == nil {
+				e = &effort{}
+				by[name] = e
+			}
+			return e
+		}
+		err := decodeAuthorDays(data, func(mrs []packedAuthorDayMR) {
+			k := float64(len(mrs))
+			seen = seen[:0]
+			var all *effort
+			for _, m := range mrs {
+				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) {
+					continue
+				}
+				if all == nil {
+					all = get(AllServices)
+					all.n++
+				}
+				svc := get(c.services[m.service])
+				if !slices.Contains(seen, m.service) {
+					seen = append(seen, m.service)
+					svc.n++
+				}
+				all.of += 1 / k
+				svc.of += 1 / k
+				if m.category < uint64(len(c.techDebt)) {
+					cats := c.catDays[ps]
+					if cats == nil {
+						cats = make([]float64, len(c.techDebt))
+						c.catDays[ps] = cats
+					}
+					cats[m.category] += 1 / k
+				}
+				if m.category < uint64(len(c.techDebt)) && c.techDebt[m.category] {
+					all.techDebt += 1 / k
+					svc.techDebt += 1 / k
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("metrics: read author-days: %w", err)
+	}
+	for ps, by := range byPeriod {
+		for name, e := range by {
+			if e.n > 0 && e.of > 0 {
+				c.add(ps, name, TechDebtEffort, e.techDebt/e.of, e.n)
+			}
+		}
+		if all := by[AllServices]; all != nil {
+			c.authorDaysN[ps] = all.n
+		}
+	}
+	return nil
 }
 
 // figures flattens the computed rows in their documented order.
@@ -438,7 +571,7 @@ var MetricNames = metricNames[:]
 
 var metricNames = [...]string{MergedMRs, CycleTimeP50, CycleTimeP75, CycleTimeP90, CodingTimeP50, PickupTimeP50,
 	ReviewTimeP50, DeployTimeP50, Deployments, DeploysPerDay, ReworkRate, ChangeFailureRate, RecoveryTimeP50,
-	MRReworkRate, UnapprovedRate, CoveragePercent, OutOfWindowRate}
+	MRReworkRate, UnapprovedRate, CoveragePercent, OutOfWindowRate, TechDebtShare, TechDebtEffort}
 
 const numMetrics = len(metricNames)
 

@@ -67,6 +67,7 @@ func TestFiguresPerPeriod(t *testing.T) {
 		{AllServices, MRReworkRate, 0.25, 4},
 		{AllServices, UnapprovedRate, 0.75, 4},
 		{AllServices, OutOfWindowRate, 0.6, 5},
+		{AllServices, TechDebtShare, 0, 4},
 		{"acme/a", MergedMRs, 3, 3},
 		{"acme/a", CycleTimeP50, 7200, 3},
 		{"acme/a", CycleTimeP75, 9000, 3},
@@ -81,6 +82,7 @@ func TestFiguresPerPeriod(t *testing.T) {
 		{"acme/a", MRReworkRate, 1.0 / 3, 3},
 		{"acme/a", UnapprovedRate, 1, 3},
 		{"acme/a", OutOfWindowRate, 2.0 / 3, 3},
+		{"acme/a", TechDebtShare, 0, 3},
 		{"acme/b", MergedMRs, 1, 1},
 		{"acme/b", CycleTimeP50, 36000, 1},
 		{"acme/b", CycleTimeP75, 36000, 1},
@@ -95,6 +97,7 @@ func TestFiguresPerPeriod(t *testing.T) {
 		{"acme/b", MRReworkRate, 0, 1},
 		{"acme/b", UnapprovedRate, 0, 1},
 		{"acme/b", OutOfWindowRate, 0.5, 2},
+		{"acme/b", TechDebtShare, 0, 1},
 	}
 	if len(figs) != len(want) {
 		for _, fg := range figs {

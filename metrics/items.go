@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -73,7 +74,7 @@ func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequ
 	q := `SELECT f.project_id, f.iid, f.service, f.author, f.created_at, f.first_commit_at, f.first_review_at,
 		f.first_approval_at, f.merged_at, f.deployed_at, f.delivered_at, f.coding_seconds, f.pickup_seconds,
 		f.review_seconds, f.deploy_seconds, f.cycle_seconds, f.rework, f.unapproved,
-		f.project, f.title, f.labels, f.source_branch, f.web_url
+		f.project, f.title, f.labels, f.source_branch, f.web_url, f.category, f.before_merge, f.approvals
 		FROM mr_facts f
 		WHERE (f.delivered_at, f.project_id, f.iid) > (?, ?, ?) AND f.delivered_at < ?` + cond + `
 		ORDER BY f.delivered_at, f.project_id, f.iid LIMIT ?`
@@ -114,7 +115,8 @@ func (e *Engine) mrBatch(ctx context.Context, q string, args []any) ([]*MergeReq
 		var labels string
 		if err := rows.Scan(&m.ProjectID, &m.IID, &m.Service, &m.Author, &created, &firstCommit, &review, &approval,
 			&merged, &deployed, &delivered, &m.CodingSeconds, &m.PickupSeconds, &m.ReviewSeconds, &deploySec,
-			&m.CycleSeconds, &m.Rework, &m.Unapproved, &m.Project, &m.Title, &labels, &m.SourceBranch, &m.URL); err != nil {
+			&m.CycleSeconds, &m.Rework, &m.Unapproved, &m.Project, &m.Title, &labels, &m.SourceBranch, &m.URL,
+			&m.Category, &m.BeforeMerge, &m.Approvals); err != nil {
 			return nil, fmt.Errorf("metrics: list merge requests: %w", err)
 		}
 		m.CreatedAt, m.FirstCommitAt, m.MergedAt, m.DeliveredAt = unix(created), unix(firstCommit), unix(merged), unix(delivered)
@@ -146,7 +148,7 @@ func (e *Engine) Deployments(ctx context.Context, f Filter, fn func(*Deployment)
 	cond, condArgs := sc.filterSQL("f.service",
 		"EXISTS (SELECT 1 FROM deployment_mr_facts l WHERE l.deployment_id = f.id AND lower(l.author) IN %s)")
 	q := `SELECT f.id, f.project_id, f.service, f.finished_at, f.rework, f.rollback, f.change_failure,
-		f.recovery_seconds, f.project, f.environment, f.sha, f.job_url
+		f.recovery_seconds, f.project, f.environment, f.sha, f.job_url, f.ref, f.blamed_by, f.blames, f.out_of_window
 		FROM deployment_facts f
 		WHERE (f.finished_at, f.id) > (?, ?) AND f.finished_at < ?` + cond + `
 		ORDER BY f.finished_at, f.id LIMIT ?`
@@ -183,7 +185,7 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		var finished int64
 		var recovery sql.NullInt64
 		if err := rows.Scan(&d.ID, &d.ProjectID, &d.Service, &finished, &d.Rework, &d.Rollback, &d.ChangeFailure,
-			&recovery, &d.Project, &d.Environment, &d.SHA, &d.URL); err != nil {
+			&recovery, &d.Project, &d.Environment, &d.SHA, &d.URL, &d.Ref, &d.BlamedBy, &d.Blames, &d.OutOfWindow); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("metrics: list deployments: %w", err)
 		}
@@ -208,7 +210,8 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	for i, d := range out {
 		ids[i] = d.ID
 	}
-	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url
+	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url,
+		l.before_merge, l.reverts
 		FROM deployment_mr_facts l
 		WHERE l.deployment_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
 		ORDER BY l.deployment_id, l.project_id, l.mr_iid`, ids...)
@@ -219,8 +222,14 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	for rows.Next() {
 		var depID int64
 		var r MRRef
-		if err := rows.Scan(&depID, &r.ProjectID, &r.IID, &r.Rework, &r.Title, &r.URL); err != nil {
+		var reverts string
+		if err := rows.Scan(&depID, &r.ProjectID, &r.IID, &r.Rework, &r.Title, &r.URL, &r.BeforeMerge, &reverts); err != nil {
 			return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		}
+		for _, s := range strings.Fields(reverts) {
+			if iid, err := strconv.ParseInt(s, 10, 64); err == nil {
+				r.Reverts = append(r.Reverts, iid)
+			}
 		}
 		if d := byID[depID]; d != nil {
 			d.MergeRequests = append(d.MergeRequests, r)

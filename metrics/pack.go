@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -14,8 +15,9 @@ import (
 //
 // Kind 1 (merge requests, by delivered day), one record per MR, all varints:
 //
-//	service, author, cycle, coding, pickup, review, deploy+1 (0: not deployed), flags
-//	(1 rework, 2 unapproved).
+//	project, service, author, cycle, coding, pickup, review, deploy+1 (0: not deployed), flags
+//	(1 rework, 2 unapproved, 4 deployed before merge, 8 fewer approvals than agreed), category
+//	(its index in the configuration's investment categories).
 //
 // Kind 2 (deployments, by finished day):
 //
@@ -26,17 +28,26 @@ import (
 //
 //	coverage (8 bytes, IEEE 754 bits, little-endian).
 //
+// Kind 4 (author-days, by the day of the commits): per author-day, the number k of delivered MRs
+//
+//	with a commit of that author that day, then per MR: project, service, author (of the MR),
+//	category (its index).
+//
 // Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
 const (
 	packMRs         = 1
 	packDeployments = 2
 	packCoverage    = 3
+	packAuthorDays  = 4
 
 	nameService = 1
 	nameAuthor  = 2
 
-	mrRework     = 1
-	mrUnapproved = 2
+	mrRework       = 1
+	mrUnapproved   = 2
+	mrBeforeMerge  = 4
+	mrFewApprovals = 8
+	adTechDebt     = 1
 
 	depRework      = 1
 	depRollback    = 2
@@ -46,29 +57,36 @@ const (
 
 // factWriter writes the fact rows of one Refresh and packs them.
 type factWriter struct {
-	mrStmt, depStmt, linkStmt *sql.Stmt
-	pack                      *packer // the packed records of the projects derived
+	mrStmt, depStmt, linkStmt, dayStmt *sql.Stmt
+	pack                               *packer // the packed records of the projects derived
+	cats                               []category
+	approvals                          int            // the agreed number of approvals
+	days                               map[int64]bool // the author-days' days written
 }
 
-func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer) (*factWriter, error) {
-	w := &factWriter{pack: pack}
+func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []category, approvals int) (*factWriter, error) {
+	w := &factWriter{pack: pack, cats: cats, approvals: approvals, days: map[int64]bool{}}
 	var err error
 	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
 		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
-		project, title, labels, source_branch, web_url)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		project, title, labels, source_branch, web_url, category, approvals, before_merge)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
 	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
 		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
-		project, environment, sha, job_url)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		project, environment, sha, job_url, ref, blamed_by, blames)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
 	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
-		title, web_url) VALUES (?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		w.close()
+		return nil, fmt.Errorf("metrics: prepare: %w", err)
+	}
+	if w.dayStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO author_day_facts(day, author, project_id, iid) VALUES (?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -76,7 +94,7 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer) (*factWriter, 
 }
 
 func (w *factWriter) close() {
-	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt} {
+	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt, w.dayStmt} {
 		if s != nil {
 			s.Close()
 		}
@@ -86,11 +104,32 @@ func (w *factWriter) close() {
 func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
 		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
-		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL); err != nil {
+		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL,
+		w.cats[f.category].name, f.approvals, f.beforeMerge); err != nil {
 		return err
 	}
+	for _, ad := range f.m.authorDays {
+		day := ad[0].(int64)
+		if _, err := w.dayStmt.ExecContext(ctx, day, ad[1].(string), f.projectID, f.iid); err != nil {
+			return err
+		}
+		w.days[day] = true
+	}
 	if w.pack != nil {
-		w.pack.mergeRequest(f.projectID, f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, f.rework, f.unapproved)
+		var flags uint64
+		if f.rework {
+			flags |= mrRework
+		}
+		if f.unapproved {
+			flags |= mrUnapproved
+		}
+		if f.beforeMerge {
+			flags |= mrBeforeMerge
+		}
+		if f.approvals < w.approvals {
+			flags |= mrFewApprovals
+		}
+		w.pack.mergeRequest(f.projectID, f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, flags, f.category)
 	}
 	return nil
 }
@@ -101,12 +140,17 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
 	}
 	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL); err != nil {
+		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames); err != nil {
 		return err
 	}
 	var authors []string
 	for _, m := range d.links {
-		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL); err != nil {
+		var reverts []string
+		for _, x := range m.reverts {
+			reverts = append(reverts, strconv.FormatInt(x.iid, 10))
+		}
+		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL,
+			d.finished < m.merged, strings.Join(reverts, " ")); err != nil {
 			return err
 		}
 		authors = append(authors, m.author)
@@ -143,7 +187,7 @@ func (p *packer) name(kind int, s string) uint64 {
 	return id
 }
 
-func (p *packer) mergeRequest(project int64, service, author string, delivered, cycle, coding, pickup, review int64, deploy sql.NullInt64, rework, unapproved bool) {
+func (p *packer) mergeRequest(project int64, service, author string, delivered, cycle, coding, pickup, review int64, deploy sql.NullInt64, flags uint64, category int) {
 	b := p.scratch[:0]
 	b = binary.AppendUvarint(b, uint64(project))
 	b = binary.AppendUvarint(b, p.name(nameService, service))
@@ -157,14 +201,8 @@ func (p *packer) mergeRequest(project int64, service, author string, delivered, 
 		d = uint64(deploy.Int64) + 1 // never negative: links before the merge are ignored
 	}
 	b = binary.AppendUvarint(b, d)
-	var flags uint64
-	if rework {
-		flags |= mrRework
-	}
-	if unapproved {
-		flags |= mrUnapproved
-	}
 	b = binary.AppendUvarint(b, flags)
+	b = binary.AppendUvarint(b, uint64(category))
 	day := floorDiv(delivered, 86400)
 	p.days[packMRs][day] = append(p.days[packMRs][day], b...)
 	p.scratch = b
@@ -353,6 +391,7 @@ type packedMR struct {
 	cycle, coding, pickup, review int64
 	deploy                        int64 // -1: not deployed
 	flags                         uint64
+	category                      uint64
 }
 
 type packedDeployment struct {
@@ -371,7 +410,7 @@ func decodeMRs(data []byte, fn func(*packedMR)) error {
 	var r packedMR
 	for len(data) > 0 {
 		rec := data
-		var vals [9]uint64
+		var vals [10]uint64
 		for i := range vals {
 			var v uint64
 			var n int
@@ -390,7 +429,7 @@ func decodeMRs(data []byte, fn func(*packedMR)) error {
 		}
 		r = packedMR{project: vals[0], service: vals[1], author: vals[2], cycle: int64(vals[3]), coding: int64(vals[4]),
 			pickup: int64(vals[5]), review: int64(vals[6]), deploy: int64(vals[7]) - 1, flags: vals[8],
-			raw: rec[:len(rec)-len(data)]}
+			category: vals[9], raw: rec[:len(rec)-len(data)]}
 		fn(&r)
 	}
 	return nil
@@ -478,4 +517,139 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// packAuthorDaysOf rebuilds the kind-4 records of the given days (every day when all is set)
+// from author_day_facts and mr_facts. An author-day's MRs may be in several projects, so a
+// refresh that derives one project again rebuilds every day that project's author-days touched,
+// before and after.
+func packAuthorDaysOf(ctx context.Context, tx *sql.Tx, p *packer, cats []category, days map[int64]bool, all bool) error {
+	const q = `SELECT a.day, a.author, a.project_id, f.service, f.author, f.category
+		FROM author_day_facts a JOIN mr_facts f ON f.project_id = a.project_id AND f.iid = a.iid`
+	catIndex := map[string]uint64{}
+	for i, c := range cats {
+		catIndex[c.name] = uint64(i)
+	}
+	out := map[int64][]byte{}
+	var recs []byte // the current author-day's MR records
+	var k uint64
+	curDay, curAuthor := int64(0), "\x00"
+	flush := func() {
+		if k > 0 {
+			b := binary.AppendUvarint(out[curDay], k)
+			out[curDay] = append(b, recs...)
+		}
+		recs, k = recs[:0], 0
+	}
+	read := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var day, project int64
+			var author, service, mrAuthor, cat string
+			if err := rows.Scan(&day, &author, &project, &service, &mrAuthor, &cat); err != nil {
+				return err
+			}
+			if day != curDay || author != curAuthor {
+				flush()
+				curDay, curAuthor = day, author
+			}
+			if _, ok := out[day]; !ok {
+				out[day] = nil
+			}
+			recs = binary.AppendUvarint(recs, uint64(project))
+			recs = binary.AppendUvarint(recs, p.name(nameService, service))
+			recs = binary.AppendUvarint(recs, p.name(nameAuthor, mrAuthor))
+			recs = binary.AppendUvarint(recs, catIndex[cat])
+			k++
+		}
+		flush()
+		curAuthor = "\x00"
+		return rows.Err()
+	}
+	if all {
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY a.day, a.author`)
+		if err != nil {
+			return fmt.Errorf("metrics: pack author-days: %w", err)
+		}
+		if err := read(rows); err != nil {
+			return fmt.Errorf("metrics: pack author-days: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packAuthorDays); err != nil {
+			return fmt.Errorf("metrics: pack author-days: %w", err)
+		}
+	} else {
+		for day := range days {
+			out[day] = nil // written empty (deleted) when nothing is left
+			rows, err := tx.QueryContext(ctx, q+` WHERE a.day = ? ORDER BY a.author`, day)
+			if err != nil {
+				return fmt.Errorf("metrics: pack author-days: %w", err)
+			}
+			if err := read(rows); err != nil {
+				return fmt.Errorf("metrics: pack author-days: %w", err)
+			}
+		}
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM fact_days WHERE kind = ? AND day = ?`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer del.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer ins.Close()
+	for day, data := range out {
+		if !all {
+			if _, err := del.ExecContext(ctx, packAuthorDays, day); err != nil {
+				return fmt.Errorf("metrics: pack author-days: %w", err)
+			}
+		}
+		if len(data) > 0 {
+			if _, err := ins.ExecContext(ctx, packAuthorDays, day, data); err != nil {
+				return fmt.Errorf("metrics: pack author-days: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// packedAuthorDayMR is one MR of a decoded author-day.
+type packedAuthorDayMR struct {
+	project, service, author, category uint64
+}
+
+// decodeAuthorDays calls fn for each author-day of a kind-4 blob with its MRs (valid until the
+// next call).
+func decodeAuthorDays(data []byte, fn func(mrs []packedAuthorDayMR)) error {
+	var mrs []packedAuthorDayMR
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(data)
+		if n <= 0 {
+			return 0, false
+		}
+		data = data[n:]
+		return v, true
+	}
+	for len(data) > 0 {
+		k, ok := next()
+		if !ok || k > uint64(len(data)) {
+			return errPacked
+		}
+		mrs = mrs[:0]
+		for i := uint64(0); i < k; i++ {
+			var r packedAuthorDayMR
+			var ok1, ok2, ok3, ok4 bool
+			r.project, ok1 = next()
+			r.service, ok2 = next()
+			r.author, ok3 = next()
+			r.category, ok4 = next()
+			if !ok1 || !ok2 || !ok3 || !ok4 {
+				return errPacked
+			}
+			mrs = append(mrs, r)
+		}
+		fn(mrs)
+	}
+	return nil
 }

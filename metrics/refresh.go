@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 5
+const factsVersion = 6
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -104,48 +104,10 @@ func (e *Engine) fingerprint() string {
 		window = []any{days, w.StartMinute, w.EndMinute, loc}
 	}
 	b, _ := json.Marshal([]any{factsVersion, c.Production.Environments, c.Services, c.Bots.Usernames,
-		c.Rework.Labels, c.Rework.Titles, c.Rework.Branches, window})
+		c.Rework.Labels, c.Rework.Titles, c.Rework.Branches, window, c.Investment.Categories, c.Agreements.Approvals})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
-
-// Raw rows as refresh reads them.
-type (
-	rawProject struct {
-		id                  int64
-		path, defaultBranch string
-		service             string
-	}
-	rawMR struct {
-		iid                  int64
-		title                string
-		rawLabels, webURL    string
-		authorID             int64
-		author               string
-		labels               []string
-		sourceBranch, target string
-		created, merged      int64
-		earliestCommit       *time.Time
-		notes                []store.MRNote
-
-		bot, inScope, rework bool
-		deployed             *rawDeployment
-	}
-	rawDeployment struct {
-		id, envID   int64
-		env         string
-		sha, jobURL string
-		finished    int64
-		service     string
-		first       bool
-		links       []*rawMR // counted
-		rework      bool
-		rollback    bool
-		cf          bool
-		recovery    int64
-		outOfWindow bool
-	}
-)
 
 // refresh does the work of Refresh; the caller holds refreshMu. When the rules are those the
 // facts were derived with, only the projects whose raw rows changed since are derived again
@@ -214,8 +176,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 			delete(stored, p.id)
 		}
 		stats.n = len(projects)
+		touchedDays := map[int64]bool{} // author-days' days whose kind-4 records must be rebuilt
 		if full {
-			for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "fact_days", "fact_names", "fact_projects"} {
+			for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "fact_days", "fact_names", "fact_projects", "author_day_facts"} {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 					return fmt.Errorf("metrics: clear %s: %w", t, err)
 				}
@@ -230,6 +193,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 				ids = append(ids, id)
 			}
 			for _, id := range ids {
+				if err := authorDaysOf(ctx, tx, id, touchedDays); err != nil {
+					return err
+				}
 				if err := deleteProjectFacts(ctx, tx, id); err != nil {
 					return err
 				}
@@ -241,7 +207,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		w, err := newFactWriter(ctx, tx, pack)
+		w, err := newFactWriter(ctx, tx, pack, e.res.categories, e.cfg.Agreements.Approvals)
 		if err != nil {
 			return err
 		}
@@ -276,6 +242,12 @@ func (e *Engine) refresh(ctx context.Context) error {
 			}
 		}
 		if changed {
+			for d := range w.days {
+				touchedDays[d] = true
+			}
+			if err := packAuthorDaysOf(ctx, tx, pack, e.res.categories, touchedDays, full); err != nil {
+				return err
+			}
 			if err := pack.write(ctx, tx); err != nil {
 				return err
 			}
@@ -371,6 +343,7 @@ func deleteProjectFacts(ctx context.Context, tx *sql.Tx, id int64) error {
 		`DELETE FROM deployment_mr_facts WHERE deployment_id IN (SELECT id FROM deployment_facts WHERE project_id = ?)`,
 		`DELETE FROM deployment_facts WHERE project_id = ?`,
 		`DELETE FROM mr_facts WHERE project_id = ?`,
+		`DELETE FROM author_day_facts WHERE project_id = ?`,
 		`DELETE FROM fact_projects WHERE project_id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -378,6 +351,23 @@ func deleteProjectFacts(ctx context.Context, tx *sql.Tx, id int64) error {
 		}
 	}
 	return nil
+}
+
+// authorDaysOf adds to days the days of one project's author-days.
+func authorDaysOf(ctx context.Context, tx *sql.Tx, id int64, days map[int64]bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM author_day_facts WHERE project_id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("metrics: author-days of project %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return fmt.Errorf("metrics: author-days of project %d: %w", id, err)
+		}
+		days[d] = true
+	}
+	return rows.Err()
 }
 
 func hashString(s string) string {
@@ -424,253 +414,6 @@ func (e *Engine) isProduction(name, tier string, known bool) bool {
 		return false
 	}
 	return e.cfg.Production.Pattern != nil && e.cfg.Production.Pattern.MatchString(name)
-}
-
-// refreshProject derives the facts of one project and hands them to w.
-func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, isBot func(int64, string) bool, w *factWriter) (nMRs, nDeps int, err error) {
-	wrap := func(what string, err error) error {
-		return fmt.Errorf("metrics: %s of %s: %w", what, p.path, err)
-	}
-
-	// Merged MRs (any target branch: a deployment may ship one to another branch).
-	mrs := map[int64]*rawMR{}
-	rows, err := tx.QueryContext(ctx, `SELECT iid, title, author_id, author_username, labels, source_branch,
-		target_branch, created_at, merged_at, web_url
-		FROM merge_requests WHERE project_id = ? AND merged_at IS NOT NULL`, p.id)
-	if err != nil {
-		return 0, 0, wrap("load merge requests", err)
-	}
-	for rows.Next() {
-		m := &rawMR{}
-		var labels string
-		if err := rows.Scan(&m.iid, &m.title, &m.authorID, &m.author, &labels, &m.sourceBranch, &m.target,
-			&m.created, &m.merged, &m.webURL); err != nil {
-			rows.Close()
-			return 0, 0, wrap("load merge requests", err)
-		}
-		m.labels, m.rawLabels = parseLabels(labels), labels
-		m.bot = isBot(m.authorID, m.author)
-		m.inScope = m.target == p.defaultBranch && p.defaultBranch != ""
-		m.rework = e.res.isRework(m.labels, m.title, m.sourceBranch)
-		mrs[m.iid] = m
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, wrap("load merge requests", err)
-	}
-
-	// First commit: the earliest authored instant; the driver stores instants, not strings.
-	rows, err = tx.QueryContext(ctx, `SELECT mr_iid, MIN(authored_at) FROM mr_commits WHERE project_id = ? GROUP BY mr_iid`, p.id)
-	if err != nil {
-		return 0, 0, wrap("load commits", err)
-	}
-	for rows.Next() {
-		var iid, at int64
-		if err := rows.Scan(&iid, &at); err != nil {
-			rows.Close()
-			return 0, 0, wrap("load commits", err)
-		}
-		if m := mrs[iid]; m != nil {
-			t := unix(at)
-			m.earliestCommit = &t
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, wrap("load commits", err)
-	}
-
-	// Reviews and approvals: by a human other than the author, at or before the merge.
-	rows, err = tx.QueryContext(ctx, `SELECT mr_iid, kind, author_id, author_username, created_at FROM mr_notes WHERE project_id = ?`, p.id)
-	if err != nil {
-		return 0, 0, wrap("load notes", err)
-	}
-	for rows.Next() {
-		var iid, authorID, at int64
-		var kind, username string // approvals from the approvals API come as "approved" notes too
-		if err := rows.Scan(&iid, &kind, &authorID, &username, &at); err != nil {
-			rows.Close()
-			return 0, 0, wrap("load notes", err)
-		}
-		if m := mrs[iid]; m != nil {
-			m.notes = append(m.notes, store.MRNote{Kind: store.NoteKind(kind), AuthorID: authorID, AuthorUsername: username, CreatedAt: unix(at)})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, wrap("load notes", err)
-	}
-
-	// Successful production deployments, by environment in finish order.
-	var deps []*rawDeployment
-	byID := map[int64]*rawDeployment{}
-	rows, err = tx.QueryContext(ctx, `SELECT d.id, d.environment_id, COALESCE(e.name, d.environment), d.sha, d.job_url, d.finished_at,
-		COALESCE(e.tier, ''), e.id IS NOT NULL
-		FROM deployments d LEFT JOIN environments e ON e.id = d.environment_id
-		WHERE d.project_id = ? AND d.status = 'success'
-		ORDER BY d.environment_id, d.finished_at, d.id`, p.id)
-	if err != nil {
-		return 0, 0, wrap("load deployments", err)
-	}
-	for rows.Next() {
-		d := &rawDeployment{}
-		var tier string
-		var known bool
-		if err := rows.Scan(&d.id, &d.envID, &d.env, &d.sha, &d.jobURL, &d.finished, &tier, &known); err != nil {
-			rows.Close()
-			return 0, 0, wrap("load deployments", err)
-		}
-		if !e.isProduction(d.env, tier, known) {
-			continue
-		}
-		d.service = e.res.environmentService(p.path, d.env)
-		deps = append(deps, d)
-		byID[d.id] = d
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, wrap("load deployments", err)
-	}
-	// Mark each environment's first deployment before reading links: its rule needs it.
-	for i, d := range deps {
-		d.first = i == 0 || deps[i-1].envID != d.envID
-	}
-
-	rows, err = tx.QueryContext(ctx, `SELECT deployment_id, mr_iid FROM deployment_merge_requests WHERE project_id = ? ORDER BY deployment_id, mr_iid`, p.id)
-	if err != nil {
-		return 0, 0, wrap("load deployment links", err)
-	}
-	for rows.Next() {
-		var depID, iid int64
-		if err := rows.Scan(&depID, &iid); err != nil {
-			rows.Close()
-			return 0, 0, wrap("load deployment links", err)
-		}
-		d, m := byID[depID], mrs[iid]
-		if d == nil || m == nil || m.bot {
-			continue // not a production deployment of this project, an MR not collected, or a bot's
-		}
-		if d.first && m.merged < d.finished-firstDeployGrace {
-			continue // the first deployment links the whole history
-		}
-		d.links = append(d.links, m)
-		if d.finished >= m.merged && (m.deployed == nil || d.finished < m.deployed.finished ||
-			d.finished == m.deployed.finished && d.id < m.deployed.id) {
-			m.deployed = d
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, wrap("load deployment links", err)
-	}
-
-	// Rollbacks, rework and change failures, per environment.
-	window := e.cfg.DeployWindow
-	var envStart int
-	var firstSeen map[string]int
-	for i, d := range deps {
-		if d.first {
-			envStart = i
-			firstSeen = map[string]int{}
-		}
-		if i > envStart {
-			prev := deps[i-1]
-			if at, ok := firstSeen[d.sha]; ok && d.sha != prev.sha && at < firstSeen[prev.sha] {
-				d.rollback = true
-			}
-		}
-		if _, ok := firstSeen[d.sha]; !ok {
-			firstSeen[d.sha] = i
-		}
-		d.rework = d.rollback
-		for _, m := range d.links {
-			if m.rework {
-				d.rework = true
-			}
-		}
-		if d.rework && i > envStart {
-			prev := deps[i-1]
-			prev.cf = true
-			prev.recovery = d.finished - prev.finished
-		}
-		if window != nil {
-			d.outOfWindow = !window.Contains(time.Unix(d.finished, 0))
-		}
-	}
-
-	for _, d := range deps {
-		if err := w.deployment(ctx, p, d); err != nil {
-			return 0, 0, wrap("write deployment facts", err)
-		}
-	}
-
-	// Per-MR facts, in a stable order.
-	iids := make([]int64, 0, len(mrs))
-	for iid, m := range mrs {
-		if m.inScope && !m.bot {
-			iids = append(iids, iid)
-		}
-	}
-	sort.Slice(iids, func(i, j int) bool { return iids[i] < iids[j] })
-	for _, iid := range iids {
-		f := deriveMR(p, mrs[iid], e.res, isBot)
-		if err := w.mergeRequest(ctx, f); err != nil {
-			return 0, 0, wrap("write merge request facts", err)
-		}
-	}
-	return len(iids), len(deps), nil
-}
-
-// mrFact is one row of mr_facts.
-type mrFact struct {
-	projectID, iid                          int64
-	service, author                         string
-	m                                       *rawMR
-	project                                 string
-	created, firstCommit, merged, delivered int64
-	firstReview, firstApproval, deployed    sql.NullInt64
-	coding, pickup, review, cycle           int64
-	deploy                                  sql.NullInt64
-	rework, unapproved                      bool
-}
-
-// deriveMR applies the per-MR rules of SPEC section 3; first commit, review and approval come
-// from store.DeriveReview, the derivation the collector uses too.
-func deriveMR(p rawProject, m *rawMR, res *resolver, isBot func(int64, string) bool) mrFact {
-	f := mrFact{projectID: p.id, iid: m.iid, author: m.author, created: m.created, merged: m.merged, rework: m.rework,
-		m: m, project: p.path}
-	in := store.ReviewInput{AuthorID: m.authorID, CreatedAt: unix(m.created), Notes: m.notes, IsBot: isBot}
-	merged := unix(m.merged)
-	in.MergedAt = &merged
-	if m.earliestCommit != nil {
-		in.Commits = []store.MRCommit{{AuthoredAt: *m.earliestCommit}}
-	}
-	rf := store.DeriveReview(in)
-	f.firstCommit = rf.FirstCommitAt.Unix()
-	if rf.FirstApprovalAt != nil {
-		f.firstApproval = sql.NullInt64{Int64: rf.FirstApprovalAt.Unix(), Valid: true}
-	}
-	if rf.FirstReviewAt != nil {
-		f.firstReview = sql.NullInt64{Int64: rf.FirstReviewAt.Unix(), Valid: true}
-	}
-	f.service = p.service
-	f.delivered = m.merged
-	if d := m.deployed; d != nil {
-		f.deployed = sql.NullInt64{Int64: d.finished, Valid: true}
-		f.delivered = d.finished
-		f.deploy = sql.NullInt64{Int64: d.finished - m.merged, Valid: true}
-		f.service = res.environmentService(p.path, d.env)
-	}
-	f.coding = m.created - f.firstCommit
-	if f.firstReview.Valid {
-		f.pickup = f.firstReview.Int64 - m.created
-		f.review = m.merged - f.firstReview.Int64
-	} else {
-		f.pickup = m.merged - m.created
-	}
-	f.cycle = f.delivered - f.firstCommit
-	f.unapproved = !f.firstApproval.Valid
-	return f
 }
 
 // parseLabels reads the JSON array of label names stored with an MR.

@@ -16,6 +16,8 @@ type resolver struct {
 	reworkLbl map[string]bool // lower-case
 	titles    []*regexp.Regexp
 	branches  []*regexp.Regexp
+
+	categories []category // investment categories, first match wins
 }
 
 func newResolver(cfg *config.Config) *resolver {
@@ -26,6 +28,8 @@ func newResolver(cfg *config.Config) *resolver {
 		reworkLbl: map[string]bool{},
 		titles:    cfg.Rework.TitlePatterns,
 		branches:  cfg.Rework.BranchPatterns,
+
+		categories: newCategories(cfg),
 	}
 	for _, s := range cfg.Services {
 		if len(s.Environments) > 0 {
@@ -115,4 +119,61 @@ func (r *resolver) isRework(labels []string, title, sourceBranch string) bool {
 		}
 	}
 	return false
+}
+
+// category is one investment category's compiled rules.
+type category struct {
+	name     string
+	rework   bool // the built-in rework category: the rework-MR rule
+	techDebt bool // the category tech_debt_share counts
+	labels   map[string]bool
+	titles   []*regexp.Regexp
+	branches []*regexp.Regexp
+	catchAll bool
+}
+
+func newCategories(cfg *config.Config) []category {
+	var out []category
+	for _, c := range cfg.Investment.Categories {
+		k := category{name: c.Name, rework: c.Rework, techDebt: config.IsTechDebt(c.Name), labels: map[string]bool{},
+			titles: c.TitlePatterns, branches: c.BranchPatterns}
+		for _, l := range c.Labels {
+			k.labels[strings.ToLower(l)] = true
+		}
+		k.catchAll = !c.Rework && len(c.Labels) == 0 && len(c.Titles) == 0 && len(c.Branches) == 0
+		out = append(out, k)
+	}
+	return out
+}
+
+// categoryOf is the index of the first investment category whose rules match the MR (the
+// configuration ends with a catch-all, so one always does).
+func (r *resolver) categoryOf(labels []string, title, sourceBranch string, rework bool) int {
+	for i, c := range r.categories {
+		switch {
+		case c.catchAll:
+			return i
+		case c.rework:
+			if rework {
+				return i
+			}
+			continue
+		}
+		for _, l := range labels {
+			if c.labels[strings.ToLower(l)] {
+				return i
+			}
+		}
+		for _, re := range c.titles {
+			if re.MatchString(title) {
+				return i
+			}
+		}
+		for _, re := range c.branches {
+			if re.MatchString(sourceBranch) {
+				return i
+			}
+		}
+	}
+	return len(r.categories) - 1
 }
