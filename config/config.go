@@ -168,6 +168,9 @@ type Agreements struct {
 	TechDebtShare     float64 `toml:"tech_debt_share"`     // target share of tech-debt MRs; default 0.20
 	TechDebtTolerance float64 `toml:"tech_debt_tolerance"` // "near": within this of the target; default 0.05
 	CycleTimeP50      string  `toml:"cycle_time_p50"`      // optional, a Go duration such as "48h"
+	// AllowedBreaks is the share of MRs (approvals) or deployments (deploy window) that may
+	// break an agreement while it still holds; default 0.05, 0 for none at all.
+	AllowedBreaks *float64 `toml:"allowed_breaks"`
 
 	CycleTime time.Duration `toml:"-"` // CycleTimeP50 parsed; 0 when not set
 }
@@ -498,6 +501,12 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 		a.TechDebtTolerance = 0.05
 	} else if a.TechDebtTolerance < 0 || a.TechDebtTolerance > 1 {
 		bad("agreements.tech_debt_tolerance", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.05)", a.TechDebtTolerance))
+	}
+	if a.AllowedBreaks == nil {
+		v := 0.05
+		a.AllowedBreaks = &v
+	} else if *a.AllowedBreaks < 0 || *a.AllowedBreaks > 1 {
+		bad("agreements.allowed_breaks", fmt.Sprintf("%v is not a share (use a decimal between 0 and 1, such as 0.05)", *a.AllowedBreaks))
 	}
 	if a.CycleTimeP50 != "" {
 		d, err := time.ParseDuration(a.CycleTimeP50)

@@ -42,6 +42,17 @@ start = "09:00"
 end   = "17:30"
 timezone = "Europe/Paris"
 
+[[investment.category]]
+name     = "tech debt"
+labels   = ["tech-debt", "refactor"]
+titles   = ["(?i)^(refactor|chore)"]
+branches = ["^refactor/"]
+
+[agreements]
+approvals        = 1
+tech_debt_share  = 0.20
+cycle_time_p50   = "48h"
+
 [bots]
 usernames = ["renovate-bot"]
 
@@ -282,6 +293,45 @@ func TestTypeErrorsAndSecretKeysSayHowToFix(t *testing.T) {
 		}
 		if err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "glpat-x")) {
 			t.Errorf("a secret reached the message: %v", err)
+		}
+	}
+}
+
+func TestInvestmentAndAgreements(t *testing.T) {
+	c, err := Parse("spec.toml", []byte(specExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cats := c.Investment.Categories
+	// The configured category, then "other" for what no rule matches.
+	if len(cats) != 2 || cats[0].Name != "tech debt" || len(cats[0].TitlePatterns) != 1 || cats[1].Name != "other" {
+		t.Errorf("categories %+v", cats)
+	}
+	if a := c.Agreements; a.Approvals != 1 || a.TechDebtShare != 0.20 || a.CycleTime != 48*time.Hour || *a.AllowedBreaks != 0.05 {
+		t.Errorf("agreements %+v", a)
+	}
+	d := Default()
+	if len(d.Investment.Categories) != 3 || !d.Investment.Categories[0].Rework || !IsTechDebt(d.Investment.Categories[1].Name) ||
+		d.Investment.Categories[2].Name != "feature" {
+		t.Errorf("built-in categories %+v", d.Investment.Categories)
+	}
+	if d.Agreements.CycleTime != 0 || d.Agreements.TechDebtTolerance != 0.05 {
+		t.Errorf("default agreements %+v", d.Agreements)
+	}
+	src := "[[investment.category]]\nname = \"debt\"\ntitles = [\"(\"]\ncolour = 1\n[agreements]\ntech_debt_share = 1.5\ncycle_time_p50 = \"two days\"\nallowed_breaks = -1\n"
+	_, err = Parse("p.toml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`p.toml:4: unknown key "investment.category.colour"`,
+		`p.toml:3: investment.category[0].titles: "(" is not a regular expression`,
+		`p.toml:6: agreements.tech_debt_share: 1.5 is not a share`,
+		`p.toml:7: agreements.cycle_time_p50: "two days" is not a positive duration`,
+		`p.toml:8: agreements.allowed_breaks: -1 is not a share`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
 }

@@ -2,6 +2,9 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"sort"
 	"time"
 )
 
@@ -18,13 +21,17 @@ const (
 // figure it reads, its target and whether it holds.
 type AgreementCheck struct {
 	Agreement string // one of the Agreement* names
-	Metric    string // the figure it reads (unapproved_rate, out_of_window_rate, ...)
+	// Metric is the figure it reads (unapproved_rate, out_of_window_rate, coverage_percent,
+	// tech_debt_share, cycle_time_p50_seconds). For approvals the value is the share of merged
+	// MRs with fewer approvals than agreed: unapproved_rate when one approval is agreed.
+	Metric string
 	// Value is the figure (a rate in [0, 1], a coverage percent, or seconds for the cycle time);
 	// Known is false when the week has no item to compute it from (N = 0).
 	Value float64
 	N     int
 	Known bool
-	// Target is in the figure's unit; Tolerance is how far from it still holds (tech debt only).
+	// Target is in the figure's unit; Tolerance is how far from it still holds: the allowed
+	// share of breaks for approvals and the deploy window, the distance for the tech-debt share.
 	Target, Tolerance float64
 	Holds             bool
 	// Broken is how many items break it: MRs merged with fewer approvals than agreed, deployments
@@ -54,5 +61,125 @@ type AgreementRow struct {
 // Trend holds it and the weeks before it, weeks in all (8 when weeks ≤ 0). f.From and f.By are
 // ignored.
 func (e *Engine) Agreements(ctx context.Context, f Filter, weeks int) ([]AgreementRow, error) {
-	return nil, nil
+	if weeks <= 0 {
+		weeks = 8
+	}
+	to := f.To
+	if to.IsZero() {
+		to = e.Now()
+	}
+	last := dayOf(to)
+	// The current week ends on the last Sunday on or before To.
+	end := last - ((last+3)%7+7)%7 + 6 // the Sunday of To's week
+	if end > last {
+		end -= 7
+	}
+	first := end - 6 - 7*int64(weeks-1)
+	g := Filter{From: unix(first * 86400), To: unix(end * 86400), Services: f.Services, Team: f.Team, By: Week}
+	c, err := e.compute(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	figs := c.figures()
+	type key struct {
+		ps              int64
+		service, metric string
+	}
+	index := make(map[key]Figure, len(figs))
+	services := map[string]bool{}
+	for _, fg := range figs {
+		index[key{dayOf(fg.Start), fg.Service, fg.Metric}] = fg
+		services[fg.Service] = true
+	}
+	ag := e.cfg.Agreements
+	check := func(ps int64, service string) []AgreementCheck {
+		get := func(metric string) (Figure, bool) {
+			fg, ok := index[key{ps, service, metric}]
+			return fg, ok
+		}
+		var out []AgreementCheck
+		// At least N approvals: the share of merged MRs with fewer.
+		ch := AgreementCheck{Agreement: AgreementApprovals, Metric: UnapprovedRate, Tolerance: *ag.AllowedBreaks}
+		if fg, ok := get(MergedMRs); ok {
+			ch.N, ch.Known = fg.N, true
+			ch.Broken = c.fewApprovals[ps][service]
+			ch.Value = float64(ch.Broken) / float64(fg.N)
+		}
+		ch.Holds = ch.Known && ch.Value <= ch.Target+ch.Tolerance+1e-9
+		out = append(out, ch)
+		if e.cfg.DeployWindow != nil {
+			ch := AgreementCheck{Agreement: AgreementDeployWindow, Metric: OutOfWindowRate, Tolerance: *ag.AllowedBreaks}
+			if fg, ok := get(OutOfWindowRate); ok {
+				ch.Value, ch.N, ch.Known = fg.Value, fg.N, true
+				ch.Broken = int(math.Round(fg.Value * float64(fg.N)))
+			}
+			ch.Holds = ch.Known && ch.Value <= ch.Target+ch.Tolerance+1e-9
+			out = append(out, ch)
+		}
+		ch = AgreementCheck{Agreement: AgreementCoverage, Metric: CoveragePercent, Target: e.cfg.Coverage.Target}
+		if fg, ok := get(CoveragePercent); ok {
+			ch.Value, ch.N, ch.Known = fg.Value, fg.N, true
+			ch.Broken = c.coverageUnder[ps][service]
+		}
+		ch.Holds = ch.Known && ch.Value >= ch.Target-1e-9
+		out = append(out, ch)
+		ch = AgreementCheck{Agreement: AgreementTechDebt, Metric: TechDebtShare, Target: ag.TechDebtShare, Tolerance: ag.TechDebtTolerance}
+		if fg, ok := get(TechDebtShare); ok {
+			ch.Value, ch.N, ch.Known = fg.Value, fg.N, true
+		}
+		ch.Holds = ch.Known && math.Abs(ch.Value-ch.Target) <= ch.Tolerance+1e-9
+		out = append(out, ch)
+		if ag.CycleTime > 0 {
+			ch := AgreementCheck{Agreement: AgreementCycleTime, Metric: CycleTimeP50, Target: ag.CycleTime.Seconds()}
+			if fg, ok := get(CycleTimeP50); ok {
+				ch.Value, ch.N, ch.Known = fg.Value, fg.N, true
+				ch.Broken = c.overCycle[ps][service]
+			}
+			ch.Holds = ch.Known && ch.Value <= ch.Target
+			out = append(out, ch)
+		}
+		return out
+	}
+	names := make([]string, 0, len(services))
+	for s := range services {
+		if s != AllServices {
+			names = append(names, s)
+		}
+	}
+	sort.Strings(names)
+	names = append([]string{AllServices}, names...)
+	var rows []AgreementRow
+	for _, s := range names {
+		row := AgreementRow{Service: s}
+		for w := 0; w < weeks; w++ {
+			ps := first + 7*int64(w)
+			t := unix(ps * 86400)
+			key, _ := PeriodKey(t, Week)
+			row.Trend = append(row.Trend, AgreementWeek{Period: key, Start: t, Checks: check(ps, s)})
+		}
+		row.Current = row.Trend[len(row.Trend)-1]
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// AgreementLabel says an agreement in words, with its target, for tables and the digest.
+func (e *Engine) AgreementLabel(agreement string) string {
+	ag := e.cfg.Agreements
+	switch agreement {
+	case AgreementApprovals:
+		if ag.Approvals == 1 {
+			return "At least 1 approval before merge"
+		}
+		return fmt.Sprintf("At least %d approvals before merge", ag.Approvals)
+	case AgreementDeployWindow:
+		return "Deployments inside the deploy window"
+	case AgreementCoverage:
+		return fmt.Sprintf("Coverage at or above %g%%", e.cfg.Coverage.Target)
+	case AgreementTechDebt:
+		return fmt.Sprintf("Tech-debt share near %.0f%% (±%.0f points)", ag.TechDebtShare*100, ag.TechDebtTolerance*100)
+	case AgreementCycleTime:
+		return "Cycle time p50 at most " + ag.CycleTimeP50
+	}
+	return agreement
 }

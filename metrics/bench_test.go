@@ -97,8 +97,9 @@ func generateOrg(ctx context.Context, st *store.Store, nMRs int) error {
 		insProject := prep(`INSERT INTO projects(id, path, name, default_branch, web_url, discovered_at) VALUES (?, ?, ?, 'main', ?, 0)`)
 		insUser := prep(`INSERT INTO users(id, username, bot, fetched_at) VALUES (?, ?, ?, 0)`)
 		insMR := prep(`INSERT INTO merge_requests(project_id, iid, id, title, state, author_id, author_username, labels,
-			source_branch, target_branch, created_at, updated_at, merged_at, web_url) VALUES (?, ?, ?, ?, 'merged', ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		insCommit := prep(`INSERT INTO mr_commits(project_id, mr_iid, sha, authored_at) VALUES (?, ?, ?, ?)`)
+			source_branch, target_branch, created_at, updated_at, merged_at, web_url, sha) VALUES (?, ?, ?, ?, 'merged', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		insCommit := prep(`INSERT INTO mr_commits(project_id, mr_iid, sha, authored_at, author) VALUES (?, ?, ?, ?, ?)`)
+		setRef := prep(`UPDATE deployments SET ref = ? WHERE id = ?`)
 		insNote := prep(`INSERT INTO mr_notes(project_id, mr_iid, note_id, kind, author_id, author_username, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		insEnv := prep(`INSERT INTO environments(id, project_id, name, tier, production) VALUES (?, ?, ?, 'production', 1)`)
 		insDep := prep(`INSERT INTO deployments(id, iid, project_id, environment_id, environment, sha, status, created_at, updated_at, finished_at, job_url)
@@ -164,13 +165,30 @@ func generateOrg(ctx context.Context, st *store.Store, nMRs int) error {
 				}
 				if r.IntN(100) < 2 {
 					title = "Revert " + title
+				} else if r.IntN(100) < 20 {
+					title = "refactor: " + title // tech debt
+				}
+				// One MR in ten is deployed from its branch before the merge, where a deployment
+				// falls between its opening and its merge.
+				head := fmt.Sprintf("%040x", r.Uint64())
+				if k := sort.Search(len(depTimes), func(i int) bool { return depTimes[i] > created }); r.IntN(10) == 0 &&
+					k < len(depTimes) && depTimes[k] < merged && target == "main" {
+					head = shas[k]
+					if _, err := setRef.ExecContext(ctx, branch, firstDep+int64(k)); err != nil {
+						return err
+					}
 				}
 				if _, err := insMR.ExecContext(ctx, p, iid, p*1_000_000+iid, title, author, fmt.Sprintf("dev%d", author), labels,
-					branch, target, created, merged, merged, fmt.Sprintf("https://gitlab.example.com/%s/-/merge_requests/%d", path, iid)); err != nil {
+					branch, target, created, merged, merged, fmt.Sprintf("https://gitlab.example.com/%s/-/merge_requests/%d", path, iid), head); err != nil {
 					return err
 				}
 				for c := 0; c < 2; c++ {
-					if _, err := insCommit.ExecContext(ctx, p, iid, fmt.Sprintf("%040x", r.Uint64()), created-r.Int64N(3*86400)); err != nil {
+					committer := author // one commit in five by a colleague
+					if r.IntN(5) == 0 {
+						committer = 1 + r.Int64N(humans)
+					}
+					if _, err := insCommit.ExecContext(ctx, p, iid, fmt.Sprintf("%040x", r.Uint64()), created-r.Int64N(3*86400),
+						fmt.Sprintf("dev%d@example.com", committer)); err != nil {
 						return err
 					}
 				}

@@ -70,9 +70,9 @@ func (e *Engine) Validate(ctx context.Context, f Filter) error {
 			f.From.UTC().Format(time.DateOnly), f.To.UTC().Format(time.DateOnly))}
 	}
 	switch f.By {
-	case "", Week, Day:
+	case "", Week, Day, Month, Quarter:
 	default:
-		return &FilterError{Field: "by", Message: fmt.Sprintf("%q is not a period (use week or day)", string(f.By))}
+		return &FilterError{Field: "by", Message: fmt.Sprintf("%q is not a period (use week, day, month or quarter)", string(f.By))}
 	}
 	if f.Team != "" && e.res.team(f.Team) == nil {
 		msg := fmt.Sprintf("unknown team %q", f.Team)

@@ -15,6 +15,16 @@ import (
 // never as a mean of means). Rows whose n is 0 are left out. Rows are ordered by period,
 // then "all" before the services in name order, then metric in the spec's order.
 func (e *Engine) Figures(ctx context.Context, f Filter) ([]Figure, error) {
+	c, err := e.compute(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return c.figures(), nil
+}
+
+// compute runs one figures computation: the figures and what Investment and Agreements read
+// beside them.
+func (e *Engine) compute(ctx context.Context, f Filter) (*figureCalc, error) {
 	if err := e.Validate(ctx, f); err != nil {
 		return nil, err
 	}
@@ -42,7 +52,7 @@ func (e *Engine) Figures(ctx context.Context, f Filter) ([]Figure, error) {
 	if err := c.coverage(ctx, fromDay, toDay); err != nil {
 		return nil, err
 	}
-	return c.figures(), nil
+	return c, nil
 }
 
 // figureCalc holds one Figures computation.
@@ -64,6 +74,10 @@ type figureCalc struct {
 	fewApprovals map[int64]map[string]int // by service too ("all" included)
 	catDays      map[int64][]float64
 	authorDaysN  map[int64]int
+	// For the agreements, by period start day and service ("all" included): MRs slower than
+	// the cycle-time target and projects under the coverage target.
+	overCycle     map[int64]map[string]int
+	coverageUnder map[int64]map[string]int
 }
 
 // periodFigures are the finished figures of one period, by service ("all" included).
@@ -98,6 +112,7 @@ func (c *figureCalc) prepare(authors []string) {
 	}
 	c.catMRs, c.fewApprovals = map[int64][]int{}, map[int64]map[string]int{}
 	c.catDays, c.authorDaysN = map[int64][]float64{}, map[int64]int{}
+	c.overCycle, c.coverageUnder = map[int64]map[string]int{}, map[int64]map[string]int{}
 }
 
 func (c *figureCalc) serviceIn(s uint64) bool { return s < uint64(len(c.svcOK)) && c.svcOK[s] }
@@ -115,18 +130,26 @@ func (c *figureCalc) dayRange() (int64, int64) {
 
 // periodStart is the first day of the period containing day.
 func (c *figureCalc) periodStart(day int64) int64 {
-	if c.sc.by == Day {
+	switch c.sc.by {
+	case Day:
 		return day
+	case Month, Quarter:
+		_, start := PeriodKey(time.Unix(day*86400, 0), c.sc.by)
+		return start.Unix() / 86400
 	}
 	// Unix day 0 was a Thursday; Monday starts the ISO week.
 	return day - ((day+3)%7+7)%7
 }
 
-func (c *figureCalc) periodDays() int64 {
-	if c.sc.by == Day {
-		return 1
+// periodNext is the first day of the period after the one starting at ps.
+func (c *figureCalc) periodNext(ps int64) int64 {
+	switch c.sc.by {
+	case Day:
+		return ps + 1
+	case Month, Quarter:
+		return periodEnd(time.Unix(ps*86400, 0).UTC(), c.sc.by).Unix() / 86400
 	}
-	return 7
+	return ps + 7
 }
 
 func (c *figureCalc) period(start int64) *periodFigures {
@@ -239,7 +262,7 @@ func (c *figureCalc) deployments(ctx context.Context, fromDay, toDay int64) erro
 // daysInRange counts the days of the period starting at ps that lie in the requested range and
 // have begun by today (so a running period counts the days elapsed, today included).
 func (c *figureCalc) daysInRange(ps, fromDay, toDay int64) int64 {
-	lo, hi := ps, ps+c.periodDays()
+	lo, hi := ps, c.periodNext(ps)
 	lo = max(lo, fromDay)
 	hi = min(hi, toDay, c.today+1)
 	if hi <= lo {
@@ -268,11 +291,12 @@ func (c *figureCalc) emitDeployments(ps int64, service string, b *depBucket, day
 // mrBucket gathers the MRs of one period and service; its slices are reused across periods.
 type mrBucket struct {
 	n, rework, unapproved, techDebt, fewApprovals int
+	overCycle                                     int
 	cycle, coding, pickup, review, deploy         []int64
 }
 
 func (b *mrBucket) reset() {
-	b.n, b.rework, b.unapproved, b.techDebt, b.fewApprovals = 0, 0, 0, 0, 0
+	b.n, b.rework, b.unapproved, b.techDebt, b.fewApprovals, b.overCycle = 0, 0, 0, 0, 0, 0
 	b.cycle, b.coding, b.pickup, b.review, b.deploy = b.cycle[:0], b.coding[:0], b.pickup[:0], b.review[:0], b.deploy[:0]
 }
 
@@ -285,6 +309,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 	defer rows.Close()
 	buckets := make([]*mrBucket, len(c.services))
 	used := make([]bool, len(c.services))
+	cycleTarget := int64(c.e.cfg.Agreements.CycleTime / time.Second)
 	all := &mrBucket{}
 	current := int64(math.MinInt64)
 	flush := func() {
@@ -346,6 +371,9 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 			if m.flags&mrFewApprovals != 0 {
 				b.fewApprovals++
 			}
+			if cycleTarget > 0 && m.cycle > cycleTarget {
+				b.overCycle++
+			}
 			if m.category < uint64(len(c.techDebt)) {
 				if c.techDebt[m.category] {
 					b.techDebt++
@@ -383,6 +411,7 @@ func (b *mrBucket) add(o *mrBucket) {
 	b.unapproved += o.unapproved
 	b.techDebt += o.techDebt
 	b.fewApprovals += o.fewApprovals
+	b.overCycle += o.overCycle
 	b.cycle = append(b.cycle, o.cycle...)
 	b.coding = append(b.coding, o.coding...)
 	b.pickup = append(b.pickup, o.pickup...)
@@ -394,13 +423,14 @@ func (b *mrBucket) add(o *mrBucket) {
 type mrStats struct {
 	n, deployed, rework, unapproved int
 	techDebt, fewApprovals          int
+	overCycle                       int
 	cycle                           [3]int64
 	coding, pickup, review, deploy  int64
 }
 
 func (b *mrBucket) stats() mrStats {
 	st := mrStats{n: b.n, deployed: len(b.deploy), rework: b.rework, unapproved: b.unapproved, techDebt: b.techDebt,
-		fewApprovals: b.fewApprovals}
+		fewApprovals: b.fewApprovals, overCycle: b.overCycle}
 	if b.n == 0 {
 		return st
 	}
@@ -435,6 +465,12 @@ func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
 		c.fewApprovals[ps] = few
 	}
 	few[service] = st.fewApprovals
+	slow := c.overCycle[ps]
+	if slow == nil {
+		slow = map[string]int{}
+		c.overCycle[ps] = slow
+	}
+	slow[service] = st.overCycle
 }
 
 // authorDays computes tech_debt_effort_share from the packed author-days (kind 4): an
@@ -846,6 +882,17 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 				c.add(ps, name, CoveragePercent, sums[k]/float64(counts[k]), counts[k])
 			}
 		}
+		// Projects under the coverage target, for the agreements.
+		under := map[string]int{}
+		for i := range ids {
+			if has[i] && value[i] < c.e.cfg.Coverage.Target {
+				under[AllServices]++
+				for _, k := range projSvcs[i] {
+					under[names[k]]++
+				}
+			}
+		}
+		c.coverageUnder[ps] = under
 	}
 	ps := c.periodStart(first)
 	var data sql.RawBytes // decoded before the next row, so the driver's buffer is not copied
@@ -854,7 +901,7 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 		if err := rows.Scan(&d, &data); err != nil {
 			return fmt.Errorf("metrics: read coverage: %w", err)
 		}
-		for ; ps+c.periodDays() <= d; ps += c.periodDays() {
+		for ; c.periodNext(ps) <= d; ps = c.periodNext(ps) {
 			emit(ps)
 		}
 		if err := decodeCoverage(data, set); err != nil {
@@ -864,7 +911,7 @@ func (c *figureCalc) coverage(ctx context.Context, fromDay, toDay int64) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: read coverage: %w", err)
 	}
-	for ; ps < toDay; ps += c.periodDays() {
+	for ; ps < toDay; ps = c.periodNext(ps) {
 		emit(ps)
 	}
 	return nil

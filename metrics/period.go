@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -31,13 +32,21 @@ func Percentile(sorted []int64, p float64) int64 {
 	return int64(math.Round(a + (b-a)*frac))
 }
 
-// PeriodKey names the period containing t (2026-W09 for an ISO week, 2026-03-02 for a day)
-// and returns its first instant, in UTC.
+// PeriodKey names the period containing t (2026-W09 for an ISO week, 2026-03-02 for a day,
+// 2026-03 for a month, 2026-Q1 for a quarter) and returns its first instant, in UTC.
 func PeriodKey(t time.Time, by Period) (key string, start time.Time) {
 	t = t.UTC()
 	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	if by == Day {
+	switch by {
+	case Day:
 		return day.Format(time.DateOnly), day
+	case Month:
+		start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return start.Format("2006-01"), start
+	case Quarter:
+		q := (int(t.Month()) - 1) / 3
+		start = time.Date(t.Year(), time.Month(3*q+1), 1, 0, 0, 0, 0, time.UTC)
+		return fmt.Sprintf("%04d-Q%d", t.Year(), q+1), start
 	}
 	// Monday starts the ISO week; Go's Sunday is 0.
 	back := (int(day.Weekday()) + 6) % 7
@@ -48,16 +57,32 @@ func PeriodKey(t time.Time, by Period) (key string, start time.Time) {
 
 // periodEnd is the first instant after the period starting at start.
 func periodEnd(start time.Time, by Period) time.Time {
-	if by == Day {
+	switch by {
+	case Day:
 		return start.AddDate(0, 0, 1)
+	case Month:
+		return start.AddDate(0, 1, 0)
+	case Quarter:
+		return start.AddDate(0, 3, 0)
 	}
 	return start.AddDate(0, 0, 7)
 }
 
-// ParsePeriod reads a period key (2026-W09 or 2026-03-02) back into its start and kind.
+// ParsePeriod reads a period key (2026-W09, 2026-03-02, 2026-03 or 2026-Q1) back into its
+// start and kind.
 func ParsePeriod(key string) (start time.Time, by Period, err error) {
 	if t, err := time.Parse(time.DateOnly, key); err == nil {
 		return t, Day, nil
+	}
+	if len(key) == 7 && key[4] == '-' && key[5] != 'W' && key[5] != 'Q' {
+		if t, err := time.Parse("2006-01", key); err == nil {
+			return t, Month, nil
+		}
+	}
+	if len(key) == 7 && key[4:6] == "-Q" && key[6] >= '1' && key[6] <= '4' {
+		if y, err := strconv.Atoi(key[:4]); err == nil && key[0] >= '0' && key[0] <= '9' {
+			return time.Date(y, time.Month(3*int(key[6]-'1')+1), 1, 0, 0, 0, 0, time.UTC), Quarter, nil
+		}
 	}
 	// Exactly four year digits, "-W" and two week digits: Sscanf alone would take "2026-W5x",
 	// " 2026-W9" or "+026-W09".
@@ -77,7 +102,7 @@ func ParsePeriod(key string) (start time.Time, by Period, err error) {
 		}
 	}
 	if !ok || w < 1 || w > 53 {
-		return time.Time{}, "", fmt.Errorf("metrics: %q is not a period (use 2026-W09 or 2026-03-02)", key)
+		return time.Time{}, "", fmt.Errorf("metrics: %q is not a period (use 2026-W09, 2026-03-02, 2026-03 or 2026-Q1)", key)
 	}
 	// ISO week 1 contains January 4th.
 	jan4 := time.Date(y, 1, 4, 0, 0, 0, 0, time.UTC)

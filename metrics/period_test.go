@@ -109,3 +109,32 @@ func TestPeriodKey(t *testing.T) {
 		}
 	}
 }
+
+func TestMonthAndQuarterPeriods(t *testing.T) {
+	for _, tc := range []struct {
+		t     time.Time
+		by    Period
+		key   string
+		start time.Time
+		end   time.Time
+	}{
+		{time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC), Month, "2026-03", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Month, "2026-12", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC), Quarter, "2026-Q1", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC), Quarter, "2026-Q4", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		key, start := PeriodKey(tc.t, tc.by)
+		if key != tc.key || !start.Equal(tc.start) || !periodEnd(start, tc.by).Equal(tc.end) {
+			t.Errorf("PeriodKey(%v, %s) = %s %v (end %v), want %s %v %v", tc.t, tc.by, key, start, periodEnd(start, tc.by), tc.key, tc.start, tc.end)
+		}
+		back, by, err := ParsePeriod(key)
+		if err != nil || by != tc.by || !back.Equal(tc.start) {
+			t.Errorf("ParsePeriod(%s) = %v %s %v", key, back, by, err)
+		}
+	}
+	for _, bad := range []string{"2026-13", "2026-Q5", "2026-Q0", "26-Q1", "2026-3"} {
+		if _, _, err := ParsePeriod(bad); err == nil {
+			t.Errorf("ParsePeriod(%q) accepted", bad)
+		}
+	}
+}

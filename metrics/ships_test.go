@@ -53,7 +53,7 @@ func TestDeployBeforeMerge(t *testing.T) {
 	f.mr(mrSpec{project: 1, iid: 3, source: "feat-3", created: at(T + hour), merged: at(T + 4*hour)})
 	f.setMR(1, 3, "h3", "m3")
 
-	f.deploy(1, 1, 10, "base", at(T-day))      // the environment's first deployment
+	f.deploy(1, 1, 10, "base", at(T-day))       // the environment's first deployment
 	f.deploy(2, 1, 10, "h1", at(T+hour))        // deploy before merge of MR 1
 	f.deploy(3, 1, 10, "h2", at(T+2*hour))      // deploy before merge of MR 2
 	f.deploy(4, 1, 10, "old3", at(T+2*hour+60)) // feat-3 at another SHA: ships nothing
@@ -123,7 +123,7 @@ func TestChangeFailureBlamedThroughReverts(t *testing.T) {
 	mr(1, "Add cache", "cache", T)
 	mr(2, "Tune pool", "pool", T+hour)
 	mr(3, "New page", "page", T+2*hour)
-	mr(4, `Revert "Add cache"`, "revert-merge1", T+3*hour)  // the title rule
+	mr(4, `Revert "Add cache"`, "revert-merge1", T+3*hour) // the title rule
 	mr(5, "Hotfix: cache again", "hotfix/cache", T+4*hour) // names MR 1's merge commit
 	f.authoredCommit(1, 5, "c5b", at(T+3*hour), "dev@example.com", "merge1")
 	mr(6, "Drafted", "drafted", T+4*hour+30*60) // merged, never deployed
@@ -245,5 +245,45 @@ func TestInvestmentAndAuthorDays(t *testing.T) {
 	}
 	if g := figure(t, figs, "2026-03-03", AllServices, TechDebtEffort); !approx(g.Value, 0.25) || g.N != 2 {
 		t.Errorf("after project 2 changed: effort share %v n=%d, want (1/2)/2", g.Value, g.N)
+	}
+}
+
+// TestFiguresByMonthAndQuarter checks calendar periods: items land in their month, and
+// deploys_per_day divides by the days of the month inside the range.
+func TestFiguresByMonthAndQuarter(t *testing.T) {
+	f := newFixture(t)
+	f.project(1, "acme/api")
+	f.env(10, 1, "production", "production")
+	// t0 is Monday 2 March 2026: deployments on 2 and 20 March and 1 April.
+	f.deploy(1, 1, 10, "a", at(0))
+	f.deploy(2, 1, 10, "b", at(18*day))
+	f.deploy(3, 1, 10, "c", at(30*day))
+	f.mr(mrSpec{project: 1, iid: 1, created: at(-day), merged: at(hour)})
+	e := f.engine(nil, t0.Add(60*24*time.Hour))
+	figs, err := e.Figures(f.ctx, Filter{From: t0, To: time.Date(2026, 4, 30, 0, 0, 0, 0, time.UTC), By: Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := figure(t, figs, "2026-03", AllServices, Deployments); g.Value != 2 || !g.Start.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("March: %+v", g)
+	}
+	if g := figure(t, figs, "2026-03", AllServices, DeploysPerDay); !approx(g.Value, 2.0/30) { // 2-31 March: 30 days in range
+		t.Errorf("March deploys per day %v, want 2/30", g.Value)
+	}
+	if g := figure(t, figs, "2026-04", AllServices, DeploysPerDay); !approx(g.Value, 1.0/30) {
+		t.Errorf("April deploys per day %v, want 1/30", g.Value)
+	}
+	figs, err = e.Figures(f.ctx, Filter{By: Quarter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := figure(t, figs, "2026-Q1", AllServices, Deployments); g.Value != 2 {
+		t.Errorf("Q1: %+v", g)
+	}
+	if g := figure(t, figs, "2026-Q2", AllServices, Deployments); g.Value != 1 {
+		t.Errorf("Q2: %+v", g)
+	}
+	if err := e.Validate(f.ctx, Filter{By: "year"}); err == nil {
+		t.Error("by=year accepted")
 	}
 }

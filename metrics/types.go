@@ -12,6 +12,9 @@ type Period string
 const (
 	Week Period = "week" // ISO week, Monday 00:00 UTC through Sunday 23:59:59
 	Day  Period = "day"  // UTC day
+	// Month and Quarter are calendar months and quarters in UTC.
+	Month   Period = "month"
+	Quarter Period = "quarter"
 )
 
 // Filter selects items and figures. From and To are UTC dates, both inclusive (To is the last

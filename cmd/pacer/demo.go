@@ -15,7 +15,8 @@ import (
 )
 
 // demoConfig shows off what the configuration can do on the generated organisation: the
-// monolith split into two services by production environment, teams, and a deploy window.
+// monolith split into two services by production environment, teams, a deploy window and the
+// working agreements (the built-in investment categories apply).
 const demoConfig = `
 timezone = "Europe/Malta"
 
@@ -41,6 +42,11 @@ services = ["checkout", "payments", "acme/commerce/search", "acme/commerce/payme
 days     = ["mon", "tue", "wed", "thu"]
 start    = "09:00"
 end      = "17:00"
+
+[agreements]
+approvals       = 1
+tech_debt_share = 0.20
+cycle_time_p50  = "48h"
 
 [bots]
 usernames = ["renovate-bot"]

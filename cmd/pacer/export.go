@@ -22,7 +22,7 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	fs.StringVar(&to, "to", "", "last `DATE` (YYYY-MM-DD, UTC, inclusive; default: today)")
 	fs.Var(&services, "service", "only this `SERVICE` (repeatable; a configured name or a project's full path)")
 	fs.StringVar(&team, "team", "", "only this `TEAM`'s services or authors (from the config)")
-	fs.StringVar(&by, "by", "week", "`PERIOD` of the metrics dataset: week or day")
+	fs.StringVar(&by, "by", "week", "`PERIOD` of the metrics dataset: week, day, month or quarter")
 	fs.Usage = func() {
 		w := fs.Output()
 		io.WriteString(w, "Usage: pacer export DATASET [flags]\n\nDATASET is one of: "+strings.Join(metrics.Datasets, ", ")+"\n\nFlags:\n")
@@ -54,8 +54,10 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	if f.To, err = exportDate("to", to); err != nil {
 		return err
 	}
-	if f.By != metrics.Week && f.By != metrics.Day {
-		return usagef("export: --by %q is not a period (use week or day)", by)
+	switch f.By {
+	case metrics.Week, metrics.Day, metrics.Month, metrics.Quarter:
+	default:
+		return usagef("export: --by %q is not a period (use week, day, month or quarter)", by)
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
 		return usagef("export: the range is reversed: --from %s is after --to %s (swap them)", from, to)

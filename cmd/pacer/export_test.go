@@ -59,7 +59,7 @@ func TestExportBadInputIsExit2(t *testing.T) {
 		{[]string{"metrics", "--db", db, "--from", "2026-3-5"}, `--from "2026-3-5" is not a date`},
 		{[]string{"metrics", "--db", db, "--from", "2999-01-01"}, "--from 2999-01-01 is after today"},
 		{[]string{"metrics", "--db", db, "--to", "yesterday"}, "not a date"},
-		{[]string{"metrics", "--db", db, "--by", "month"}, "not a period"},
+		{[]string{"metrics", "--db", db, "--by", "year"}, "not a period"},
 		{[]string{"metrics", "--db", db, "--service", "acme/nope"}, `unknown service "acme/nope"`},
 		{[]string{"metrics", "--db", db, "--config", cfg, "--team", "nobody"}, `unknown team "nobody" (teams: money)`},
 		{[]string{"metrics", "--db", missing}, "does not exist"},
