@@ -110,19 +110,22 @@ func agreementUnit(c metrics.AgreementCheck) views.Unit {
 	return views.UnitRatio
 }
 
-// agreementTarget writes a check's target: "0%" (none allowed), "≥ 90%", "20% ± 5 pts", "≤ 2d".
+// agreementTarget writes a check's target as it holds: "≥ 90%", "20% ± 5 pts", "≤ 2d", and for
+// the shares of items that break an agreement the share allowed ("≤ 5%", or "0%" for none).
 func agreementTarget(c metrics.AgreementCheck) string {
 	u := agreementUnit(c)
-	t := views.Format(u, c.Target)
-	switch {
-	case c.Agreement == metrics.AgreementTechDebt:
-		return t + " ± " + strings.TrimSuffix(views.Percent(c.Tolerance*100), "%") + " pts"
-	case c.Agreement == metrics.AgreementCoverage:
-		return "≥ " + t
-	case u == views.UnitRatio && c.Target == 0:
-		return t
+	switch c.Agreement {
+	case metrics.AgreementTechDebt:
+		return views.Format(u, c.Target) + " ± " + strings.TrimSuffix(views.Percent(c.Tolerance*100), "%") + " pts"
+	case metrics.AgreementCoverage:
+		return "≥ " + views.Format(u, c.Target)
+	case metrics.AgreementApprovals, metrics.AgreementDeployWindow:
+		if c.Target+c.Tolerance == 0 {
+			return views.Format(u, 0)
+		}
+		return "≤ " + views.Format(u, c.Target+c.Tolerance)
 	}
-	return "≤ " + t
+	return "≤ " + views.Format(u, c.Target)
 }
 
 // agreementStatus is one check's move between last week and this week.
@@ -185,19 +188,28 @@ func agreements(rows []metrics.AgreementRow, week Week, cfg *config.Config, ln l
 		status             agreementStatus
 	}
 	var entries []entry
+	type weekPair struct {
+		service   string
+		cur, prev map[string]metrics.AgreementCheck
+	}
+	var pairs []weekPair
 	for _, r := range rows {
 		cur, ok := checksOf(r, week.String())
 		if !ok {
 			continue
 		}
-		prev, hasPrev := checksOf(r, week.Prev().String())
-		for _, a := range agreementOrder {
-			c, ok := cur[a]
+		prev, _ := checksOf(r, week.Prev().String())
+		pairs = append(pairs, weekPair{r.Service, cur, prev})
+	}
+	// In the agreements' order; within one, the scope's row first, then the services in order.
+	for _, a := range agreementOrder {
+		for _, wp := range pairs {
+			c, ok := wp.cur[a]
 			if !ok {
 				continue
 			}
-			p, ok := prev[a]
-			entries = append(entries, entry{a, r.Service, c, p, statusOf(c, p, hasPrev && ok)})
+			p, ok := wp.prev[a]
+			entries = append(entries, entry{a, wp.service, c, p, statusOf(c, p, ok)})
 		}
 	}
 

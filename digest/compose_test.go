@@ -165,6 +165,9 @@ func TestComposeQuietWeekAndNoBaseURL(t *testing.T) {
 	if fg := figureByLabel(t, m, "Cycle time p50"); fg.Value != "—" {
 		t.Errorf("cycle time of an empty week = %q", fg.Value)
 	}
+	if a := m.Agreements; !strings.HasPrefix(a.Note, "No agreement could be checked this week") || a.URL != "" || len(a.Changes)+len(a.Broken) != 0 {
+		t.Errorf("agreements of an empty week without base_url: %+v", a)
+	}
 }
 
 func TestComposeUnknownServiceIsAnError(t *testing.T) {
@@ -322,18 +325,18 @@ func TestComposeAgreementsSlipAndRecover(t *testing.T) {
 		t.Errorf("note\n got %q\nwant %q", a.Note, want)
 	}
 	wantChanges := []string{
-		"Merged without approval · payments [slipped] 0% -> 33.3% (1 of 3 MRs; target 0%)",
-		"Deployments outside the window · All services [slipped] 0% -> 25% (1 of 4 deployments; target 0%)",
-		"Deployments outside the window · payments [slipped] 0% -> 33.3% (1 of 3 deployments; target 0%)",
-		"Merged without approval · checkout [recovered] 100% -> 0% (0 of 1 MR; target 0%)",
-		"Cycle time p50 · All services [recovered] 1d 2h -> 15h 30m (1 of 4 MRs slower than 1d; target ≤ 1d)",
+		"Merged without approval · payments [slipped] 0% -> 33.3% (1 of 3 MRs; target ≤ 5%)",
+		"Deployments outside the window · All services [slipped] 0% -> 25% (1 of 4 deployments; target ≤ 5%)",
+		"Deployments outside the window · payments [slipped] 0% -> 33.3% (1 of 3 deployments; target ≤ 5%)",
+		"Merged without approval · checkout [recovered] 100% -> 0% (0 of 1 MR; target ≤ 5%)",
+		"Cycle time p50 · All services [recovered] 1d 2h -> 15h 30m (2 of 4 MRs slower than 1d; target ≤ 1d)",
 		"Cycle time p50 · checkout [recovered] 1d 1h -> 5h (0 of 1 MR slower than 1d; target ≤ 1d)",
 	}
 	if got := agreementChangeLines(a); strings.Join(got, "\n") != strings.Join(wantChanges, "\n") {
 		t.Errorf("changes\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(wantChanges, "\n     "))
 	}
 	wantBroken := []string{
-		"Merged without approval (0%): all services 25%",
+		"Merged without approval (≤ 5%): all services 25%",
 		"Coverage (≥ 90%): all services 76.3%, checkout 70%, payments 82.6%",
 		"Tech-debt share (20% ± 5 pts): all services 0%, checkout 0%, payments 0%",
 		"Cycle time p50 (≤ 1d): payments 1d 2h",
@@ -393,8 +396,8 @@ func TestComposeAgreementsOfATeam(t *testing.T) {
 		t.Errorf("note %q, want %q", a.Note, want)
 	}
 	want := []string{
-		"Merged without approval · payments [slipped] 0% -> 33.3% (1 of 3 MRs; target 0%)",
-		"Deployments outside the window · payments [slipped] 0% -> 33.3% (1 of 3 deployments; target 0%)",
+		"Merged without approval · payments [slipped] 0% -> 33.3% (1 of 3 MRs; target ≤ 5%)",
+		"Deployments outside the window · payments [slipped] 0% -> 33.3% (1 of 3 deployments; target ≤ 5%)",
 	}
 	if got := agreementChangeLines(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("changes %q, want %q", got, want)
