@@ -47,12 +47,9 @@ var agreementSpecs = map[string]agreementSpec{
 			return fmt.Sprintf("%d of %s", c.Broken, plural(c.N, "MR", "MRs"))
 		},
 		items: func(ln links, service string, _ metrics.AgreementCheck, cfg *config.Config) string {
-			// The MR list's unapproved=true is "no approval at all": exactly the items when one
-			// approval is agreed; with more, the approvals page shows who fell short.
-			if cfg.Agreements.Approvals > 1 {
-				return ln.to("/approvals", service)
-			}
-			return ln.with("/merge-requests", service, url.Values{"unapproved": {"true"}})
+			// approvals_below, as the agreements page links it: the MRs the check counts
+			// (approval notes), where unapproved=true would also read GitLab's approvals list.
+			return ln.with("/merge-requests", service, url.Values{"approvals_below": {strconv.Itoa(cfg.Agreements.Approvals)}})
 		},
 	},
 	metrics.AgreementDeployWindow: {
@@ -70,7 +67,7 @@ var agreementSpecs = map[string]agreementSpec{
 			return fmt.Sprintf("%d of %s under the target", c.Broken, plural(c.N, "project", "projects"))
 		},
 		items: func(ln links, service string, _ metrics.AgreementCheck, _ *config.Config) string {
-			return ln.to("/coverage", service)
+			return ln.with("/coverage", service, url.Values{"below_target": {"true"}})
 		},
 	},
 	metrics.AgreementTechDebt: {
@@ -78,7 +75,13 @@ var agreementSpecs = map[string]agreementSpec{
 		detail: func(c metrics.AgreementCheck, _ *config.Config) string {
 			return fmt.Sprintf("%d of %s in tech debt", int(c.Value*float64(c.N)+0.5), plural(c.N, "MR", "MRs"))
 		},
-		items: func(ln links, service string, _ metrics.AgreementCheck, _ *config.Config) string {
+		items: func(ln links, service string, _ metrics.AgreementCheck, cfg *config.Config) string {
+			// The tech-debt MRs of the week; the investment page when no category is tech debt.
+			for _, c := range cfg.Investment.Categories {
+				if config.IsTechDebt(c.Name) {
+					return ln.with("/merge-requests", service, url.Values{"category": {c.Name}})
+				}
+			}
 			return ln.to("/investment", service)
 		},
 	},

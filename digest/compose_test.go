@@ -351,7 +351,7 @@ func TestComposeAgreementsSlipAndRecover(t *testing.T) {
 	}
 	if len(a.Changes) == len(wantChanges) {
 		for i, want := range []string{
-			"/merge-requests?by=week&from=2026-02-23&service=payments&to=2026-03-01&unapproved=true",
+			"/merge-requests?approvals_below=1&by=week&from=2026-02-23&service=payments&to=2026-03-01",
 			"/deployments?by=week&from=2026-02-23&outside_window=true&to=2026-03-01",
 			"/deployments?by=week&from=2026-02-23&outside_window=true&service=payments&to=2026-03-01",
 			"/agreements?by=week&from=2026-02-23&service=checkout&to=2026-03-01", // recovered: nothing to list
@@ -369,8 +369,11 @@ func TestComposeAgreementsSlipAndRecover(t *testing.T) {
 			!strings.Contains(got, "sort=slowest") || !strings.Contains(got, "service=payments") {
 			t.Errorf("cycle time link %q", got)
 		}
-		if got := a.Broken[1].Items[2].URL; !strings.Contains(got, "/coverage?") || !strings.Contains(got, "service=payments") {
+		if got := a.Broken[1].Items[2].URL; !strings.Contains(got, "/coverage?") || !strings.Contains(got, "below_target=true") || !strings.Contains(got, "service=payments") {
 			t.Errorf("coverage link %q", got)
+		}
+		if got := a.Broken[2].Items[0].URL; !strings.Contains(got, "/merge-requests?") || !strings.Contains(got, "category=tech+debt") || strings.Contains(got, "service=") {
+			t.Errorf("tech-debt link %q", got)
 		}
 	}
 
@@ -559,13 +562,13 @@ func TestAgreementsSection(t *testing.T) {
 		t.Errorf("highlight %q", h)
 	}
 
-	// With more than one approval agreed, the approvals page stands for the MRs that fell short.
+	// With more than one approval agreed, the name and the link say how many.
 	cfg.Agreements.Approvals = 2
 	ap := func(v float64, holds bool) []metrics.AgreementCheck {
 		return []metrics.AgreementCheck{check(metrics.AgreementApprovals, metrics.UnapprovedRate, v, 4, int(v*4), 0, holds)}
 	}
 	a = agreements([]metrics.AgreementRow{row("api", ap(0, true), ap(0.5, false))}, w09, cfg, ln)
-	if len(a.Changes) != 1 || a.Changes[0].Agreement != "Merged with fewer than 2 approvals" || !strings.Contains(a.Changes[0].URL, "/approvals?") {
+	if len(a.Changes) != 1 || a.Changes[0].Agreement != "Merged with fewer than 2 approvals" || !strings.Contains(a.Changes[0].URL, "/merge-requests?approvals_below=2&") {
 		t.Errorf("two approvals: %+v", a.Changes)
 	}
 }

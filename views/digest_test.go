@@ -71,7 +71,7 @@ func digestFixture() views.DigestEmail {
 					URL: digestBase + "/deployments?by=week&from=2026-02-23&outside_window=true&team=money&to=2026-03-01"},
 				{Status: "slipped", Tone: "bad", Agreement: "Merged without approval", Service: "pay<ments>", ServiceURL: digestBase + "/agreements?service=pay%3Cments%3E",
 					Detail: "1 of 31 MRs", Target: "0%", LastWeek: "0%", ThisWeek: "3.2%",
-					URL: digestBase + "/merge-requests?service=pay%3Cments%3E&unapproved=true"},
+					URL: digestBase + "/merge-requests?approvals_below=1&service=pay%3Cments%3E"},
 				{Status: "recovered", Tone: "good", Agreement: "Cycle time p50", Service: "checkout", ServiceURL: digestBase + "/agreements?service=checkout",
 					Detail: "0 of 9 MRs slower than 2d", Target: "≤ 2d", LastWeek: "2d 6h", ThisWeek: "1d 4h", URL: digestBase + "/agreements?service=checkout"},
 			},
