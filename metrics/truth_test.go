@@ -2,8 +2,10 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -100,7 +102,7 @@ services = ["payments", "checkout"]
 		t.Fatal(err)
 	}
 
-	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf, "money")
 
 	// A few days later: the next sync changes some projects; the refresh derives those again
 	// and must land on the truth, and on what a refresh from scratch gives.
@@ -113,7 +115,7 @@ services = ["payments", "checkout"]
 	if err := e.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf)
+	checkTruth(t, e, org.Truth(), end, paths, mono, serviceOf, "money")
 
 	incremental := snapshot(t, e, end.AddDate(0, 0, -40))
 	if _, err := st.DB.Exec(`DELETE FROM fact_state`); err != nil { // forces a refresh from scratch
@@ -145,7 +147,7 @@ func snapshot(t *testing.T, e *metrics.Engine, from time.Time) string {
 	return b.String()
 }
 
-func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end time.Time, paths map[int64]string, mono string, serviceOf func(int64, string) string) {
+func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end time.Time, paths map[int64]string, mono string, serviceOf func(int64, string) string, teams ...string) {
 	t.Helper()
 	ctx := context.Background()
 	// Deployments: service, and the truth's rework, rollback, change failure, recovery, counts.
@@ -153,7 +155,8 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	for _, d := range truth.Deployments {
 		w := truthDep{service: serviceOf(d.ProjectID, d.Environment), mrs: len(d.CountedIIDs), rework: d.Rework,
 			rollback: d.Rollback, cf: d.ChangeFailure, recovery: -1, finished: d.FinishedAt.Unix(), projectID: d.ProjectID,
-			environment: d.Environment, counted: d.CountedIIDs, first: d.First}
+			environment: d.Environment, counted: d.CountedIIDs, first: d.First, ref: d.Ref, blames: d.Blames, blamedBy: d.BlamedBy,
+			before: d.BeforeMergeIIDs}
 		if d.RecoverySeconds != nil {
 			w.recovery = *d.RecoverySeconds
 		}
@@ -171,10 +174,27 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		if d.RecoverySeconds != nil {
 			rec = *d.RecoverySeconds
 		}
-		if d.Service != w.service || len(d.MergeRequests) != w.mrs || d.Rework != w.rework || d.Rollback != w.rollback ||
-			d.ChangeFailure != w.cf || rec != w.recovery || d.FinishedAt.Unix() != w.finished {
-			t.Errorf("deployment %d: service %s mrs %d rework %v rollback %v cf %v recovery %d finished %v; truth %+v",
-				d.ID, d.Service, len(d.MergeRequests), d.Rework, d.Rollback, d.ChangeFailure, rec, d.FinishedAt, w)
+		var iids, before []int64
+		for _, m := range d.MergeRequests {
+			iids = append(iids, m.IID)
+			if m.BeforeMerge {
+				before = append(before, m.IID)
+			}
+			tm, _ := truth.FindMR(d.ProjectID, m.IID)
+			if fmt.Sprint(m.Reverts) != fmt.Sprint(tm.Reverts) && (len(m.Reverts) > 0 || len(tm.Reverts) > 0) {
+				t.Errorf("deployment %d: MR !%d reverts %v, truth %v", d.ID, m.IID, m.Reverts, tm.Reverts)
+			}
+			if m.Rework != tm.Rework {
+				t.Errorf("deployment %d: MR !%d rework %v, truth %v", d.ID, m.IID, m.Rework, tm.Rework)
+			}
+		}
+		slices.Sort(iids)
+		slices.Sort(before)
+		if d.Service != w.service || fmt.Sprint(iids) != fmt.Sprint(w.counted) || fmt.Sprint(before) != fmt.Sprint(w.before) ||
+			d.Rework != w.rework || d.Rollback != w.rollback || d.ChangeFailure != w.cf || rec != w.recovery ||
+			d.FinishedAt.Unix() != w.finished || d.Ref != w.ref || d.Blames != w.blames || d.BlamedBy != w.blamedBy {
+			t.Errorf("deployment %d: service %s ref %s mrs %v before merge %v rework %v rollback %v blames %d blamed by %d cf %v recovery %d finished %v; truth %+v",
+				d.ID, d.Service, d.Ref, iids, before, d.Rework, d.Rollback, d.Blames, d.BlamedBy, d.ChangeFailure, rec, d.FinishedAt, w)
 		}
 		return nil
 	}); err != nil {
@@ -197,13 +217,18 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	// MRs: in scope, human, with the truth's instants; the service of a monolith MR is the one
 	// of the deployment that first shipped it.
 	mrs := map[[2]int64]truthMR{}
+	authorDays := map[[2]int64][]gitlabsim.AuthorDay{}
 	for _, m := range truth.MergeRequests {
 		if !m.InScope || m.Bot || m.MergedAt == nil {
 			continue
 		}
 		w := truthMR{service: serviceOf(m.ProjectID, ""), firstCommit: m.FirstCommitAt.Unix(), review: unixOr(m.FirstReviewAt),
 			approval: unixOr(m.FirstApprovalAt), dep: unixOr(m.DeployedAt), merged: m.MergedAt.Unix(), created: m.CreatedAt.Unix(),
-			rework: m.Rework}
+			rework: m.Rework, delivered: m.DeliveredAt.Unix(), coding: m.CodingSeconds, pickup: m.PickupSeconds,
+			review2: m.ReviewSeconds, deploy: -1, cycle: m.CycleSeconds, category: m.Category, beforeMerge: m.BeforeMerge}
+		if m.DeploySeconds != nil {
+			w.deploy = *m.DeploySeconds
+		}
 		if m.DeployedAt != nil {
 			for _, d := range deps {
 				if d.projectID == m.ProjectID && d.finished == w.dep && containsInt(d.counted, m.IID) {
@@ -212,6 +237,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 			}
 		}
 		mrs[[2]int64{m.ProjectID, m.IID}] = w
+		authorDays[[2]int64{m.ProjectID, m.IID}] = m.AuthorDays
 	}
 	seen = 0
 	if err := e.MergeRequests(ctx, metrics.Filter{From: time.Unix(0, 0)}, func(m *metrics.MergeRequest) error {
@@ -225,8 +251,13 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 		if m.DeployedAt != nil {
 			dep = m.DeployedAt.Unix()
 		}
+		deploy := int64(-1)
+		if m.DeploySeconds != nil {
+			deploy = *m.DeploySeconds
+		}
 		got := truthMR{m.Service, m.FirstCommitAt.Unix(), unixOr(m.FirstReviewAt), unixOr(m.FirstApproval), dep,
-			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework}
+			m.MergedAt.Unix(), m.CreatedAt.Unix(), m.Rework, m.DeliveredAt.Unix(), m.CodingSeconds, m.PickupSeconds,
+			m.ReviewSeconds, deploy, m.CycleSeconds, m.Category, m.BeforeMerge}
 		if got != w {
 			t.Errorf("MR %s!%d:\n got %+v\ntruth %+v", m.Project, m.IID, got, w)
 		}
@@ -237,6 +268,7 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	if seen != len(mrs) {
 		t.Errorf("%d MRs, truth has %d in scope", seen, len(mrs))
 	}
+	checkCategoryColumn(t, e, mrs, paths)
 
 	// Figures, computed here from the truth: four whole weeks in the past; weeks cut by a range
 	// from a Wednesday to a Tuesday (deploys per day over the days inside the range, coverage
@@ -255,18 +287,22 @@ func checkTruth(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, end tim
 	}
 	teamServices := map[string]bool{"payments": true, "checkout": true}
 	for _, rg := range ranges {
-		for _, team := range []string{"", "money"} {
-			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, deps, paths, mono, serviceOf)
+		for _, team := range append([]string{""}, teams...) {
+			checkTruthFigures(t, e, truth, rg.from, rg.to, today, rg.by, team, teamServices, mrs, authorDays, deps, paths, mono, serviceOf)
 		}
 	}
 }
 
 // truthMR and truthDep are the per-item truth the figures are computed from.
 type truthMR struct {
-	service                            string
-	firstCommit, review, approval, dep int64
-	merged, created                    int64
-	rework                             bool
+	service                                string
+	firstCommit, review, approval, dep     int64
+	merged, created                        int64
+	rework                                 bool
+	delivered                              int64
+	coding, pickup, review2, deploy, cycle int64 // review2: the review stage; deploy -1 when not deployed
+	category                               string
+	beforeMerge                            bool
 }
 
 type truthDep struct {
@@ -279,12 +315,16 @@ type truthDep struct {
 	environment          string
 	counted              []int64
 	first                bool
+	ref                  string
+	blames, blamedBy     int64
+	before               []int64
 }
 
 // checkTruthFigures computes every figure of the range [from, to] (dates, inclusive) by period
 // from the truth, with today as the engine's today, and compares it with Figures.
 func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, from, to, today time.Time, by metrics.Period,
-	team string, teamServices map[string]bool, mrs map[[2]int64]truthMR, deps map[int64]truthDep, paths map[int64]string,
+	team string, teamServices map[string]bool, mrs map[[2]int64]truthMR, authorDays map[[2]int64][]gitlabsim.AuthorDay,
+	deps map[int64]truthDep, paths map[int64]string,
 	mono string, serviceOf func(int64, string) string) {
 	t.Helper()
 	ctx := context.Background()
@@ -329,7 +369,7 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 	want := map[string]fig{}
 	type mrAgg struct {
 		cycle, coding, pickup, review, deploy []int64
-		rework, unapproved                    int
+		rework, unapproved, techDebt          int
 	}
 	type depAgg struct {
 		n, rework, cf int
@@ -341,10 +381,7 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 		if !keep(m.service) {
 			continue
 		}
-		delivered := m.merged
-		if m.dep >= 0 {
-			delivered = m.dep
-		}
+		delivered := m.delivered
 		period, ok := inRange(delivered)
 		if !ok {
 			continue
@@ -355,20 +392,21 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 				a = &mrAgg{}
 				mrAggs[[2]string{period, s}] = a
 			}
-			a.cycle = append(a.cycle, delivered-m.firstCommit)
-			a.coding = append(a.coding, m.created-m.firstCommit)
-			if m.review >= 0 {
-				a.pickup = append(a.pickup, m.review-m.created)
-				a.review = append(a.review, m.merged-m.review)
-			} else {
-				a.pickup = append(a.pickup, m.merged-m.created)
-				a.review = append(a.review, 0)
+			if m.coding+m.pickup+m.review2+max(m.deploy, 0) != m.cycle || m.cycle != delivered-m.firstCommit {
+				t.Errorf("truth: the stages of an MR delivered at %d do not add up: %+v", delivered, m)
 			}
-			if m.dep >= 0 {
-				a.deploy = append(a.deploy, m.dep-m.merged)
+			a.cycle = append(a.cycle, m.cycle)
+			a.coding = append(a.coding, m.coding)
+			a.pickup = append(a.pickup, m.pickup)
+			a.review = append(a.review, m.review2)
+			if m.deploy >= 0 {
+				a.deploy = append(a.deploy, m.deploy)
 			}
 			if m.rework {
 				a.rework++
+			}
+			if m.category == gitlabsim.CategoryTechDebt {
+				a.techDebt++
 			}
 			if m.approval < 0 {
 				a.unapproved++
@@ -416,6 +454,63 @@ func checkTruthFigures(t *testing.T, e *metrics.Engine, truth *gitlabsim.Truth, 
 		put(k, metrics.DeployTimeP50, numpyPercentile(a.deploy, 50), len(a.deploy))
 		put(k, metrics.MRReworkRate, float64(a.rework)/float64(n), n)
 		put(k, metrics.UnapprovedRate, float64(a.unapproved)/float64(n), n)
+		put(k, metrics.TechDebtShare, float64(a.techDebt)/float64(n), n)
+	}
+	// Tech-debt effort: every author-day of an MR with facts is split equally among the k MRs
+	// with a commit by that author that day; it belongs to the period of its day. A row counts
+	// the author-days with at least one of its MRs, and divides its MRs' tech-debt parts by its
+	// MRs' parts (for "all" without a team: by the number of author-days).
+	shares := map[gitlabsim.AuthorDay][][2]int64{}
+	for k, days := range authorDays {
+		for _, ad := range days {
+			shares[ad] = append(shares[ad], k)
+		}
+	}
+	type effAgg struct {
+		n         int
+		debt, all float64
+	}
+	effAggs := map[[2]string]*effAgg{}
+	for ad, ks := range shares {
+		period, ok := inRange(ad.Day.Unix())
+		if !ok {
+			continue
+		}
+		k := float64(len(ks))
+		rows := map[string]*effAgg{}
+		for _, key := range ks {
+			m := mrs[key]
+			if !keep(m.service) {
+				continue
+			}
+			for _, s := range []string{"all", m.service} {
+				a := rows[s]
+				if a == nil {
+					a = &effAgg{}
+					rows[s] = a
+				}
+				a.all += 1 / k
+				if m.category == gitlabsim.CategoryTechDebt {
+					a.debt += 1 / k
+				}
+			}
+		}
+		for s, r := range rows {
+			a := effAggs[[2]string{period, s}]
+			if a == nil {
+				a = &effAgg{}
+				effAggs[[2]string{period, s}] = a
+			}
+			a.n++
+			a.debt += r.debt
+			a.all += r.all
+			if s == "all" && team == "" {
+				a.all += 1 - r.all // every MR of the day is in scope: the whole author-day
+			}
+		}
+	}
+	for k, a := range effAggs {
+		put(k, metrics.TechDebtEffort, a.debt/a.all, a.n)
 	}
 	for k, a := range depAggs {
 		put(k, metrics.Deployments, float64(a.n), a.n)
@@ -523,6 +618,39 @@ func numpyPercentile(v []int64, p float64) float64 {
 	return math.Round(x)
 }
 
+// checkCategoryColumn reads the merge-requests CSV: its last column is category, and each
+// row's category is the truth's.
+func checkCategoryColumn(t *testing.T, e *metrics.Engine, mrs map[[2]int64]truthMR, paths map[int64]string) {
+	t.Helper()
+	var b strings.Builder
+	if err := metrics.WriteCSV(context.Background(), &b, e, "merge-requests", metrics.Filter{From: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0][len(rows[0])-1] != "category" {
+		t.Fatalf("merge-requests CSV: the last column is not category: %v", rows[:min(len(rows), 1)])
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	got := map[string]string{}
+	for _, r := range rows[1:] {
+		got[r[col["project"]]+"!"+r[col["iid"]]] = r[len(r)-1]
+	}
+	if len(got) != len(mrs) {
+		t.Errorf("merge-requests CSV: %d rows, truth has %d MRs", len(got), len(mrs))
+	}
+	for k, m := range mrs {
+		if c := got[fmt.Sprintf("%s!%d", paths[k[0]], k[1])]; c != m.category {
+			t.Errorf("merge-requests CSV: %s!%d category %q, truth %q", paths[k[0]], k[1], c, m.category)
+		}
+	}
+}
+
 func unixOr(t *time.Time) int64 {
 	if t == nil {
 		return -1
@@ -537,4 +665,197 @@ func containsInt(s []int64, v int64) bool {
 		}
 	}
 	return false
+}
+
+// TestEdgeCasesEqualTruth builds an organisation by hand with each edge case of SPEC §3's
+// ships, blame and author-day rules, checks the truth against values worked out by hand, then
+// syncs it through the collector and compares the engine with the truth as above.
+func TestEdgeCasesEqualTruth(t *testing.T) {
+	end := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+	day := time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC)
+	at := func(d int, hhmm string) time.Time {
+		x, err := time.Parse("15:04", hhmm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return day.AddDate(0, 0, d).Add(time.Duration(x.Hour())*time.Hour + time.Duration(x.Minute())*time.Minute)
+	}
+	commits := func(who string, ts ...time.Time) []gitlabsim.CommitSpec {
+		var cs []gitlabsim.CommitSpec
+		for _, x := range ts {
+			cs = append(cs, gitlabsim.CommitSpec{Author: who, At: x})
+		}
+		return cs
+	}
+	sc := gitlabsim.NewScenario(day.AddDate(0, 0, -14))
+	mr := func(p *gitlabsim.ScenarioProject, author, title string, d int, created, merged string, extra ...gitlabsim.CommitSpec) *gitlabsim.ScenarioMR {
+		return p.MR(gitlabsim.MRSpec{Author: author, Title: title, Created: at(d, created), Merged: at(d, merged),
+			Commits: append(commits(author, at(d, created).Add(-time.Hour)), extra...)})
+	}
+
+	// 1. A revert of an MR shipped three deployments earlier, then a second fix for the same
+	// failure (a git revert of one of its commits): both blame the deployment that shipped it.
+	rv := sc.Project("reverts", "anna")
+	a := mr(rv, "anna", "Add invoice export", 0, "09:00", "10:00")
+	b := mr(rv, "ben", "Add cart totals", 0, "10:30", "11:00")
+	c := mr(rv, "anna", "Speed up search ranking", 0, "11:30", "12:00")
+	d0 := rv.Deploy("", "main", "1111111111111111111111111111111111111111", at(0, "08:00"))
+	d1 := rv.Deploy("", "main", a.MergeSHA(), at(0, "10:30"), a)
+	d2 := rv.Deploy("", "main", b.MergeSHA(), at(0, "11:30"), b)
+	d3 := rv.Deploy("", "main", c.MergeSHA(), at(0, "12:30"), c)
+	r1 := rv.MR(gitlabsim.MRSpec{Author: "ben", Title: `Revert "Add invoice export"`, Branch: "revert-" + a.MergeSHA()[:8],
+		Created: at(0, "13:00"), Merged: at(0, "13:20"), Commits: []gitlabsim.CommitSpec{{At: at(0, "12:58"),
+			Message: "Revert \"Add invoice export\"\n\nThis reverts commit " + a.MergeSHA() + ".\n"}}})
+	d4 := rv.Deploy("", "main", r1.MergeSHA(), at(0, "13:40"), r1)
+	r2 := rv.MR(gitlabsim.MRSpec{Author: "anna", Title: "Back out the rest of the invoice export", Branch: "revert/invoice-export",
+		Created: at(0, "14:00"), Merged: at(0, "14:30"), Commits: []gitlabsim.CommitSpec{{At: at(0, "13:55"),
+			Message: "Revert \"Work on Add invoice export\"\n\nThis reverts commit " + a.CommitSHA(0) + ".\n"}}})
+	d5 := rv.Deploy("", "main", r2.MergeSHA(), at(0, "15:00"), r2)
+
+	// 2. A revert whose target was never deployed before: both ship together, so the
+	// deployment just before blames.
+	nd := sc.Project("never-deployed", "carl")
+	e := mr(nd, "carl", "Migrate audit log", 1, "09:00", "10:00")
+	f := nd.MR(gitlabsim.MRSpec{Author: "carl", Title: `Revert "Migrate audit log"`, Branch: "fix/audit-log",
+		Created: at(1, "10:10"), Merged: at(1, "10:20"), Commits: commits("carl", at(1, "10:05"))})
+	n0 := nd.Deploy("", "main", "2222222222222222222222222222222222222222", at(1, "08:00"))
+	n1 := nd.Deploy("", "main", f.MergeSHA(), at(1, "11:00"), e, f)
+
+	// 3. A deployment of the branch before created_at, and one of the right branch at another
+	// SHA: neither ships; the link after the merge does.
+	br := sc.Project("branches", "dora")
+	g := br.MR(gitlabsim.MRSpec{Author: "dora", Title: "Add health checks", Branch: "feat-g", Created: at(2, "10:00"),
+		Merged: at(2, "12:00"), Commits: commits("dora", at(2, "09:00"))})
+	h := br.MR(gitlabsim.MRSpec{Author: "dora", Title: "Cache price lookups", Branch: "feat-h", Created: at(2, "10:30"),
+		Merged: at(2, "12:10"), Commits: commits("dora", at(2, "10:00"), at(2, "11:30"))})
+	b0 := br.Deploy("", "main", "3333333333333333333333333333333333333333", at(2, "08:00"))
+	bPre := br.Deploy("", "feat-g", g.HeadSHA(), at(2, "09:30"))
+	bOld := br.Deploy("", "feat-h", h.CommitSHA(0), at(2, "11:00"))
+	b1 := br.Deploy("", "main", h.MergeSHA(), at(2, "12:30"), g, h)
+
+	// 4. Deploys before merge: the GitLab link to the next deployment does not count again; a
+	// review after the pre-merge deployment does not end pickup.
+	bm := sc.Project("before-merge", "emil")
+	j := bm.MR(gitlabsim.MRSpec{Author: "emil", Title: "Add SSO callback", Branch: "feat-j", Created: at(3, "13:00"),
+		Merged: at(3, "14:12"), Commits: commits("emil", at(3, "12:00")), ApprovedBy: "fay", ApprovedAt: at(3, "13:30")})
+	k := bm.MR(gitlabsim.MRSpec{Author: "fay", Title: "Handle refunds", Branch: "feat-k", Created: at(3, "14:20"),
+		Merged: at(3, "15:30"), Commits: commits("fay", at(3, "14:00")), ApprovedBy: "emil", ApprovedAt: at(3, "15:20")})
+	m0 := bm.Deploy("", "main", "4444444444444444444444444444444444444444", at(3, "08:00"))
+	mJ := bm.Deploy("", "feat-j", j.HeadSHA(), at(3, "14:00"))
+	m1 := bm.Deploy("", "main", j.MergeSHA(), at(3, "14:30"), j)
+	mK := bm.Deploy("", "feat-k", k.HeadSHA(), at(3, "15:00"))
+	m2 := bm.Deploy("", "main", k.MergeSHA(), at(3, "15:45"), k)
+
+	// 5. A deploy before merge followed by a rollback to the version before it; the MR is merged
+	// anyway and linked again after a later deployment.
+	rb := sc.Project("rollback", "gus")
+	l := rb.MR(gitlabsim.MRSpec{Author: "gus", Title: "Retry payment webhooks", Branch: "feat-l", Created: at(4, "09:00"),
+		Merged: at(4, "10:30"), Commits: commits("gus", at(4, "08:30"))})
+	q0 := rb.Deploy("", "main", "5555555555555555555555555555555555555555", at(4, "08:00"))
+	qL := rb.Deploy("", "feat-l", l.HeadSHA(), at(4, "10:00"))
+	qBack := rb.Deploy("", "main", "5555555555555555555555555555555555555555", at(4, "10:10"))
+	q1 := rb.Deploy("", "main", l.MergeSHA(), at(4, "11:00"), l)
+
+	// 6. One MR shipped to two production environments, then a re-deploy of the same SHA.
+	two := sc.Project("two-regions", "hana", "production/eu", "production/us")
+	nn := mr(two, "hana", "Validate addresses", 5, "09:00", "09:30")
+	t0eu := two.Deploy("production/eu", "main", "6666666666666666666666666666666666666666", at(5, "08:00"))
+	t0us := two.Deploy("production/us", "main", "6666666666666666666666666666666666666666", at(5, "08:10"))
+	teu := two.Deploy("production/eu", "main", nn.MergeSHA(), at(5, "10:00"), nn)
+	tus := two.Deploy("production/us", "main", nn.MergeSHA(), at(5, "10:30"), nn)
+	teu2 := two.Deploy("production/eu", "main", nn.MergeSHA(), at(5, "11:00"))
+
+	// 7. One author-day shared by three MRs (one of them tech debt), a second author on one of
+	// them, the same person's email in another case, and a commit without an email.
+	ad := sc.Project("author-days", "ida")
+	p1 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "Add stock reservations", Created: at(7, "12:00"), Merged: at(7, "16:00"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "09:00")}, {Author: "jon", At: at(7, "10:00")}}})
+	p2 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "chore: tidy the tax tables", Created: at(7, "13:00"), Merged: at(7, "16:10"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "11:00"), Email: "Ida@ACME.example"}}})
+	p3 := ad.MR(gitlabsim.MRSpec{Author: "ida", Title: "Fix currency rounding display", Created: at(7, "14:00"), Merged: at(7, "16:20"),
+		Commits: []gitlabsim.CommitSpec{{At: at(7, "12:30")}, {Author: "kai", Email: "-", At: at(8, "08:00")}}})
+	a0 := ad.Deploy("", "main", "7777777777777777777777777777777777777777", at(7, "08:00"))
+	a1 := ad.Deploy("", "main", p3.MergeSHA(), at(8, "10:00"), p1, p2, p3)
+
+	org := sc.Org(end)
+	truth := org.Truth()
+
+	// The truth, against the rules worked out by hand.
+	dep := func(id int64) gitlabsim.TruthDeployment {
+		d, ok := truth.FindDeployment(id)
+		if !ok {
+			t.Fatalf("deployment %d not in the truth", id)
+		}
+		return d
+	}
+	mrOf := func(p *gitlabsim.ScenarioProject, m *gitlabsim.ScenarioMR) gitlabsim.TruthMR {
+		x, ok := truth.FindMR(p.ID(), m.IID())
+		if !ok {
+			t.Fatalf("MR !%d not in the truth", m.IID())
+		}
+		return x
+	}
+	expect := func(what string, got, want any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("truth: %s = %v, want %v", what, got, want)
+		}
+	}
+	expect("revert by title reverts", mrOf(rv, r1).Reverts, []int64{a.IID()})
+	expect("revert by commit reverts", mrOf(rv, r2).Reverts, []int64{a.IID()})
+	expect("first revert blames", dep(d4).Blames, d1)
+	expect("second fix blames", dep(d5).Blames, d1)
+	expect("blamed by", dep(d1).BlamedBy, d4)
+	expect("recovery", *dep(d1).RecoverySeconds, int64(at(0, "13:40").Sub(at(0, "10:30"))/time.Second))
+	expect("change failures", []bool{dep(d0).ChangeFailure, dep(d1).ChangeFailure, dep(d2).ChangeFailure, dep(d3).ChangeFailure, dep(d4).ChangeFailure},
+		[]bool{false, true, false, false, false})
+	expect("revert shipped with its target blames", dep(n1).Blames, n0)
+	expect("revert of a never-deployed MR reverts", mrOf(nd, f).Reverts, []int64{e.IID()})
+	expect("deploy before created_at ships", dep(bPre).CountedIIDs, []int64{})
+	expect("deploy of another SHA ships", dep(bOld).CountedIIDs, []int64{})
+	expect("link after the merge counts", dep(b1).CountedIIDs, []int64{g.IID(), h.IID()})
+	expect("branch deployments refs", []string{dep(bPre).Ref, dep(b0).Ref}, []string{"feat-g", "main"})
+	expect("deploy before merge ships", dep(mJ).BeforeMergeIIDs, []int64{j.IID()})
+	expect("next deployment counts again", dep(m1).CountedIIDs, []int64{})
+	expect("second deploy before merge ships", dep(mK).CountedIIDs, []int64{k.IID()})
+	expect("after the second one", dep(m2).CountedIIDs, []int64{})
+	expect("deployed before merge", []any{*mrOf(bm, j).DeployedAt, mrOf(bm, j).BeforeMerge, *mrOf(bm, j).DeploySeconds}, []any{at(3, "14:00"), true, 0})
+	expect("pickup and review, reviewed before the deploy", []int64{mrOf(bm, j).PickupSeconds, mrOf(bm, j).ReviewSeconds}, []int64{1800, 1800})
+	expect("pickup and review, reviewed after the deploy", []int64{mrOf(bm, k).PickupSeconds, mrOf(bm, k).ReviewSeconds}, []int64{2400, 0})
+	expect("rollback after a deploy before merge", []bool{dep(qBack).Rollback, dep(qBack).Rework, dep(qL).ChangeFailure}, []bool{true, true, true})
+	expect("rollback blames", dep(qBack).Blames, qL)
+	expect("relinked after the rollback", dep(q1).CountedIIDs, []int64{})
+	expect("rolled-back MR delivered", *mrOf(rb, l).DeployedAt, at(4, "10:00"))
+	expect("two regions", [][]int64{dep(teu).CountedIIDs, dep(tus).CountedIIDs, dep(teu2).CountedIIDs}, [][]int64{{nn.IID()}, {nn.IID()}, {}})
+	expect("re-deploy of the same SHA", dep(teu2).Rollback, false)
+	expect("two regions deployed at", *mrOf(two, nn).DeployedAt, at(5, "10:00"))
+	expect("author-days of the shared MR", len(mrOf(ad, p1).AuthorDays), 2)
+	expect("email in another case", mrOf(ad, p2).AuthorDays[0].Identity, "ida@acme.example")
+	expect("commit without an email", mrOf(ad, p3).AuthorDays[1].Identity, "kai")
+	expect("category", mrOf(ad, p2).Category, gitlabsim.CategoryTechDebt)
+	_, _, _, _, _, _ = m0, q0, t0eu, t0us, a0, a1
+
+	paths := map[int64]string{}
+	for _, p := range truth.Projects {
+		paths[p.ID] = p.Path
+	}
+	cfg, err := config.Parse("edge.toml", []byte(fmt.Sprintf("[bots]\nusernames = %q\n", org.BotUsernames())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	st := storetest.New(t)
+	if _, err := collector.Sync(ctx, st, collector.Options{BaseURL: srv.URL(), Token: gitlabsim.DefaultToken,
+		Groups: []string{org.TopGroup()}, Since: end.AddDate(-1, 0, 0), Config: cfg, Now: org.Now,
+		RetryWaitMin: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	eng := metrics.New(st, cfg)
+	eng.SetClock(org.Now)
+	if err := eng.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkTruth(t, eng, truth, end, paths, "", func(id int64, _ string) string { return paths[id] })
 }

@@ -5,7 +5,8 @@
 // Generate builds an organisation from a seed (a top group "acme" with subgroups, about a dozen
 // services, one monolith, an archived project and a project shared in from another group,
 // users and bots, merge requests with commits, notes and approvals, environments, deployments
-// and pipelines). Org.Advance adds activity; Org.Truth reports what GitLab shows at Org.Now and
+// and pipelines; some teams deploy before merge, some work is tech debt, some MRs are reverted).
+// NewScenario builds a small organisation by hand instead. Org.Advance adds activity; Org.Truth reports what GitLab shows at Org.Now and
 // the facts SPEC §3 derives from it.
 //
 // NewServer serves an Org on 127.0.0.1 (the API under URL()+"/api/v4"), with GitLab's paging

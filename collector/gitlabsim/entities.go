@@ -384,9 +384,13 @@ type commitJSON struct {
 
 func commitEntity(p *project, c commit) commitJSON {
 	off := c.author.tzOffset
+	msg := c.message
+	if msg == "" {
+		msg = c.title + "\n"
+	}
 	return commitJSON{ID: c.sha, ShortID: c.sha[:8], CreatedAt: jtz(c.committed, off), ParentIDs: []string{c.parent},
-		Title: c.title, Message: c.title + "\n", AuthorName: c.author.name, AuthorEmail: c.author.email(),
-		AuthoredDate: jtz(c.authored, off), CommitterName: c.author.name, CommitterEmail: c.author.email(),
+		Title: c.title, Message: msg, AuthorName: c.name, AuthorEmail: c.email,
+		AuthoredDate: jtz(c.authored, off), CommitterName: c.name, CommitterEmail: c.email,
 		CommittedDate: jtz(c.committed, off), Trailers: map[string]string{}, ExtendedTrailers: map[string]string{},
 		WebURL: p.webURL(WebBase) + "/-/commit/" + c.sha}
 }

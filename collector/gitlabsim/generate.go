@@ -16,6 +16,29 @@ type GenOptions struct {
 	Days     int       // history length in days; default 90
 	Services int       // service projects, one of them the monolith; default 12
 	Scale    float64   // activity multiplier; 1 gives about 40 production deployments per weekday
+
+	// DeployBeforeMerge is the share of the ordinary services whose team deploys most MRs'
+	// branches to production, watches them for about ten minutes and only then merges; default
+	// 1/3, negative for none.
+	DeployBeforeMerge float64
+	// TechDebt is about the share of merged human MRs that are tech-debt work (by label, title
+	// or branch convention); default 0.2, negative for none (only the tech-debt look-alikes of
+	// dependency bots remain).
+	TechDebt float64
+	// SharedWork is the share of human MRs with commits by a second author; default 0.15,
+	// negative for none.
+	SharedWork float64
+}
+
+// share resolves an option share: 0 means the default, a negative value none.
+func share(v, def float64) float64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Org is a generated GitLab organisation: a top group with subgroups, projects, users, merge
@@ -49,7 +72,18 @@ type Org struct {
 	pendPipes lazyIDs[*pipeline]
 	pendDeps  lazyIDs[*deployment]
 	pendMRs   []plannedMR
+	pendRels  []plannedRelease
 	slotEnd   time.Time // end of the hour simulate is planning
+}
+
+// plannedRelease is a release that follows from another event: a deploy of an MR's branch
+// before its merge (mr set), or the release of the default branch just after that merge.
+type plannedRelease struct {
+	at      time.Time
+	p       *project
+	mr      *mergeRequest
+	dur     time.Duration // the deploy job's duration, for a deploy before merge
+	mergeAt time.Time
 }
 
 // plannedMR is an MR that follows from another event (a hotfix after a rollback); it is
@@ -80,6 +114,9 @@ func Generate(opt GenOptions) *Org {
 	if opt.Scale <= 0 {
 		opt.Scale = 1
 	}
+	opt.DeployBeforeMerge = share(opt.DeployBeforeMerge, 1.0/3)
+	opt.TechDebt = share(opt.TechDebt, 0.2)
+	opt.SharedWork = share(opt.SharedWork, 0.15)
 	o := &Org{
 		opt:         opt,
 		r:           newRnd(opt.Seed),
@@ -238,7 +275,14 @@ func (o *Org) build() {
 		}
 		seen[un] = true
 		uid += int64(1 + r.IntN(30))
-		o.humans = append(o.humans, o.newUser(uid, un, f+" "+l, false))
+		u := o.newUser(uid, un, f+" "+l, false)
+		switch {
+		case len(o.humans) == 7:
+			u.gitEmail = gitEmailNone
+		case r.chance(0.15):
+			u.gitEmail = gitEmailCapitalised
+		}
+		o.humans = append(o.humans, u)
 	}
 	uid += 17
 	// renovate-bot is an ordinary user account on self-managed GitLab: no bot flag, so only the
@@ -260,6 +304,21 @@ func (o *Org) build() {
 	}
 	o.newProject(nextPID(), sub["platform"], serviceSpec{"platform", "legacy-billing", kindArchived, 2, 0.8, true, "master"})
 	o.newProject(nextPID(), partners, serviceSpec{"", "shared-lib", kindShared, 1.5, 0.5, true, "main"})
+
+	// The teams that deploy before merge: a share of the services with one production
+	// environment from the start.
+	var single []*project
+	for _, p := range o.projects {
+		if p.kind == kindService || p.kind == kindAPIDeploys || p.kind == kindNoTier {
+			single = append(single, p)
+		}
+	}
+	n := int(o.opt.DeployBeforeMerge*float64(len(single)) + 0.5)
+	for _, i := range r.Perm(len(single))[:min(n, len(single))] {
+		// Most of their releases follow a merge of a branch deployed before it.
+		single[i].beforeMerge = true
+		single[i].releasesPerDay *= 0.3
+	}
 }
 
 func asciiFold(s string) string {
@@ -474,18 +533,14 @@ func (o *Org) simulate(from, to time.Time) {
 		}
 
 		// Releases, after the MRs so that every merge before a release is known.
-		type rel struct {
-			at time.Time
-			p  *project
-		}
-		var rels []rel
+		var rels []plannedRelease
 		for _, p := range o.projects {
 			if !p.activeAt(a) {
 				continue
 			}
 			lam := p.releasesPerDay * o.opt.Scale * deployWeight(slot) / deployWeightDay * frac
 			for range r.poisson(lam) {
-				rels = append(rels, rel{a.Add(r.between(0, span)), p})
+				rels = append(rels, plannedRelease{at: a.Add(r.between(0, span)), p: p})
 			}
 			// Nightly scheduled pipeline on the default branch.
 			if p.hasCoverage && !weekend(slot) && slot.Hour() == 2 && !slot.Before(from) {
@@ -493,9 +548,22 @@ func (o *Org) simulate(from, to time.Time) {
 				o.newPipeline(p, p.defaultBranch, sha, "schedule", slot.Add(r.between(0, 10*time.Minute)), nil)
 			}
 		}
+		pend := o.pendRels[:0]
+		for _, pr := range o.pendRels {
+			if pr.at.Before(b) {
+				rels = append(rels, pr)
+			} else {
+				pend = append(pend, pr)
+			}
+		}
+		o.pendRels = pend
 		sort.SliceStable(rels, func(i, j int) bool { return rels[i].at.Before(rels[j].at) })
 		for _, x := range rels {
-			o.release(x.p, x.at)
+			if x.mr != nil {
+				o.deployBeforeMerge(x)
+			} else {
+				o.release(x.p, x.at)
+			}
 		}
 		o.assignIDs(b)
 	}
@@ -569,10 +637,19 @@ func pickStatus(r rnd, success, failed float64) string {
 func (o *Org) deployProd(e *environment, t time.Time, sha string, shaAt time.Time) *deployment {
 	r := o.r
 	p := e.project
-	prev := e.lastSuccess
-	if prev != nil && prev.sha == sha && !r.chance(0.12) {
+	if t.Before(e.holdUntil) {
+		return nil // a branch deployed before its merge is being watched
+	}
+	if last := e.lastMain; last != nil && last.shaAt.After(shaAt) {
+		return nil // a newer version went out while this release waited for staging
+	}
+	if last := e.lastSuccess; last != nil && last.ref != p.defaultBranch && last.createdAt.After(shaAt) {
+		return nil // it would undo a branch deployed before merge since the SHA was taken
+	}
+	if last := e.lastSuccess; last != nil && last.sha == sha && !r.chance(0.12) {
 		return nil // nothing new to ship; now and then a plain redeploy of the same SHA
 	}
+	prev := e.lastMain
 	d := o.newDeployment(e, t, sha, shaAt, pickStatus(r, 0.93, 0.05))
 	for tries := 0; d.status != "success" && tries < 3; tries++ {
 		d = o.newDeployment(e, d.finished.Add(r.between(8*time.Minute, 40*time.Minute)), sha, shaAt, pickStatus(r, 0.9, 0.08))
@@ -599,12 +676,55 @@ func (o *Org) deployProd(e *environment, t time.Time, sha string, shaAt time.Tim
 	return d
 }
 
+// deployBeforeMerge deploys an MR's branch at its head to the project's production
+// environment before the planned merge, holds other releases until the merge, and plans the
+// release of the default branch just after it. Nothing is deployed when the environment is
+// busy or on hold, or has no default-branch deployment yet; then the MR is simply merged.
+func (o *Org) deployBeforeMerge(x plannedRelease) {
+	r := o.r
+	m := x.mr
+	var e *environment
+	for _, env := range x.p.envs {
+		if env.production && env.releases && !x.at.Before(env.startAt) {
+			e = env
+			break
+		}
+	}
+	if e == nil || e.lastMain == nil || x.at.Before(e.holdUntil) || !e.busyUntil.Before(x.at) {
+		return
+	}
+	d := o.newBranchDeployment(e, x.at, m, x.dur)
+	if !d.dbFinished.Add(time.Minute).Before(x.mergeAt) {
+		d.status = "canceled" // it would not have finished before the merge
+		return
+	}
+	o.succeed(d)
+	e.holdUntil = x.mergeAt
+	if r.chance(0.6) { // released at once after the merge, else with the next release
+		o.pendRels = append(o.pendRels, plannedRelease{at: x.mergeAt.Add(r.between(8*time.Minute, 20*time.Minute)), p: x.p})
+	}
+}
+
 func (o *Org) newDeployment(e *environment, t time.Time, sha string, shaAt time.Time, status string) *deployment {
+	return o.deploy(e, t, nil, sha, shaAt, status, 0)
+}
+
+// newBranchDeployment deploys m's source branch at its head, in a job of duration dur.
+func (o *Org) newBranchDeployment(e *environment, t time.Time, m *mergeRequest, dur time.Duration) *deployment {
+	return o.deploy(e, t, m, m.headSHA(t), t, "success", dur)
+}
+
+// deploy creates a deployment of the default branch, or of m's source branch when m is set;
+// dur 0 draws the job's duration.
+func (o *Org) deploy(e *environment, t time.Time, m *mergeRequest, sha string, shaAt time.Time, status string, dur time.Duration) *deployment {
 	r := o.r
 	p := e.project
 	start := maxTime(t, e.busyUntil.Add(time.Minute)).Truncate(time.Millisecond)
 	d := &deployment{project: p, env: e, ref: p.defaultBranch, sha: sha, shaAt: shaAt, status: status,
 		createdAt: start, api: p.kind == kindAPIDeploys}
+	if m != nil {
+		d.ref = m.sourceBranch
+	}
 	if d.api {
 		d.startedAt = start
 		d.user = o.deployer
@@ -612,11 +732,21 @@ func (o *Org) newDeployment(e *environment, t time.Time, sha string, shaAt time.
 		d.startedAt = start.Add(r.between(5*time.Second, 60*time.Second)).Truncate(time.Millisecond)
 		d.user = pick(r, p.team)
 		d.jobName = "deploy:" + e.slug()
-		d.pipeline = o.pipelineFor(p, sha, start)
+		if m == nil {
+			d.pipeline = o.pipelineFor(p, sha, start)
+		} else {
+			for _, pl := range m.pipelines {
+				if pl.sha == sha && !pl.createdAt.After(start) {
+					d.pipeline = pl
+				}
+			}
+		}
 	}
-	dur := r.logn(4*time.Minute, 0.5)
-	if status == "canceled" {
-		dur = r.between(20*time.Second, 2*time.Minute)
+	if dur == 0 {
+		dur = r.logn(4*time.Minute, 0.5)
+		if status == "canceled" {
+			dur = r.between(20*time.Second, 2*time.Minute)
+		}
 	}
 	d.finished = d.startedAt.Add(dur).Truncate(time.Millisecond)
 	d.dbFinished = d.finished
@@ -633,16 +763,23 @@ func (o *Org) newDeployment(e *environment, t time.Time, sha string, shaAt time.
 // succeed records GitLab's deployment-MR links: the MRs merged between the previous
 // successful deployment's SHA and this one; for an environment's first deployment, every MR
 // merged into the branch by the time the linking job runs. Links appear a few minutes later.
+//
+// A deployment of another branch (a deploy before merge) links nothing: GitLab links such an
+// MR only to the next deployment of the default branch after the merge.
 func (o *Org) succeed(d *deployment) {
 	e := d.env
 	d.linkAt = d.dbFinished.Add(o.r.between(2*time.Minute, 10*time.Minute)).Truncate(time.Millisecond)
-	if prev := e.lastSuccess; prev == nil {
-		d.first = true
+	d.first = e.lastSuccess == nil
+	e.lastSuccess = d
+	if d.ref != d.project.defaultBranch {
+		return
+	}
+	if prev := e.lastMain; prev == nil {
 		d.links = d.project.mergedBetween(time.Time{}, d.linkAt)
 	} else if d.shaAt.After(prev.shaAt) {
 		d.links = d.project.mergedBetween(prev.shaAt, d.shaAt)
 	}
-	e.lastSuccess = d
+	e.lastMain = d
 }
 
 // pipelineFor finds the default-branch pipeline of sha, or starts one (a deployment of the

@@ -2,6 +2,7 @@ package gitlabsim
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -16,10 +17,29 @@ type user struct {
 	name      string
 	bot       bool // GitLab's bot flag (project/group access-token users)
 	tzOffset  int  // seconds east of UTC, used for commit dates
+	gitEmail  int  // how their commits spell their email: gitEmailPlain, ...
 	createdAt time.Time
 }
 
 func (u *user) email() string { return u.username + "@acme.example" }
+
+// commitEmail is the author email of the user's commits: usually email(), for some people
+// capitalised as their git config has it, for one nobody ever configured (empty).
+func (u *user) commitEmail() string {
+	switch u.gitEmail {
+	case gitEmailCapitalised:
+		return strings.ToUpper(u.username[:1]) + u.username[1:] + "@Acme.example"
+	case gitEmailNone:
+		return ""
+	}
+	return u.email()
+}
+
+const (
+	gitEmailPlain = iota
+	gitEmailCapitalised
+	gitEmailNone
+)
 
 type group struct {
 	id       int64
@@ -54,6 +74,7 @@ type project struct {
 	createdAt     time.Time
 	activeUntil   time.Time // archived projects stop here
 
+	beforeMerge    bool    // the team deploys an MR's branch to production before merging it
 	mrPerDay       float64 // human MRs per weekday
 	releasesPerDay float64 // production releases per weekday
 	hasCoverage    bool
@@ -121,7 +142,9 @@ type environment struct {
 	releases    bool // receives deployments
 	startAt     time.Time
 	busyUntil   time.Time
-	lastSuccess *deployment
+	holdUntil   time.Time   // a branch deployed before merge is being watched: no releases
+	lastSuccess *deployment // of any ref
+	lastMain    *deployment // of the default branch: GitLab links MRs from its SHA on
 	chain       []*deployment
 }
 
@@ -253,7 +276,10 @@ type commit struct {
 	authored  time.Time
 	committed time.Time
 	title     string
+	message   string // the full message; empty: the title and a newline
 	author    *user
+	name      string // author_name and author_email as git recorded them
+	email     string
 	parent    string
 }
 
@@ -283,6 +309,9 @@ type mergeRequest struct {
 	mergeSHA     string // merge commit on the target branch: its head after the merge
 	squashSHA    string
 	reviewers    []*user
+	coAuthor     *user // writes every other commit (pairing, a hand-over), nil for most MRs
+	revertOf     *mergeRequest
+	revertMsg    string // the first commit's message, for a revert
 
 	allCommits []commit
 	pushes     []push

@@ -20,6 +20,7 @@ const (
 	kindStale                     // open for ever
 	kindRenovate                  // dependency updates by renovate-bot
 	kindProjectBot                // by a project access-token bot (GitLab bot flag)
+	kindTechDebt                  // tech-debt work by label, title or branch convention
 )
 
 var verbs = []string{"Add", "Fix", "Refactor", "Update", "Remove", "Improve", "Handle", "Support", "Migrate",
@@ -36,8 +37,19 @@ var trickyTitles = []string{`Fix <script>alert("x")</script> in MR preview`, `=H
 	`+1 reactions counted twice`, `@here mentions in comments`, `Handle commas, "quotes" and 'apostrophes'`,
 	`Ünïcödé customer names in invoices`, "-2 offset in pagination", `Fix <b>bold</b> & <i>italic</i> rendering`}
 
-var plainLabels = []string{"feature", "backend", "frontend", "tech-debt", "documentation", "performance",
-	"security", "database"}
+var plainLabels = []string{"feature", "backend", "frontend", "documentation", "performance", "security", "database"}
+
+// The tech-debt conventions (SPEC §3's built-in rules): labels in their usual spellings,
+// conventional-commit titles and branch prefixes.
+var (
+	techDebtLabelSpellings = []string{"tech-debt", "Tech-Debt", "technical-debt", "tech debt", "refactor",
+		"refactoring", "maintenance", "chore", "Chore", "dependencies"}
+	techDebtTitlePrefixes = []string{"refactor: ", "Refactor: ", "chore: ", "build: ", "ci: ", "deps: ", "refactor(api): ",
+		"chore(deps)!: ", "CI: ", "build(docker): "}
+	techDebtBranchPrefixes = []string{"refactor/", "chore/", "chore-", "deps/", "maintenance/", "refactor-"}
+	techDebtWork           = []string{"Clean up", "Simplify", "Remove dead code in", "Upgrade libraries of", "Split",
+		"Untangle", "Drop the old", "Modernise"}
+)
 
 var depNames = []string{"golang.org/x/net", "react", "lodash", "pg", "redis", "jackson-databind", "axios",
 	"spring-boot", "django", "express", "eslint", "typescript"}
@@ -93,6 +105,11 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 	if author == nil {
 		author = pick(r, p.team)
 	}
+	human := !author.bot && author != o.renovate
+	// About TechDebt of the merged human MRs: features are about 0.92 of them.
+	if kind == kindFeature && human && r.chance(o.opt.TechDebt/0.92) {
+		kind = kindTechDebt
+	}
 	o.nextID.mr += int64(1 + r.IntN(3))
 	p.nextIID++
 	m := &mergeRequest{id: o.nextID.mr, iid: p.nextIID, project: p, author: author, createdAt: created,
@@ -101,12 +118,28 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 
 	title := o.title()
 	m.title = title
-	m.sourceBranch = pick(r, []string{"feature/", "fix/", "chore/", author.username + "/"}) + slug(title)
+	m.sourceBranch = pick(r, []string{"feature/", "fix/", "feat-", author.username + "/"}) + slug(title)
 	if r.chance(0.5) {
 		m.labels = append(m.labels, pick(r, plainLabels))
 	}
-	human := !author.bot && author != o.renovate
+	if human && r.chance(o.opt.SharedWork) {
+		if others := othersThan(p.team, author); len(others) > 0 {
+			m.coAuthor = pick(r, others)
+		}
+	}
 	switch kind {
+	case kindTechDebt:
+		x := pick(r, objects)
+		switch r.IntN(3) {
+		case 0:
+			m.title = pick(r, techDebtWork) + " " + x
+			m.labels = append(m.labels, pick(r, techDebtLabelSpellings))
+		case 1:
+			m.title = pick(r, techDebtTitlePrefixes) + strings.ToLower(pick(r, techDebtWork)) + " " + x
+		default:
+			m.title = pick(r, techDebtWork) + " " + x
+			m.sourceBranch = pick(r, techDebtBranchPrefixes) + slug(x)
+		}
 	case kindHotfix:
 		x := pick(r, objects)
 		switch r.IntN(5) {
@@ -122,11 +155,24 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 			m.title, m.sourceBranch, m.labels = "Fix regression in "+x, "fix/"+slug(x), []string{"regression"}
 		}
 	case kindRevert:
-		if prev := lastMergedBefore(p, created); prev != nil {
-			m.title = fmt.Sprintf("Revert %q", prev.title)
-			m.sourceBranch = "revert-" + prev.mergeSHA[:8]
-			m.description = fmt.Sprintf("This reverts merge request !%d", prev.iid)
+		if x := o.revertTarget(p, created); x != nil {
+			m.revertOf = x
 			m.labels = nil
+			m.description = fmt.Sprintf("This reverts merge request !%d", x.iid)
+			switch r.IntN(3) {
+			case 0: // GitLab's revert button: title, branch and the commit message
+				m.title = `Revert "` + x.title + `"`
+				m.sourceBranch = "revert-" + x.mergeSHA[:8]
+				m.revertMsg = m.title + "\n\nThis reverts commit " + x.mergeSHA + ".\n"
+			case 1: // git revert of one of its commits, pushed on a revert branch
+				c := pick(r, x.commitsAt(created))
+				m.title = "Back out " + strings.ToLower(x.title[:1]) + x.title[1:]
+				m.sourceBranch = "revert/" + slug(x.title)
+				m.revertMsg = `Revert "` + c.title + "\"\n\nThis reverts commit " + c.sha + ".\n"
+			default: // reverted by hand: only the title says so
+				m.title = `Revert "` + x.title + `"`
+				m.sourceBranch = "fix/" + slug(x.title)
+			}
 		} else {
 			m.title = "Revert " + strings.ToLower(title[:1]) + title[1:]
 		}
@@ -181,6 +227,10 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 			first = firstPush.Add(-time.Minute)
 		}
 		o.addCommits(m, nc, first, firstPush, author, firstPush, false)
+		if m.revertMsg != "" {
+			c := &m.allCommits[len(m.allCommits)-nc]
+			c.title, c.message = strings.SplitN(m.revertMsg, "\n", 2)[0], m.revertMsg
+		}
 	}
 
 	var notes []*note
@@ -352,6 +402,14 @@ func (o *Org) planMR(p *project, created time.Time, kind mrKind, author *user) {
 		}
 	}
 	end = end.Truncate(time.Millisecond)
+	if p.beforeMerge && human && kind != kindClosed && kind != kindStale && m.targetBranch == p.defaultBranch &&
+		len(m.pushes) > 0 && r.chance(0.85) {
+		// Deploy the branch at its head, watch it for about ten minutes, then merge.
+		dur := min(r.logn(4*time.Minute, 0.5), 9*time.Minute)
+		mergeAt := end.Add(time.Minute + dur + r.between(8*time.Minute, 13*time.Minute)).Truncate(time.Millisecond)
+		o.pendRels = append(o.pendRels, plannedRelease{at: end, p: p, mr: m, dur: dur, mergeAt: mergeAt})
+		end = mergeAt
+	}
 	switch kind {
 	case kindClosed:
 		m.closedAt = end.Add(r.logn(24*time.Hour, 1)).Truncate(time.Millisecond)
@@ -445,6 +503,36 @@ func othersThan(us []*user, x *user) []*user {
 	return out
 }
 
+// revertTarget picks the MR a revert opened at t undoes: a human MR that a production
+// deployment one to four deployments back shipped, else the last MR merged before t.
+func (o *Org) revertTarget(p *project, t time.Time) *mergeRequest {
+	back := 1 + o.r.IntN(4)
+	for _, e := range p.envs {
+		if !e.production || !e.releases {
+			continue
+		}
+		var ds []*deployment
+		for _, d := range e.chain {
+			if d.status == "success" && d.finished.Before(t) {
+				ds = append(ds, d)
+			}
+		}
+		for i := len(ds) - back; i >= 0 && i >= len(ds)-back-6; i-- {
+			var cands []*mergeRequest
+			for _, m := range ds[i].links {
+				if !m.author.bot && m.author != o.renovate && !strings.HasPrefix(m.title, "Revert") && !m.mergedAt.After(t) {
+					cands = append(cands, m)
+				}
+			}
+			if len(cands) > 0 {
+				return pick(o.r, cands)
+			}
+		}
+		break
+	}
+	return lastMergedBefore(p, t)
+}
+
 func lastMergedBefore(p *project, t time.Time) *mergeRequest {
 	for i := len(p.merges) - 1; i >= 0; i-- {
 		if m := p.merges[i]; m.mergedAt.Before(t) && !strings.HasPrefix(m.title, "Revert") {
@@ -467,19 +555,20 @@ func (o *Org) addCommits(m *mergeRequest, n int, from, to time.Time, author *use
 	}
 	start := len(m.allCommits)
 	parent := m.project.initialSHA
-	mk := func(authored time.Time, title string) {
+	mk := func(authored time.Time, title string, by *user) {
 		c := commit{sha: r.sha(), authored: authored.Truncate(time.Second), committed: at.Truncate(time.Second),
-			title: title, author: author, parent: parent}
+			title: title, author: by, name: by.name, email: by.commitEmail(), parent: parent}
 		parent = c.sha
 		m.allCommits = append(m.allCommits, c)
 	}
 	if force {
 		if r.chance(0.6) {
-			for _, c := range prev { // rebase: same authored dates, new SHAs
-				mk(c.authored, c.title)
+			for _, c := range prev { // rebase: same authored dates and authors, new SHAs
+				mk(c.authored, c.title, c.author)
+				m.allCommits[len(m.allCommits)-1].message = c.message
 			}
 		} else {
-			mk(at, m.title) // squashed into one fresh commit
+			mk(at, m.title, author) // squashed into one fresh commit
 		}
 	} else {
 		// Keep the earlier commits: copy them so that this push's range is contiguous.
@@ -495,7 +584,11 @@ func (o *Org) addCommits(m *mergeRequest, n int, from, to time.Time, author *use
 			if n > 1 {
 				t = from.Add(span * time.Duration(i) / time.Duration(n-1))
 			}
-			mk(t, commitTitle(r, i))
+			by := author
+			if m.coAuthor != nil && (len(m.allCommits)-start)%2 == 1 {
+				by = m.coAuthor
+			}
+			mk(t, commitTitle(r, i), by)
 		}
 	}
 	m.pushes = append(m.pushes, push{at: at, start: start, end: len(m.allCommits), force: force})

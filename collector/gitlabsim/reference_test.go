@@ -57,6 +57,55 @@ func reworkMR(m *gitlab.BasicMergeRequest) bool {
 		regexp.MustCompile(`^(hotfix|revert)[/-]`).MatchString(src)
 }
 
+func categoryMR(m *gitlab.BasicMergeRequest) string {
+	if reworkMR(m) {
+		return "rework"
+	}
+	for _, l := range m.Labels {
+		switch strings.ToLower(l) {
+		case "tech-debt", "technical-debt", "tech debt", "refactor", "refactoring", "maintenance", "chore", "dependencies":
+			return "tech debt"
+		}
+	}
+	if regexp.MustCompile(`(?i)^(refactor|chore|build|ci|deps)(\(.+\))?!?:`).MatchString(m.Title) ||
+		regexp.MustCompile(`^(refactor|chore|deps|maintenance)[/-]`).MatchString(m.SourceBranch) {
+		return "tech debt"
+	}
+	return "feature"
+}
+
+// referenceReverts applies the "reverts" rule to one project's MRs: for each merged rework MR,
+// the iids of the MRs merged before it that its title or its commits' messages name, sorted.
+func referenceReverts(tms []*TruthMR, commits map[int64][]*gitlab.Commit) map[int64][]int64 {
+	line := regexp.MustCompile(`This reverts commit ([0-9a-f]{40})`)
+	out := map[int64][]int64{}
+	for _, r := range tms {
+		if r.MergedAt == nil || !r.Rework {
+			continue
+		}
+		named := map[string]bool{}
+		for _, c := range commits[r.IID] {
+			for _, m := range line.FindAllStringSubmatch(c.Message, -1) {
+				named[m[1]] = true
+			}
+		}
+		for _, x := range tms {
+			if x == r || x.MergedAt == nil || x.MergedAt.Unix() >= r.MergedAt.Unix() {
+				continue
+			}
+			hit := r.Title == `Revert "`+x.Title+`"` || named[x.MergeCommitSHA] || named[x.SquashCommitSHA]
+			for _, c := range commits[x.IID] {
+				hit = hit || named[c.ID]
+			}
+			if hit {
+				out[r.IID] = append(out[r.IID], x.IID)
+			}
+		}
+		slices.Sort(out[r.IID])
+	}
+	return out
+}
+
 func (rs *referenceSync) run(group string, bots []string) *Truth {
 	t, c := rs.t, rs.c
 	out := &Truth{}
@@ -73,6 +122,7 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 		})
 		byIID := map[int64]*TruthMR{}
 		raw := map[int64]*gitlab.BasicMergeRequest{}
+		commitsOf := map[int64][]*gitlab.Commit{}
 		var tms []*TruthMR
 		for _, m := range mrs {
 			tm := &TruthMR{ProjectID: p.ID, IID: m.IID, ID: m.ID, State: m.State, Title: m.Title, Draft: m.Draft,
@@ -80,18 +130,33 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 				SourceBranch: m.SourceBranch, TargetBranch: m.TargetBranch, Labels: append([]string{}, m.Labels...),
 				CreatedAt: *m.CreatedAt, UpdatedAt: *m.UpdatedAt, MergedAt: m.MergedAt, ClosedAt: m.ClosedAt,
 				MergeCommitSHA: m.MergeCommitSHA, SquashCommitSHA: m.SquashCommitSHA, UserNotesCount: int(m.UserNotesCount),
-				Rework: reworkMR(m)}
+				Rework: reworkMR(m), HeadSHA: m.SHA, Category: categoryMR(m)}
 			tm.InScope = m.State == "merged" && m.TargetBranch == p.DefaultBranch
 			commits := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Commit, *gitlab.Response, error) {
 				return c.MergeRequests.GetMergeRequestCommits(p.ID, m.IID, &gitlab.GetMergeRequestCommitsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
 			})
 			tm.CommitCount = len(commits)
 			tm.FirstCommitAt = *m.CreatedAt
+			commitsOf[m.IID] = commits
+			days := map[AuthorDay]bool{}
 			for _, cm := range commits {
 				if tm.MinAuthoredAt == nil || cm.AuthoredDate.Before(*tm.MinAuthoredAt) {
 					tm.MinAuthoredAt = cm.AuthoredDate
 				}
+				id := strings.ToLower(cm.AuthorEmail)
+				if id == "" {
+					id = strings.ToLower(cm.AuthorName)
+				}
+				y, mo, d := cm.AuthoredDate.UTC().Date()
+				days[AuthorDay{id, time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)}] = true
 			}
+			for ad := range days {
+				tm.AuthorDays = append(tm.AuthorDays, ad)
+			}
+			sort.Slice(tm.AuthorDays, func(i, j int) bool {
+				a, b := tm.AuthorDays[i], tm.AuthorDays[j]
+				return a.Identity < b.Identity || a.Identity == b.Identity && a.Day.Before(b.Day)
+			})
 			if tm.MinAuthoredAt != nil && tm.MinAuthoredAt.Before(*m.CreatedAt) {
 				tm.FirstCommitAt = *tm.MinAuthoredAt
 			}
@@ -122,6 +187,7 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 			tms = append(tms, tm)
 		}
 
+		var envDeps [][]TruthDeployment
 		envs := scanAll(t, func(o gitlab.PaginationOptionFunc) ([]*gitlab.Environment, *gitlab.Response, error) {
 			return c.Environments.ListEnvironments(p.ID, &gitlab.ListEnvironmentsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, o)
 		})
@@ -137,7 +203,7 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 			})
 			var tds []TruthDeployment
 			for _, d := range deps {
-				td := TruthDeployment{ID: d.ID, IID: d.IID, ProjectID: p.ID, EnvironmentID: e.ID, Environment: e.Name, SHA: d.SHA}
+				td := TruthDeployment{ID: d.ID, IID: d.IID, ProjectID: p.ID, EnvironmentID: e.ID, Environment: e.Name, SHA: d.SHA, Ref: d.Ref}
 				if d.Deployable.FinishedAt != nil {
 					td.FinishedAt = *d.Deployable.FinishedAt
 				} else {
@@ -153,7 +219,13 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 				tds = append(tds, td)
 			}
 			sort.SliceStable(tds, func(i, j int) bool { return tds[i].FinishedAt.Before(tds[j].FinishedAt) })
+			envDeps = append(envDeps, tds)
+		}
+		reverts := referenceReverts(tms, commitsOf)
+		for _, tds := range envDeps {
 			firstAt := map[string]time.Time{}
+			countedIn := map[int64]int{}
+			done := map[int64]bool{}
 			for i := range tds {
 				d := &tds[i]
 				d.First = i == 0
@@ -164,29 +236,77 @@ func (rs *referenceSync) run(group string, bots []string) *Truth {
 					d.Rollback = true
 				}
 				d.Rework = d.Rollback
+				fin := d.FinishedAt.Unix()
+				var ships []int64
+				early := map[int64]bool{}
 				for _, iid := range d.LinkedIIDs {
 					m := byIID[iid]
-					old := d.First && d.FinishedAt.Sub(*m.MergedAt) > 7*24*time.Hour
-					if !old && !m.Bot {
-						d.CountedIIDs = append(d.CountedIIDs, iid)
-						d.Rework = d.Rework || m.Rework
+					if d.First && fin-m.MergedAt.Unix() > 7*24*3600 || fin < m.MergedAt.Unix() {
+						continue
 					}
-					if !old && !d.FinishedAt.Before(*m.MergedAt) && (m.DeployedAt == nil || d.FinishedAt.Before(*m.DeployedAt)) {
+					ships = append(ships, iid)
+				}
+				for _, m := range tms {
+					if m.MergedAt != nil && m.SourceBranch == d.Ref && m.HeadSHA == d.SHA && fin > m.CreatedAt.Unix() && fin < m.MergedAt.Unix() {
+						ships = append(ships, m.IID)
+						early[m.IID] = true
+					}
+				}
+				for _, iid := range ships {
+					m := byIID[iid]
+					if done[iid] {
+						continue
+					}
+					done[iid] = true
+					if m.DeployedAt == nil || d.FinishedAt.Before(*m.DeployedAt) {
 						at := d.FinishedAt
 						m.DeployedAt = &at
 					}
+					if m.Bot {
+						continue
+					}
+					countedIn[iid] = i
+					d.CountedIIDs = append(d.CountedIIDs, iid)
+					if early[iid] {
+						d.BeforeMergeIIDs = append(d.BeforeMergeIIDs, iid)
+					}
+					d.Rework = d.Rework || m.Rework
 				}
+				slices.Sort(d.CountedIIDs)
+				slices.Sort(d.BeforeMergeIIDs)
 			}
 			for i := 1; i < len(tds); i++ {
-				if tds[i].Rework {
-					tds[i-1].ChangeFailure = true
-					s := tds[i].FinishedAt.Unix() - tds[i-1].FinishedAt.Unix()
-					tds[i-1].RecoverySeconds = &s
+				if !tds[i].Rework {
+					continue
+				}
+				b := i - 1
+				if !tds[i].Rollback {
+					far := len(tds)
+					for _, r := range tds[i].CountedIIDs {
+						for _, x := range reverts[r] {
+							if j, ok := countedIn[x]; ok && j < i && j < far {
+								far = j
+							}
+						}
+					}
+					if far < len(tds) {
+						b = far
+					}
+				}
+				tds[i].Blames = tds[b].ID
+				if tds[b].BlamedBy == 0 {
+					tds[b].BlamedBy, tds[b].ChangeFailure = tds[i].ID, true
+					s := tds[i].FinishedAt.Unix() - tds[b].FinishedAt.Unix()
+					tds[b].RecoverySeconds = &s
 				}
 			}
 			out.Deployments = append(out.Deployments, tds...)
 		}
 		for _, tm := range tms {
+			tm.Reverts = reverts[tm.IID]
+			if tm.MergedAt != nil {
+				tm.stages() // the arithmetic of SPEC §3's stages, on the instants found here
+			}
 			out.MergeRequests = append(out.MergeRequests, *tm)
 		}
 
@@ -280,15 +400,18 @@ func norm(v any) string {
 		return fmt.Sprintf("%d!%d id=%d %s %q draft=%v author=%d/%s bot=%v %s->%s %v created=%s updated=%s merged=%s closed=%s %s/%s notes=%d commits=%d min=%s first=%s review=%s approval=%s deployed=%s rework=%v scope=%v",
 			x.ProjectID, x.IID, x.ID, x.State, x.Title, x.Draft, x.AuthorID, x.Author, x.Bot, x.SourceBranch, x.TargetBranch, x.Labels,
 			ts(&x.CreatedAt), ts(&x.UpdatedAt), ts(x.MergedAt), ts(x.ClosedAt), x.MergeCommitSHA, x.SquashCommitSHA, x.UserNotesCount,
-			x.CommitCount, ts(x.MinAuthoredAt), ts(&x.FirstCommitAt), ts(x.FirstReviewAt), ts(x.FirstApprovalAt), ts(x.DeployedAt), x.Rework, x.InScope)
+			x.CommitCount, ts(x.MinAuthoredAt), ts(&x.FirstCommitAt), ts(x.FirstReviewAt), ts(x.FirstApprovalAt), ts(x.DeployedAt), x.Rework, x.InScope) +
+			fmt.Sprintf(" head=%s cat=%s reverts=%v before=%v delivered=%s end=%s stages=%d/%d/%d/%s/%d days=%v",
+				x.HeadSHA, x.Category, x.Reverts, x.BeforeMerge, ts(x.DeliveredAt), ts(x.ReviewEnd), x.CodingSeconds, x.PickupSeconds,
+				x.ReviewSeconds, i64(x.DeploySeconds), x.CycleSeconds, x.AuthorDays)
 	case TruthDeployment:
 		rec := "-"
 		if x.RecoverySeconds != nil {
 			rec = strconv.FormatInt(*x.RecoverySeconds, 10)
 		}
-		return fmt.Sprintf("%d/%d p=%d env=%d/%s %s at=%s api=%v first=%v linked=%v counted=%v rb=%v rw=%v cf=%v rec=%s",
-			x.ID, x.IID, x.ProjectID, x.EnvironmentID, x.Environment, x.SHA, ts(&x.FinishedAt), x.API, x.First, x.LinkedIIDs, x.CountedIIDs,
-			x.Rollback, x.Rework, x.ChangeFailure, rec)
+		return fmt.Sprintf("%d/%d p=%d env=%d/%s %s %s at=%s api=%v first=%v linked=%v counted=%v before=%v rb=%v rw=%v blames=%d blamed=%d cf=%v rec=%s",
+			x.ID, x.IID, x.ProjectID, x.EnvironmentID, x.Environment, x.Ref, x.SHA, ts(&x.FinishedAt), x.API, x.First, x.LinkedIIDs, x.CountedIIDs,
+			x.BeforeMergeIIDs, x.Rollback, x.Rework, x.Blames, x.BlamedBy, x.ChangeFailure, rec)
 	case TruthPipeline:
 		cov := "-"
 		if x.Coverage != nil {
@@ -298,6 +421,13 @@ func norm(v any) string {
 			x.Status, ts(&x.CreatedAt), ts(&x.UpdatedAt), ts(x.FinishedAt), cov)
 	}
 	return fmt.Sprint(v)
+}
+
+func i64(v *int64) string {
+	if v == nil {
+		return "nil"
+	}
+	return strconv.FormatInt(*v, 10)
 }
 
 func ts(t *time.Time) string {
@@ -340,6 +470,50 @@ func TestTruthMatchesServedJSON(t *testing.T) {
 			stage, len(want.MergeRequests), deployed, len(want.Deployments), first, old, rollbacks, len(want.Pipelines), s.Requests())
 		if deployed == 0 || first == 0 || old == 0 {
 			t.Errorf("%s: the organisation lacks deployed MRs or first deployments with old links", stage)
+		}
+		// The new rules have something to work on: deploys before merge (and their MRs linked
+		// again to a later deployment), reverts, blame beyond the previous deployment, tech debt,
+		// commits by a second author.
+		var before, relinked, reverting, far, techDebt, shared int
+		prevOf := map[int64]int64{}
+		byEnv := map[int64][]TruthDeployment{}
+		for _, d := range want.Deployments {
+			byEnv[d.EnvironmentID] = append(byEnv[d.EnvironmentID], d)
+		}
+		for _, ds := range byEnv {
+			sort.SliceStable(ds, func(i, j int) bool { return ds[i].FinishedAt.Before(ds[j].FinishedAt) })
+			for i := 1; i < len(ds); i++ {
+				prevOf[ds[i].ID] = ds[i-1].ID
+			}
+			for _, d := range ds {
+				before += len(d.BeforeMergeIIDs)
+				relinked += len(d.LinkedIIDs) - len(d.CountedIIDs)
+			}
+		}
+		for _, d := range want.Deployments {
+			if d.Blames != 0 && d.Blames != prevOf[d.ID] {
+				far++
+			}
+		}
+		for _, m := range want.MergeRequests {
+			if len(m.Reverts) > 0 {
+				reverting++
+			}
+			if m.Category == CategoryTechDebt {
+				techDebt++
+			}
+			ids := map[string]bool{}
+			for _, a := range m.AuthorDays {
+				ids[a.Identity] = true
+			}
+			if len(ids) > 1 {
+				shared++
+			}
+		}
+		t.Logf("%s: %d MRs deployed before merge, %d links not counted, %d reverting MRs, %d blames beyond the previous deployment, %d tech-debt MRs, %d MRs by several authors",
+			stage, before, relinked, reverting, far, techDebt, shared)
+		if before == 0 || reverting == 0 || techDebt == 0 || shared == 0 {
+			t.Errorf("%s: the organisation lacks deploys before merge, reverts, tech debt or shared MRs", stage)
 		}
 	}
 	check("generated")
