@@ -21,8 +21,8 @@ const agreementWeeks = 2
 
 // Limits of the section, so a large organisation's digest stays a summary.
 const (
-	agreementChangesMax = 10 // slipped and recovered rows
-	agreementBrokenMax  = 5  // services named on a still-broken line
+	agreementChangesMax = 8 // slipped, broken and recovered rows
+	agreementBrokenMax  = 3 // services named on a still-broken line
 )
 
 // agreementSpec says how one agreement reads in the digest.
@@ -260,7 +260,7 @@ func agreements(rows []metrics.AgreementRow, week Week, cfg *config.Config, ln l
 			spec := agreementSpecs[e.agreement]
 			u := agreementUnit(e.cur)
 			c := views.DigestAgreementChange{
-				Agreement: spec.name(cfg), Service: label(e.service), ServiceURL: serviceURL(e.service),
+				Agreement: spec.name(cfg), Service: label(e.service),
 				Detail: spec.detail(e.cur, cfg), Target: agreementTarget(e.cur),
 				ThisWeek: views.Format(u, e.cur.Value), LastWeek: "—", URL: itemsURL(e),
 			}

@@ -70,6 +70,7 @@ const (
 	reworkMRsMax     = 6
 	releasesMax      = 15
 	windowListMax    = 10
+	coverageListMax  = 10 // the biggest moves; a large organisation has a service per row
 	averageWeeks     = 4
 	coverageMinDelta = 0.05 // percentage points below which coverage counts as unchanged
 	// blameLookbackWeeks is how far back before last week the digest looks for a change

@@ -307,6 +307,10 @@ func coverageMoves(tab figureTable, week Week, ln links) ([]views.DigestCoverage
 		}
 		return a.service < b.service
 	})
+	more := 0
+	if len(moves) > coverageListMax {
+		more, moves = len(moves)-coverageListMax, moves[:coverageListMax]
+	}
 	var out []views.DigestCoverage
 	for _, mv := range moves {
 		c := views.DigestCoverage{Service: mv.service, After: views.Percent(mv.cur), URL: ln.to("/coverage", mv.service)}
@@ -327,6 +331,9 @@ func coverageMoves(tab figureTable, week Week, ln links) ([]views.DigestCoverage
 		note = "Coverage held steady: " + plural(unchanged, "service", "services") + " unchanged."
 	case unchanged > 0:
 		note = plural(unchanged, "other service", "other services") + " unchanged."
+	}
+	if more > 0 {
+		note = strings.TrimSpace(fmt.Sprintf("%d more moved less; the dashboard has them. %s", more, note))
 	}
 	return out, note, ln.to("/coverage", "")
 }

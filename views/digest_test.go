@@ -66,13 +66,13 @@ func digestFixture() views.DigestEmail {
 			Note: "2 slipped since last week, 1 recovered, 2 still broken; 4 of 8 checks hold.",
 			URL:  digestBase + "/agreements" + q,
 			Changes: []views.DigestAgreementChange{
-				{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window", Service: "All services", ServiceURL: digestBase + "/agreements" + q,
+				{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window", Service: "All services",
 					Detail: "2 of 23 deployments", Target: "0%", LastWeek: "0%", ThisWeek: "8.7%",
 					URL: digestBase + "/deployments?by=week&from=2026-02-23&outside_window=true&team=money&to=2026-03-01"},
-				{Status: "slipped", Tone: "bad", Agreement: "Merged without approval", Service: "pay<ments>", ServiceURL: digestBase + "/agreements?service=pay%3Cments%3E",
+				{Status: "slipped", Tone: "bad", Agreement: "Merged without approval", Service: "pay<ments>",
 					Detail: "1 of 31 MRs", Target: "0%", LastWeek: "0%", ThisWeek: "3.2%",
 					URL: digestBase + "/merge-requests?approvals_below=1&service=pay%3Cments%3E"},
-				{Status: "recovered", Tone: "good", Agreement: "Cycle time p50", Service: "checkout", ServiceURL: digestBase + "/agreements?service=checkout",
+				{Status: "recovered", Tone: "good", Agreement: "Cycle time p50", Service: "checkout",
 					Detail: "0 of 9 MRs slower than 2d", Target: "≤ 2d", LastWeek: "2d 6h", ThisWeek: "1d 4h", URL: digestBase + "/agreements?service=checkout"},
 			},
 			Broken: []views.DigestAgreementBroken{
@@ -297,8 +297,8 @@ func TestDigestTextPre(t *testing.T) {
 }
 
 // TestDigestFullWeekStaysUnderGmailClip renders the largest digest the lists allow (15 service
-// rows, 6 rework deployments with 7 MR lines each, 5 slow MRs, 20 coverage rows, 10 deployments
-// outside the window, long titles) and checks the HTML stays well under the ~102 KB at which
+// rows, 6 rework deployments with 7 MR lines each, 5 slow MRs, 10 coverage rows, 10 deployments
+// outside the window, the agreements section at its caps, long titles) and checks the HTML stays well under the ~102 KB at which
 // Gmail clips a message.
 func TestDigestFullWeekStaysUnderGmailClip(t *testing.T) {
 	m := digestFixture()
@@ -323,12 +323,25 @@ func TestDigestFullWeekStaysUnderGmailClip(t *testing.T) {
 			Service: "acme/platform/payments-gateway", Cycle: "12d 14h", Stages: "coding 6d 1h · pickup 1d 20h · review 1d 4h · deploy 1h 5m",
 			URL: "https://gitlab.example.com/acme/platform/payments-gateway/-/merge_requests/1234", DashURL: url})
 	}
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 10; i++ {
 		m.Coverage = append(m.Coverage, views.DigestCoverage{Service: "acme/platform/payments-gateway", Before: "78.2%", After: "74.9%", URL: url,
 			Change: views.DigestChange{Text: "−3.3 pts", Tone: "bad", Title: "last week 78.2%"}})
 	}
 	for i := 0; i < 10; i++ {
 		m.Window.Items = append(m.Window.Items, views.DigestWindowItem{Service: "acme/platform/payments-gateway", When: "Sat 28 Feb 22:14 CET", URL: url})
+	}
+	// The agreements section at its caps: eight changes and five still-broken lines of three services.
+	m.Agreements.Changes, m.Agreements.Broken = nil, nil
+	for i := 0; i < 8; i++ {
+		m.Agreements.Changes = append(m.Agreements.Changes, views.DigestAgreementChange{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window",
+			Service: "acme/platform/payments-gateway", Detail: "12 of 148 deployments", Target: "≤ 5%", LastWeek: "4.1%", ThisWeek: "8.1%", URL: url})
+	}
+	for i := 0; i < 5; i++ {
+		b := views.DigestAgreementBroken{Agreement: "Merged with fewer than 2 approvals", Target: "≤ 5%", More: "and 31 more services."}
+		for k := 0; k < 3; k++ {
+			b.Items = append(b.Items, views.DigestAgreementItem{Service: "acme/platform/payments-gateway", Value: "12.5%", URL: url})
+		}
+		m.Agreements.Broken = append(m.Agreements.Broken, b)
 	}
 	html := renderDigest(t, m)
 	if n := len(html); n > 80_000 {
