@@ -335,7 +335,7 @@ services = ["payments"]
 		{Filter{Services: []string{"nope"}}, "service", true},
 		{Filter{Services: []string{"acme/payments-api"}}, "service", true}, // grouped into payments
 		{Filter{Team: "nobody"}, "team", true},
-		{Filter{By: "month"}, "by", false},
+		{Filter{By: "fortnight"}, "by", false},
 		{Filter{From: d("2026-03-01"), To: d("2026-03-01"), Services: []string{"payments", "acme/web", "all"}, Team: "money", By: Day}, "", false},
 	}
 	for _, c := range cases {

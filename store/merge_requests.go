@@ -442,7 +442,9 @@ func (s *Store) MergeRequestCommits(ctx context.Context, projectID, iid int64) (
 			return nil, fmt.Errorf("store: commits of MR %d!%d: %w", projectID, iid, err)
 		}
 		c.AuthoredAt = time.Unix(at, 0).UTC()
-		c.Reverts = strings.Fields(reverts)
+		if reverts != "" {
+			c.Reverts = strings.Fields(reverts)
+		}
 		out = append(out, c)
 	}
 	return out, rows.Err()

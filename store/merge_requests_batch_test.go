@@ -27,7 +27,10 @@ func TestReplaceMergeRequestDetailsBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	details := func(iid int64, sha string, kind store.NoteKind) store.MergeRequestDetails {
-		c := []store.MRCommit{{SHA: sha, AuthoredAt: at(-10)}}
+		c := []store.MRCommit{{SHA: sha, AuthoredAt: at(-10), Author: "ann@example.com"}}
+		if iid == 2 { // a revert: the SHAs its message names round-trip
+			c[0].Reverts = []string{"0123456789abcdef0123456789abcdef01234567", "abcdef1"}
+		}
 		n := []store.MRNote{{ID: 10 * iid, Kind: kind, AuthorID: 2, AuthorUsername: "bo", CreatedAt: at(20)}}
 		return store.MergeRequestDetails{ProjectID: 1, IID: iid, UpdatedAt: at(60), Commits: c, Notes: n,
 			Facts: store.DeriveReview(store.ReviewInput{AuthorID: 1, CreatedAt: at(0), MergedAt: &merged, Commits: c, Notes: n})}

@@ -47,6 +47,8 @@ type Point struct {
 	Known bool // false: no value in this category (drawn as a gap)
 	N     int
 	Href  string // the items behind the value
+	// Note, when set, replaces "n=N" in the hover text and the data table ("4 of 20 MRs").
+	Note string
 }
 
 // Target is a horizontal reference line (a coverage target, say).
@@ -212,7 +214,14 @@ func (c Chart) title(s Series, i int, p Point) string {
 	if len(c.Series) > 1 {
 		t += s.Name + ": "
 	}
-	return t + Format(c.Unit, p.Value) + " (n=" + strconv.Itoa(p.N) + ")"
+	return t + Format(c.Unit, p.Value) + " (" + p.nText() + ")"
+}
+
+func (p Point) nText() string {
+	if p.Note != "" {
+		return p.Note
+	}
+	return "n=" + strconv.Itoa(p.N)
 }
 
 // Lines are the series of a line chart; a gap in the data breaks the line.
@@ -315,7 +324,7 @@ func (c Chart) Cell(s Series, i int) (string, string) {
 		return "–", ""
 	}
 	p := s.Values[i]
-	return Format(c.Unit, p.Value) + " (n=" + strconv.Itoa(p.N) + ")", p.Href
+	return Format(c.Unit, p.Value) + " (" + p.nText() + ")", p.Href
 }
 
 // NiceTicks returns 0 and evenly spaced round values up to at least max, for unit u.

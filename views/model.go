@@ -34,6 +34,8 @@ const (
 	NavRework     = "rework"
 	NavCoverage   = "coverage"
 	NavApprovals  = "approvals"
+	NavInvestment = "investment"
+	NavAgreements = "agreements"
 	NavMRs        = "merge-requests"
 	NavDeploys    = "deployments"
 	NavSyncStatus = "sync"
@@ -53,6 +55,8 @@ var NavItems = []NavItem{
 	{NavRework, "Rework", "/rework"},
 	{NavCoverage, "Coverage", "/coverage"},
 	{NavApprovals, "Approvals", "/approvals"},
+	{NavInvestment, "Investment", "/investment"},
+	{NavAgreements, "Agreements", "/agreements"},
 	{NavMRs, "Merge requests", "/merge-requests"},
 	{NavDeploys, "Deployments", "/deployments"},
 	{NavDigest, "Digest", "/digest"},
@@ -157,6 +161,11 @@ type MRRow struct {
 	Cycle      string
 	Rework     bool
 	Unapproved bool
+	// Category is the MR's investment category; CategoryHref lists the MRs of that category.
+	Category     string
+	CategoryHref string
+	// BeforeMerge marks a deploy before merge: production ran the MR's branch before the merge.
+	BeforeMerge bool
 }
 
 // MRTable is a table of merge requests.
@@ -187,6 +196,11 @@ type DeploymentRow struct {
 	ChangeFailure bool
 	Recovery      string
 	OutOfWindow   bool
+	// Ref is the branch or tag deployed.
+	Ref string
+	// BlamedBy is the rework deployment that made this one a change failure; Blames is the
+	// deployment this rework deployment blames. Empty Href: none.
+	BlamedBy, Blames Link
 }
 
 // MRLink names an MR shipped by a deployment.
@@ -195,6 +209,10 @@ type MRLink struct {
 	Title  string
 	URL    string
 	Rework bool
+	// BeforeMerge: the deployment shipped it before it was merged.
+	BeforeMerge bool
+	// Reverts names the MRs it reverts ("!12").
+	Reverts []string
 }
 
 // DeploymentTable is a table of deployments.
@@ -249,10 +267,22 @@ type WindowSection struct {
 type ReworkPage struct {
 	Range       string
 	Cards       []Card
+	Explain     []Explanation // rework rate and change failure rate, side by side
 	Rates       Chart
 	Recovery    Chart
 	PerService  BarList
 	Deployments DeploymentTable
+	Failures    DeploymentTable // change failures, each with the deployment that blamed it
+}
+
+// Explanation is one figure spelled out: what it counts, over what, with the range's value.
+type Explanation struct {
+	Name    string
+	Formula string // "rework deployments ÷ deployments"
+	Text    string
+	Value   string // over the whole range
+	N       string // "12 of 240 deployments"
+	Href    string // the items counted
 }
 
 // CoveragePage shows coverage per service against the target.
@@ -262,6 +292,8 @@ type CoveragePage struct {
 	PerService BarList
 	Trend      Chart
 	PerProject BarList
+	// AllProjects, when set, leads back from a narrowed per-project table to every project.
+	AllProjects Link
 }
 
 // ApprovalsPage shows how many MRs merge without an approval.
@@ -308,4 +340,116 @@ type DeploymentListPage struct {
 	Table   DeploymentTable
 	Shown   string
 	Next    string
+}
+
+// InvestmentPage shows where the delivered work goes: each investment category's share of
+// the MRs per period, against the target tech-debt share.
+type InvestmentPage struct {
+	Range   string
+	Lead    string
+	Cards   []Card
+	Shares  Chart   // stacked category shares per period
+	Effort  Chart   // tech-debt share of MRs and of author-days per period, with the target
+	Service BarList // tech-debt share per service over the range
+	Table   InvestmentTable
+	Empty   *Empty
+}
+
+// InvestmentTable is the figures behind the shares chart: one row per period, one column
+// per category, each cell linking to its MRs.
+type InvestmentTable struct {
+	ID         string
+	Title      string
+	Categories []string
+	Rows       []InvestmentRow
+	Total      *InvestmentRow // the whole range
+	CSV        string         // the merge-requests CSV (its last column is the category)
+	MetricsCSV string         // the metrics CSV (tech_debt_share, tech_debt_effort_share)
+	Effort     bool           // show the tech-debt effort column
+}
+
+// InvestmentRow is one period of the investment table.
+type InvestmentRow struct {
+	Period string
+	Cells  []ShareCell // aligned with the table's Categories
+	// MRs delivered in the period (the n of every share in the row), linking to them.
+	MRs     string
+	MRsHref string
+	// Effort is the tech-debt share of author-days, with its n ("12.5 of 80 author-days").
+	Effort  string
+	EffortN string
+}
+
+// ShareCell is one category's share of a period.
+type ShareCell struct {
+	Share string // "20%"
+	Count string // "4 MRs"
+	Href  string // the MRs of the category in the period
+	Hot   bool   // the tech-debt category
+}
+
+// AgreementsPage puts each working agreement beside its target, per service and team.
+type AgreementsPage struct {
+	Range   string // which week is "current"
+	Lead    string
+	Columns []AgreementColumn
+	Groups  []AgreementGroup
+	Notes   []string // agreements left out and why (no deploy window configured ...)
+	CSV     string   // the metrics CSV
+	MRCSV   string   // the merge-requests CSV
+	Empty   *Empty
+}
+
+// AgreementColumn is one agreement: its name and its target in words.
+type AgreementColumn struct {
+	Key    string
+	Label  string // "Approvals"
+	Target string // "≥ 1 approval before merge"
+	Help   string // what holds means
+}
+
+// AgreementGroup is a block of rows: the services, or the teams.
+type AgreementGroup struct {
+	Title string
+	Rows  []AgreementRowView
+}
+
+// AgreementRowView is one service, team or "all", with a cell per column.
+type AgreementRowView struct {
+	Name  string
+	Href  string // the overview filtered to it
+	Cells []AgreementCell
+	Held  string // "3 of 4 hold"
+}
+
+// AgreementCell is one agreement of one row in the current week, with its last weeks.
+type AgreementCell struct {
+	Present bool   // the row has this agreement at all
+	Known   bool   // n > 0 in the current week
+	Status  string // holds | broken | unknown
+	Value   string
+	N       string // "n = 40 MRs"
+	Target  string
+	Broken  string // "3 MRs with fewer than 1 approval", "" when none
+	Href    string // the items that break it (or, for the tech-debt share, the tech-debt MRs)
+	Trend   Trend
+}
+
+// Trend is a small line of an agreement's weekly values against its target, one dot per
+// week coloured by whether it held, each linking to that week's items.
+type Trend struct {
+	Label  string // the text alternative: "last 8 weeks: 6 held, 2 broken"
+	Weeks  []TrendWeek
+	Target float64
+	// Band is the tolerance around the target (tech-debt share), 0 for a plain line.
+	Band float64
+}
+
+// TrendWeek is one week of a Trend.
+type TrendWeek struct {
+	Value  float64
+	Known  bool
+	Status string // holds | broken | unknown
+	Title  string // "W09: 12% (n=40), holds"
+	Href   string
 }

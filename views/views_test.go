@@ -372,3 +372,107 @@ func TestChartZoomedAxis(t *testing.T) {
 	}
 	contains(t, render(t, ChartView(c)), ">70%<")
 }
+
+func TestInvestmentView(t *testing.T) {
+	ch := sampleChart(StackedBars)
+	ch.Series[0].Values[0].Note = "4 of 20 MRs"
+	row := InvestmentRow{Period: "week of 2 Mar", MRs: "20 MRs", MRsHref: "/merge-requests?w=10", Effort: "25%", EffortN: "n=8 author-days",
+		Cells: []ShareCell{{Share: "20%", Count: "4 MRs", Href: "/merge-requests?category=tech+debt", Hot: true}, {Share: "80%", Count: "16 MRs"}}}
+	p := InvestmentPage{Range: "r", Lead: "lead", Cards: []Card{{Label: "Tech-debt share", Value: "20%"}}, Shares: ch, Effort: sampleChart(Lines),
+		Service: BarList{ID: "s", Title: "Per service", Rows: []BarRow{{Label: "a", Value: 0.2, N: 5}}},
+		Table: InvestmentTable{ID: "it", Title: "Shares per period", Categories: []string{"tech debt", evil}, Rows: []InvestmentRow{row}, Total: &row,
+			CSV: "/export/merge-requests.csv", MetricsCSV: "/export/metrics.csv", Effort: true}}
+	out := render(t, InvestmentView(p))
+	contains(t, out, "<h1>Investment</h1>", "2 Mar · p50: 1h (4 of 20 MRs)", `href="/merge-requests?category=tech+debt"`, `class="num hot"`,
+		"n=8 author-days", "<tfoot>", `class="total"`, "MRs CSV", "Metrics CSV", "&lt;script&gt;", "Per service")
+	lacks(t, out, "<script>alert", "style=")
+	p.Effort = Chart{}
+	p.Table.Effort = false
+	lacks(t, render(t, InvestmentTableView(p.Table)), "Tech-debt effort")
+	contains(t, render(t, InvestmentView(InvestmentPage{Empty: &Empty{Title: "No merge requests delivered"}})), "No merge requests delivered")
+}
+
+func sampleTrend() Trend {
+	return Trend{Label: "Approvals, last 3 weeks: 1 held, 1 broken, 1 without data", Target: 0.2, Band: 0.05, Weeks: []TrendWeek{
+		{Value: 0.1, Known: true, Status: "broken", Title: "2026-W09: 10%", Href: "/merge-requests?w=9"},
+		{Status: "unknown", Title: "2026-W10: no MRs"},
+		{Value: 0.22, Known: true, Status: "holds", Title: "2026-W11: 22% " + evil, Href: "/merge-requests?w=11"},
+	}}
+}
+
+func TestTrend(t *testing.T) {
+	tr := sampleTrend()
+	out := render(t, TrendView(tr))
+	contains(t, out, `<svg class="trend"`, `role="img"`, `aria-label="Approvals, last 3 weeks: 1 held, 1 broken, 1 without data"`, `class="trend-band"`,
+		`class="trend-target"`, `class="trend-dot broken"`, `class="trend-dot holds"`, `class="trend-dot unknown"`, `href="/merge-requests?w=9"`,
+		"<title>2026-W10: no MRs</title>", "&lt;script&gt;")
+	lacks(t, out, "<script>alert")
+	// The gap breaks the line: two moves, no segment.
+	if d := tr.Path(); strings.Count(d, "M") != 2 || strings.Contains(d, "L") {
+		t.Errorf("path %q", d)
+	}
+	// Higher values sit higher; the band straddles the target.
+	dots := tr.Dots()
+	if f64(t, dots[2].Y) >= f64(t, dots[0].Y) {
+		t.Errorf("22%% drawn below 10%%: %v", dots)
+	}
+	y, h, ok := tr.BandRect()
+	if !ok || f64(t, y) > f64(t, tr.TargetY()) || f64(t, y)+f64(t, h) < f64(t, tr.TargetY()) {
+		t.Errorf("band %s+%s does not straddle the target at %s", y, h, tr.TargetY())
+	}
+	// One flat value still draws inside the box.
+	flat := Trend{Target: 90, Weeks: []TrendWeek{{Value: 90, Known: true, Status: "holds"}}}
+	if y := f64(t, flat.Dots()[0].Y); y < 0 || y > trendH {
+		t.Errorf("flat trend dot at %v", y)
+	}
+	if render(t, TrendView(Trend{})) != "" {
+		t.Error("an empty trend draws something")
+	}
+}
+
+func TestAgreementsView(t *testing.T) {
+	cell := AgreementCell{Present: true, Known: true, Status: "broken", Value: "25%", N: "n = 4 MRs", Target: "≤ 0%",
+		Broken: "1 MR with fewer than 1 approval", Href: "/merge-requests?unapproved=true", Trend: sampleTrend()}
+	p := AgreementsPage{Range: "Week of 9 Mar 2026", Lead: "lead", CSV: "/export/metrics.csv", MRCSV: "/export/merge-requests.csv",
+		Columns: []AgreementColumn{{Key: "approvals", Label: "Approvals", Target: "≥ 1 approval before merge", Help: "help"}, {Key: "x", Label: evil}},
+		Groups: []AgreementGroup{
+			{Title: "Services", Rows: []AgreementRowView{{Name: "All services", Href: "/?period=4w", Held: "0 of 1 hold", Cells: []AgreementCell{cell, {}}}}},
+			{Title: "Teams", Rows: []AgreementRowView{{Name: evil, Cells: []AgreementCell{{Present: true, Status: "unknown", N: "n = 0 MRs"}, {}}}}},
+		},
+		Notes: []string{"No deploy window is configured."}}
+	out := render(t, AgreementsView(p))
+	contains(t, out, "<h1>Working agreements</h1>", "Week of 9 Mar 2026", `<th scope="rowgroup" colspan="3">Teams</th>`, "✗ broken", "no data",
+		`<a href="/merge-requests?unapproved=true">25%</a>`, `<a href="/merge-requests?unapproved=true">1 MR with fewer than 1 approval</a>`,
+		"target ≤ 0%", "≥ 1 approval before merge", `title="help"`, "0 of 1 hold", `href="/?period=4w"`, "No deploy window is configured.",
+		"MRs CSV", "Metrics CSV", `<svg class="trend"`, "&lt;script&gt;")
+	lacks(t, out, "<script>alert", "style=")
+	contains(t, render(t, AgreementsView(AgreementsPage{Empty: &Empty{Title: "Nothing to check"}})), "Nothing to check")
+}
+
+func TestReworkExplainAndBlame(t *testing.T) {
+	ex := []Explanation{{Name: "Rework rate", Formula: "rework deployments ÷ deployments", Value: "10%", N: "3 of 30 deployments", Href: "/deployments?rework=true", Text: evil},
+		{Name: "Change failure rate", Formula: "change failures ÷ deployments", Value: "–", N: "no deployments"}}
+	out := render(t, ReworkView(ReworkPage{Explain: ex, Failures: sampleDeploymentTable(), Deployments: sampleDeploymentTable()}))
+	contains(t, out, "Two figures, two questions", "rework deployments ÷ deployments", `<a href="/deployments?rework=true">10%</a>`, "3 of 30 deployments", "&lt;script&gt;")
+	lacks(t, out, "<script>alert")
+
+	dep := sampleDeploymentTable()
+	dep.Rows[0].Ref = "feature/" + evil
+	dep.Rows[0].BlamedBy = Link{Label: "#102 (2026-03-03 12:30)", Href: "/deployments?id=102"}
+	dep.Rows[0].Blames = Link{Label: "#100", Href: "/deployments?id=100"}
+	dep.Rows[0].MRs[0].BeforeMerge = true
+	dep.Rows[0].MRs[0].Reverts = []string{"!7", "!8"}
+	out = render(t, DeploymentTableView(dep))
+	contains(t, out, "feature/&lt;script&gt;", `blamed by <a href="/deployments?id=102">#102 (2026-03-03 12:30)</a>`, `blames <a href="/deployments?id=100">#100</a>`,
+		"before merge", "reverts !7, !8")
+	lacks(t, out, "<script>alert")
+
+	mrs := sampleMRTable()
+	mrs.Rows[0].Category, mrs.Rows[0].CategoryHref, mrs.Rows[0].BeforeMerge = evil, "/merge-requests?category=x", true
+	out = render(t, MRTableView(mrs))
+	contains(t, out, `<th scope="col">Category</th>`, `<a href="/merge-requests?category=x">&lt;script&gt;`, "deployed before merge")
+	lacks(t, out, "<script>alert")
+
+	cov := render(t, CoverageView(CoveragePage{AllProjects: Link{Label: "Every project", Href: "/coverage"}}))
+	contains(t, cov, `<a href="/coverage">Every project</a>`)
+}

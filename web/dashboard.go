@@ -93,7 +93,7 @@ func reworkCard(q *query) cardSpec {
 
 func cfrCard(q *query) cardSpec {
 	return cardSpec{label: "Change failure rate", metric: metrics.ChangeFailureRate, unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
-		href: cardLink(depLink(q, "change_failure", "true")), help: "Deployments that needed a fix right after."}
+		href: cardLink(depLink(q, "change_failure", "true")), help: "Deployments a later fix blamed: the one that first shipped what it reverts, else the one just before it."}
 }
 
 func recoveryCard(q *query) cardSpec {
@@ -256,7 +256,7 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 
 // slowestTable is the cycle-time page's table of the slowest MRs in col.
 func slowestTable(q *query, col *mrCollector) views.MRTable {
-	t := views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+	t := views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
 		Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Pacer counts merged MRs that target the project's default branch and are not written by bots. Widen the range or pick another service."}}
 	if col.total > len(col.slow) {
 		t.More = views.Link{Label: "All " + views.Plural(col.total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
@@ -407,7 +407,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 		p.Window = views.WindowSection{Configured: true, Description: windowDescription(w),
 			Rate: d.chart(fs, "window-rate", "Deployments outside the window", "Share of production deployments that finished outside the deploy window, per period.", views.UnitRatio, views.Lines,
 				fs.series("Outside the window", all, metrics.OutOfWindowRate, depLink(q, "outside_window", "true"))),
-			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg, projectURLs(ctx, d.store)),
+			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg, projectURLs(ctx, d.store), nil),
 				CSV: q.link("/export/deployments.csv"), More: views.Link{Label: "All deployments outside the window", Href: q.link("/deployments", "outside_window", "true")},
 				Empty: views.Empty{Title: "Every deployment in this range finished inside the window"}},
 		}
@@ -434,152 +434,6 @@ func splitProjects(cfg *config.Config) map[string]bool {
 		}
 	}
 	return out
-}
-
-func (d *dashboard) rework(c *echo.Context) error {
-	q, fs, err := d.load(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	all := metrics.AllServices
-	p := views.ReworkPage{Range: q.RangeLabel()}
-	p.Cards = []views.Card{
-		fs.card(all, reworkCard(q)),
-		fs.card(all, cfrCard(q)),
-		fs.card(all, recoveryCard(q)),
-		fs.card(all, cardSpec{label: "Rework MRs", metric: metrics.MRReworkRate, unit: views.UnitRatio, nOne: "MR", nMany: "MRs",
-			href: cardLink(mrLink(q, "rework", "true")), help: "Merged MRs that are fixes: hotfix, bug, revert…"}),
-	}
-	p.Rates = d.chart(fs, "rework-rates", "Rework over time", "Rework rate and change failure rate of deployments, and the share of rework MRs, per period.", views.UnitRatio, views.Lines,
-		fs.series("Rework rate", all, metrics.ReworkRate, depLink(q, "rework", "true")),
-		fs.series("Change failure rate", all, metrics.ChangeFailureRate, depLink(q, "change_failure", "true")),
-		fs.series("Rework MRs", all, metrics.MRReworkRate, mrLink(q, "rework", "true")))
-	p.Rates.Empty = ptr(noDeployments())
-	p.Recovery = d.chart(fs, "rework-recovery", "Recovery time (median)", "Median time from a change failure to the deployment that repaired it, per period.", views.UnitSeconds, views.Bars,
-		fs.series("Recovery time", all, metrics.RecoveryTimeP50, depLink(q, "change_failure", "true")))
-	p.Recovery.Empty = &views.Empty{Title: "No change failures in this range", Body: "A change failure is the deployment right before a rework deployment in the same environment."}
-
-	services, err := d.scopedServices(ctx, q, fs)
-	if err != nil {
-		return err
-	}
-	var rows []views.BarRow
-	for _, s := range services {
-		rate, n, ok := fs.pooledRate(s, metrics.ReworkRate)
-		if !ok {
-			continue
-		}
-		rows = append(rows, views.BarRow{Label: s, Value: rate, N: n, Href: q.withService(s).link("/deployments", "rework", "true"),
-			Note: fmt.Sprintf("%d of %d", int(rate*float64(n)+0.5), n)})
-	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value > rows[j].Value })
-	p.PerService = views.BarList{ID: "rework-per-service", Title: "Rework rate per service (most first)", Label: "Service", Unit: views.UnitRatio,
-		Summary: "Share of each service's production deployments over the range that were rework.", Rows: rows, Max: 1,
-		CSV: q.link("/export/metrics.csv"), Empty: ptr(noDeployments())}
-
-	var kept []*metrics.Deployment
-	total := 0
-	if err := d.engine.Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
-		if !dep.Rework {
-			return nil
-		}
-		total++
-		kept = append(kept, dep)
-		if len(kept) > 15 {
-			kept = kept[1:]
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
-		kept[i], kept[j] = kept[j], kept[i]
-	}
-	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(kept, d.cfg, projectURLs(ctx, d.store)),
-		CSV:   q.link("/export/deployments.csv"),
-		Empty: views.Empty{Title: "No rework deployments in this range", Body: "No production deployment shipped a rework MR (hotfix, bug, incident, regression, revert, rollback) or rolled back."}}
-	if total > len(kept) {
-		p.Deployments.More = views.Link{Label: "All " + views.Plural(total, "rework deployment", "rework deployments"), Href: q.link("/deployments", "rework", "true")}
-	}
-	m := d.r.meta(c, q, "Rework", views.NavRework)
-	return d.r.page(c, http.StatusOK, m, views.ReworkView(p), q.link("/rework"))
-}
-
-func (d *dashboard) coverage(c *echo.Context) error {
-	q, fs, err := d.load(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	target := d.cfg.Coverage.Target
-	p := views.CoveragePage{Range: q.RangeLabel(), Target: views.Percent(target)}
-	tgt := &views.Target{Value: target, Label: "target " + views.Percent(target)}
-
-	services, err := d.scopedServices(ctx, q, fs)
-	if err != nil {
-		return err
-	}
-	type latest struct {
-		service string
-		value   float64
-	}
-	var rows []views.BarRow
-	var lows []latest
-	for _, s := range services {
-		last, first, ok := fs.last(s, metrics.CoveragePercent)
-		if !ok {
-			continue
-		}
-		r := views.BarRow{Label: s, Value: last.Value, N: last.N, Href: q.withService(s).link("/coverage"), Below: last.Value < target}
-		if diff := last.Value - first.Value; first.Period != last.Period {
-			r.Note = fmt.Sprintf("%+.1f pts", diff)
-		}
-		rows = append(rows, r)
-		lows = append(lows, latest{s, last.Value})
-	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
-	p.PerService = views.BarList{ID: "coverage-per-service", Title: "Latest coverage per service (lowest first)", Label: "Service", Unit: views.UnitPercent,
-		Summary: "Each service's latest default-branch coverage in the range against the target; red bars are below it.",
-		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
-
-	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, covLink(q))}
-	if len(q.Services) == 1 {
-		series[0].Name = q.Services[0]
-	} else {
-		sort.SliceStable(lows, func(i, j int) bool { return lows[i].value < lows[j].value })
-		for i := 0; i < len(lows) && i < 4; i++ {
-			series = append(series, fs.series(lows[i].service, lows[i].service, metrics.CoveragePercent, covLink(q)))
-		}
-	}
-	p.Trend = d.chart(fs, "coverage-trend", "Coverage over time", "Default-branch coverage per period (all services, and the lowest ones), against the target.", views.UnitPercent, views.Lines, series...)
-	p.Trend.Target, p.Trend.YMax, p.Trend.Empty = tgt, 100, ptr(noCoverage())
-	zoomPercent(&p.Trend)
-
-	// Per project: the last pipeline with coverage in the range.
-	byProject := map[string]*metrics.CoverageRow{}
-	if err := d.engine.Coverage(ctx, q.Filter(), func(r *metrics.CoverageRow) error {
-		byProject[r.Project] = r
-		return nil
-	}); err != nil {
-		return err
-	}
-	var prow []views.BarRow
-	for _, r := range byProject {
-		prow = append(prow, views.BarRow{Label: r.Project, Value: r.Percent, N: 1, Href: externalURL(r.URL), Below: r.Percent < target,
-			Note: r.Date.Format("2 Jan")})
-	}
-	sort.Slice(prow, func(i, j int) bool {
-		if prow[i].Value != prow[j].Value {
-			return prow[i].Value < prow[j].Value
-		}
-		return prow[i].Label < prow[j].Label
-	})
-	p.PerProject = views.BarList{ID: "coverage-per-project", Title: "Latest coverage per project (lowest first)", Label: "Project", Unit: views.UnitPercent,
-		Summary: "Each project's last default-branch pipeline with coverage in the range; the value links to the pipeline in GitLab.",
-		Rows:    prow, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
-	m := d.r.meta(c, q, "Coverage", views.NavCoverage)
-	return d.r.page(c, http.StatusOK, m, views.CoverageView(p), q.link("/coverage"))
 }
 
 func (d *dashboard) approvals(c *echo.Context) error {
@@ -618,7 +472,7 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	p.Unapproved = views.MRTable{ID: "unapproved", Title: "Latest MRs merged without approval", Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+	p.Unapproved = views.MRTable{ID: "unapproved", Title: "Latest MRs merged without approval", Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
 		Empty: views.Empty{Title: "Every MR in this range was approved", Body: "An MR counts as approved when someone other than its author approved it before it merged."}}
 	if col.total > len(col.recent) {
 		p.Unapproved.More = views.Link{Label: "All " + views.Plural(col.total, "unapproved MR", "unapproved MRs"), Href: q.link("/merge-requests", "unapproved", "true")}

@@ -188,6 +188,8 @@ func TestEndToEnd(t *testing.T) {
 		{"/rework", "rework", "#rework-deployments table"},
 		{"/coverage", "coverage", "#coverage-per-service table"},
 		{"/approvals", "approvals", "#approvals-rate svg"},
+		{"/investment", "investment", "#investment-shares svg"},
+		{"/agreements", "agreements", "#agreements table svg.trend"},
 		{"/merge-requests?sort=slowest&limit=25", "merge-requests", "#mr-list table"},
 		{"/deployments?rework=true&limit=25", "deployments", "#deployment-list table"},
 		{"/sync", "sync-status", "table.data"},
@@ -297,6 +299,68 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("downloaded CSV starts %q and has %d lines", lines[0], len(lines))
 		}
 		break
+	}
+
+	// The investment page: stacked segments that link to their MRs, and a table whose figures
+	// open the same MRs the cell counts.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/investment"), chromedp.WaitVisible(chromedp.CSS("#investment-shares svg"))); err != nil {
+		t.Fatal(err)
+	}
+	segments, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#investment-shares svg a[href*="category="] rect.bar').length`))
+	if err != nil || segments == 0 {
+		t.Errorf("the investment chart has no linked segments (%d, %v)", segments, err)
+	}
+	target, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#investment-shares .target text') || {}).textContent || ''`))
+	if err != nil || !strings.Contains(target, "target 20%") {
+		t.Errorf("the investment chart's target line says %q (%v)", target, err)
+	}
+	count, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#investment-table tfoot td.hot .note').textContent`))
+	if err != nil {
+		t.Fatalf("the investment table has no tech-debt total: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#investment-table tfoot td.hot a")), chromedp.WaitVisible(chromedp.CSS("#mr-list"))); err != nil {
+		t.Fatalf("investment drill-down: %v", err)
+	}
+	heading, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#mr-list h2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Fields(count)[0]; !strings.HasPrefix(heading, n+" merge request") {
+		t.Errorf("the investment table counts %q tech-debt MRs, the list behind it %q", count, heading)
+	}
+	if chips, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".chips"))); !strings.Contains(chips, "category tech debt") {
+		t.Errorf("the MR list does not say it is filtered by category: %q", chips)
+	}
+
+	// The agreements page: a row per service and team, each cell with its trend, and the
+	// approvals cell of all services opens the MRs that break it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/agreements"), chromedp.WaitVisible(chromedp.CSS("#agreements table svg.trend"))); err != nil {
+		t.Fatal(err)
+	}
+	shape, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.querySelectorAll('#agreements tbody tr').length,
+		document.querySelectorAll('#agreements svg.trend').length,
+		document.querySelectorAll('#agreements svg.trend circle.trend-dot').length]`))
+	if err != nil || len(shape) != 3 || shape[0] < 3 || shape[1] == 0 || shape[2] != 8*shape[1] {
+		t.Errorf("agreements table: rows, trends, dots = %v (%v); want rows and 8 dots per trend", shape, err)
+	}
+	if teams, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#agreements"))); !strings.Contains(teams, "platform") {
+		t.Error("the agreements table has no row for the team platform")
+	}
+	broken, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#agreements tbody tr td.agreement .note a') || {}).textContent || ''`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#agreements tbody tr td.agreement .agreement-value a")), chromedp.WaitVisible(chromedp.CSS("#mr-list"))); err != nil {
+		t.Fatalf("agreements drill-down: %v", err)
+	}
+	heading, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#mr-list h2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if broken != "" {
+		if n := strings.Fields(broken)[0]; !strings.HasPrefix(heading, n+" merge request") {
+			t.Errorf("the approvals cell says %q, the list behind it %q", broken, heading)
+		}
 	}
 
 	// A phone, and the dark theme.

@@ -213,3 +213,19 @@ func (fs *figureSet) periodName(p period) string {
 	}
 	return "week of " + p.start.Format("2 Jan")
 }
+
+// pooledShare is a share over the whole range whose numerator need not be a whole count
+// (author-days split between MRs): Σ(value×n) / Σn.
+func (fs *figureSet) pooledShare(service, metric string) (share, n float64, ok bool) {
+	num := 0.0
+	for _, p := range fs.periods {
+		if f, found := fs.get(p, service, metric); found {
+			num += f.Value * float64(f.N)
+			n += float64(f.N)
+		}
+	}
+	if n == 0 {
+		return 0, 0, false
+	}
+	return num / n, n, true
+}

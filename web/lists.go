@@ -2,13 +2,11 @@ package web
 
 import (
 	"container/heap"
-	"context"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -36,6 +34,8 @@ const (
 type mrPredicate struct {
 	rework, unapproved, deployed *bool
 	cycleMin, cycleMax           *int64 // seconds, [min, max)
+	category                     string // an investment category, "" for any
+	approvalsBelow               *int64 // fewer approvals than this
 	sort                         string // recent | slowest
 	limit                        int
 }
@@ -75,9 +75,17 @@ func parseLimit(v url.Values) (int, error) {
 	return int(*n), nil
 }
 
-func parseMRPredicate(v url.Values) (*mrPredicate, error) {
+// parseMRPredicate reads the MR list's conditions; categories are the configured investment
+// categories a category= condition must name.
+func parseMRPredicate(v url.Values, categories []string) (*mrPredicate, error) {
 	p := &mrPredicate{sort: "recent"}
 	var err error
+	if p.category, err = parseCategory(v, categories); err != nil {
+		return nil, err
+	}
+	if p.approvalsBelow, err = parseInt(v, "approvals_below", 1, 100); err != nil {
+		return nil, err
+	}
 	if p.rework, err = parseBool(v, "rework"); err != nil {
 		return nil, err
 	}
@@ -106,7 +114,33 @@ func parseMRPredicate(v url.Values) (*mrPredicate, error) {
 	return p, nil
 }
 
+// parseCategory reads category=, one of the configured investment categories (its case
+// need not match); "" when absent.
+func parseCategory(v url.Values, categories []string) (string, error) {
+	s := strings.TrimSpace(v.Get("category"))
+	if s == "" {
+		return "", nil
+	}
+	for _, c := range categories {
+		if strings.EqualFold(c, s) {
+			return c, nil
+		}
+	}
+	quoted := make([]string, len(categories))
+	for i, c := range categories {
+		quoted[i] = strconv.Quote(c)
+	}
+	return "", badRequestf("category", "category=%q is not an investment category: use one of %s (the [[investment.category]] names of the config, or the built-in ones).",
+		truncate(s, 40), strings.Join(quoted, ", "))
+}
+
 func (p *mrPredicate) match(m *metrics.MergeRequest) bool {
+	if p.category != "" && m.Category != p.category {
+		return false
+	}
+	if p.approvalsBelow != nil && int64(m.Approvals) >= *p.approvalsBelow {
+		return false
+	}
 	if p.rework != nil && m.Rework != *p.rework {
 		return false
 	}
@@ -158,6 +192,16 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 			label += "< " + views.Duration(*p.cycleMax)
 		}
 		add(label, "cycle_min", "cycle_max")
+	}
+	if p.category != "" {
+		add("category "+p.category, "category")
+	}
+	if p.approvalsBelow != nil {
+		label := "fewer than " + views.Plural(int(*p.approvalsBelow), "approval", "approvals")
+		if *p.approvalsBelow == 1 {
+			label = "no approval note before merge"
+		}
+		add(label, "approvals_below")
 	}
 	if p.sort == "slowest" {
 		add("slowest first", "sort")
@@ -239,7 +283,7 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseMRPredicate(v)
+	p, err := parseMRPredicate(v, h.engine.Categories())
 	if err != nil {
 		return err
 	}
@@ -252,13 +296,16 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "sort")
+	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category", "approvals_below", "sort")
+	if p.category != "" {
+		extra.Set("category", p.category) // the configured spelling
+	}
 	page := views.MRListPage{
 		Heading: "Merge requests",
 		Filters: p.describe(q, extra),
 		Table: views.MRTable{
 			ID: "mr-list", Title: views.Plural(col.total, "merge request", "merge requests") + " delivered",
-			Rows: mrRows(col.rows()), CSV: q.link("/export/merge-requests.csv"),
+			Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
 			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
 		},
 		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + " · " + q.RangeLabel(),
@@ -268,148 +315,6 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	}
 	m := h.r.meta(c, q, "Merge requests", views.NavMRs, hidden(extra)...)
 	return h.r.page(c, http.StatusOK, m, views.MRListView(page), linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", limitParam(v)))
-}
-
-// depPredicate is the deployment list's extra conditions.
-type depPredicate struct {
-	rework, rollback, changeFailure, outside *bool
-	weekday, hour                            *int64
-	limit                                    int
-}
-
-func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) {
-	p := &depPredicate{}
-	var err error
-	if p.rework, err = parseBool(v, "rework"); err != nil {
-		return nil, err
-	}
-	if p.rollback, err = parseBool(v, "rollback"); err != nil {
-		return nil, err
-	}
-	if p.changeFailure, err = parseBool(v, "change_failure"); err != nil {
-		return nil, err
-	}
-	if p.outside, err = parseBool(v, "outside_window"); err != nil {
-		return nil, err
-	}
-	if p.outside != nil && cfg.DeployWindow == nil {
-		return nil, badRequestf("outside_window", "No deploy window is configured, so no deployment is outside it. Add a [deploy_window] to the config file (see docs/configuration.md).")
-	}
-	if p.weekday, err = parseInt(v, "weekday", 0, 6); err != nil {
-		return nil, err
-	}
-	if p.hour, err = parseInt(v, "hour", 0, 23); err != nil {
-		return nil, err
-	}
-	if p.limit, err = parseLimit(v); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
-	if p.rework != nil && d.Rework != *p.rework {
-		return false
-	}
-	if p.rollback != nil && d.Rollback != *p.rollback {
-		return false
-	}
-	if p.changeFailure != nil && d.ChangeFailure != *p.changeFailure {
-		return false
-	}
-	if p.outside != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow) != *p.outside {
-		return false
-	}
-	local := d.FinishedAt.In(cfg.Location)
-	if p.weekday != nil && int64(local.Weekday()) != *p.weekday {
-		return false
-	}
-	if p.hour != nil && int64(local.Hour()) != *p.hour {
-		return false
-	}
-	return true
-}
-
-func (p *depPredicate) describe(q *query, v url.Values, loc *time.Location) []views.Link {
-	var out []views.Link
-	add := func(label string, keys ...string) {
-		rest := mergeValues(q.Values(), v)
-		for _, k := range keys {
-			rest.Del(k)
-		}
-		out = append(out, views.Link{Label: label, Href: linkWith("/deployments", rest)})
-	}
-	yes := func(b *bool, t, f, key string) {
-		if b != nil {
-			if *b {
-				add(t, key)
-			} else {
-				add(f, key)
-			}
-		}
-	}
-	yes(p.rework, "rework deployments", "not rework", "rework")
-	yes(p.rollback, "rollbacks", "not rollbacks", "rollback")
-	yes(p.changeFailure, "change failures", "not change failures", "change_failure")
-	yes(p.outside, "outside the deploy window", "inside the deploy window", "outside_window")
-	if p.weekday != nil {
-		add("on "+time.Weekday(*p.weekday).String()+"s", "weekday")
-	}
-	if p.hour != nil {
-		add("at "+strconv.FormatInt(*p.hour, 10)+":00–"+strconv.FormatInt(*p.hour, 10)+":59 "+loc.String(), "hour")
-	}
-	return out
-}
-
-func (h *itemLists) deployments(c *echo.Context) error {
-	q, v, err := h.query(c)
-	if err != nil {
-		return err
-	}
-	p, err := parseDepPredicate(v, h.cfg)
-	if err != nil {
-		return err
-	}
-	var kept []*metrics.Deployment // ring of the last `limit`
-	next, total := 0, 0
-	if err := h.engine.Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
-		if !p.match(d, h.cfg) {
-			return nil
-		}
-		total++
-		if len(kept) < p.limit {
-			kept = append(kept, d)
-		} else {
-			kept[next] = d
-			next = (next + 1) % p.limit
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	recent := make([]*metrics.Deployment, 0, len(kept))
-	for i := range kept {
-		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
-	}
-	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour")
-	page := views.DeploymentListPage{
-		Heading: "Deployments",
-		Filters: p.describe(q, extra, h.cfg.Location),
-		Table: views.DeploymentTable{
-			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
-			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store)), CSV: q.link("/export/deployments.csv"),
-			Empty: noDeployments(),
-		},
-		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
-	}
-	if len(extra) > 0 {
-		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
-	}
-	if total > p.limit && p.limit < maxListLimit {
-		page.Next = linkWith("/deployments", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
-	}
-	m := h.r.meta(c, q, "Deployments", views.NavDeploys, hidden(extra)...)
-	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", mergeValues(q.Values(), extra), "limit", limitParam(v)))
 }
 
 // predicateValues picks the list predicates out of the request's parameters.
@@ -455,26 +360,31 @@ func hidden(v url.Values) []views.Hidden {
 	return out
 }
 
-// mrRows formats MRs for a table.
-func mrRows(ms []*metrics.MergeRequest) []views.MRRow {
+// mrRows formats MRs for a table; each category links to the MRs of that category in q.
+func mrRows(q *query, ms []*metrics.MergeRequest) []views.MRRow {
 	out := make([]views.MRRow, 0, len(ms))
 	for _, m := range ms {
 		r := views.MRRow{
-			Title:      m.Title,
-			URL:        externalURL(m.URL),
-			Ref:        m.Project + "!" + strconv.FormatInt(m.IID, 10),
-			Service:    m.Service,
-			Author:     m.Author,
-			Labels:     m.Labels,
-			Merged:     formatTime(m.MergedAt),
-			Delivered:  formatTime(m.DeliveredAt),
-			Coding:     views.Duration(m.CodingSeconds),
-			Pickup:     views.Duration(m.PickupSeconds),
-			Review:     views.Duration(m.ReviewSeconds),
-			Deploy:     "not deployed",
-			Cycle:      views.Duration(m.CycleSeconds),
-			Rework:     m.Rework,
-			Unapproved: m.Unapproved,
+			Title:       m.Title,
+			URL:         externalURL(m.URL),
+			Ref:         m.Project + "!" + strconv.FormatInt(m.IID, 10),
+			Service:     m.Service,
+			Author:      m.Author,
+			Labels:      m.Labels,
+			Merged:      formatTime(m.MergedAt),
+			Delivered:   formatTime(m.DeliveredAt),
+			Coding:      views.Duration(m.CodingSeconds),
+			Pickup:      views.Duration(m.PickupSeconds),
+			Review:      views.Duration(m.ReviewSeconds),
+			Deploy:      "not deployed",
+			Cycle:       views.Duration(m.CycleSeconds),
+			Rework:      m.Rework,
+			Unapproved:  m.Unapproved,
+			Category:    m.Category,
+			BeforeMerge: m.BeforeMerge,
+		}
+		if m.Category != "" {
+			r.CategoryHref = q.link("/merge-requests", "category", m.Category)
 		}
 		if m.DeploySeconds != nil {
 			r.Deploy = views.Duration(*m.DeploySeconds)
@@ -482,109 +392,4 @@ func mrRows(ms []*metrics.MergeRequest) []views.MRRow {
 		out = append(out, r)
 	}
 	return out
-}
-
-// projectURLs are the projects' GitLab web URLs by project id, for links to their commits.
-// The links are a convenience: if the projects cannot be read, the rows go without them.
-func projectURLs(ctx context.Context, st *store.Store) map[int64]string {
-	out := map[int64]string{}
-	if st == nil {
-		return out
-	}
-	ps, err := st.Projects(ctx)
-	if err != nil {
-		return out
-	}
-	for _, p := range ps {
-		out[p.ID] = p.WebURL
-	}
-	return out
-}
-
-// deploymentRows formats deployments for a table. projects are the projects' web URLs, for
-// the link to each deployed commit: a deployment created through the API has no job to link
-// to, and its commit is then its way into GitLab.
-func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[int64]string) []views.DeploymentRow {
-	out := make([]views.DeploymentRow, 0, len(ds))
-	for _, d := range ds {
-		sha := d.SHA
-		if len(sha) > 8 {
-			sha = sha[:8]
-		}
-		r := views.DeploymentRow{
-			Service:       d.Service,
-			Project:       d.Project,
-			Environment:   d.Environment,
-			SHA:           sha,
-			Finished:      formatTime(d.FinishedAt),
-			URL:           externalURL(d.URL),
-			CommitURL:     commitURL(projects[d.ProjectID], d.SHA),
-			Rework:        d.Rework,
-			Rollback:      d.Rollback,
-			ChangeFailure: d.ChangeFailure,
-			OutOfWindow:   cfg.DeployWindow != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow),
-		}
-		if d.RecoverySeconds != nil {
-			r.Recovery = views.Duration(*d.RecoverySeconds)
-		}
-		for _, m := range d.MergeRequests {
-			r.MRs = append(r.MRs, views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework})
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// commitURL is the GitLab page of commit sha in the project at web, or "" when either is
-// unknown or the project's URL is not http(s).
-func commitURL(web, sha string) string {
-	web = externalURL(web)
-	if web == "" || sha == "" || strings.ContainsAny(sha, "/?#%") {
-		return ""
-	}
-	return strings.TrimSuffix(web, "/") + "/-/commit/" + url.PathEscape(sha)
-}
-
-// externalURL keeps a link from GitLab only if it is http(s): the text comes from the API and
-// is not trusted to be harmless.
-func externalURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
-	}
-	return u.String()
-}
-
-// outsideWindow says whether t falls outside the deploy window, as the metrics count it.
-// Without a window nothing is outside.
-func outsideWindow(t time.Time, w *config.DeployWindow) bool {
-	return w != nil && !w.Contains(t)
-}
-
-// windowDescription is the deploy window for people: "Mon–Fri 09:00–17:30 (Europe/Paris)".
-func windowDescription(w *config.DeployWindow) string {
-	var days []string
-	for d := time.Monday; d <= time.Saturday+1; d++ {
-		wd := d % 7
-		if w.Weekdays[wd] {
-			days = append(days, wd.String()[:3])
-		}
-	}
-	loc := "UTC"
-	if w.Location != nil {
-		loc = w.Location.String()
-	}
-	return strings.Join(days, ", ") + " " + w.Start + "–" + w.End + " (" + loc + ")"
-}
-
-// noDeployments explains an empty deployment view: how production deployments reach Pacer.
-func noDeployments() views.Empty {
-	return views.Empty{
-		Title: "No production deployments in this range",
-		Body: "Pacer counts successful deployments to production environments: environments whose GitLab deployment tier is production, " +
-			"or, when GitLab gives no tier, whose name matches production.environments in the config (by default production or prod). " +
-			"Declare the environment in the deploy job of .gitlab-ci.yml, run it, and the next sync picks it up:",
-		Code: "deploy:\n  stage: deploy\n  script: ./deploy.sh\n  environment:\n    name: production\n    deployment_tier: production\n  rules:\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
-		Link: views.Link{Label: "GitLab documentation: environments and deployments", Href: "https://docs.gitlab.com/ci/environments/"},
-	}
 }

@@ -18,6 +18,8 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.GET("/rework", pages.rework)
 	e.GET("/coverage", pages.coverage)
 	e.GET("/approvals", pages.approvals)
+	e.GET("/investment", pages.investment)
+	e.GET("/agreements", pages.agreements)
 
 	e.GET("/merge-requests", lists.mergeRequests)
 	e.GET("/deployments", lists.deployments)

@@ -104,7 +104,7 @@ func checkHeaders(t *testing.T, rec *httptest.ResponseRecorder) {
 func TestNoInlineScriptOrStyle(t *testing.T) {
 	f := newFixture(t)
 	inline := regexp.MustCompile(`(?i)<script>|<script[^>]*>[^<]|<style|\sstyle=|\son[a-z]+=|hx-on|javascript:`)
-	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments", "/sync", "/?from=bad"} {
+	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/investment", "/agreements", "/merge-requests", "/deployments", "/sync", "/?from=bad"} {
 		body := f.get(p, false).Body.String()
 		if m := inline.FindString(body); m != "" {
 			t.Errorf("%s has inline code: %q", p, m)
@@ -337,7 +337,7 @@ func TestEmptyDatabase(t *testing.T) {
 	mustContain(t, f.get("/releases", false).Body.String(), "No production deployments in this range", "deployment_tier: production")
 	mustContain(t, f.get("/coverage", false).Body.String(), "No coverage reported in this range")
 	// Every page says why it is empty, as a page and as a fragment (a filter change).
-	for _, p := range []string{"/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments"} {
+	for _, p := range []string{"/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/investment", "/agreements", "/merge-requests", "/deployments"} {
 		for _, htmx := range []bool{false, true} {
 			if body := f.get(p, htmx).Body.String(); strings.Count(body, "Nothing has been synced yet") != 1 {
 				t.Errorf("%s (htmx %v): no single explanation that nothing has been synced", p, htmx)
@@ -394,7 +394,7 @@ func TestHostileQueriesNeverFail(t *testing.T) {
 		"rework=TRUE", "unapproved=1", "deployed=false", "outside_window=", "from=2026-03-01&from=2026-02-01", "%zz=1", "period=12w&was=",
 		"period=52w&by=day", "from=2026-03-25&to=2027-03-25", "service=acme/api&service=acme/web&team=",
 	}
-	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/merge-requests", "/deployments", "/export/metrics.csv", "/sync"} {
+	for _, p := range []string{"/", "/cycle-time", "/releases", "/rework", "/coverage", "/approvals", "/investment", "/agreements", "/merge-requests", "/deployments", "/export/metrics.csv", "/sync"} {
 		for _, q := range queries {
 			for _, htmx := range []bool{false, true} {
 				if rec := f.get(p+"?"+q, htmx); rec.Code >= 500 {

@@ -1,0 +1,335 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/views"
+)
+
+// depPredicate is the deployment list's extra conditions.
+type depPredicate struct {
+	rework, rollback, changeFailure, outside *bool
+	weekday, hour                            *int64
+	id                                       *int64 // one deployment, by GitLab id
+	limit                                    int
+}
+
+func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) {
+	p := &depPredicate{}
+	var err error
+	if p.rework, err = parseBool(v, "rework"); err != nil {
+		return nil, err
+	}
+	if p.rollback, err = parseBool(v, "rollback"); err != nil {
+		return nil, err
+	}
+	if p.changeFailure, err = parseBool(v, "change_failure"); err != nil {
+		return nil, err
+	}
+	if p.outside, err = parseBool(v, "outside_window"); err != nil {
+		return nil, err
+	}
+	if p.outside != nil && cfg.DeployWindow == nil {
+		return nil, badRequestf("outside_window", "No deploy window is configured, so no deployment is outside it. Add a [deploy_window] to the config file (see docs/configuration.md).")
+	}
+	if p.weekday, err = parseInt(v, "weekday", 0, 6); err != nil {
+		return nil, err
+	}
+	if p.hour, err = parseInt(v, "hour", 0, 23); err != nil {
+		return nil, err
+	}
+	if p.id, err = parseInt(v, "id", 1, 1<<53); err != nil {
+		return nil, err
+	}
+	if p.limit, err = parseLimit(v); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
+	if p.id != nil && d.ID != *p.id {
+		return false
+	}
+	if p.rework != nil && d.Rework != *p.rework {
+		return false
+	}
+	if p.rollback != nil && d.Rollback != *p.rollback {
+		return false
+	}
+	if p.changeFailure != nil && d.ChangeFailure != *p.changeFailure {
+		return false
+	}
+	if p.outside != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow) != *p.outside {
+		return false
+	}
+	local := d.FinishedAt.In(cfg.Location)
+	if p.weekday != nil && int64(local.Weekday()) != *p.weekday {
+		return false
+	}
+	if p.hour != nil && int64(local.Hour()) != *p.hour {
+		return false
+	}
+	return true
+}
+
+func (p *depPredicate) describe(q *query, v url.Values, loc *time.Location) []views.Link {
+	var out []views.Link
+	add := func(label string, keys ...string) {
+		rest := mergeValues(q.Values(), v)
+		for _, k := range keys {
+			rest.Del(k)
+		}
+		out = append(out, views.Link{Label: label, Href: linkWith("/deployments", rest)})
+	}
+	yes := func(b *bool, t, f, key string) {
+		if b != nil {
+			if *b {
+				add(t, key)
+			} else {
+				add(f, key)
+			}
+		}
+	}
+	yes(p.rework, "rework deployments", "not rework", "rework")
+	yes(p.rollback, "rollbacks", "not rollbacks", "rollback")
+	yes(p.changeFailure, "change failures", "not change failures", "change_failure")
+	yes(p.outside, "outside the deploy window", "inside the deploy window", "outside_window")
+	if p.weekday != nil {
+		add("on "+time.Weekday(*p.weekday).String()+"s", "weekday")
+	}
+	if p.hour != nil {
+		add("at "+strconv.FormatInt(*p.hour, 10)+":00–"+strconv.FormatInt(*p.hour, 10)+":59 "+loc.String(), "hour")
+	}
+	if p.id != nil {
+		add("deployment "+strconv.FormatInt(*p.id, 10), "id")
+	}
+	return out
+}
+
+func (h *itemLists) deployments(c *echo.Context) error {
+	q, v, err := h.query(c)
+	if err != nil {
+		return err
+	}
+	p, err := parseDepPredicate(v, h.cfg)
+	if err != nil {
+		return err
+	}
+	var kept []*metrics.Deployment // ring of the last `limit`
+	next, total := 0, 0
+	failures := failureTimes{}
+	if err := h.engine.Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
+		failures.add(d)
+		if !p.match(d, h.cfg) {
+			return nil
+		}
+		total++
+		if len(kept) < p.limit {
+			kept = append(kept, d)
+		} else {
+			kept[next] = d
+			next = (next + 1) % p.limit
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	recent := make([]*metrics.Deployment, 0, len(kept))
+	for i := range kept {
+		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
+	}
+	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id")
+	page := views.DeploymentListPage{
+		Heading: "Deployments",
+		Filters: p.describe(q, extra, h.cfg.Location),
+		Table: views.DeploymentTable{
+			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
+			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store), failures), CSV: q.link("/export/deployments.csv"),
+			Empty: noDeployments(),
+		},
+		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
+	}
+	if len(extra) > 0 {
+		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
+	}
+	if total > p.limit && p.limit < maxListLimit {
+		page.Next = linkWith("/deployments", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+	}
+	m := h.r.meta(c, q, "Deployments", views.NavDeploys, hidden(extra)...)
+	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", mergeValues(q.Values(), extra), "limit", limitParam(v)))
+}
+
+// projectURLs are the projects' GitLab web URLs by project id, for links to their commits.
+// The links are a convenience: if the projects cannot be read, the rows go without them.
+func projectURLs(ctx context.Context, st *store.Store) map[int64]string {
+	out := map[int64]string{}
+	if st == nil {
+		return out
+	}
+	ps, err := st.Projects(ctx)
+	if err != nil {
+		return out
+	}
+	for _, p := range ps {
+		out[p.ID] = p.WebURL
+	}
+	return out
+}
+
+// deploymentRows formats deployments for a table. projects are the projects' web URLs, for
+// the link to each deployed commit: a deployment created through the API has no job to link
+// to, and its commit is then its way into GitLab.
+// failures are the finish times of change failures seen, for the link from a rework
+// deployment to the one it blames.
+func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[int64]string, failures failureTimes) []views.DeploymentRow {
+	out := make([]views.DeploymentRow, 0, len(ds))
+	for _, d := range ds {
+		sha := d.SHA
+		if len(sha) > 8 {
+			sha = sha[:8]
+		}
+		r := views.DeploymentRow{
+			Service:       d.Service,
+			Project:       d.Project,
+			Environment:   d.Environment,
+			SHA:           sha,
+			Finished:      formatTime(d.FinishedAt),
+			URL:           externalURL(d.URL),
+			CommitURL:     commitURL(projects[d.ProjectID], d.SHA),
+			Rework:        d.Rework,
+			Rollback:      d.Rollback,
+			ChangeFailure: d.ChangeFailure,
+			OutOfWindow:   cfg.DeployWindow != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow),
+			Ref:           d.Ref,
+		}
+		if d.RecoverySeconds != nil {
+			r.Recovery = views.Duration(*d.RecoverySeconds)
+		}
+		if d.BlamedBy != 0 {
+			r.BlamedBy = blamedByLink(d)
+		}
+		if d.Blames != 0 {
+			r.Blames = blamesLink(d, failures)
+		}
+		for _, m := range d.MergeRequests {
+			l := views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework, BeforeMerge: m.BeforeMerge}
+			for _, iid := range m.Reverts {
+				l.Reverts = append(l.Reverts, "!"+strconv.FormatInt(iid, 10))
+			}
+			r.MRs = append(r.MRs, l)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// commitURL is the GitLab page of commit sha in the project at web, or "" when either is
+// unknown or the project's URL is not http(s).
+func commitURL(web, sha string) string {
+	web = externalURL(web)
+	if web == "" || sha == "" || strings.ContainsAny(sha, "/?#%") {
+		return ""
+	}
+	return strings.TrimSuffix(web, "/") + "/-/commit/" + url.PathEscape(sha)
+}
+
+// externalURL keeps a link from GitLab only if it is http(s): the text comes from the API and
+// is not trusted to be harmless.
+func externalURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// outsideWindow says whether t falls outside the deploy window, as the metrics count it.
+// Without a window nothing is outside.
+func outsideWindow(t time.Time, w *config.DeployWindow) bool {
+	return w != nil && !w.Contains(t)
+}
+
+// windowDescription is the deploy window for people: "Mon–Fri 09:00–17:30 (Europe/Paris)".
+func windowDescription(w *config.DeployWindow) string {
+	var days []string
+	for d := time.Monday; d <= time.Saturday+1; d++ {
+		wd := d % 7
+		if w.Weekdays[wd] {
+			days = append(days, wd.String()[:3])
+		}
+	}
+	loc := "UTC"
+	if w.Location != nil {
+		loc = w.Location.String()
+	}
+	return strings.Join(days, ", ") + " " + w.Start + "–" + w.End + " (" + loc + ")"
+}
+
+// noDeployments explains an empty deployment view: how production deployments reach Pacer.
+func noDeployments() views.Empty {
+	return views.Empty{
+		Title: "No production deployments in this range",
+		Body: "Pacer counts successful deployments to production environments: environments whose GitLab deployment tier is production, " +
+			"or, when GitLab gives no tier, whose name matches production.environments in the config (by default production or prod). " +
+			"Declare the environment in the deploy job of .gitlab-ci.yml, run it, and the next sync picks it up:",
+		Code: "deploy:\n  stage: deploy\n  script: ./deploy.sh\n  environment:\n    name: production\n    deployment_tier: production\n  rules:\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+		Link: views.Link{Label: "GitLab documentation: environments and deployments", Href: "https://docs.gitlab.com/ci/environments/"},
+	}
+}
+
+// failureTimes are change failures' finish times by deployment id.
+type failureTimes map[int64]time.Time
+
+func (f failureTimes) add(d *metrics.Deployment) {
+	if d.ChangeFailure {
+		f[d.ID] = d.FinishedAt
+	}
+}
+
+// deploymentLink is the deployment list narrowed to one deployment, over the days it may
+// have finished on (the list reads a range; the id picks the one).
+func deploymentLink(id int64, from, to time.Time) views.Link {
+	v := url.Values{}
+	v.Set("period", customPeriod)
+	v.Set("from", dateOf(from).Format(time.DateOnly))
+	v.Set("to", dateOf(to).Format(time.DateOnly))
+	v.Set("id", strconv.FormatInt(id, 10))
+	return views.Link{Label: "#" + strconv.FormatInt(id, 10), Href: linkWith("/deployments", v)}
+}
+
+// blamedByLink leads from a change failure to the rework deployment that blamed it: the first
+// one, which is also the one its recovery time runs to, so its day is known.
+func blamedByLink(d *metrics.Deployment) views.Link {
+	at := d.FinishedAt
+	if d.RecoverySeconds != nil {
+		at = at.Add(time.Duration(*d.RecoverySeconds) * time.Second)
+	}
+	l := deploymentLink(d.BlamedBy, at, at)
+	if d.RecoverySeconds != nil {
+		l.Label += " (" + formatTime(at) + ")"
+	}
+	return l
+}
+
+// blamesLink leads from a rework deployment to the deployment it blames: on its day when it is
+// among failures, else over the 90 days before (a blamed deployment is an earlier one of the
+// same environment, usually recent).
+func blamesLink(d *metrics.Deployment, failures failureTimes) views.Link {
+	if at, ok := failures[d.Blames]; ok {
+		l := deploymentLink(d.Blames, at, at)
+		l.Label += " (" + formatTime(at) + ")"
+		return l
+	}
+	return deploymentLink(d.Blames, d.FinishedAt.AddDate(0, 0, -90), d.FinishedAt)
+}
