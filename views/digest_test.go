@@ -62,13 +62,33 @@ func digestFixture() views.DigestEmail {
 				VsPrev: views.DigestChange{Text: "−27%", Tone: "bad", Title: "last week 11"}},
 		},
 		ReleasesURL: digestBase + "/releases" + q,
+		Agreements: views.DigestAgreements{
+			Note: "2 slipped since last week, 1 recovered, 2 still broken; 4 of 8 checks hold.",
+			URL:  digestBase + "/agreements" + q,
+			Changes: []views.DigestAgreementChange{
+				{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window", Service: "All services",
+					Detail: "2 of 23 deployments", Target: "0%", LastWeek: "0%", ThisWeek: "8.7%",
+					URL: digestBase + "/deployments?by=week&from=2026-02-23&outside_window=true&team=money&to=2026-03-01"},
+				{Status: "slipped", Tone: "bad", Agreement: "Merged without approval", Service: "pay<ments>",
+					Detail: "1 of 31 MRs", Target: "0%", LastWeek: "0%", ThisWeek: "3.2%",
+					URL: digestBase + "/merge-requests?approvals_below=1&service=pay%3Cments%3E"},
+				{Status: "recovered", Tone: "good", Agreement: "Cycle time p50", Service: "checkout",
+					Detail: "0 of 9 MRs slower than 2d", Target: "≤ 2d", LastWeek: "2d 6h", ThisWeek: "1d 4h", URL: digestBase + "/agreements?service=checkout"},
+			},
+			Broken: []views.DigestAgreementBroken{
+				{Agreement: "Coverage", Target: "≥ 90%", Items: []views.DigestAgreementItem{
+					{Service: "all services", Value: "81.4%", URL: digestBase + "/coverage" + q},
+					{Service: "checkout", Value: "74.9%", URL: digestBase + "/coverage?service=checkout"},
+				}, More: "and 3 more services."},
+			},
+		},
 		Rework: []views.DigestRework{
 			{Service: "payments", Environment: "production", When: "Tue 24 Feb 14:05 UTC", SHA: "9f8e7d6c",
 				Reasons: "rollback, ships rework MRs", Failure: "Answers the change failure of Tue 24 Feb 11:55 UTC (1a2b3c4d), after 2h 10m.",
 				URL: digestBase + "/deployments?service=payments", JobURL: "https://gitlab.example.com/acme/payments/-/jobs/77",
 				MRs: []views.DigestMRRef{
 					{Ref: "!412", Title: `Revert "Use <b>new</b> ledger & cache"`, URL: "https://gitlab.example.com/acme/payments/-/merge_requests/412", Rework: true},
-					{Ref: "!409", Title: "Bump client timeout", URL: "https://gitlab.example.com/acme/payments/-/merge_requests/409"},
+					{Ref: "!409", Title: "Bump client timeout", URL: "https://gitlab.example.com/acme/payments/-/merge_requests/409", Note: "deployed before merge"},
 				}},
 		},
 		ReworkNote: "2 of 23 deployments (8.7%).",
@@ -139,7 +159,8 @@ func TestDigestGolden(t *testing.T) {
 	quiet := views.DigestEmail{
 		Subject: "Pacer 2026-W09: no MRs delivered, no deployments", Week: "2026-W09", Dates: "23 Feb – 1 Mar 2026",
 		Scope: "Everyone", Quiet: true, CoverageNote: "No coverage was reported in this scope.",
-		Notes: []string{"Links into the dashboard appear once base_url is set in the configuration file."},
+		Agreements: views.DigestAgreements{Note: "No agreement could be checked this week: no merge request was delivered, nothing was deployed and no coverage was reported in this scope."},
+		Notes:      []string{"Links into the dashboard appear once base_url is set in the configuration file."},
 	}
 	digestGolden(t, "digest_quiet.golden.html", []byte(renderDigest(t, quiet)))
 	digestGolden(t, "digest_quiet.golden.txt", []byte(views.DigestText(quiet)))
@@ -194,12 +215,12 @@ func TestDigestHTMLIsSafeForMail(t *testing.T) {
 		t.Errorf("only %d links into the dashboard and GitLab", links)
 	}
 	// The untrusted titles survive as text, not markup.
-	for _, s := range []string{`<script>alert("x")</script> Rework the refund flow`, `Revert "Use <b>new</b> ledger & cache"`, "renée"} {
+	for _, s := range []string{`<script>alert("x")</script> Rework the refund flow`, `Revert "Use <b>new</b> ledger & cache"`, "renée", "pay<ments>"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text %q is missing from the parsed message", s)
 		}
 	}
-	if strings.Contains(out, "<script>alert") || strings.Contains(out, "<b>new</b>") {
+	if strings.Contains(out, "<script>alert") || strings.Contains(out, "<b>new</b>") || strings.Contains(out, "pay<ments>") {
 		t.Error("untrusted text reached the HTML unescaped")
 	}
 	// Data tables keep their semantics for screen readers; only layout tables are presentation.
@@ -249,6 +270,10 @@ func TestDigestTextCarriesEverything(t *testing.T) {
 		`!412 Revert "Use <b>new</b> ledger & cache" [rework]`,
 		"9d 2h  acme/payments!398", "checkout      78.2%      74.9%  −3.3 pts (worse)",
 		"Window: Mon–Fri 09:00–17:30 Europe/Paris.", "Open the dashboard: " + m.DashboardURL,
+		"Agreements\n----------\n  " + m.Agreements.URL + "\n2 slipped since last week",
+		"* Deployments outside the window · All services [slipped]: 0% last week, 8.7% this week\n  2 of 23 deployments · target 0%\n  https://",
+		"* Coverage (target ≥ 90%): all services 81.4% · checkout 74.9% and 3 more services.",
+		"!409 Bump client timeout (deployed before merge)",
 	} {
 		if !strings.Contains(txt, s) {
 			t.Errorf("the text part lacks %q:\n%s", s, txt)
@@ -272,8 +297,8 @@ func TestDigestTextPre(t *testing.T) {
 }
 
 // TestDigestFullWeekStaysUnderGmailClip renders the largest digest the lists allow (15 service
-// rows, 6 rework deployments with 7 MR lines each, 5 slow MRs, 20 coverage rows, 10 deployments
-// outside the window, long titles) and checks the HTML stays well under the ~102 KB at which
+// rows, 6 rework deployments with 7 MR lines each, 5 slow MRs, 10 coverage rows, 10 deployments
+// outside the window, the agreements section at its caps, long titles) and checks the HTML stays well under the ~102 KB at which
 // Gmail clips a message.
 func TestDigestFullWeekStaysUnderGmailClip(t *testing.T) {
 	m := digestFixture()
@@ -298,12 +323,25 @@ func TestDigestFullWeekStaysUnderGmailClip(t *testing.T) {
 			Service: "acme/platform/payments-gateway", Cycle: "12d 14h", Stages: "coding 6d 1h · pickup 1d 20h · review 1d 4h · deploy 1h 5m",
 			URL: "https://gitlab.example.com/acme/platform/payments-gateway/-/merge_requests/1234", DashURL: url})
 	}
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 10; i++ {
 		m.Coverage = append(m.Coverage, views.DigestCoverage{Service: "acme/platform/payments-gateway", Before: "78.2%", After: "74.9%", URL: url,
 			Change: views.DigestChange{Text: "−3.3 pts", Tone: "bad", Title: "last week 78.2%"}})
 	}
 	for i := 0; i < 10; i++ {
 		m.Window.Items = append(m.Window.Items, views.DigestWindowItem{Service: "acme/platform/payments-gateway", When: "Sat 28 Feb 22:14 CET", URL: url})
+	}
+	// The agreements section at its caps: eight changes and five still-broken lines of three services.
+	m.Agreements.Changes, m.Agreements.Broken = nil, nil
+	for i := 0; i < 8; i++ {
+		m.Agreements.Changes = append(m.Agreements.Changes, views.DigestAgreementChange{Status: "slipped", Tone: "bad", Agreement: "Deployments outside the window",
+			Service: "acme/platform/payments-gateway", Detail: "12 of 148 deployments", Target: "≤ 5%", LastWeek: "4.1%", ThisWeek: "8.1%", URL: url})
+	}
+	for i := 0; i < 5; i++ {
+		b := views.DigestAgreementBroken{Agreement: "Merged with fewer than 2 approvals", Target: "≤ 5%", More: "and 31 more services."}
+		for k := 0; k < 3; k++ {
+			b.Items = append(b.Items, views.DigestAgreementItem{Service: "acme/platform/payments-gateway", Value: "12.5%", URL: url})
+		}
+		m.Agreements.Broken = append(m.Agreements.Broken, b)
 	}
 	html := renderDigest(t, m)
 	if n := len(html); n > 80_000 {

@@ -61,6 +61,37 @@ func DigestText(m DigestEmail) string {
 		}
 	}
 
+	if a := m.Agreements; a.Note != "" {
+		heading("Agreements", a.URL)
+		line(a.Note)
+		for _, c := range a.Changes {
+			line()
+			line("* ", c.Agreement, " · ", c.Service, " [", c.Status, "]: ", c.LastWeek, " last week, ", c.ThisWeek, " this week")
+			line("  ", c.Detail, " · target ", c.Target)
+			link(c.URL)
+		}
+		if a.More != "" {
+			line()
+			line(a.More)
+		}
+		if len(a.Broken) > 0 {
+			line()
+			line("Still broken:")
+			for _, br := range a.Broken {
+				var items []string
+				for _, it := range br.Items {
+					items = append(items, it.Service+" "+it.Value)
+				}
+				line("* ", br.Agreement, " (target ", br.Target, "): ", strings.Join(items, " · "), digestSuffix(br.More, " "+br.More))
+				for _, it := range br.Items {
+					if it.URL != "" {
+						line("  ", it.Service, ": ", it.URL)
+					}
+				}
+			}
+		}
+	}
+
 	heading("Releases per service", m.ReleasesURL)
 	if len(m.Releases) == 0 {
 		line("No production deployments this week.")
@@ -102,7 +133,7 @@ func DigestText(m DigestEmail) string {
 			if mr.Rework {
 				tag = " [rework]"
 			}
-			line("  - ", mr.Ref, " ", mr.Title, tag)
+			line("  - ", mr.Ref, " ", mr.Title, tag, digestSuffix(mr.Note, " ("+mr.Note+")"))
 			if mr.URL != "" {
 				line("    ", mr.URL)
 			}
@@ -236,7 +267,7 @@ func DigestTextPre(m DigestEmail) templ.Component {
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(DigestText(m))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 207, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 238, Col: 41}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
