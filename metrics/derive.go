@@ -32,9 +32,9 @@ type (
 		earliestCommit       *time.Time
 		notes                []store.MRNote
 		commitSHAs           []string
-		revertSHAs           []string // what its commits' messages say they revert
-		authorDays           [][2]any // (day int64, author string) of its commits, distinct
-		reverts              []*rawMR // the MRs it reverts (SPEC section 3), set only on rework MRs
+		revertSHAs           []string    // what its commits' messages say they revert
+		authorDays           []authorDay // of its commits, distinct
+		reverts              []*rawMR    // the MRs it reverts (SPEC section 3), set only on rework MRs
 
 		bot, inScope, rework bool
 		category             int
@@ -61,6 +61,12 @@ type (
 		outOfWindow      bool
 	}
 )
+
+// authorDay is one commit author on one UTC day (Unix day).
+type authorDay struct {
+	day    int64
+	author string
+}
 
 // before says whether a finished before b in their environment's order.
 func (a *rawDeployment) before(b *rawDeployment) bool {
@@ -129,7 +135,7 @@ func (e *Engine) refreshProject(ctx context.Context, tx *sql.Tx, p rawProject, i
 		if author == "" {
 			author = "@" + strings.ToLower(m.author) // fetched before commit authors were kept
 		}
-		ad := [2]any{floorDiv(at, 86400), author}
+		ad := authorDay{floorDiv(at, 86400), author}
 		dup := false
 		for _, have := range m.authorDays {
 			if have == ad {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"time"
 )
@@ -483,62 +482,68 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 		return fmt.Errorf("metrics: read author-days: %w", err)
 	}
 	defer rows.Close()
-	type effort struct {
-		n            int
-		techDebt, of float64
+	// One period at a time, by service number (the last slot is "all").
+	ns := len(c.services)
+	n := make([]int, ns+1)
+	techDebt := make([]float64, ns+1)
+	of := make([]float64, ns+1)
+	stamp := make([]int, ns+1) // the author-day a service was last counted for
+	run := 0
+	current := int64(math.MinInt64)
+	flush := func() {
+		if current == math.MinInt64 {
+			return
+		}
+		for s := 0; s <= ns; s++ {
+			if n[s] > 0 && of[s] > 0 {
+				name := AllServices
+				if s < ns {
+					name = c.services[s]
+				}
+				c.add(current, name, TechDebtEffort, techDebt[s]/of[s], n[s])
+			}
+		}
+		c.authorDaysN[current] = n[ns]
+		clear(n)
+		clear(techDebt)
+		clear(of)
 	}
-	byPeriod := map[int64]map[string]*effort{}
 	var data sql.RawBytes
-	var seen []uint64 // services of the current author-day
 	for rows.Next() {
 		var day int64
 		if err := rows.Scan(&day, &data); err != nil {
 			return fmt.Errorf("metrics: read author-days: %w", err)
 		}
-		ps := c.periodStart(day)
-		by := byPeriod[ps]
-		if by == nil {
-			by = map[string]*effort{}
-			byPeriod[ps] = by
+		if ps := c.periodStart(day); ps != current {
+			flush()
+			current = ps
 		}
-		get := func(name string) *effort {
-			e := by[name]
-			if e == nil {
-				e = &effort{}
-				by[name] = e
-			}
-			return e
+		cats := c.catDays[current]
+		if cats == nil {
+			cats = make([]float64, len(c.techDebt))
+			c.catDays[current] = cats
 		}
 		err := decodeAuthorDays(data, func(mrs []packedAuthorDayMR) {
-			k := float64(len(mrs))
-			seen = seen[:0]
-			var all *effort
-			for _, m := range mrs {
+			run++
+			share := 1 / float64(len(mrs))
+			for i := range mrs {
+				m := &mrs[i]
 				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) {
 					continue
 				}
-				if all == nil {
-					all = get(AllServices)
-					all.n++
+				td := m.category < uint64(len(c.techDebt)) && c.techDebt[m.category]
+				if m.category < uint64(len(cats)) {
+					cats[m.category] += share
 				}
-				svc := get(c.services[m.service])
-				if !slices.Contains(seen, m.service) {
-					seen = append(seen, m.service)
-					svc.n++
-				}
-				all.of += 1 / k
-				svc.of += 1 / k
-				if m.category < uint64(len(c.techDebt)) {
-					cats := c.catDays[ps]
-					if cats == nil {
-						cats = make([]float64, len(c.techDebt))
-						c.catDays[ps] = cats
+				for _, s := range [2]int{int(m.service), ns} {
+					if stamp[s] != run {
+						stamp[s] = run
+						n[s]++
 					}
-					cats[m.category] += 1 / k
-				}
-				if m.category < uint64(len(c.techDebt)) && c.techDebt[m.category] {
-					all.techDebt += 1 / k
-					svc.techDebt += 1 / k
+					of[s] += share
+					if td {
+						techDebt[s] += share
+					}
 				}
 			}
 		})
@@ -549,16 +554,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: read author-days: %w", err)
 	}
-	for ps, by := range byPeriod {
-		for name, e := range by {
-			if e.n > 0 && e.of > 0 {
-				c.add(ps, name, TechDebtEffort, e.techDebt/e.of, e.n)
-			}
-		}
-		if all := by[AllServices]; all != nil {
-			c.authorDaysN[ps] = all.n
-		}
-	}
+	flush()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -28,10 +29,12 @@ import (
 //
 //	coverage (8 bytes, IEEE 754 bits, little-endian).
 //
-// Kind 4 (author-days, by the day of the commits): per author-day, the number k of delivered MRs
+// Kind 4 (author-days, by the day of the commits): one record per commit author and delivered
 //
-//	with a commit of that author that day, then per MR: project, service, author (of the MR),
-//	category (its index).
+//	MR with a commit of that author that day: commit author, project, service, author (of the
+//	MR), category (its index). Records are sorted by commit author, so an author-day is a run
+//	of records and its k MRs are the run's length: a day shared by MRs of several projects is
+//	split at read time, and a refresh of one project replaces only that project's records.
 //
 // Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
 const (
@@ -40,8 +43,9 @@ const (
 	packCoverage    = 3
 	packAuthorDays  = 4
 
-	nameService = 1
-	nameAuthor  = 2
+	nameService      = 1
+	nameAuthor       = 2
+	nameCommitAuthor = 3
 
 	mrRework       = 1
 	mrUnapproved   = 2
@@ -57,15 +61,14 @@ const (
 
 // factWriter writes the fact rows of one Refresh and packs them.
 type factWriter struct {
-	mrStmt, depStmt, linkStmt, dayStmt *sql.Stmt
-	pack                               *packer // the packed records of the projects derived
-	cats                               []category
-	approvals                          int            // the agreed number of approvals
-	days                               map[int64]bool // the author-days' days written
+	mrStmt, depStmt, linkStmt *sql.Stmt
+	pack                      *packer // the packed records of the projects derived
+	cats                      []category
+	approvals                 int // the agreed number of approvals
 }
 
 func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []category, approvals int) (*factWriter, error) {
-	w := &factWriter{pack: pack, cats: cats, approvals: approvals, days: map[int64]bool{}}
+	w := &factWriter{pack: pack, cats: cats, approvals: approvals}
 	var err error
 	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
@@ -86,15 +89,11 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []categor
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.dayStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO author_day_facts(day, author, project_id, iid) VALUES (?, ?, ?, ?)`); err != nil {
-		w.close()
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
 	return w, nil
 }
 
 func (w *factWriter) close() {
-	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt, w.dayStmt} {
+	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt} {
 		if s != nil {
 			s.Close()
 		}
@@ -108,14 +107,10 @@ func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 		w.cats[f.category].name, f.approvals, f.beforeMerge); err != nil {
 		return err
 	}
-	for _, ad := range f.m.authorDays {
-		day := ad[0].(int64)
-		if _, err := w.dayStmt.ExecContext(ctx, day, ad[1].(string), f.projectID, f.iid); err != nil {
-			return err
-		}
-		w.days[day] = true
-	}
 	if w.pack != nil {
+		for _, ad := range f.m.authorDays {
+			w.pack.authorDay(f.projectID, ad.day, ad.author, f.service, f.author, f.category)
+		}
 		var flags uint64
 		if f.rework {
 			flags |= mrRework
@@ -167,19 +162,60 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 
 // packer gathers the packed per-day records and the names they refer to.
 type packer struct {
-	days    [3]map[int64][]byte
-	names   [3]map[string]uint64
+	days    [5]map[int64][]byte // by kind (1, 2, 4; coverage is packed apart)
+	names   [4]map[string]uint64
+	dirty   map[int64]bool // kind-4 days that got new records: sorted again before writing
 	scratch []byte
 	seen    map[string]bool
 }
 
+// packedKinds are the kinds a packer holds and rewrites.
+var packedKinds = []int{packMRs, packDeployments, packAuthorDays}
+
 func newPacker() *packer {
-	p := &packer{seen: map[string]bool{}}
-	for k := 1; k <= 2; k++ {
+	p := &packer{seen: map[string]bool{}, dirty: map[int64]bool{}}
+	for _, k := range packedKinds {
 		p.days[k] = map[int64][]byte{}
+	}
+	for k := nameService; k <= nameCommitAuthor; k++ {
 		p.names[k] = map[string]uint64{}
 	}
 	return p
+}
+
+// authorDay packs one MR's part of an author-day (kind 4).
+func (p *packer) authorDay(project, day int64, commitAuthor, service, author string, category int) {
+	b := p.scratch[:0]
+	b = binary.AppendUvarint(b, p.name(nameCommitAuthor, commitAuthor))
+	b = binary.AppendUvarint(b, uint64(project))
+	b = binary.AppendUvarint(b, p.name(nameService, service))
+	b = binary.AppendUvarint(b, p.name(nameAuthor, author))
+	b = binary.AppendUvarint(b, uint64(category))
+	p.days[packAuthorDays][day] = append(p.days[packAuthorDays][day], b...)
+	p.dirty[day] = true
+	p.scratch = b
+}
+
+// sortAuthorDays orders a kind-4 blob's records by commit author (stable).
+func sortAuthorDays(data []byte) ([]byte, error) {
+	var recs [][]byte
+	if err := decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { recs = append(recs, r.raw) }); err != nil {
+		return nil, err
+	}
+	keys := make([]uint64, len(recs))
+	for i, r := range recs {
+		keys[i], _ = binary.Uvarint(r)
+	}
+	idx := make([]int, len(recs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
+	out := make([]byte, 0, len(data))
+	for _, i := range idx {
+		out = append(out, recs[i]...)
+	}
+	return out, nil
 }
 
 func (p *packer) name(kind int, s string) uint64 {
@@ -253,7 +289,7 @@ func (p *packer) deployment(project int64, service string, finished int64, rewor
 
 // write replaces the packed MR and deployment days and the names they refer to.
 func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?)`, packMRs, packDeployments); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays); err != nil {
 		return fmt.Errorf("metrics: clear packed facts: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
@@ -264,8 +300,18 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
 	defer day.Close()
-	for kind := 1; kind <= 2; kind++ {
+	for _, kind := range packedKinds {
 		for d, data := range p.days[kind] {
+			if kind == packAuthorDays && p.dirty[d] {
+				sorted, err := sortAuthorDays(data)
+				if err != nil {
+					return err
+				}
+				data = sorted
+			}
+			if len(data) == 0 {
+				continue
+			}
 			if _, err := day.ExecContext(ctx, kind, d, data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
@@ -276,7 +322,7 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
 	defer name.Close()
-	for kind := 1; kind <= 2; kind++ {
+	for kind := nameService; kind <= nameCommitAuthor; kind++ {
 		for s, id := range p.names[kind] {
 			if _, err := name.ExecContext(ctx, kind, id, s); err != nil {
 				return fmt.Errorf("metrics: write fact names: %w", err)
@@ -302,7 +348,7 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 		if err := rows.Scan(&kind, &id, &name); err != nil {
 			return nil, fmt.Errorf("metrics: read fact names: %w", err)
 		}
-		if kind == nameService || kind == nameAuthor {
+		if kind >= nameService && kind <= nameCommitAuthor {
 			p.names[kind][name] = id
 		}
 	}
@@ -312,7 +358,7 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 // keepPacked adds to p the stored records of every project not in replaced, ahead of the
 // records p already holds (those of the projects derived again).
 func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool) error {
-	rows, err := tx.QueryContext(ctx, `SELECT kind, day, data FROM fact_days WHERE kind IN (?, ?)`, packMRs, packDeployments)
+	rows, err := tx.QueryContext(ctx, `SELECT kind, day, data FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays)
 	if err != nil {
 		return fmt.Errorf("metrics: read packed facts: %w", err)
 	}
@@ -330,10 +376,13 @@ func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]b
 				kept = append(kept, raw...)
 			}
 		}
-		if kind == packMRs {
+		switch kind {
+		case packMRs:
 			err = decodeMRs(data, func(r *packedMR) { keep(r.project, r.raw) })
-		} else {
+		case packDeployments:
 			err = decodeDeployments(data, func(r *packedDeployment) { keep(r.project, r.raw) })
+		default:
+			err = decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { keep(r.project, r.raw) })
 		}
 		if err != nil {
 			return err
@@ -490,7 +539,7 @@ func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
 
 // loadNames reads the names packed records refer to, by kind.
 func loadNames(ctx context.Context, db *sql.DB) (services, authors []string, err error) {
-	rows, err := db.QueryContext(ctx, `SELECT kind, id, name FROM fact_names`)
+	rows, err := db.QueryContext(ctx, `SELECT kind, id, name FROM fact_names WHERE kind IN (1, 2)`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
 	}
@@ -501,6 +550,9 @@ func loadNames(ctx context.Context, db *sql.DB) (services, authors []string, err
 		var name string
 		if err := rows.Scan(&kind, &id, &name); err != nil {
 			return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
+		}
+		if kind != nameService && kind != nameAuthor {
+			continue // commit authors: records group by their number, no name needed
 		}
 		list := &services
 		if kind == nameAuthor {
@@ -523,137 +575,49 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// packAuthorDaysOf rebuilds the kind-4 records of the given days (every day when all is set)
-// from author_day_facts and mr_facts. An author-day's MRs may be in several projects, so a
-// refresh that derives one project again rebuilds every day that project's author-days touched,
-// before and after.
-func packAuthorDaysOf(ctx context.Context, tx *sql.Tx, p *packer, cats []category, days map[int64]bool, all bool) error {
-	const q = `SELECT a.day, a.author, a.project_id, f.service, f.author, f.category
-		FROM author_day_facts a JOIN mr_facts f ON f.project_id = a.project_id AND f.iid = a.iid`
-	catIndex := map[string]uint64{}
-	for i, c := range cats {
-		catIndex[c.name] = uint64(i)
-	}
-	out := map[int64][]byte{}
-	var recs []byte // the current author-day's MR records
-	var k uint64
-	curDay, curAuthor := int64(0), "\x00"
-	flush := func() {
-		if k > 0 {
-			b := binary.AppendUvarint(out[curDay], k)
-			out[curDay] = append(b, recs...)
-		}
-		recs, k = recs[:0], 0
-	}
-	read := func(rows *sql.Rows) error {
-		defer rows.Close()
-		for rows.Next() {
-			var day, project int64
-			var author, service, mrAuthor, cat string
-			if err := rows.Scan(&day, &author, &project, &service, &mrAuthor, &cat); err != nil {
-				return err
+// packedAuthorDayMR is one decoded kind-4 record.
+type packedAuthorDayMR struct {
+	commitAuthor, project, service, author, category uint64
+	raw                                              []byte // the encoded record, valid while its blob is
+}
+
+// decodeAuthorDayRecords calls fn for each record of a kind-4 blob.
+func decodeAuthorDayRecords(data []byte, fn func(*packedAuthorDayMR)) error {
+	var r packedAuthorDayMR
+	for len(data) > 0 {
+		rec := data
+		var vals [5]uint64
+		for i := range vals {
+			v, n := binary.Uvarint(data)
+			if n <= 0 {
+				return errPacked
 			}
-			if day != curDay || author != curAuthor {
-				flush()
-				curDay, curAuthor = day, author
-			}
-			if _, ok := out[day]; !ok {
-				out[day] = nil
-			}
-			recs = binary.AppendUvarint(recs, uint64(project))
-			recs = binary.AppendUvarint(recs, p.name(nameService, service))
-			recs = binary.AppendUvarint(recs, p.name(nameAuthor, mrAuthor))
-			recs = binary.AppendUvarint(recs, catIndex[cat])
-			k++
+			vals[i] = v
+			data = data[n:]
 		}
-		flush()
-		curAuthor = "\x00"
-		return rows.Err()
-	}
-	if all {
-		rows, err := tx.QueryContext(ctx, q+` ORDER BY a.day, a.author`)
-		if err != nil {
-			return fmt.Errorf("metrics: pack author-days: %w", err)
-		}
-		if err := read(rows); err != nil {
-			return fmt.Errorf("metrics: pack author-days: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packAuthorDays); err != nil {
-			return fmt.Errorf("metrics: pack author-days: %w", err)
-		}
-	} else {
-		for day := range days {
-			out[day] = nil // written empty (deleted) when nothing is left
-			rows, err := tx.QueryContext(ctx, q+` WHERE a.day = ? ORDER BY a.author`, day)
-			if err != nil {
-				return fmt.Errorf("metrics: pack author-days: %w", err)
-			}
-			if err := read(rows); err != nil {
-				return fmt.Errorf("metrics: pack author-days: %w", err)
-			}
-		}
-	}
-	del, err := tx.PrepareContext(ctx, `DELETE FROM fact_days WHERE kind = ? AND day = ?`)
-	if err != nil {
-		return fmt.Errorf("metrics: prepare: %w", err)
-	}
-	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("metrics: prepare: %w", err)
-	}
-	defer ins.Close()
-	for day, data := range out {
-		if !all {
-			if _, err := del.ExecContext(ctx, packAuthorDays, day); err != nil {
-				return fmt.Errorf("metrics: pack author-days: %w", err)
-			}
-		}
-		if len(data) > 0 {
-			if _, err := ins.ExecContext(ctx, packAuthorDays, day, data); err != nil {
-				return fmt.Errorf("metrics: pack author-days: %w", err)
-			}
-		}
+		r = packedAuthorDayMR{commitAuthor: vals[0], project: vals[1], service: vals[2], author: vals[3], category: vals[4],
+			raw: rec[:len(rec)-len(data)]}
+		fn(&r)
 	}
 	return nil
 }
 
-// packedAuthorDayMR is one MR of a decoded author-day.
-type packedAuthorDayMR struct {
-	project, service, author, category uint64
-}
-
 // decodeAuthorDays calls fn for each author-day of a kind-4 blob with its MRs (valid until the
-// next call).
+// next call): a run of records with the same commit author.
 func decodeAuthorDays(data []byte, fn func(mrs []packedAuthorDayMR)) error {
-	var mrs []packedAuthorDayMR
-	next := func() (uint64, bool) {
-		v, n := binary.Uvarint(data)
-		if n <= 0 {
-			return 0, false
+	var run []packedAuthorDayMR
+	err := decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) {
+		if len(run) > 0 && run[0].commitAuthor != r.commitAuthor {
+			fn(run)
+			run = run[:0]
 		}
-		data = data[n:]
-		return v, true
+		run = append(run, *r)
+	})
+	if err != nil {
+		return err
 	}
-	for len(data) > 0 {
-		k, ok := next()
-		if !ok || k > uint64(len(data)) {
-			return errPacked
-		}
-		mrs = mrs[:0]
-		for i := uint64(0); i < k; i++ {
-			var r packedAuthorDayMR
-			var ok1, ok2, ok3, ok4 bool
-			r.project, ok1 = next()
-			r.service, ok2 = next()
-			r.author, ok3 = next()
-			r.category, ok4 = next()
-			if !ok1 || !ok2 || !ok3 || !ok4 {
-				return errPacked
-			}
-			mrs = append(mrs, r)
-		}
-		fn(mrs)
+	if len(run) > 0 {
+		fn(run)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 6
+const factsVersion = 7
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -176,9 +176,8 @@ func (e *Engine) refresh(ctx context.Context) error {
 			delete(stored, p.id)
 		}
 		stats.n = len(projects)
-		touchedDays := map[int64]bool{} // author-days' days whose kind-4 records must be rebuilt
 		if full {
-			for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "fact_days", "fact_names", "fact_projects", "author_day_facts"} {
+			for _, t := range []string{"mr_facts", "deployment_facts", "deployment_mr_facts", "fact_days", "fact_names", "fact_projects"} {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 					return fmt.Errorf("metrics: clear %s: %w", t, err)
 				}
@@ -193,9 +192,6 @@ func (e *Engine) refresh(ctx context.Context) error {
 				ids = append(ids, id)
 			}
 			for _, id := range ids {
-				if err := authorDaysOf(ctx, tx, id, touchedDays); err != nil {
-					return err
-				}
 				if err := deleteProjectFacts(ctx, tx, id); err != nil {
 					return err
 				}
@@ -242,12 +238,6 @@ func (e *Engine) refresh(ctx context.Context) error {
 			}
 		}
 		if changed {
-			for d := range w.days {
-				touchedDays[d] = true
-			}
-			if err := packAuthorDaysOf(ctx, tx, pack, e.res.categories, touchedDays, full); err != nil {
-				return err
-			}
 			if err := pack.write(ctx, tx); err != nil {
 				return err
 			}
@@ -343,7 +333,6 @@ func deleteProjectFacts(ctx context.Context, tx *sql.Tx, id int64) error {
 		`DELETE FROM deployment_mr_facts WHERE deployment_id IN (SELECT id FROM deployment_facts WHERE project_id = ?)`,
 		`DELETE FROM deployment_facts WHERE project_id = ?`,
 		`DELETE FROM mr_facts WHERE project_id = ?`,
-		`DELETE FROM author_day_facts WHERE project_id = ?`,
 		`DELETE FROM fact_projects WHERE project_id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -351,23 +340,6 @@ func deleteProjectFacts(ctx context.Context, tx *sql.Tx, id int64) error {
 		}
 	}
 	return nil
-}
-
-// authorDaysOf adds to days the days of one project's author-days.
-func authorDaysOf(ctx context.Context, tx *sql.Tx, id int64, days map[int64]bool) error {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM author_day_facts WHERE project_id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("metrics: author-days of project %d: %w", id, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			return fmt.Errorf("metrics: author-days of project %d: %w", id, err)
-		}
-		days[d] = true
-	}
-	return rows.Err()
 }
 
 func hashString(s string) string {

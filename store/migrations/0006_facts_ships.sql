@@ -12,16 +12,3 @@ ALTER TABLE deployment_facts ADD COLUMN blames_at INTEGER;                     -
 
 ALTER TABLE deployment_mr_facts ADD COLUMN before_merge INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deployment_mr_facts ADD COLUMN reverts TEXT NOT NULL DEFAULT '';   -- space-separated iids of the MRs it reverts
-
--- Author-days (SPEC section 3, tech_debt_effort_share): one row per commit author, UTC day and
--- delivered MR with a commit of that author that day. A day shared by k MRs counts 1/k for each;
--- the MRs may belong to different projects, so the per-day figures data (fact_days kind 4) is
--- rebuilt for every day a refresh touches.
-CREATE TABLE author_day_facts (
-    day        INTEGER NOT NULL,                  -- Unix day
-    author     TEXT    NOT NULL,                  -- commit author identity (mr_commits.author), or '@' || MR author
-    project_id INTEGER NOT NULL,
-    iid        INTEGER NOT NULL,
-    PRIMARY KEY (day, author, project_id, iid)
-) WITHOUT ROWID;
-CREATE INDEX author_day_facts_project ON author_day_facts(project_id, day);
