@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -161,25 +160,4 @@ func (e *Engine) Agreements(ctx context.Context, f Filter, weeks int) ([]Agreeme
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// AgreementLabel says an agreement in words, with its target, for tables and the digest.
-func (e *Engine) AgreementLabel(agreement string) string {
-	ag := e.cfg.Agreements
-	switch agreement {
-	case AgreementApprovals:
-		if ag.Approvals == 1 {
-			return "At least 1 approval before merge"
-		}
-		return fmt.Sprintf("At least %d approvals before merge", ag.Approvals)
-	case AgreementDeployWindow:
-		return "Deployments inside the deploy window"
-	case AgreementCoverage:
-		return fmt.Sprintf("Coverage at or above %g%%", e.cfg.Coverage.Target)
-	case AgreementTechDebt:
-		return fmt.Sprintf("Tech-debt share near %.0f%% (±%.0f points)", ag.TechDebtShare*100, ag.TechDebtTolerance*100)
-	case AgreementCycleTime:
-		return "Cycle time p50 at most " + ag.CycleTimeP50
-	}
-	return agreement
 }
