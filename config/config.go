@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -35,6 +36,7 @@ type Config struct {
 	Coverage     CoverageTarget `toml:"coverage"`
 	Investment   Investment     `toml:"investment"`
 	Agreements   Agreements     `toml:"agreements"`
+	Auth         Auth           `toml:"auth"`
 
 	// Location is Timezone resolved (UTC when unset).
 	Location *time.Location `toml:"-"`
@@ -175,6 +177,37 @@ type Agreements struct {
 	CycleTime time.Duration `toml:"-"` // CycleTimeP50 parsed; 0 when not set
 }
 
+// Auth is how people sign in (SPEC section 10). With no [auth] section Mode is empty: the
+// dashboard is open, and pacer serve listens on loopback only.
+type Auth struct {
+	Mode     string `toml:"mode"`      // gitlab | none; empty: no [auth] section
+	ClientID string `toml:"client_id"` // the OAuth application's id in GitLab
+	// SessionIdle ends a session nobody used for this long; SessionMax ends any session this
+	// long after sign-in. Go durations; defaults 12h and 168h (7 days).
+	SessionIdle string `toml:"session_idle"`
+	SessionMax  string `toml:"session_max"`
+
+	Secret   string        `toml:"-"` // from PACER_OAUTH_SECRET only
+	declared bool          // an [auth] table is in the file
+	Idle     time.Duration `toml:"-"`
+	Max      time.Duration `toml:"-"`
+}
+
+// Auth modes.
+const (
+	AuthGitLab = "gitlab"
+	AuthNone   = "none"
+)
+
+// SignIn says whether people sign in with GitLab.
+func (a Auth) SignIn() bool { return a.Mode == AuthGitLab }
+
+// Default session lifetimes.
+const (
+	DefaultSessionIdle = 12 * time.Hour
+	DefaultSessionMax  = 7 * 24 * time.Hour
+)
+
 // TechDebtCategory is the name of the investment category the tech-debt share counts. A
 // configured category counts when its name is this, ignoring case, spaces, '-' and '_'.
 const TechDebtCategory = "tech debt"
@@ -241,9 +274,12 @@ func Parse(name string, data []byte) (*Config, error) {
 			hint = "the SMTP password is read only from the environment: set PACER_SMTP_PASSWORD"
 		case strings.Contains(last, "token"):
 			hint = "the GitLab token is read only from the environment: set PACER_GITLAB_TOKEN"
+		case strings.Contains(last, "secret"):
+			hint = "the OAuth client secret is read only from the environment: set PACER_OAUTH_SECRET"
 		}
 		errs = append(errs, fmt.Sprintf("%s:%d: unknown key %q (%s)", name, lines.find(k), k.String(), hint))
 	}
+	c.Auth.declared = md.IsDefined("auth")
 	c.resolveWith(func(key, msg string) {
 		errs = append(errs, fmt.Sprintf("%s:%d: %s: %s", name, lines.findName(key), key, msg))
 	})
@@ -443,6 +479,7 @@ func (c *Config) resolveWith(bad func(key, msg string)) {
 		}
 	}
 	c.resolveInvestment(bad)
+	c.resolveAuth(bad)
 	if c.Coverage.Target == 0 {
 		c.Coverage.Target = 90
 	} else if c.Coverage.Target < 0 || c.Coverage.Target > 100 {
@@ -515,6 +552,57 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 		} else {
 			a.CycleTime = d
 		}
+	}
+}
+
+// resolveAuth checks [auth]: a mode, and for sign-in with GitLab the client id, the GitLab URL
+// and the base URL the callback is derived from.
+func (c *Config) resolveAuth(bad func(key, msg string)) {
+	a := &c.Auth
+	switch a.Mode {
+	case "":
+		if a.ClientID != "" {
+			a.Mode = AuthGitLab
+		} else if a.declared {
+			bad("auth.mode", `[auth] needs a mode: "gitlab" (sign in with GitLab) or "none" (an open dashboard)`)
+		}
+	case AuthGitLab, AuthNone:
+	default:
+		bad("auth.mode", fmt.Sprintf("%q is not a sign-in mode (use \"gitlab\" or \"none\")", a.Mode))
+	}
+	if a.Mode == AuthGitLab {
+		if strings.TrimSpace(a.ClientID) == "" {
+			bad("auth.client_id", "sign-in with GitLab needs the OAuth application's id (GitLab: User settings > Applications; see docs/operations.md)")
+		}
+		if c.GitLabURL == "" {
+			bad("auth.mode", "sign-in with GitLab needs gitlab_url, the GitLab people sign in with")
+		}
+		if c.BaseURL == "" {
+			bad("auth.mode", "sign-in with GitLab needs base_url, the address people open Pacer at (the callback is base_url/auth/callback)")
+		}
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("base_url", fmt.Sprintf("%q is not the address of a web server (use one such as \"https://pacer.example.com\")", c.BaseURL))
+		}
+	}
+	a.Idle, a.Max = DefaultSessionIdle, DefaultSessionMax
+	for _, d := range []struct {
+		key, val string
+		to       *time.Duration
+	}{{"auth.session_idle", a.SessionIdle, &a.Idle}, {"auth.session_max", a.SessionMax, &a.Max}} {
+		if d.val == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.val)
+		if err != nil || v < time.Minute {
+			bad(d.key, fmt.Sprintf("%q is not a duration of a minute or more (use hours and minutes, such as \"12h\" or \"168h\")", d.val))
+			continue
+		}
+		*d.to = v
+	}
+	if a.Idle > a.Max && a.SessionIdle != "" {
+		bad("auth.session_idle", fmt.Sprintf("%s is longer than session_max %s", a.Idle, a.Max))
 	}
 }
 

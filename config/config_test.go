@@ -335,3 +335,42 @@ func TestInvestmentAndAgreements(t *testing.T) {
 		}
 	}
 }
+
+func TestAuth(t *testing.T) {
+	c, err := Parse("p.toml", []byte("gitlab_url = \"https://gitlab.example.com\"\nbase_url = \"https://pacer.example.com\"\n[auth]\nmode = \"gitlab\"\nclient_id = \"abc\"\nsession_idle = \"2h\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Auth.SignIn() || c.Auth.ClientID != "abc" || c.Auth.Idle != 2*time.Hour || c.Auth.Max != DefaultSessionMax {
+		t.Errorf("auth = %+v", c.Auth)
+	}
+	if c, err := Parse("p.toml", []byte("[auth]\nmode = \"none\"\n")); err != nil || c.Auth.Mode != AuthNone || c.Auth.SignIn() {
+		t.Errorf("mode none: %+v, %v", c, err)
+	}
+	if c := Default(); c.Auth.Mode != "" || c.Auth.SignIn() {
+		t.Errorf("no [auth]: mode %q", c.Auth.Mode)
+	}
+}
+
+func TestAuthErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"[auth]\nmode = \"ldap\"\n", `p.toml:2: auth.mode: "ldap" is not a sign-in mode (use "gitlab" or "none")`},
+		{"[auth]\n", `p.toml:1: auth.mode: [auth] needs a mode`},
+		{"gitlab_url = \"https://g.example.com\"\nbase_url = \"https://p.example.com\"\n[auth]\nmode = \"gitlab\"\n", `p.toml:3: auth.client_id: sign-in with GitLab needs the OAuth application's id`},
+		{"base_url = \"https://p.example.com\"\n[auth]\nclient_id = \"x\"\n", `p.toml:2: auth.mode: sign-in with GitLab needs gitlab_url`},
+		{"gitlab_url = \"https://g.example.com\"\n[auth]\nmode = \"gitlab\"\nclient_id = \"x\"\n", `p.toml:3: auth.mode: sign-in with GitLab needs base_url`},
+		{"base_url = \"pacer.example.com\"\n", `p.toml:1: base_url: "pacer.example.com" is not the address of a web server`},
+		{"[auth]\nmode = \"none\"\nsession_idle = \"soon\"\n", `p.toml:3: auth.session_idle: "soon" is not a duration`},
+		{"[auth]\nmode = \"none\"\nsession_idle = \"48h\"\nsession_max = \"24h\"\n", `p.toml:3: auth.session_idle: 48h0m0s is longer than session_max 24h0m0s`},
+		{"[auth]\nmode = \"none\"\nclient_secret = \"s3cr3t\"\n", `p.toml:3: unknown key "auth.client_secret" (the OAuth client secret is read only from the environment: set PACER_OAUTH_SECRET)`},
+	} {
+		_, err := Parse("p.toml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.src, err, tc.want)
+			continue
+		}
+		if strings.Count(err.Error(), "auth.") > 1 && !strings.Contains(tc.src, "secret") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%q: want one problem named, without the secret: %v", tc.src, err)
+		}
+	}
+}
