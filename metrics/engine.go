@@ -18,20 +18,49 @@ type Engine struct {
 	st  *store.Store
 	cfg *config.Config
 	res *resolver
+	*shared
 
+	// visible is the set of projects a scoped engine answers about (Scoped); nil for the
+	// engine New returns, which sees every project.
+	visible map[int64]bool
+}
+
+// shared is what an engine and the scoped engines made from it have in common.
+type shared struct {
 	refreshMu sync.Mutex // one Refresh at a time in this process; SQLite serialises across processes
 
 	clockMu sync.RWMutex
 	now     func() time.Time
 }
 
-// New returns an engine over st with the rules of cfg (config.Default() when nil).
+// New returns an engine over st with the rules of cfg (config.Default() when nil). It sees
+// every project; Scoped narrows it.
 func New(st *store.Store, cfg *config.Config) *Engine {
 	if cfg == nil {
 		cfg = config.Default()
 	}
-	return &Engine{st: st, cfg: cfg, res: newResolver(cfg), now: time.Now}
+	return &Engine{st: st, cfg: cfg, res: newResolver(cfg), shared: &shared{now: time.Now}}
 }
+
+// Scoped returns an engine that answers only about the given projects (GitLab project ids):
+// every figure ("all" included), item list, CSV, agreement, investment share, coverage row and
+// service list is computed over them alone, and services outside them are unknown. No ids (nil
+// or empty) means no project at all. This is the visibility rule of sign-in, applied under
+// every query so that no caller can forget it. Scoping a scoped engine narrows it further.
+func (e *Engine) Scoped(projectIDs []int64) *Engine {
+	visible := make(map[int64]bool, len(projectIDs))
+	for _, id := range projectIDs {
+		if e.visible == nil || e.visible[id] {
+			visible[id] = true
+		}
+	}
+	s := *e
+	s.visible = visible
+	return &s
+}
+
+// sees says whether the engine answers about a project.
+func (e *Engine) sees(projectID int64) bool { return e.visible == nil || e.visible[projectID] }
 
 // SetClock replaces the engine's clock. "Now" decides which period is still running (for
 // deploys_per_day) and the default end of a range; tests and the demo pin it.
@@ -99,7 +128,7 @@ func (e *Engine) Validate(ctx context.Context, f Filter) error {
 			continue
 		}
 		msg := fmt.Sprintf("unknown service %q", s)
-		if owner := e.res.groupOf(s); owner != "" {
+		if owner := e.res.groupOf(s); owner != "" && e.visible == nil {
 			msg += fmt.Sprintf(" (project %s is part of service %q; use that name)", s, owner)
 		} else if len(known) > 0 {
 			msg += " (services: " + listNames(known) + ")"
@@ -125,21 +154,30 @@ func (e *Engine) Services(ctx context.Context) ([]string, error) {
 	if e.st == nil { // an engine made only to check names against the configuration
 		return e.configuredServices(), nil
 	}
-	rows, err := e.st.DB.QueryContext(ctx, `SELECT path FROM projects`)
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT id, path FROM projects`)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list projects: %w", err)
 	}
 	defer rows.Close()
 	set := map[string]bool{}
-	for _, s := range e.cfg.Services {
-		set[s.Name] = true
+	if e.visible == nil {
+		for _, s := range e.cfg.Services {
+			set[s.Name] = true
+		}
 	}
 	for rows.Next() {
+		var id int64
 		var path string
-		if err := rows.Scan(&path); err != nil {
+		if err := rows.Scan(&id, &path); err != nil {
 			return nil, fmt.Errorf("metrics: list projects: %w", err)
 		}
+		if !e.sees(id) {
+			continue
+		}
 		set[e.res.projectService(path)] = true
+		for _, s := range e.res.splitServices(path) {
+			set[s] = true
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: list projects: %w", err)
@@ -178,6 +216,7 @@ type scope struct {
 	by       Period
 
 	services map[string]bool // nil: any service
+	visible  map[int64]bool  // nil: any project (the engine's visibility)
 	team     *config.Team    // nil: no team rule
 	teamSvc  map[string]bool
 	teamAuth map[string]bool // lower-case usernames
@@ -188,7 +227,7 @@ const unbounded = -1 << 62
 // scopeOf normalises f: By defaults to week, To to today (by the engine's clock), From to
 // the beginning of the data.
 func (e *Engine) scopeOf(f Filter) scope {
-	sc := scope{by: f.By, from: unbounded}
+	sc := scope{by: f.By, from: unbounded, visible: e.visible}
 	if sc.by == "" {
 		sc.by = Week
 	}
@@ -224,6 +263,9 @@ func (e *Engine) scopeOf(f Filter) scope {
 	}
 	return sc
 }
+
+// projectOK says whether a project is visible to the engine the scope was made by.
+func (sc *scope) projectOK(id int64) bool { return sc.visible == nil || sc.visible[id] }
 
 // serviceOK says whether a service passes the service filter (the team rule is separate:
 // an item also needs one of the team's services or authors).

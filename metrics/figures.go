@@ -202,7 +202,7 @@ func (c *figureCalc) deployments(ctx context.Context, fromDay, toDay int64) erro
 			buckets[ps] = byService
 		}
 		err := decodeDeployments(data, func(d *packedDeployment) {
-			if !c.serviceIn(d.service) {
+			if !c.serviceIn(d.service) || !c.sc.projectOK(int64(d.project)) {
 				return
 			}
 			if !c.svcTeam[d.service] {
@@ -351,7 +351,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 			current = ps
 		}
 		err := decodeMRs(data, func(m *packedMR) {
-			if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) {
+			if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) || !c.sc.projectOK(int64(m.project)) {
 				return
 			}
 			b := buckets[m.service]
@@ -528,7 +528,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 			share := 1 / float64(len(mrs))
 			for i := range mrs {
 				m := &mrs[i]
-				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) {
+				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) || !c.sc.projectOK(int64(m.project)) {
 					continue
 				}
 				td := m.category < uint64(len(c.techDebt)) && c.techDebt[m.category]
@@ -748,6 +748,9 @@ func (e *Engine) coverageProjects(ctx context.Context, sc *scope) (map[int64]*co
 		p := &coverageProject{}
 		if err := rows.Scan(&p.id, &p.path); err != nil {
 			return nil, fmt.Errorf("metrics: list projects: %w", err)
+		}
+		if !sc.projectOK(p.id) {
+			continue
 		}
 		for _, s := range append([]string{e.res.projectService(p.path)}, e.res.splitServices(p.path)...) {
 			if sc.serviceOK(s) && (sc.team == nil || sc.teamSvc[s]) {

@@ -20,6 +20,21 @@ func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
 	var where []string
 	var args []any
 	in := func(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
+	if sc.visible != nil {
+		if len(sc.visible) == 0 {
+			where = append(where, "0")
+		} else {
+			ids := make([]int64, 0, len(sc.visible))
+			for id := range sc.visible {
+				ids = append(ids, id)
+			}
+			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+			where = append(where, "f.project_id IN "+in(len(ids)))
+			for _, id := range ids {
+				args = append(args, id)
+			}
+		}
+	}
 	if sc.services != nil {
 		where = append(where, serviceCol+" IN "+in(len(sc.services)))
 		for _, s := range sortedKeys(sc.services) {
