@@ -17,6 +17,10 @@ type PageMeta struct {
 	// Notice, when set, is shown above the page's content: why the page is empty (nothing
 	// has been synced yet) and what to do.
 	Notice *Empty
+	// Account is the signed-in person (nil when nobody signs in); Open, when set, is the
+	// header's warning that the dashboard is open to anyone who reaches it.
+	Account *Account
+	Open    string
 }
 
 // Assets are the cache-busted URLs of the static files.

@@ -36,10 +36,10 @@ type agreementSpec struct {
 }
 
 // agreementSpecs are the agreements as the configuration sets them.
-func (d *dashboard) agreementSpecs() map[string]agreementSpec {
+func (d *dashboard) agreementSpecs(categories []string) map[string]agreementSpec {
 	a := d.cfg.Agreements
 	approvals := views.Plural(a.Approvals, "approval", "approvals")
-	debt := techDebtCategory(d.engine.Categories())
+	debt := techDebtCategory(categories)
 	// A check holds at or under its target plus the share of breaks allowed (approvals, the
 	// deploy window); the cycle time has no tolerance.
 	atMost := func(u views.Unit) func(ch metrics.AgreementCheck) string {
@@ -147,15 +147,15 @@ type namedRow struct {
 }
 
 func (d *dashboard) agreements(c *echo.Context) error {
-	q, err := parseQuery(c.Request().URL.Query(), d.engine.Now())
+	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := d.engine.Validate(ctx, q.Filter()); err != nil {
+	if err := engineOf(c).Validate(ctx, q.Filter()); err != nil {
 		return err
 	}
-	rows, err := d.engine.Agreements(ctx, q.Filter(), agreementWeeks)
+	rows, err := engineOf(c).Agreements(ctx, q.Filter(), agreementWeeks)
 	if err != nil {
 		return err
 	}
@@ -175,8 +175,8 @@ func (d *dashboard) agreements(c *echo.Context) error {
 	// Team by team, each team's "all" row; a view of one team has its row first already.
 	var teams []namedRow
 	if q.Team == "" {
-		for _, t := range d.engine.Teams() {
-			rs, err := d.engine.Agreements(ctx, metrics.Filter{To: q.To, Services: q.Services, Team: t}, agreementWeeks)
+		for _, t := range visibleTeams(c) {
+			rs, err := engineOf(c).Agreements(ctx, metrics.Filter{To: q.To, Services: q.Services, Team: t}, agreementWeeks)
 			if err != nil {
 				return err
 			}
@@ -229,7 +229,7 @@ func (d *dashboard) agreements(c *echo.Context) error {
 		}
 	}
 	p.Columns = d.agreementColumns(keys)
-	specs := d.agreementSpecs()
+	specs := d.agreementSpecs(engineOf(c).Categories())
 	p.Groups = append(p.Groups, views.AgreementGroup{Title: "Services", Rows: d.agreementRows(q, services, keys, specs)})
 	if len(teams) > 0 {
 		p.Groups = append(p.Groups, views.AgreementGroup{Title: "Teams", Rows: d.agreementRows(q, teams, keys, specs)})

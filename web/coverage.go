@@ -30,7 +30,7 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	p := views.CoveragePage{Range: q.RangeLabel(), Target: views.Percent(target)}
 	tgt := &views.Target{Value: target, Label: "target " + views.Percent(target)}
 
-	services, err := d.scopedServices(ctx, q, fs)
+	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	if below != nil {
 		cf.From = time.Time{}
 	}
-	if err := d.engine.Coverage(ctx, cf, func(r *metrics.CoverageRow) error {
+	if err := engineOf(c).Coverage(ctx, cf, func(r *metrics.CoverageRow) error {
 		byProject[r.Project] = r
 		return nil
 	}); err != nil {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 
 // dashboard is the metrics area: overview, cycle time, releases, rework, coverage, approvals.
 type dashboard struct {
-	engine *metrics.Engine
 	store  *store.Store
 	cfg    *config.Config
 	r      *renderer
@@ -27,11 +25,11 @@ type dashboard struct {
 
 // load parses and validates the request's filter and computes its figures.
 func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
-	q, err := parseQuery(c.Request().URL.Query(), d.engine.Now())
+	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
 	if err != nil {
 		return nil, nil, err
 	}
-	figs, err := d.engine.Figures(c.Request().Context(), q.Filter())
+	figs, err := engineOf(c).Figures(c.Request().Context(), q.Filter())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,7 +140,7 @@ func (d *dashboard) overview(c *echo.Context) error {
 	}
 	all := metrics.AllServices
 	p := views.OverviewPage{Range: q.RangeLabel(), Headline: headlineText(fs)}
-	services, err := d.engine.Services(c.Request().Context())
+	services, err := engineOf(c).Services(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -203,7 +201,7 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	all := metrics.AllServices
 	counts := make([]int, len(cycleBuckets))
 	slow := &mrCollector{limit: 10, slowest: true}
-	if err := d.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
 		for i, b := range cycleBuckets {
 			if m.CycleSeconds >= b.lo && (b.hi == 0 || m.CycleSeconds < b.hi) {
 				counts[i]++
@@ -275,7 +273,7 @@ const maxSlowestSection = 50
 // to the full list instead.
 func (d *dashboard) slowestSection(c *echo.Context) error {
 	v := c.Request().URL.Query()
-	q, err := parseQuery(v, d.engine.Now())
+	q, err := parseQuery(v, engineOf(c).Now())
 	if err != nil {
 		return err
 	}
@@ -290,7 +288,7 @@ func (d *dashboard) slowestSection(c *echo.Context) error {
 	if limit != nil {
 		col.limit = int(*limit)
 	}
-	if err := d.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
 		col.add(m)
 		return nil
 	}); err != nil {
@@ -300,14 +298,14 @@ func (d *dashboard) slowestSection(c *echo.Context) error {
 }
 
 // scopedServices are the services the filter covers: the ones asked for, else every known one.
-func (d *dashboard) scopedServices(ctx context.Context, q *query, fs *figureSet) ([]string, error) {
+func (d *dashboard) scopedServices(c *echo.Context, q *query, fs *figureSet) ([]string, error) {
 	if len(q.Services) > 0 {
 		return q.Services, nil
 	}
 	if q.Team != "" {
 		return fs.services, nil // a team narrows to services with items; their names come from the figures
 	}
-	return d.engine.Services(ctx)
+	return engineOf(c).Services(c.Request().Context())
 }
 
 func (d *dashboard) releases(c *echo.Context) error {
@@ -324,7 +322,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 			href: cardLink(depLink(q)), help: "Deployments ÷ days of the period."}),
 	}
 
-	services, err := d.scopedServices(ctx, q, fs)
+	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
 	}
@@ -366,7 +364,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 	var grid [7][24]int
 	var outside []*metrics.Deployment
 	w := d.cfg.DeployWindow
-	if err := d.engine.Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
+	if err := engineOf(c).Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
 		l := dep.FinishedAt.In(d.cfg.Location)
 		grid[l.Weekday()][l.Hour()]++
 		if w != nil && outsideWindow(dep.FinishedAt, w) {
@@ -407,7 +405,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 		p.Window = views.WindowSection{Configured: true, Description: windowDescription(w),
 			Rate: d.chart(fs, "window-rate", "Deployments outside the window", "Share of production deployments that finished outside the deploy window, per period.", views.UnitRatio, views.Lines,
 				fs.series("Outside the window", all, metrics.OutOfWindowRate, depLink(q, "outside_window", "true"))),
-			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg, projectURLs(ctx, d.store), nil),
+			Outside: views.DeploymentTable{ID: "outside-window", Title: "Latest deployments outside the window", Rows: deploymentRows(outside, d.cfg, projectURLs(c, d.store), nil),
 				CSV: q.link("/export/deployments.csv"), More: views.Link{Label: "All deployments outside the window", Href: q.link("/deployments", "outside_window", "true")},
 				Empty: views.Empty{Title: "Every deployment in this range finished inside the window"}},
 		}
@@ -447,7 +445,7 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	p.Cards = []views.Card{fs.card(all, unapprovedCard(q)), fs.card(all, mergedCard(q))}
 	p.Rate = d.chart(fs, "approvals-rate", "Merged without approval", "Share of delivered MRs merged without an approval from someone other than the author, per period.", views.UnitRatio, views.Lines,
 		fs.series("Unapproved", all, metrics.UnapprovedRate, mrLink(q, "unapproved", "true")))
-	services, err := d.scopedServices(ctx, q, fs)
+	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
 	}
@@ -464,7 +462,7 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	p.PerService = views.BarList{ID: "approvals-per-service", Title: "Unapproved per service (most first)", Label: "Service", Unit: views.UnitRatio, Max: 1,
 		Summary: "Share of each service's MRs over the range merged without approval.", Rows: rows, CSV: q.link("/export/metrics.csv")}
 	col := &mrCollector{limit: 25}
-	if err := d.engine.MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
+	if err := engineOf(c).MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
 		if m.Unapproved {
 			col.add(m)
 		}

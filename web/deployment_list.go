@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -129,7 +128,7 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	var kept []*metrics.Deployment // ring of the last `limit`
 	next, total := 0, 0
 	failures := failureTimes{}
-	if err := h.engine.Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
+	if err := engineOf(c).Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
 		failures.add(d)
 		if !p.match(d, h.cfg) {
 			return nil
@@ -155,7 +154,7 @@ func (h *itemLists) deployments(c *echo.Context) error {
 		Filters: p.describe(q, extra, h.cfg.Location),
 		Table: views.DeploymentTable{
 			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
-			Rows: deploymentRows(recent, h.cfg, projectURLs(c.Request().Context(), h.store), failures), CSV: q.link("/export/deployments.csv"),
+			Rows: deploymentRows(recent, h.cfg, projectURLs(c, h.store), failures), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
 		},
 		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
@@ -171,18 +170,22 @@ func (h *itemLists) deployments(c *echo.Context) error {
 }
 
 // projectURLs are the projects' GitLab web URLs by project id, for links to their commits.
-// The links are a convenience: if the projects cannot be read, the rows go without them.
-func projectURLs(ctx context.Context, st *store.Store) map[int64]string {
+// The links are a convenience: if the projects cannot be read, the rows go without them. Only
+// the projects the request may see are read.
+func projectURLs(c *echo.Context, st *store.Store) map[int64]string {
 	out := map[int64]string{}
 	if st == nil {
 		return out
 	}
-	ps, err := st.Projects(ctx)
+	ps, err := st.Projects(c.Request().Context())
 	if err != nil {
 		return out
 	}
+	scope := viewOf(c).scope
 	for _, p := range ps {
-		out[p.ID] = p.WebURL
+		if scope.Sees(p.ID) {
+			out[p.ID] = p.WebURL
+		}
 	}
 	return out
 }

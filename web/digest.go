@@ -3,10 +3,12 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -21,18 +23,10 @@ import (
 // subscribers get it, with what was sent. ?format=html answers the email's own HTML (shown in
 // the page's frame) and ?format=text its plain-text part.
 type digestPreview struct {
-	sender *digest.Sender
-	store  *store.Store
-	engine *metrics.Engine
-	cfg    *config.Config
-	r      *renderer
-}
-
-func newDigestPreview(s *Server) *digestPreview {
-	return &digestPreview{
-		sender: digest.New(s.store, s.engine, s.cfg, digest.WithLogger(s.log)),
-		store:  s.store, engine: s.engine, cfg: s.cfg, r: s.r,
-	}
+	store *store.Store
+	cfg   *config.Config
+	log   *slog.Logger
+	r     *renderer
 }
 
 // previewWeeks is how many recent weeks the week menu offers (any week works in the URL).
@@ -45,7 +39,9 @@ const emailCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'
 func (h *digestPreview) show(c *echo.Context) error {
 	ctx := c.Request().Context()
 	v := c.Request().URL.Query()
-	last := digest.LastFullWeek(h.engine.Now())
+	// The digest as this request may see it: composed over its scoped engine.
+	sender := digest.New(h.store, engineOf(c), h.cfg, digest.WithLogger(h.log))
+	last := digest.LastFullWeek(engineOf(c).Now())
 	week := last
 	if s := strings.TrimSpace(v.Get("week")); s != "" {
 		if len(s) > 40 {
@@ -55,7 +51,7 @@ func (h *digestPreview) show(c *echo.Context) error {
 		if err != nil {
 			return badRequestf("week", "%s", strings.TrimPrefix(err.Error(), "digest: "))
 		}
-		if w.End().After(h.engine.Now()) {
+		if w.End().After(engineOf(c).Now()) {
 			return badRequestf("week", "%s has not ended yet; the last full week is %s", w, last)
 		}
 		week = w
@@ -75,7 +71,7 @@ func (h *digestPreview) show(c *echo.Context) error {
 	if scope.Team != "" && len(scope.Services) > 0 {
 		return badRequestf("team", "choose a team or services, not both: a digest covers everyone, one team or a list of services")
 	}
-	if err := h.engine.Validate(ctx, metrics.Filter{Team: scope.Team, Services: scope.Services}); err != nil {
+	if err := engineOf(c).Validate(ctx, metrics.Filter{Team: scope.Team, Services: scope.Services}); err != nil {
 		return err
 	}
 
@@ -85,7 +81,7 @@ func (h *digestPreview) show(c *echo.Context) error {
 	default:
 		return badRequestf("format", "%q is not a format (use html or text, or leave it out for the page)", truncate(format, 40))
 	}
-	m, err := h.sender.Compose(ctx, week, scope, "", false)
+	m, err := sender.Compose(ctx, week, scope, "", false)
 	if err != nil {
 		return err
 	}
@@ -107,7 +103,7 @@ func (h *digestPreview) show(c *echo.Context) error {
 
 	p := views.DigestPreviewPage{
 		Week: week.String(), Team: scope.Team, Subject: m.Subject, Email: m,
-		Schedule: h.schedule(),
+		Schedule: schedule(sender, engineOf(c).Now()),
 	}
 	if len(scope.Services) > 0 {
 		p.Service = scope.Services[0]
@@ -119,10 +115,10 @@ func (h *digestPreview) show(c *echo.Context) error {
 	if week.Start().Before(last.Add(-previewWeeks + 1).Start()) {
 		p.Weeks = append(p.Weeks, views.Option{Value: week.String(), Label: week.String()})
 	}
-	for _, t := range h.engine.Teams() {
+	for _, t := range visibleTeams(c) {
 		p.Teams = append(p.Teams, views.Option{Value: t, Label: t})
 	}
-	if services, err := h.engine.Services(ctx); err == nil {
+	if services, err := engineOf(c).Services(ctx); err == nil {
 		for _, s := range services {
 			p.Services = append(p.Services, views.Option{Value: s, Label: s})
 		}
@@ -187,12 +183,12 @@ func (h *digestPreview) show(c *echo.Context) error {
 }
 
 // schedule says when the digest goes out, for the page's lead line.
-func (h *digestPreview) schedule() string {
-	if err := h.sender.Ready(); err != nil {
+func schedule(sender *digest.Sender, now time.Time) string {
+	if err := sender.Ready(); err != nil {
 		return "Not sent on a schedule: " + strings.TrimPrefix(err.Error(), "digest: ") + ". See docs/digest.md."
 	}
-	s := h.sender.Schedule()
-	next := s.Next(h.engine.Now())
+	s := sender.Schedule()
+	next := s.Next(now)
 	return fmt.Sprintf("Sent by pacer serve every %s at %02d:%02d (%s); next: %s, due %s.",
 		s.Day, s.Minute/60, s.Minute%60, s.Location, next.Week, next.At.In(s.Location).Format("Mon 2 Jan 15:04 MST"))
 }

@@ -78,6 +78,7 @@ usernames = ["renovate-bot"]
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.access.baseHost = "example.com" // httptest.NewRequest's host, as if it were base_url's
 	return srv
 }
 

@@ -12,9 +12,7 @@ import (
 
 // exporter is the CSV area: /export/<dataset>.csv with the dashboard's filters gives the same
 // rows as `pacer export <dataset>` with the same flags.
-type exporter struct {
-	engine *metrics.Engine
-}
+type exporter struct{}
 
 func (h *exporter) csv(c *echo.Context) error {
 	name := c.Param("file")
@@ -22,13 +20,13 @@ func (h *exporter) csv(c *echo.Context) error {
 	if !ok || !validDataset(dataset) {
 		return notFoundf("There is no export called %q: use one of /export/%s.csv.", truncate(name, 60), strings.Join(metrics.Datasets, ".csv, /export/"))
 	}
-	q, err := parseQuery(c.Request().URL.Query(), h.engine.Now())
+	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	// Check before the headers go out, so that a bad filter is an error page, not a download.
-	if err := h.engine.Validate(ctx, q.Filter()); err != nil {
+	if err := engineOf(c).Validate(ctx, q.Filter()); err != nil {
 		return err
 	}
 	filename := "pacer-" + dataset + "-" + q.From.Format(time.DateOnly) + "-" + q.To.Format(time.DateOnly) + ".csv"
@@ -37,7 +35,7 @@ func (h *exporter) csv(c *echo.Context) error {
 	hd.Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 	hd.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
-	return metrics.WriteCSV(ctx, c.Response(), h.engine, dataset, q.Filter())
+	return metrics.WriteCSV(ctx, c.Response(), engineOf(c), dataset, q.Filter())
 }
 
 func validDataset(name string) bool {

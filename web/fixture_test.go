@@ -104,6 +104,7 @@ func (f *fixture) start() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	srv.access.baseHost = "example.com" // httptest.NewRequest's host, as if it were base_url's
 	f.srv = srv
 }
 

@@ -47,12 +47,12 @@ func (d *dashboard) investment(c *echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	shares, err := d.engine.Investment(ctx, q.Filter())
+	shares, err := engineOf(c).Investment(ctx, q.Filter())
 	if err != nil {
 		return err
 	}
 	all := metrics.AllServices
-	cats := d.engine.Categories()
+	cats := engineOf(c).Categories()
 	debt := techDebtCategory(cats)
 	order := stackOrder(cats, debt)
 	agreed := d.cfg.Agreements
@@ -130,7 +130,7 @@ func (d *dashboard) investment(c *echo.Context) error {
 		return s, ok
 	}, totals)
 
-	services, err := d.scopedServices(ctx, q, fs)
+	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 // itemLists is the drill-down area: the MRs and deployments behind any figure, with the same
 // filters plus a predicate (rework=true, unapproved=true, weekday=1&hour=9 ...).
 type itemLists struct {
-	engine *metrics.Engine
 	store  *store.Store
 	cfg    *config.Config
 	r      *renderer
@@ -268,11 +267,11 @@ func (h *mrHeap) Pop() any {
 
 func (h *itemLists) query(c *echo.Context) (*query, url.Values, error) {
 	v := c.Request().URL.Query()
-	q, err := parseQuery(v, h.engine.Now())
+	q, err := parseQuery(v, engineOf(c).Now())
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := h.engine.Validate(c.Request().Context(), q.Filter()); err != nil {
+	if err := engineOf(c).Validate(c.Request().Context(), q.Filter()); err != nil {
 		return nil, nil, err
 	}
 	return q, v, nil
@@ -283,12 +282,12 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseMRPredicate(v, h.engine.Categories())
+	p, err := parseMRPredicate(v, engineOf(c).Categories())
 	if err != nil {
 		return err
 	}
 	col := &mrCollector{limit: p.limit, slowest: p.sort == "slowest"}
-	if err := h.engine.MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
 		if p.match(m) {
 			col.add(m)
 		}

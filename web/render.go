@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pacer-dev/pacer/config"
-	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/views"
 )
 
@@ -19,8 +18,8 @@ import (
 // and only the page body for other HTMX requests (a filter change).
 type renderer struct {
 	assets  *assets
-	engine  *metrics.Engine
 	version string
+	now     func() time.Time // the engine's clock, for reading the filters of an error page
 }
 
 // isFragment says whether the request wants only the swappable page body.
@@ -31,18 +30,19 @@ func isFragment(r *http.Request) bool {
 
 // meta is the layout's data for a page answering query q.
 func (r *renderer) meta(c *echo.Context, q *query, title, nav string, hidden ...views.Hidden) views.PageMeta {
-	services, err := r.engine.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
+	eng := engineOf(c)
+	services, err := eng.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
 	m := views.PageMeta{
 		Title:   title,
 		Nav:     nav,
 		Assets:  r.assets.views(),
-		Filters: q.filterBar(c.Request().URL.Path, services, r.engine.Teams(), hidden...),
+		Filters: q.filterBar(c.Request().URL.Path, services, visibleTeams(c), hidden...),
 		Query:   q.Encode(),
 		Version: r.version,
 	}
 	if err == nil && len(services) == 0 && nav != views.NavOverview { // the overview explains it in its own body
 		m.Notice = ptr(nothingSynced())
-	} else if n := outsideTeam(r.engine.Config(), q); n != nil {
+	} else if n := outsideTeam(eng.Config(), q); n != nil {
 		m.Notice = n
 	}
 	return m
@@ -96,6 +96,7 @@ func nothingSynced() views.Empty {
 // page renders body inside the layout (or as a fragment) with status. For a fragment the
 // canonical URL of the view is pushed into the browser history.
 func (r *renderer) page(c *echo.Context, status int, m views.PageMeta, body templ.Component, canonical string) error {
+	r.account(c, &m)
 	var comp templ.Component
 	fragment := isFragment(c.Request())
 	if fragment {
@@ -116,6 +117,27 @@ func (r *renderer) page(c *echo.Context, status int, m views.PageMeta, body temp
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
+// account fills the layout's header from the request's view: the signed-in person and their
+// CSRF token, or the warning that the dashboard is open.
+func (r *renderer) account(c *echo.Context, m *views.PageMeta) {
+	v := viewOf(c)
+	if v == nil {
+		return
+	}
+	if v.session != nil {
+		p := v.session.Person
+		name := p.Name
+		if name == "" {
+			name = p.Username
+		}
+		m.Account = &views.Account{Name: name, Username: p.Username, CSRF: v.session.CSRF}
+	}
+	if v.open {
+		m.Open = "nobody signs in, so anyone who can reach this address sees every project. " +
+			"Set [auth] mode = \"gitlab\" in the configuration to have people sign in with GitLab (docs/operations.md)."
+	}
+}
+
 // section writes one section of a page, for HTMX to swap in place.
 func (r *renderer) section(c *echo.Context, body templ.Component) error {
 	var buf bytes.Buffer
@@ -133,7 +155,10 @@ func (r *renderer) section(c *echo.Context, body templ.Component) error {
 func (r *renderer) errorPage(c *echo.Context, status int, heading, message string) error {
 	req := c.Request()
 	m := views.PageMeta{Title: http.StatusText(status), Assets: r.assets.views(), Version: r.version}
-	if q, err := parseQuery(req.URL.Query(), r.engine.Now()); err == nil && status != http.StatusNotFound {
+	if viewOf(c) == nil {
+		// Outside what the request may see (no route, sign-in pages): no filters to offer.
+		m.Filters.Hide = true
+	} else if q, err := parseQuery(req.URL.Query(), r.now()); err == nil && status != http.StatusNotFound {
 		m = r.meta(c, q, http.StatusText(status), "")
 		m.Notice = nil // the error is the message
 	} else {
@@ -151,10 +176,10 @@ func (r *renderer) errorPage(c *echo.Context, status int, heading, message strin
 			From: truncate(v.Get("from"), 40), To: truncate(v.Get("to"), 40), By: v.Get("by"),
 			Team: v.Get("team"), Service: v.Get("service"),
 		}
-		if services, err := r.engine.Services(req.Context()); err == nil {
+		if services, err := engineOf(c).Services(req.Context()); err == nil {
 			m.Filters.Services = options(services)
 		}
-		m.Filters.Teams = options(r.engine.Teams())
+		m.Filters.Teams = options(visibleTeams(c))
 		if status == http.StatusNotFound && !knownPath(req.URL.Path) {
 			m.Filters.Hide = true
 		}

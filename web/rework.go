@@ -37,7 +37,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 		"the one that first shipped the MR it reverts, or else the one just before it."}
 	p.Explain = explainRework(q, fs)
 
-	services, err := d.scopedServices(ctx, q, fs)
+	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 
 	rework, failed := &latest{limit: 15}, &latest{limit: 15}
 	failures := failureTimes{}
-	if err := d.engine.Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
+	if err := engineOf(c).Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
 		failures.add(dep)
 		if dep.Rework {
 			rework.add(dep)
@@ -69,7 +69,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	projects := projectURLs(ctx, d.store)
+	projects := projectURLs(c, d.store)
 	p.Failures = views.DeploymentTable{ID: "change-failures", Title: "Latest change failures and the deployment that blamed each",
 		Rows: deploymentRows(failed.rows(), d.cfg, projects, failures), CSV: q.link("/export/deployments.csv"),
 		Empty: views.Empty{Title: "No change failures in this range", Body: "No deployment in this range was blamed by a later rework deployment."}}

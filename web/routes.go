@@ -4,30 +4,45 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// routes is the one route table: every area, mounted with its dependencies.
+// routes is the one route table: every area, mounted with its dependencies. Every route that
+// shows data is mounted with the visibility middleware, which gives the request its scoped
+// engine (engineOf); no area holds an engine that sees more.
 func (s *Server) routes(e *echo.Echo, a *assets) error {
-	pages := &dashboard{engine: s.engine, store: s.store, cfg: s.cfg, r: s.r}
-	lists := &itemLists{engine: s.engine, store: s.store, cfg: s.cfg, r: s.r}
-	export := &exporter{engine: s.engine}
+	pages := &dashboard{store: s.store, cfg: s.cfg, r: s.r}
+	lists := &itemLists{store: s.store, cfg: s.cfg, r: s.r}
+	export := &exporter{}
 	status := &syncStatus{store: s.store, r: s.r}
+	preview := &digestPreview{store: s.store, cfg: s.cfg, log: s.log, r: s.r}
 
-	e.GET("/", pages.overview)
-	e.GET("/cycle-time", pages.cycleTime)
-	e.GET("/cycle-time/slowest", pages.slowestSection) // a section, swapped in by HTMX
-	e.GET("/releases", pages.releases)
-	e.GET("/rework", pages.rework)
-	e.GET("/coverage", pages.coverage)
-	e.GET("/approvals", pages.approvals)
-	e.GET("/investment", pages.investment)
-	e.GET("/agreements", pages.agreements)
+	page := s.visible(sessionOnly)
+	data := s.visible(sessionOrToken)
 
-	e.GET("/merge-requests", lists.mergeRequests)
-	e.GET("/deployments", lists.deployments)
+	e.GET("/", pages.overview, page)
+	e.GET("/cycle-time", pages.cycleTime, page)
+	e.GET("/cycle-time/slowest", pages.slowestSection, page) // a section, swapped in by HTMX
+	e.GET("/releases", pages.releases, page)
+	e.GET("/rework", pages.rework, page)
+	e.GET("/coverage", pages.coverage, page)
+	e.GET("/approvals", pages.approvals, page)
+	e.GET("/investment", pages.investment, page)
+	e.GET("/agreements", pages.agreements, page)
 
-	e.GET("/export/:file", export.csv)
+	e.GET("/merge-requests", lists.mergeRequests, page)
+	e.GET("/deployments", lists.deployments, page)
 
-	e.GET("/sync", status.show)
-	e.GET("/digest", newDigestPreview(s).show)
+	e.GET("/export/:file", export.csv, data)
+
+	e.GET("/sync", status.show, page)
+	e.GET("/digest", preview.show, page)
+
+	// Sign-in, when people sign in: open to everyone (the CSRF middleware guards the
+	// sign-out POST).
+	if s.access.signIn {
+		e.GET("/auth/signin", s.signIn)
+		e.GET("/auth/callback", s.callback)
+		e.POST("/auth/signout", s.signOut)
+		e.GET("/auth/signed-out", s.signedOut)
+	}
 
 	e.GET("/static/*", a.serve)
 	e.GET("/healthz", s.healthz)

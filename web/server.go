@@ -7,11 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v5"
 	"github.com/labstack/echo/v5/middleware"
 
+	"github.com/pacer-dev/pacer/auth"
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
@@ -19,21 +21,28 @@ import (
 
 // Options are the server's dependencies.
 type Options struct {
-	Store   *store.Store
-	Engine  *metrics.Engine
-	Config  *config.Config
+	Store  *store.Store
+	Engine *metrics.Engine // sees every project; requests get it scoped to what they may see
+	Config *config.Config
+	// Auth signs people in and checks tokens. Nil: nobody signs in, the dashboard is open
+	// (and says so in every page's header).
+	Auth    *auth.Service
 	Logger  *slog.Logger
 	Version string
 }
 
 // Server is the dashboard's HTTP handler.
 type Server struct {
-	store  *store.Store
-	engine *metrics.Engine
-	cfg    *config.Config
-	log    *slog.Logger
-	r      *renderer
-	echo   *echo.Echo
+	store *store.Store
+	// unscoped sees every project: only the visibility middleware (access.go) reads it, to
+	// hand each request the engine scoped to what that request may see.
+	unscoped *metrics.Engine
+	auth     *auth.Service
+	access   accessRules
+	cfg      *config.Config
+	log      *slog.Logger
+	r        *renderer
+	echo     *echo.Echo
 }
 
 // New builds the server and its route table.
@@ -51,12 +60,21 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Auth == nil {
+		o.Auth = auth.New(auth.Options{Store: o.Store, Config: o.Config, Logger: o.Logger})
+	}
+	rules, err := newAccessRules(o.Config, o.Auth)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		store:  o.Store,
-		engine: o.Engine,
-		cfg:    o.Config,
-		log:    o.Logger,
-		r:      &renderer{assets: a, engine: o.Engine, version: o.Version},
+		store:    o.Store,
+		unscoped: o.Engine,
+		auth:     o.Auth,
+		access:   rules,
+		cfg:      o.Config,
+		log:      o.Logger,
+		r:        &renderer{assets: a, version: o.Version, now: o.Engine.Now},
 	}
 	// HEAD answers like GET without the body (monitors and link checkers use it).
 	// The client address in the log comes from X-Forwarded-For only when the peer is a proxy
@@ -66,7 +84,8 @@ func New(o Options) (*Server, error) {
 	// Errors are answered inside logRequests, so the log line has the final status; this
 	// handler only sees errors from outside that chain.
 	e.HTTPErrorHandler = s.handleError
-	e.Use(SecurityHeaders(), s.logRequests, middleware.Recover(), middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
+	e.Use(SecurityHeaders(), s.logRequests, middleware.Recover(), s.checkHost, s.checkCSRF,
+		middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
 	s.echo = e
 	if err := s.routes(e, a); err != nil {
 		return nil, err
@@ -111,10 +130,14 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		query := req.URL.RawQuery
+		if strings.HasPrefix(req.URL.Path, "/auth/") {
+			query = "" // the callback's code and state are credentials: never logged
+		}
 		s.log.Log(req.Context(), level, "http request",
 			"method", req.Method,
 			"path", req.URL.Path,
-			"query", req.URL.RawQuery,
+			"query", query,
 			"status", status,
 			"bytes", size,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,

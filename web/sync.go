@@ -37,7 +37,11 @@ func (h *syncStatus) show(c *echo.Context) error {
 		},
 	}
 	failed := 0
+	scope := viewOf(c).scope
 	for _, ps := range projects {
+		if !scope.Sees(ps.Project.ID) {
+			continue // the page lists only the projects the request may see
+		}
 		row := views.SyncRow{Project: ps.Project.Path, URL: ps.Project.WebURL, State: "never", LastRun: "never", LastOK: "never", Error: ps.Error,
 			Requests: strconv.FormatInt(ps.Requests, 10)}
 		if ps.StartedAt != nil {
