@@ -18,9 +18,9 @@ import (
 
 // dashboard is the metrics area: overview, cycle time, releases, rework, coverage, approvals.
 type dashboard struct {
-	store  *store.Store
-	cfg    *config.Config
-	r      *renderer
+	store *store.Store
+	cfg   *config.Config
+	r     *renderer
 }
 
 // load parses and validates the request's filter and computes its figures.

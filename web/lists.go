@@ -19,9 +19,9 @@ import (
 // itemLists is the drill-down area: the MRs and deployments behind any figure, with the same
 // filters plus a predicate (rework=true, unapproved=true, weekday=1&hour=9 ...).
 type itemLists struct {
-	store  *store.Store
-	cfg    *config.Config
-	r      *renderer
+	store *store.Store
+	cfg   *config.Config
+	r     *renderer
 }
 
 const (
