@@ -360,6 +360,11 @@ func (s *Server) authorizeDecision(w http.ResponseWriter, r *http.Request) {
 		ttl = DefaultOAuthCodeTTL
 	}
 	s.oauth.mu.Lock()
+	for k, old := range s.oauth.codes {
+		if !s.oauth.now().Before(old.expires) {
+			delete(s.oauth.codes, k)
+		}
+	}
 	s.oauth.codes[c] = &oauthCode{app: ar.app, userID: uid, redirectURI: ar.redirectURI, challenge: ar.challenge,
 		scopes: ar.scopes, expires: s.oauth.now().Add(ttl)}
 	s.oauth.mu.Unlock()

@@ -298,7 +298,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func quietRoute(pattern string) bool {
 	switch pattern {
 	case "GET /api/v4/projects/{id}", "GET /api/v4/groups/{id}", "GET /api/v4/groups/{id}/projects",
-		"GET /api/v4/users/{id}", "GET /api/v4/user":
+		"GET /api/v4/users/{id}", "GET /api/v4/user", "GET /api/v4/projects":
 		return true
 	}
 	return false
