@@ -162,6 +162,22 @@ func (s *Server) ExpireOAuthTokens(username string) int {
 	return s.oauth.change(s.userID(username), func(g *oauthGrant) { g.expires = now.Add(-time.Second) })
 }
 
+// ActiveOAuthTokens counts username's access tokens that are neither revoked nor expired, e.g.
+// to check that a sign-out revoked its token through POST /oauth/revoke.
+func (s *Server) ActiveOAuthTokens(username string) int {
+	uid := s.userID(username)
+	s.oauth.mu.Lock()
+	defer s.oauth.mu.Unlock()
+	now := s.oauth.now()
+	n := 0
+	for _, g := range s.oauth.access {
+		if g.userID == uid && !g.revoked && now.Before(g.expires) {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *Server) userID(username string) int64 {
 	s.org.mu.RLock()
 	defer s.org.mu.RUnlock()

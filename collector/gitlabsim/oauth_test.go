@@ -425,6 +425,35 @@ func TestOAuthTokenRevokedExpiredRefreshed(t *testing.T) {
 	}
 }
 
+func TestOAuthRevokeEndpoint(t *testing.T) {
+	f := newOAuthFixture(t, ServerOptions{})
+	who := f.org.Users()[1].Username
+	tok, _ := f.srv.IssueOAuthToken(f.app.ClientID, who)
+	if n := f.srv.ActiveOAuthTokens(who); n != 1 {
+		t.Fatalf("%d active tokens, want 1", n)
+	}
+	for _, tc := range []struct {
+		secret string
+		status int
+	}{{"wrong", http.StatusUnauthorized}, {f.app.Secret, http.StatusOK}} {
+		resp, err := http.PostForm(f.srv.URL()+"/oauth/revoke", url.Values{"token": {tok.AccessToken},
+			"client_id": {f.app.ClientID}, "client_secret": {tc.secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("revoke with secret %q: %d, want %d", tc.secret, resp.StatusCode, tc.status)
+		}
+	}
+	if n := f.srv.ActiveOAuthTokens(who); n != 0 {
+		t.Fatalf("%d active tokens after revoke", n)
+	}
+	if resp, _ := get(t, f.srv, "/api/v4/user", "PRIVATE-TOKEN", "", "Authorization", "Bearer "+tok.AccessToken); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", resp.StatusCode)
+	}
+}
+
 func TestOAuthShortTokenTTL(t *testing.T) {
 	f := newOAuthFixture(t, ServerOptions{OAuthTokenTTL: time.Second})
 	tok, ok := f.srv.IssueOAuthToken(f.app.ClientID, f.org.Users()[0].Username)
