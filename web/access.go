@@ -236,7 +236,7 @@ func (s *Server) toSignIn(c *echo.Context) error {
 		return unauthorized(c, "Sign in to see this page.")
 	}
 	accept := req.Header.Get("Accept")
-	if (req.Method == http.MethodGet || req.Method == http.MethodHead) && (accept == "" || strings.Contains(accept, "text/html")) {
+	if (req.Method == http.MethodGet || req.Method == http.MethodHead) && strings.Contains(accept, "text/html") {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, "/auth/signin?next="+url.QueryEscape(auth.LocalPath(next)))
 	}

@@ -100,6 +100,10 @@ func (f *fixture) start() {
 	if err := f.eng.Refresh(context.Background()); err != nil {
 		f.t.Fatal(err)
 	}
+	if f.cfg.Auth.SignIn() {
+		f.srv = authServer(f.t, f, nil)
+		return
+	}
 	srv, err := New(Options{Store: f.st, Engine: f.eng, Config: f.cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
 	if err != nil {
 		f.t.Fatal(err)
