@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/pacer-dev/pacer/collector"
@@ -12,6 +14,7 @@ import (
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/web"
 )
 
 // demoConfig shows off what the configuration can do on the generated organisation: the
@@ -99,6 +102,14 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 			return err
 		}
 	}
+	// Listen first: the sign-in callback the simulator's OAuth application allows is derived
+	// from the address really listened on.
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := demoBaseURL(ln.Addr())
 	dbPath := fs.db
 	if dbPath == "" {
 		path, cleanup, err := tempDatabase()
@@ -113,8 +124,14 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	start := time.Now()
 	fmt.Fprintf(stdout, "Generating an organisation with %d days of history (seed %d)…\n", *days, *seed)
 	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days, Scale: *scale})
-	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
+	app := gitlabsim.OAuthApp{Name: "Pacer demo", ClientID: "pacer-demo", Secret: rand.Text(),
+		RedirectURIs: []string{base + "/auth/callback"}, Scopes: []string{"read_api"}}
+	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken, OAuthApps: []gitlabsim.OAuthApp{app}})
 	defer sim.Close()
+	// Sign-in is on, against the simulator: its sign-in page lists the generated people, some
+	// seeing every project and some one team's.
+	cfg.GitLabURL, cfg.BaseURL = sim.URL(), base
+	cfg.Auth.Mode, cfg.Auth.ClientID, cfg.Auth.Secret = config.AuthGitLab, app.ClientID, app.Secret
 
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {
@@ -135,5 +152,25 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "Synced %d projects, %d merge requests, %d deployments, %d pipelines in %s (%d requests); database %s\n",
 		sum.ProjectsDone, sum.MergeRequests, sum.Deployments, sum.Pipelines, time.Since(start).Round(100*time.Millisecond), sum.Requests, dbPath)
-	return serveDashboard(ctx, *addr, st, eng, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})), stdout, "The Pacer demo")
+	serveLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	authSvc, err := newAuthService(st, cfg, serveLog)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Sign-in is on: the dashboard sends you to the simulator's sign-in page; pick a person there (some see every project, some one team's).")
+	return serveDashboard(ctx, ln, web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: serveLog, Version: version()},
+		stdout, "The Pacer demo")
+}
+
+// demoBaseURL is the demo's address on this machine: the listener's, with a wildcard host
+// read as 127.0.0.1.
+func demoBaseURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -81,6 +81,7 @@ func commands() map[string]command {
 		"sync":    {"incremental sync from GitLab into the database", runSync},
 		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},
 		"export":  {"write a dataset as CSV to standard output", runExport},
+		"token":   {"create, list and revoke machine tokens for the CSV exports", runToken},
 		"digest":  {"render and send the weekly email digest", runDigest},
 		"version": {"print version and build info", runVersion},
 	}
@@ -222,6 +223,7 @@ func (fs *flagSet) loadConfig() (*config.Config, string, error) {
 		cfg = c
 	}
 	cfg.SMTP.Password = fs.env("PACER_SMTP_PASSWORD")
+	cfg.Auth.Secret = fs.env("PACER_OAUTH_SECRET")
 	db := fs.db
 	if db == "" {
 		db = cfg.Database

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/pacer-dev/pacer/auth"
 	"github.com/pacer-dev/pacer/collector"
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
@@ -25,7 +26,7 @@ import (
 // runServe serves the dashboard and, with --sync-every, syncs GitLab on a schedule.
 func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", env, stderr)
-	addr := fs.String("addr", ":8080", "listen `ADDRESS` (host:port)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port); beyond loopback only with [auth] in the config")
 	every := fs.Duration("sync-every", 0, "sync GitLab every `DURATION`, at least 1m (e.g. 15m); 0 never syncs")
 	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL` for the scheduled sync (default gitlab_url in the config)")
 	var groups, projects stringList
@@ -43,6 +44,9 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	}
 	if err := checkAddr(*addr); err != nil {
 		return usagef("serve: %v", err)
+	}
+	if err := checkExposure(*addr, cfg); err != nil {
+		return err
 	}
 	if *every < 0 || (*every > 0 && *every < time.Minute) {
 		return usagef("serve: --sync-every %s is too short: use 0 (no sync) or at least 1m", *every)
@@ -70,6 +74,10 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	}
 	defer st.Close()
 	eng := metrics.New(st, cfg)
+	authSvc, err := newAuthService(st, cfg, log)
+	if err != nil {
+		return err
+	}
 
 	var jobs []job
 	if *every > 0 {
@@ -78,6 +86,9 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	}
 	if j, ok := digestJob(st, eng, cfg, log); ok {
 		jobs = append(jobs, j)
+	}
+	if authSvc.SignIn() {
+		jobs = append(jobs, membershipJob(authSvc))
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -95,7 +106,11 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 			runJobs(ctx, log, jobs, time.Now, 30*time.Second)
 		}()
 	}
-	err = serveDashboard(ctx, *addr, st, eng, cfg, log, stdout, "Pacer")
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	err = serveDashboard(ctx, ln, web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: log, Version: version()}, stdout, "Pacer")
 	cancel()
 	wg.Wait()
 	return err
@@ -118,19 +133,34 @@ func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger) {
 	log.Debug("serve: metric facts ready", "duration_ms", time.Since(start).Milliseconds())
 }
 
-// serveDashboard serves the dashboard on addr until ctx ends, then shuts down gracefully.
-func serveDashboard(ctx context.Context, addr string, st *store.Store, eng *metrics.Engine, cfg *config.Config, log *slog.Logger, stdout io.Writer, what string) error {
-	srv, err := web.New(web.Options{Store: st, Engine: eng, Config: cfg, Logger: log, Version: version()})
+// listen opens the dashboard's listener, so the address really listened on is known before the
+// server is built (the demo derives its sign-in callback from it).
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, usagef("cannot listen on %s: %v (is another server using that port? pass --addr)", addr, err)
+	}
+	return ln, nil
+}
+
+// serveDashboard serves the dashboard on ln until ctx ends, then shuts down gracefully.
+func serveDashboard(ctx context.Context, ln net.Listener, o web.Options, stdout io.Writer, what string) error {
+	srv, err := web.New(o)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	sc := echo.StartConfig{
-		Address:         addr,
+		Listener:        ln,
 		HideBanner:      true,
 		HidePort:        true,
 		GracefulTimeout: 10 * time.Second,
 		ListenerAddrFunc: func(a net.Addr) {
-			fmt.Fprintf(stdout, "%s is serving on %s (Ctrl-C stops it)\n", what, displayURL(a))
+			fmt.Fprintf(stdout, "%s %s (Ctrl-C stops it)\n", what, listeningOn(a, o.Config))
 		},
 		BeforeServeFunc: func(s *http.Server) error {
 			s.ReadHeaderTimeout = 10 * time.Second
@@ -139,13 +169,94 @@ func serveDashboard(ctx context.Context, addr string, st *store.Store, eng *metr
 		},
 	}
 	if err := sc.Start(ctx, srv); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "listen" {
-			return usagef("cannot listen on %s: %v (is another server using that port? pass --addr)", addr, oe.Err)
-		}
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// listeningOn says where the server listens, as it really does: the loopback URL to open, or
+// every interface with the address people use (base_url).
+func listeningOn(a net.Addr, cfg *config.Config) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "is serving on http://" + a.String() + "/"
+	}
+	ip := net.ParseIP(host)
+	var s, served string
+	switch {
+	case ip != nil && ip.IsUnspecified():
+		s = "is listening on " + net.JoinHostPort(host, port) + " (every interface)"
+	default:
+		served = "http://" + net.JoinHostPort(host, port) + "/"
+		s = "is serving on " + served
+	}
+	if cfg != nil && cfg.BaseURL != "" && strings.TrimRight(cfg.BaseURL, "/")+"/" != served {
+		s += "; people open it at " + strings.TrimRight(cfg.BaseURL, "/") + "/"
+	}
+	return s
+}
+
+// isLoopbackAddr says whether a listen address (host:port) stays on this machine.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false // ":8080" is every interface
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkExposure refuses to open the dashboard beyond this machine without a decision about
+// sign-in, and checks what sign-in needs.
+func checkExposure(addr string, cfg *config.Config) error {
+	if cfg.Auth.SignIn() && cfg.Auth.Secret == "" {
+		return usagef("serve: [auth] mode = \"gitlab\" needs PACER_OAUTH_SECRET, the secret of Pacer's OAuth application in GitLab (see docs/operations.md)")
+	}
+	if isLoopbackAddr(addr) {
+		return nil
+	}
+	if cfg.Auth.Mode == "" {
+		return usagef("serve: --addr %s would open the dashboard to the network with no sign-in: add [auth] mode = \"gitlab\" to the config (or mode = \"none\" to keep it open on purpose), or listen on 127.0.0.1:8080", addr)
+	}
+	if cfg.BaseURL == "" {
+		return usagef("serve: --addr %s listens beyond this machine: set base_url in the config to the address people open (requests for other host names are refused)", addr)
+	}
+	return nil
+}
+
+// newAuthService is sign-in as the configuration sets it: with GitLab as the OAuth provider
+// for mode = "gitlab", tokens only otherwise.
+func newAuthService(st *store.Store, cfg *config.Config, log *slog.Logger) (*auth.Service, error) {
+	o := auth.Options{Store: st, Config: cfg, Logger: log}
+	if cfg.Auth.SignIn() {
+		p, err := auth.NewProvider(auth.ProviderOptions{GitLabURL: cfg.GitLabURL, ClientID: cfg.Auth.ClientID,
+			ClientSecret: cfg.Auth.Secret, CallbackURL: strings.TrimRight(cfg.BaseURL, "/") + "/auth/callback"})
+		if err != nil {
+			return nil, usagef("serve: %v", err)
+		}
+		o.Provider = p
+	}
+	return auth.New(o), nil
+}
+
+// membershipJob reads again, from GitLab, the projects of each signed-in person whose set is
+// more than an hour old (a person whose token GitLab refuses is signed out), and deletes
+// expired sessions. The database says who is due.
+func membershipJob(a *auth.Service) job {
+	return job{
+		name:  "memberships",
+		every: auth.MembershipEvery,
+		due:   func(ctx context.Context, _ time.Time) (bool, error) { return a.RefreshDue(ctx) },
+		run: func(ctx context.Context) error {
+			if _, err := a.ExpireSessions(ctx); err != nil {
+				return err
+			}
+			return a.RefreshMemberships(ctx)
+		},
+	}
 }
 
 // checkAddr rejects a listen address that is not host:port before any work is done.
@@ -154,18 +265,6 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("--addr %q is not host:port (use, for example, 127.0.0.1:8080 or :8080)", addr)
 	}
 	return nil
-}
-
-// displayURL is the address to open in a browser: a wildcard host becomes localhost.
-func displayURL(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return "http://" + a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 func firstNonEmpty(v ...string) string {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -213,21 +216,89 @@ func TestDemoServesASyncedOrganisation(t *testing.T) {
 	// A small organisation: under -race on a busy machine the sync of the default one can take
 	// most of a minute, and a start that outlasts the wait is cancelled mid-way.
 	url := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--days", "21", "--scale", "0.2"}, 60*time.Second)
-	code, body := get(t, url)
+	// Sign-in is on: the dashboard sends the browser to the simulator's sign-in page, which
+	// lists the people; the first sees every project.
+	b := signInThroughSimulator(t, url)
+	code, body := b.get(url)
 	if code != 200 || !strings.Contains(body, "Cycle time (median)") || strings.Contains(body, "Nothing has been synced yet") {
 		t.Fatalf("overview: %d", code)
 	}
-	code, body = get(t, url+"sync")
+	code, body = b.get(url + "sync")
 	if code != 200 || !strings.Contains(body, "acme/monolith") || !strings.Contains(body, "state-ok") {
 		t.Fatalf("sync status: %d", code)
 	}
 	// The demo configuration splits the monolith and defines teams.
-	_, body = get(t, url+"releases?team=commerce")
+	_, body = b.get(url + "releases?team=commerce")
 	for _, s := range []string{"checkout", "payments", "Deploy window", "Mon, Tue, Wed, Thu 09:00–17:00"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("releases page lacks %q", s)
 		}
 	}
+}
+
+// signedInClient is a browser-like client with the cookies of a session.
+type signedInClient struct {
+	t *testing.T
+	c *http.Client
+}
+
+func (b signedInClient) do(method, u string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+func (b signedInClient) get(u string) (int, string) {
+	resp, body := b.do(http.MethodGet, u, nil)
+	return resp.StatusCode, body
+}
+
+var (
+	simHidden = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
+	simPerson = regexp.MustCompile(`name="username" value="([^"]+)"`)
+)
+
+// signInThroughSimulator opens the dashboard at url, follows it to the simulator's sign-in
+// page and signs in as the first person listed there.
+func signInThroughSimulator(t *testing.T, dashboard string) signedInClient {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := signedInClient{t: t, c: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
+	resp, form := b.do(http.MethodGet, dashboard, nil)
+	if resp.Request.URL.Path != "/oauth/authorize" {
+		t.Fatalf("the dashboard did not send the browser to sign in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	v := url.Values{}
+	for _, m := range simHidden.FindAllStringSubmatch(form, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	person := simPerson.FindStringSubmatch(form)
+	if person == nil {
+		t.Fatalf("the simulator's sign-in page lists nobody:\n%s", form)
+	}
+	v.Set("username", person[1])
+	resp, _ = b.do(http.MethodPost, resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+"/oauth/authorize", v)
+	if resp.StatusCode != 200 || resp.Request.URL.String() != dashboard {
+		t.Fatalf("after signing in as %s: %d at %s", person[1], resp.StatusCode, resp.Request.URL)
+	}
+	return b
 }
 
 func TestDemoBadDays(t *testing.T) {
