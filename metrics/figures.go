@@ -40,14 +40,27 @@ func (e *Engine) compute(ctx context.Context, f Filter) (*figureCalc, error) {
 	c.prepare(authors)
 
 	fromDay, toDay := c.dayRange()
-	if err := c.deployments(ctx, fromDay, toDay); err != nil {
+	// Author-days are read beside the rest, on the other core when there is one: they touch
+	// only their own results until the join.
+	var effort []effortFigure
+	effortErr := make(chan error, 1)
+	go func() {
+		var err error
+		effort, err = c.authorDays(ctx, fromDay, toDay)
+		effortErr <- err
+	}()
+	err = c.deployments(ctx, fromDay, toDay)
+	if err == nil {
+		err = c.mergeRequests(ctx, fromDay, toDay)
+	}
+	if e := <-effortErr; err == nil {
+		err = e
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := c.mergeRequests(ctx, fromDay, toDay); err != nil {
-		return nil, err
-	}
-	if err := c.authorDays(ctx, fromDay, toDay); err != nil {
-		return nil, err
+	for _, f := range effort {
+		c.add(f.ps, f.service, TechDebtEffort, f.value, f.n)
 	}
 	if err := c.coverage(ctx, fromDay, toDay); err != nil {
 		return nil, err
@@ -477,12 +490,16 @@ func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
 // authorDays computes tech_debt_effort_share from the packed author-days (kind 4): an
 // author-day counts for a service when one of its MRs is the service's (and passes the filter),
 // and is split equally among all its MRs.
-func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error {
+//
+// It runs beside the other readers: it writes only c.catDays and c.authorDaysN, and returns
+// its figures for the caller to add.
+func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) ([]effortFigure, error) {
 	rows, err := c.e.st.DB.QueryContext(ctx, `SELECT day, data FROM fact_days WHERE kind = ? AND day >= ? AND day < ? ORDER BY day`,
 		packAuthorDays, fromDay, toDay)
 	if err != nil {
-		return fmt.Errorf("metrics: read author-days: %w", err)
+		return nil, fmt.Errorf("metrics: read author-days: %w", err)
 	}
+	var out []effortFigure
 	defer rows.Close()
 	// One period at a time, by service number (the last slot is "all").
 	ns := len(c.services)
@@ -504,7 +521,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 				if s < ns {
 					name = c.services[s]
 				}
-				c.add(current, name, TechDebtEffort, techDebt[s]/of[s], n[s])
+				out = append(out, effortFigure{current, name, techDebt[s] / of[s], n[s]})
 			}
 		}
 		c.authorDaysN[current] = n[ns]
@@ -516,7 +533,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 	for rows.Next() {
 		var day int64
 		if err := rows.Scan(&day, &data); err != nil {
-			return fmt.Errorf("metrics: read author-days: %w", err)
+			return nil, fmt.Errorf("metrics: read author-days: %w", err)
 		}
 		if ps := c.periodStart(day); ps != current {
 			flush()
@@ -560,7 +577,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 			for i := range vals {
 				v, k := binary.Uvarint(b)
 				if k <= 0 {
-					return errPacked
+					return nil, errPacked
 				}
 				vals[i] = v
 				b = b[k:]
@@ -576,10 +593,18 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("metrics: read author-days: %w", err)
+		return nil, fmt.Errorf("metrics: read author-days: %w", err)
 	}
 	flush()
-	return nil
+	return out, nil
+}
+
+// effortFigure is one tech_debt_effort_share figure, computed apart and added after.
+type effortFigure struct {
+	ps      int64
+	service string
+	value   float64
+	n       int
 }
 
 // authorDayRec is one MR of an author-day, as the figures read it.
