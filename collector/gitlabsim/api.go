@@ -15,6 +15,7 @@ func (s *Server) routes() {
 	s.handle(v4+"/users/{id}", s.getUser)
 	s.handle(v4+"/groups/{id}", s.getGroup)
 	s.handle(v4+"/groups/{id}/projects", s.listGroupProjects)
+	s.handle(v4+"/projects", s.listProjects)
 	s.handle(v4+"/projects/{id}", s.getProject)
 	s.handle(v4+"/projects/{id}/merge_requests", s.listMergeRequests)
 	s.handle(v4+"/projects/{id}/merge_requests/{iid}", s.getMergeRequest)
@@ -27,12 +28,17 @@ func (s *Server) routes() {
 	s.handle(v4+"/projects/{id}/deployments/{deployment_id}/merge_requests", s.listDeploymentMRs)
 	s.handle(v4+"/projects/{id}/pipelines", s.listPipelines)
 	s.handle(v4+"/projects/{id}/pipelines/{pipeline_id}", s.getPipeline)
+	s.oauthRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	})
 }
 
 func (s *Server) currentUser(w http.ResponseWriter, r *http.Request, now time.Time) error {
+	if c := callerOf(r); c.user != nil {
+		writeJSON(w, http.StatusOK, userFull(c.user))
+		return nil
+	}
 	u := &user{id: 1, username: "pacer-reader", name: "Pacer Reader", createdAt: s.org.start.AddDate(-2, 0, 0)}
 	writeJSON(w, http.StatusOK, userFull(u))
 	return nil
@@ -120,17 +126,70 @@ func (s *Server) listGroupProjects(w http.ResponseWriter, r *http.Request, now t
 	if err != nil {
 		return err
 	}
+	c := callerOf(r)
 	var ps []*project
 	for _, p := range s.org.projects {
 		in := p.group == g || (sub && within(p.group, g))
 		if p.shared && p.group != g {
 			in = shared && g == s.org.top // shared into the top group
 		}
-		if !in || (archivedSet && p.archived != archived) {
+		if !in || (archivedSet && p.archived != archived) || !s.sees(c, p) {
 			continue
 		}
 		ps = append(ps, p)
 	}
+	sortProjects(ps, orderBy, sortDir)
+	s.writeProjects(w, r, ps, simple, now)
+	return nil
+}
+
+// listProjects serves GET /projects: the projects the caller can read (all of them for the
+// simulator's own token), membership=true or not, as every project is private.
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, now time.Time) error {
+	if _, _, err := boolParam(r, "membership"); err != nil {
+		return err
+	}
+	archived, archivedSet, err := boolParam(r, "archived")
+	if err != nil {
+		return err
+	}
+	simple, _, err := boolParam(r, "simple")
+	if err != nil {
+		return err
+	}
+	minLevel := NoAccess
+	if v := r.URL.Query().Get("min_access_level"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !slices.Contains([]AccessLevel{GuestAccess, ReporterAccess, DeveloperAccess, MaintainerAccess, OwnerAccess, 5, 15}, AccessLevel(n)) {
+			return badValue("min_access_level")
+		}
+		minLevel = AccessLevel(n)
+	}
+	orderBy, err := enumParam(r, "order_by", "created_at", "id", "name", "path", "created_at", "updated_at", "last_activity_at", "similarity", "star_count")
+	if err != nil {
+		return err
+	}
+	sortDir, err := enumParam(r, "sort", "desc", "asc", "desc")
+	if err != nil {
+		return err
+	}
+	c := callerOf(r)
+	var ps []*project
+	for _, p := range s.org.projects {
+		if archivedSet && p.archived != archived {
+			continue
+		}
+		if c.user != nil && s.org.access(c.user, p) < max(minLevel, GuestAccess) {
+			continue
+		}
+		ps = append(ps, p)
+	}
+	sortProjects(ps, orderBy, sortDir)
+	s.writeProjects(w, r, ps, simple, now)
+	return nil
+}
+
+func sortProjects(ps []*project, orderBy, sortDir string) {
 	key := func(p *project) string {
 		switch orderBy {
 		case "name", "path":
@@ -151,6 +210,10 @@ func (s *Server) listGroupProjects(w http.ResponseWriter, r *http.Request, now t
 		}
 		return a > b
 	})
+}
+
+// writeProjects answers a page of ps, in GitLab's simple or full representation.
+func (s *Server) writeProjects(w http.ResponseWriter, r *http.Request, ps []*project, simple bool, now time.Time) {
 	ps = paginate(w, r, ps)
 	if simple {
 		out := make([]projectSimpleJSON, 0, len(ps))
@@ -158,14 +221,13 @@ func (s *Server) listGroupProjects(w http.ResponseWriter, r *http.Request, now t
 			out = append(out, s.org.projectSimple(p, now))
 		}
 		writeJSON(w, http.StatusOK, out)
-		return nil
+		return
 	}
 	out := make([]projectJSON, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, s.org.projectFull(p, now))
 	}
 	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) project(r *http.Request) (*project, error) {
@@ -176,8 +238,8 @@ func (s *Server) project(r *http.Request) (*project, error) {
 	} else {
 		p = s.org.projByPath[id]
 	}
-	if p == nil {
-		return nil, notFound("Project")
+	if p == nil || !s.sees(callerOf(r), p) {
+		return nil, notFound("Project") // GitLab hides a private project from non-members
 	}
 	return p, nil
 }

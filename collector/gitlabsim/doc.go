@@ -19,7 +19,13 @@
 //	c, _ := gitlab.NewClient(gitlabsim.DefaultToken, gitlab.WithBaseURL(s.URL()+"/api/v4"))
 //
 // Endpoints (all GET, under /api/v4): /user, /users/:id, /groups/:id, /groups/:id/projects,
-// /projects/:id, /projects/:id/merge_requests, .../merge_requests/:iid, .../commits, .../notes,
-// .../approvals, /projects/:id/environments, /projects/:id/deployments, .../deployments/:id,
-// .../deployments/:id/merge_requests, /projects/:id/pipelines, .../pipelines/:id.
+// /projects (the caller's projects), /projects/:id, /projects/:id/merge_requests,
+// .../merge_requests/:iid, .../commits, .../notes, .../approvals, /projects/:id/environments,
+// /projects/:id/deployments, .../deployments/:id, .../deployments/:id/merge_requests,
+// /projects/:id/pipelines, .../pipelines/:id.
+//
+// The server is also an OAuth 2.0 provider (oauth.go): /oauth/authorize shows a sign-in page
+// listing the generated people, /oauth/token issues tokens (authorization code with PKCE,
+// refresh), and those tokens act on the API as the person, who sees only the projects they are
+// a member of (membership.go: Org.Users, Org.VisibleProjects).
 package gitlabsim

@@ -319,6 +319,7 @@ func (o *Org) build() {
 		single[i].beforeMerge = true
 		single[i].releasesPerDay *= 0.3
 	}
+	o.assignMembers()
 }
 
 func asciiFold(s string) string {

@@ -47,6 +47,7 @@ type group struct {
 	path     string
 	fullPath string
 	parent   *group
+	members  map[*user]AccessLevel
 }
 
 type projectKind int
@@ -82,8 +83,9 @@ type project struct {
 	coverage       float64 // current coverage, drifts pipeline by pipeline
 	coverageDrift  float64 // per-pipeline drift bias
 
-	team []*user
-	bot  *user // the project access-token bot
+	team    []*user
+	bot     *user                 // the project access-token bot
+	members map[*user]AccessLevel // direct members; group members are on the groups
 
 	envs        []*environment
 	mrs         []*mergeRequest // by iid

@@ -96,11 +96,39 @@ func (s *Scenario) Project(name, lead string, envs ...string) *ScenarioProject {
 		p.envs = append(p.envs, &environment{id: o.nextID.env, project: p, name: n, tier: "production",
 			state: "available", createdAt: o.start.Add(-time.Hour), production: true, releases: true, startAt: o.start})
 	}
+	setProjectMember(p, p.team[0], MaintainerAccess)
 	o.projects = append(o.projects, p)
 	o.projByID[p.id] = p
 	o.projByPath[p.fullPath] = p
 	return &ScenarioProject{s: s, p: p}
 }
+
+// Member makes username (created on first use) a direct member of the project with the given
+// role, or removes them with NoAccess. A project's lead is its Maintainer from the start.
+func (sp *ScenarioProject) Member(username string, level AccessLevel) *ScenarioProject {
+	u := sp.s.user(username)
+	if level == NoAccess {
+		delete(sp.p.members, u)
+		return sp
+	}
+	setProjectMember(sp.p, u, level)
+	return sp
+}
+
+// GroupMember makes username (created on first use) a member of the top group "acme" with
+// the given role: they see every project of the scenario.
+func (s *Scenario) GroupMember(username string, level AccessLevel) {
+	u := s.user(username)
+	if level == NoAccess {
+		delete(s.o.top.members, u)
+		return
+	}
+	setGroupMember(s.o.top, u, level)
+}
+
+// Person adds username (created on first use) without any membership, e.g. someone who signs
+// in and sees nothing.
+func (s *Scenario) Person(username string) { s.user(username) }
 
 // Path is the project's full path.
 func (sp *ScenarioProject) Path() string { return sp.p.fullPath }

@@ -33,6 +33,14 @@ type ServerOptions struct {
 	// Users APIs, as GitLab.com does; a client that sizes its limiter from the first response
 	// (group projects) then sees no limit.
 	LikeGitLabCom bool
+
+	// OAuthApps are the OAuth applications registered from the start (Server.RegisterOAuthApp
+	// adds more). Their access tokens act as the person who signed in: see oauth.go.
+	OAuthApps []OAuthApp
+	// OAuthTokenTTL is the access tokens' lifetime; 0 => DefaultOAuthTokenTTL (GitLab's 2 h).
+	OAuthTokenTTL time.Duration
+	// OAuthCodeTTL is the authorization codes' lifetime; 0 => DefaultOAuthCodeTTL (10 min).
+	OAuthCodeTTL time.Duration
 }
 
 // Faults are per-request probabilities of injected failures, drawn from a source seeded with
@@ -59,6 +67,7 @@ type Server struct {
 	ln      net.Listener
 	srv     *http.Server
 	url     string
+	oauth   *oauthProvider
 
 	requests atomic.Int64
 
@@ -92,7 +101,7 @@ func newServer(o *Org, opt ServerOptions) *Server {
 	if opt.RateLimit <= 0 {
 		opt.RateLimit = DefaultRateLimit
 	}
-	s := &Server{org: o, opt: opt, byRoute: map[string]int64{}}
+	s := &Server{org: o, opt: opt, byRoute: map[string]int64{}, oauth: newOAuthProvider(opt.OAuthApps)}
 	s.setFaultsLocked(opt.Faults)
 	s.mux = http.NewServeMux()
 	s.routes()
@@ -269,11 +278,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !s.authorized(r) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		s.mux.ServeHTTP(w, r) // the provider's own endpoints authenticate the client themselves
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	c, fail := s.authenticate(r)
+	if fail != nil {
+		if fail.header != "" {
+			h.Set("WWW-Authenticate", fail.header)
+		}
+		writeJSON(w, fail.status, fail.body)
+		return
+	}
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 }
 
 // quietRoute says whether GitLab.com leaves the RateLimit headers off a route (the Projects,
@@ -281,7 +298,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func quietRoute(pattern string) bool {
 	switch pattern {
 	case "GET /api/v4/projects/{id}", "GET /api/v4/groups/{id}", "GET /api/v4/groups/{id}/projects",
-		"GET /api/v4/users/{id}", "GET /api/v4/user":
+		"GET /api/v4/users/{id}", "GET /api/v4/user", "GET /api/v4/projects":
 		return true
 	}
 	return false
@@ -296,16 +313,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	if tok := r.Header.Get("PRIVATE-TOKEN"); tok != "" {
-		return tok == s.opt.Token
-	}
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		return strings.TrimPrefix(a, "Bearer ") == s.opt.Token
-	}
-	return r.URL.Query().Get("private_token") == s.opt.Token && s.opt.Token != ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
