@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
@@ -39,14 +40,27 @@ func (e *Engine) compute(ctx context.Context, f Filter) (*figureCalc, error) {
 	c.prepare(authors)
 
 	fromDay, toDay := c.dayRange()
-	if err := c.deployments(ctx, fromDay, toDay); err != nil {
+	// Author-days are read beside the rest, on the other core when there is one: they touch
+	// only their own results until the join.
+	var effort []effortFigure
+	effortErr := make(chan error, 1)
+	go func() {
+		var err error
+		effort, err = c.authorDays(ctx, fromDay, toDay)
+		effortErr <- err
+	}()
+	err = c.deployments(ctx, fromDay, toDay)
+	if err == nil {
+		err = c.mergeRequests(ctx, fromDay, toDay)
+	}
+	if e := <-effortErr; err == nil {
+		err = e
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := c.mergeRequests(ctx, fromDay, toDay); err != nil {
-		return nil, err
-	}
-	if err := c.authorDays(ctx, fromDay, toDay); err != nil {
-		return nil, err
+	for _, f := range effort {
+		c.add(f.ps, f.service, TechDebtEffort, f.value, f.n)
 	}
 	if err := c.coverage(ctx, fromDay, toDay); err != nil {
 		return nil, err
@@ -309,6 +323,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 	buckets := make([]*mrBucket, len(c.services))
 	used := make([]bool, len(c.services))
 	cycleTarget := int64(c.e.cfg.Agreements.CycleTime / time.Second)
+	var cats []int // the current period's MRs by category
 	all := &mrBucket{}
 	current := int64(math.MinInt64)
 	flush := func() {
@@ -349,6 +364,7 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 		if ps := c.periodStart(day); ps != current {
 			flush()
 			current = ps
+			cats = c.catMRs[current]
 		}
 		err := decodeMRs(data, func(m *packedMR) {
 			if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) || !c.sc.projectOK(int64(m.project)) {
@@ -377,7 +393,6 @@ func (c *figureCalc) mergeRequests(ctx context.Context, fromDay, toDay int64) er
 				if c.techDebt[m.category] {
 					b.techDebt++
 				}
-				cats := c.catMRs[current]
 				if cats == nil {
 					cats = make([]int, len(c.techDebt))
 					c.catMRs[current] = cats
@@ -475,12 +490,16 @@ func (c *figureCalc) emitMRs(ps int64, service string, st mrStats) {
 // authorDays computes tech_debt_effort_share from the packed author-days (kind 4): an
 // author-day counts for a service when one of its MRs is the service's (and passes the filter),
 // and is split equally among all its MRs.
-func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error {
+//
+// It runs beside the other readers: it writes only c.catDays and c.authorDaysN, and returns
+// its figures for the caller to add.
+func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) ([]effortFigure, error) {
 	rows, err := c.e.st.DB.QueryContext(ctx, `SELECT day, data FROM fact_days WHERE kind = ? AND day >= ? AND day < ? ORDER BY day`,
 		packAuthorDays, fromDay, toDay)
 	if err != nil {
-		return fmt.Errorf("metrics: read author-days: %w", err)
+		return nil, fmt.Errorf("metrics: read author-days: %w", err)
 	}
+	var out []effortFigure
 	defer rows.Close()
 	// One period at a time, by service number (the last slot is "all").
 	ns := len(c.services)
@@ -489,6 +508,8 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 	of := make([]float64, ns+1)
 	stamp := make([]int, ns+1) // the author-day a service was last counted for
 	run := 0
+	var runBuf []authorDayRec // the current author-day's MRs
+	var runAuthor uint64
 	current := int64(math.MinInt64)
 	flush := func() {
 		if current == math.MinInt64 {
@@ -500,7 +521,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 				if s < ns {
 					name = c.services[s]
 				}
-				c.add(current, name, TechDebtEffort, techDebt[s]/of[s], n[s])
+				out = append(out, effortFigure{current, name, techDebt[s] / of[s], n[s]})
 			}
 		}
 		c.authorDaysN[current] = n[ns]
@@ -512,7 +533,7 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 	for rows.Next() {
 		var day int64
 		if err := rows.Scan(&day, &data); err != nil {
-			return fmt.Errorf("metrics: read author-days: %w", err)
+			return nil, fmt.Errorf("metrics: read author-days: %w", err)
 		}
 		if ps := c.periodStart(day); ps != current {
 			flush()
@@ -523,40 +544,71 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) error
 			cats = make([]float64, len(c.techDebt))
 			c.catDays[current] = cats
 		}
-		err := decodeAuthorDays(data, func(mrs []packedAuthorDayMR) {
+		// Decoded in place (this is the figures' hottest loop after the percentiles): records
+		// are five uvarints, and a run of one commit author is one author-day.
+		process := func() {
 			run++
-			share := 1 / float64(len(mrs))
-			for i := range mrs {
-				m := &mrs[i]
+			share := 1 / float64(len(runBuf))
+			for i := range runBuf {
+				m := &runBuf[i]
 				if !c.serviceIn(m.service) || !c.svcTeam[m.service] && !c.authorIn(m.author) || !c.sc.projectOK(int64(m.project)) {
 					continue
 				}
-				td := m.category < uint64(len(c.techDebt)) && c.techDebt[m.category]
 				if m.category < uint64(len(cats)) {
 					cats[m.category] += share
-				}
-				for _, s := range [2]int{int(m.service), ns} {
-					if stamp[s] != run {
-						stamp[s] = run
-						n[s]++
-					}
-					of[s] += share
-					if td {
-						techDebt[s] += share
+					td := c.techDebt[m.category]
+					for _, s := range [2]int{int(m.service), ns} {
+						if stamp[s] != run {
+							stamp[s] = run
+							n[s]++
+						}
+						of[s] += share
+						if td {
+							techDebt[s] += share
+						}
 					}
 				}
 			}
-		})
-		if err != nil {
-			return err
+			runBuf = runBuf[:0]
+		}
+		b := []byte(data)
+		var vals [5]uint64
+		for len(b) > 0 {
+			for i := range vals {
+				v, k := binary.Uvarint(b)
+				if k <= 0 {
+					return nil, errPacked
+				}
+				vals[i] = v
+				b = b[k:]
+			}
+			if len(runBuf) > 0 && runAuthor != vals[0] {
+				process()
+			}
+			runAuthor = vals[0]
+			runBuf = append(runBuf, authorDayRec{project: vals[1], service: vals[2], author: vals[3], category: vals[4]})
+		}
+		if len(runBuf) > 0 {
+			process()
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("metrics: read author-days: %w", err)
+		return nil, fmt.Errorf("metrics: read author-days: %w", err)
 	}
 	flush()
-	return nil
+	return out, nil
 }
+
+// effortFigure is one tech_debt_effort_share figure, computed apart and added after.
+type effortFigure struct {
+	ps      int64
+	service string
+	value   float64
+	n       int
+}
+
+// authorDayRec is one MR of an author-day, as the figures read it.
+type authorDayRec struct{ project, service, author, category uint64 }
 
 // figures flattens the computed rows in their documented order.
 func (c *figureCalc) figures() []Figure {

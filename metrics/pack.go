@@ -601,23 +601,3 @@ func decodeAuthorDayRecords(data []byte, fn func(*packedAuthorDayMR)) error {
 	}
 	return nil
 }
-
-// decodeAuthorDays calls fn for each author-day of a kind-4 blob with its MRs (valid until the
-// next call): a run of records with the same commit author.
-func decodeAuthorDays(data []byte, fn func(mrs []packedAuthorDayMR)) error {
-	var run []packedAuthorDayMR
-	err := decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) {
-		if len(run) > 0 && run[0].commitAuthor != r.commitAuthor {
-			fn(run)
-			run = run[:0]
-		}
-		run = append(run, *r)
-	})
-	if err != nil {
-		return err
-	}
-	if len(run) > 0 {
-		fn(run)
-	}
-	return nil
-}

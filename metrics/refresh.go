@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 7
+const factsVersion = 8
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -242,29 +242,26 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		// Coverage is small beside the rest: derived again every time.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM coverage_days`); err != nil {
-			return fmt.Errorf("metrics: clear coverage: %w", err)
+		// Coverage is derived again whenever a pipeline or a default branch changed.
+		var coverageMarker string
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT group_concat(project_id || ':' || pipelines, ',')
+			FROM (SELECT project_id, pipelines FROM project_revisions ORDER BY project_id)), '') || '|' ||
+			COALESCE((SELECT group_concat(id || ':' || default_branch, ',') FROM (SELECT id, default_branch FROM projects ORDER BY id)), '')`).Scan(&coverageMarker); err != nil {
+			return fmt.Errorf("metrics: summarise pipelines: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packCoverage); err != nil {
-			return fmt.Errorf("metrics: clear coverage: %w", err)
+		coverageMarker = hashString(coverageMarker)
+		var haveCoverage string
+		if err := tx.QueryRowContext(ctx, `SELECT coverage_marker FROM fact_state WHERE id = 1`).Scan(&haveCoverage); err != nil && err != sql.ErrNoRows {
+			return fmt.Errorf("metrics: read fact state: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
-			SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
-				SELECT p.project_id, p.finished_at / 86400 AS day, p.id, p.sha, p.coverage, p.finished_at, p.web_url,
-				       row_number() OVER (PARTITION BY p.project_id, p.finished_at / 86400 ORDER BY p.finished_at DESC, p.id DESC) AS rn
-				FROM pipelines p JOIN projects pr ON pr.id = p.project_id
-				WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
-				  AND p.finished_at >= 0 AND p.ref = pr.default_branch
-			) WHERE rn = 1`); err != nil {
-			return fmt.Errorf("metrics: derive coverage: %w", err)
+		if full || haveCoverage != coverageMarker {
+			if err := deriveCoverage(ctx, tx); err != nil {
+				return err
+			}
 		}
-		if err := packCoverageDays(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation) VALUES (1, ?, ?, 1)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation, coverage_marker) VALUES (1, ?, ?, 1, ?)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1`, fp+":"+syncs, time.Now().Unix()); err != nil {
+			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker`, fp+":"+syncs, time.Now().Unix(), coverageMarker); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil
@@ -277,22 +274,34 @@ func (e *Engine) refresh(ctx context.Context) error {
 	return nil
 }
 
-// projectMarkers summarises, per project, the raw rows its facts come from. Any change the
-// collector makes to them (a new or updated MR, fetched commits and notes, deployments, their
-// links, environments, a renamed project or default branch) changes the marker.
+// deriveCoverage replaces coverage_days and its packed days: per project and UTC day, the
+// successful default-branch pipeline with coverage that finished last.
+func deriveCoverage(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM coverage_days`); err != nil {
+		return fmt.Errorf("metrics: clear coverage: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind = ?`, packCoverage); err != nil {
+		return fmt.Errorf("metrics: clear coverage: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO coverage_days(project_id, day, pipeline_id, sha, coverage, finished_at, web_url)
+		SELECT project_id, day, id, sha, coverage, finished_at, web_url FROM (
+			SELECT p.project_id, p.finished_at / 86400 AS day, p.id, p.sha, p.coverage, p.finished_at, p.web_url,
+			       row_number() OVER (PARTITION BY p.project_id, p.finished_at / 86400 ORDER BY p.finished_at DESC, p.id DESC) AS rn
+			FROM pipelines p JOIN projects pr ON pr.id = p.project_id
+			WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
+			  AND p.finished_at >= 0 AND p.ref = pr.default_branch
+		) WHERE rn = 1`); err != nil {
+		return fmt.Errorf("metrics: derive coverage: %w", err)
+	}
+	return packCoverageDays(ctx, tx)
+}
+
+// projectMarkers summarises, per project, the raw rows its facts come from: its path, its
+// default branch and the revision counter that triggers move on every write to its MRs,
+// commits, notes, deployments, their links and environments (migration 0007).
 func projectMarkers(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.path || '|' || p.default_branch
-		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(SUM(updated_at), '') || ',' || COALESCE(SUM(details_updated_at), '')
-		           || ',' || COALESCE(SUM(merged_at), '') FROM merge_requests m WHERE m.project_id = p.id)
-		|| '|' || (SELECT COUNT(*) FROM mr_notes n WHERE n.project_id = p.id)
-		|| '|' || (SELECT COUNT(*) FROM mr_commits c WHERE c.project_id = p.id)
-		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(MAX(id), '') || ',' || COALESCE(SUM(finished_at), '')
-		           || ',' || COALESCE(SUM(links_fetched_at), '') FROM deployments d WHERE d.project_id = p.id)
-		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(SUM(mr_iid), '') || ',' || COALESCE(SUM(deployment_id), '')
-		           FROM deployment_merge_requests l WHERE l.project_id = p.id)
-		|| '|' || (SELECT COUNT(*) || ',' || COALESCE(group_concat(id || ':' || name || ':' || tier || ':' || production), '')
-		           FROM environments e WHERE e.project_id = p.id)
-		FROM projects p`)
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.path || '|' || p.default_branch || '|' || COALESCE(r.revision, 0)
+		FROM projects p LEFT JOIN project_revisions r ON r.project_id = p.id`)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: summarise projects: %w", err)
 	}
