@@ -421,3 +421,31 @@ func TestHTMXStaysInsideCSP(t *testing.T) {
 		}
 	}
 }
+
+// Static files are served with the type nosniff holds the browser to (a script or stylesheet
+// of another type is refused), and carry nothing the policy would block.
+func TestStaticFilesUnderPolicy(t *testing.T) {
+	f := newFixture(t)
+	want := map[string]string{".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".txt": "text/plain"}
+	for name, u := range f.srv.r.assets.url {
+		rec := f.get(u, false)
+		checkSecurityHeaders(t, u, rec)
+		ext := name[strings.LastIndex(name, "."):]
+		if ct := rec.Header().Get("Content-Type"); want[ext] == "" || !strings.HasPrefix(ct, want[ext]) {
+			t.Errorf("%s is served as %q, want %q", name, ct, want[ext])
+		}
+		body := rec.Body.String()
+		switch ext {
+		case ".svg":
+			for _, m := range inlineCode(body) {
+				t.Errorf("%s: %s", name, m)
+			}
+		case ".css":
+			for _, bad := range []string{"@import", "url(", "expression("} {
+				if strings.Contains(body, bad) {
+					t.Errorf("%s uses %s: the policy allows no font, no other origin and no CSS expression (extend dashboardCSP, and this test, if a file of Pacer's own must load)", name, bad)
+				}
+			}
+		}
+	}
+}
