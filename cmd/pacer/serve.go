@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -214,6 +215,11 @@ func isLoopbackAddr(addr string) bool {
 func checkExposure(addr string, cfg *config.Config) error {
 	if cfg.Auth.SignIn() && cfg.Auth.Secret == "" {
 		return usagef("serve: [auth] mode = \"gitlab\" needs PACER_OAUTH_SECRET, the secret of Pacer's OAuth application in GitLab (see docs/operations.md)")
+	}
+	if cfg.Auth.SignIn() {
+		if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "http" && !isLoopbackAddr(net.JoinHostPort(u.Hostname(), "0")) {
+			return usagef("serve: sign-in needs base_url on https (%s is plain HTTP beyond loopback, where the Secure session cookie is never sent back): put TLS in front of Pacer", cfg.BaseURL)
+		}
 	}
 	if isLoopbackAddr(addr) {
 		return nil

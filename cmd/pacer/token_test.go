@@ -87,6 +87,7 @@ func TestServeRefusesAnOpenDashboardOnTheNetwork(t *testing.T) {
 		return p
 	}
 	none := write("none.toml", "[auth]\nmode = \"none\"\n")
+	plain := write("plain.toml", "gitlab_url = \"https://gitlab.example.com\"\nbase_url = \"http://pacer.example.com\"\n[auth]\nclient_id = \"abc\"\n")
 	gitlab := write("gitlab.toml", "gitlab_url = \"https://gitlab.example.com\"\nbase_url = \"https://pacer.example.com\"\n[auth]\nclient_id = \"abc\"\n")
 	for _, c := range []struct {
 		args []string
@@ -96,9 +97,14 @@ func TestServeRefusesAnOpenDashboardOnTheNetwork(t *testing.T) {
 		{[]string{"serve", "--addr", "0.0.0.0:8080"}, "or listen on 127.0.0.1:8080"},
 		{[]string{"serve", "--addr", ":8080", "--config", none}, "set base_url"},
 		{[]string{"serve", "--config", gitlab}, "needs PACER_OAUTH_SECRET"},
+		{[]string{"serve", "--config", plain}, "sign-in needs base_url on https"},
 	} {
 		var errOut bytes.Buffer
-		err := run(context.Background(), append(c.args, "--db", filepath.Join(dir, "p.db")), mapEnv(nil), &bytes.Buffer{}, &errOut)
+		env := mapEnv(nil)
+		if strings.Contains(c.want, "https") {
+			env = mapEnv(map[string]string{"PACER_OAUTH_SECRET": "s"})
+		}
+		err := run(context.Background(), append(c.args, "--db", filepath.Join(dir, "p.db")), env, &bytes.Buffer{}, &errOut)
 		if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) || strings.Count(errOut.String(), "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, code, errOut.String(), c.want)
 		}
