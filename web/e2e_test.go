@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pacer-dev/pacer/collector"
@@ -22,6 +23,7 @@ import (
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store/storetest"
+	"github.com/pacer-dev/pacer/views"
 )
 
 // demoEnd pins the generated organisation's "now", so the demo data (and the screenshots)
@@ -149,6 +151,52 @@ func consoleErrors(ctx context.Context) func() []string {
 	}
 }
 
+// cspViolations records the Content-Security-Policy violations of the page and its frames
+// until ctx ends: the browser's own console reports ("Refused to apply inline style …"), and
+// the securitypolicyviolation events, written to the console by a listener the browser adds
+// to every document before its own scripts run (DevTools scripts are outside the policy).
+// take returns the violations seen since its last call, once the document has loaded.
+func cspViolations(t *testing.T, ctx context.Context) (take func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if strings.Contains(m.Text, "Refused to") || strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Content-Security-Policy") {
+				mu.Lock()
+				seen = append(seen, m.URL+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	listener := `document.addEventListener('securitypolicyviolation', e => console.error('Content Security Policy violation: ' +
+		e.effectiveDirective + ' refused ' + (e.blockedURI || 'inline code') + ' in ' + e.sourceFile + ':' + e.lineNumber +
+		(e.sample ? ' (' + e.sample + ')' : '')), true);`
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: listener})
+		return err
+	})); err != nil {
+		t.Fatalf("listen for CSP violations: %v", err)
+	}
+	return func() []string {
+		t.Helper()
+		// Late reports (htmx starts after the document is parsed) come before the load ends.
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === 'complete'`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			t.Errorf("the page did not finish loading: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		v := seen
+		seen = nil
+		return v
+	}
+}
+
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the end-to-end screenshots into docs/screenshots")
 
 func TestEndToEnd(t *testing.T) {
@@ -160,6 +208,13 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("demo ready in %s", time.Since(start).Round(time.Millisecond))
 	ctx := browserContext(t)
 	errs := consoleErrors(ctx)
+	violations := cspViolations(t, ctx)
+	checkCSP := func(what string) {
+		t.Helper()
+		if v := violations(); len(v) > 0 {
+			t.Errorf("%s: the Content-Security-Policy refused something:\n%s", what, strings.Join(v, "\n"))
+		}
+	}
 	// Every run takes the screenshots; -update-screenshots keeps them in docs/screenshots
 	// (make screenshots), so an ordinary test run leaves the tree as it was.
 	shots := t.TempDir()
@@ -198,7 +253,26 @@ func TestEndToEnd(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready))); err != nil {
 			t.Fatalf("%s: %v", p.path, err)
 		}
+		checkCSP(p.path)
 		screenshot(p.name)
+	}
+	// The other pages of the menu load under the policy too. (Error pages are checked over
+	// HTTP in TestNoInlineCodeInPages: here their status would be a console error.)
+	visited := map[string]bool{}
+	for _, p := range pages {
+		visited[strings.Split(p.path, "?")[0]] = true
+	}
+	var others []string
+	for _, it := range views.NavItems {
+		if !visited[it.Path] {
+			others = append(others, it.Path)
+		}
+	}
+	for _, p := range others {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("#main"))); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		checkCSP(p)
 	}
 
 	// Change a filter: HTMX swaps the page body without a reload and pushes the URL.
@@ -222,6 +296,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || !kept {
 		t.Errorf("the filter change reloaded the whole page (want an HTMX swap): %v", err)
 	}
+	checkCSP("the filter change (an HTMX swap)")
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	if err != nil || title != "Cycle time · Pacer" {
 		t.Errorf("title after the swap = %q, %v", title, err)
@@ -235,6 +310,7 @@ func TestEndToEnd(t *testing.T) {
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the slowest-MRs section did not grow in place: %v", err)
 	}
+	checkCSP("the slowest-MRs section (an HTMX swap)")
 
 	// Follow a drill-down: the overview's deployment card links to the deployments behind it.
 	if err := chromedp.Do(ctx,
@@ -385,6 +461,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot("cycle-time-dark")
+	checkCSP("the drill-downs, the phone and the dark theme")
 
 	if e := errs(); len(e) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(e, "\n"))

@@ -66,7 +66,7 @@ func New(o Options) (*Server, error) {
 	// Errors are answered inside logRequests, so the log line has the final status; this
 	// handler only sees errors from outside that chain.
 	e.HTTPErrorHandler = s.handleError
-	e.Use(securityHeaders, s.logRequests, middleware.Recover(), middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
+	e.Use(SecurityHeaders(), s.logRequests, middleware.Recover(), middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
 	s.echo = e
 	if err := s.routes(e, a); err != nil {
 		return nil, err
