@@ -103,17 +103,24 @@ func (r *resolver) splitServices(path string) []string {
 
 // isRework says whether an MR is a rework MR by its labels, title or source branch.
 func (r *resolver) isRework(labels []string, title, sourceBranch string) bool {
+	return matchMR(r.reworkLbl, r.titles, r.branches, labels, title, sourceBranch)
+}
+
+// matchMR says whether one of an MR's labels is in lbls (lower-case whole names), its title
+// matches one of titles, or its source branch one of branches: the shape of the rework and
+// investment rules.
+func matchMR(lbls map[string]bool, titles, branches []*regexp.Regexp, labels []string, title, sourceBranch string) bool {
 	for _, l := range labels {
-		if r.reworkLbl[strings.ToLower(l)] {
+		if lbls[strings.ToLower(l)] {
 			return true
 		}
 	}
-	for _, re := range r.titles {
+	for _, re := range titles {
 		if re.MatchString(title) {
 			return true
 		}
 	}
-	for _, re := range r.branches {
+	for _, re := range branches {
 		if re.MatchString(sourceBranch) {
 			return true
 		}
@@ -159,20 +166,8 @@ func (r *resolver) categoryOf(labels []string, title, sourceBranch string, rewor
 			}
 			continue
 		}
-		for _, l := range labels {
-			if c.labels[strings.ToLower(l)] {
-				return i
-			}
-		}
-		for _, re := range c.titles {
-			if re.MatchString(title) {
-				return i
-			}
-		}
-		for _, re := range c.branches {
-			if re.MatchString(sourceBranch) {
-				return i
-			}
+		if matchMR(c.labels, c.titles, c.branches, labels, title, sourceBranch) {
+			return i
 		}
 	}
 	return len(r.categories) - 1
