@@ -31,6 +31,8 @@ type shared struct {
 
 	clockMu sync.RWMutex
 	now     func() time.Time
+
+	figures figureCache // computations by facts generation, filter and visibility
 }
 
 // New returns an engine over st with the rules of cfg (config.Default() when nil). It sees

@@ -31,6 +31,11 @@ func (e *Engine) compute(ctx context.Context, f Filter) (*figureCalc, error) {
 	if err := e.ensureFresh(ctx); err != nil {
 		return nil, err
 	}
+	return e.cached(ctx, f, func(ctx context.Context) (*figureCalc, error) { return e.calculate(ctx, f) })
+}
+
+// calculate runs one figures computation over the current facts.
+func (e *Engine) calculate(ctx context.Context, f Filter) (*figureCalc, error) {
 	sc := e.scopeOf(f)
 	services, authors, err := loadNames(ctx, e.st.DB)
 	if err != nil {

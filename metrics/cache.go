@@ -1,0 +1,116 @@
+package metrics
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Figures are a function of the derived facts, which change only when a refresh commits (its
+// generation), of the filter, of the projects the engine sees and of the day (which period is
+// still running). A computation is kept for its key until the generation moves, and identical
+// computations asked at once run once: fifty people opening the Monday review cost one.
+const figureCacheSize = 16
+
+type figureCache struct {
+	mu      sync.Mutex
+	entries map[string]*figureCalc
+	order   []string // oldest first
+	flight  singleflight.Group
+	runs    atomic.Int64 // computations run, for tests
+}
+
+// cached returns the computation for f, from the cache or by running calc once for all the
+// callers that ask at the same time.
+func (e *Engine) cached(ctx context.Context, f Filter, calc func(context.Context) (*figureCalc, error)) (*figureCalc, error) {
+	var gen int64
+	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
+		return nil, fmt.Errorf("metrics: read fact state: %w", err)
+	}
+	key := e.cacheKey(gen, f)
+	fc := &e.shared.figures
+	fc.mu.Lock()
+	if c, ok := fc.entries[key]; ok {
+		fc.mu.Unlock()
+		return c, nil
+	}
+	fc.mu.Unlock()
+	// The computation is shared: one caller going away must not fail the others.
+	v, err, _ := fc.flight.Do(key, func() (any, error) {
+		fc.runs.Add(1)
+		c, err := calc(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		fc.put(gen, key, c)
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*figureCalc), nil
+}
+
+func (fc *figureCache) put(gen int64, key string, c *figureCalc) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.entries == nil {
+		fc.entries = map[string]*figureCalc{}
+	}
+	prefix := strconv.FormatInt(gen, 10) + "|"
+	// Entries of an older generation are stale: drop them all.
+	kept := fc.order[:0]
+	for _, k := range fc.order {
+		if strings.HasPrefix(k, prefix) {
+			kept = append(kept, k)
+		} else {
+			delete(fc.entries, k)
+		}
+	}
+	fc.order = kept
+	if _, ok := fc.entries[key]; !ok {
+		fc.order = append(fc.order, key)
+	}
+	fc.entries[key] = c
+	for len(fc.order) > figureCacheSize {
+		delete(fc.entries, fc.order[0])
+		fc.order = fc.order[1:]
+	}
+}
+
+// cacheKey names a computation: the facts' generation first (put drops other generations by
+// it), the day, the projects seen, and the normalised filter.
+func (e *Engine) cacheKey(gen int64, f Filter) string {
+	sc := e.scopeOf(f)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|%d|%d|%d|%t|%s|", gen, dayOf(e.Now()), sc.from, sc.to, sc.fromSet, sc.by)
+	if sc.services != nil {
+		b.WriteString(strings.Join(sortedKeys(sc.services), ","))
+	} else {
+		b.WriteString("*")
+	}
+	b.WriteString("|" + f.Team + "|")
+	if e.visible == nil {
+		b.WriteString("*")
+	} else {
+		ids := make([]int64, 0, len(e.visible))
+		for id := range e.visible {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		h := sha256.New()
+		for _, id := range ids {
+			fmt.Fprintf(h, "%d,", id)
+		}
+		b.WriteString(hex.EncodeToString(h.Sum(nil)[:12]))
+	}
+	return b.String()
+}
