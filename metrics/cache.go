@@ -97,20 +97,38 @@ func (e *Engine) cacheKey(gen int64, f Filter) string {
 	} else {
 		b.WriteString("*")
 	}
-	b.WriteString("|" + f.Team + "|")
-	if e.visible == nil {
-		b.WriteString("*")
-	} else {
-		ids := make([]int64, 0, len(e.visible))
-		for id := range e.visible {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		h := sha256.New()
-		for _, id := range ids {
-			fmt.Fprintf(h, "%d,", id)
-		}
-		b.WriteString(hex.EncodeToString(h.Sum(nil)[:12]))
-	}
+	b.WriteString("|" + f.Team + "|" + e.VisibilityKey())
 	return b.String()
+}
+
+// Generation identifies the facts figures are computed from: it moves with every refresh that
+// commits. It derives them first when they are stale, as any figure would, so a page validated
+// against it (an ETag) is never answered from facts a pending refresh would replace.
+func (e *Engine) Generation(ctx context.Context) (int64, error) {
+	if err := e.ensureFresh(ctx); err != nil {
+		return 0, err
+	}
+	var gen int64
+	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("metrics: read fact state: %w", err)
+	}
+	return gen, nil
+}
+
+// VisibilityKey names the projects the engine sees ("*" for every project), for keys of
+// answers computed over them.
+func (e *Engine) VisibilityKey() string {
+	if e.visible == nil {
+		return "*"
+	}
+	ids := make([]int64, 0, len(e.visible))
+	for id := range e.visible {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		fmt.Fprintf(h, "%d,", id)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }

@@ -159,6 +159,9 @@ func (s *Server) visible(tokens bool) echo.MiddlewareFunc {
 				return err
 			}
 			c.Set(viewKey, v)
+			if done, err := s.notModified(c, v); done || err != nil {
+				return err
+			}
 			return next(c)
 		}
 	}
