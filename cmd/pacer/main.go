@@ -88,7 +88,12 @@ func commands() map[string]command {
 }
 
 func run(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		// A bare pacer is a mistake a script should notice: the commands, and status 2.
+		printUsage(stderr)
+		return exitError{code: 2}
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
 		return nil
 	}
@@ -150,6 +155,9 @@ func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
 // twin. A bad flag is one line (a usage error), not the flag package's echo of it followed by
 // the whole flag list; -h prints the command's usage and exits 0.
 func (fs *flagSet) parse(args []string) error {
+	if err := fs.once(args); err != nil {
+		return err
+	}
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
@@ -187,6 +195,36 @@ func (fs *flagSet) parse(args []string) error {
 		}
 	})
 	return err
+}
+
+// once refuses a flag given twice: the flag package would keep the last silently, and
+// "--db a --db b" is more likely a mistake than a wish. Repeatable flags (--group, --project,
+// --service, --to …) may repeat.
+func (fs *flagSet) once(args []string) error {
+	seen := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return nil // the flag package stops here too
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // the flag package names it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
+			i++ // its value
+		}
+		if _, repeatable := f.Value.(*stringList); repeatable {
+			continue
+		}
+		if seen[name] {
+			cmd := strings.TrimPrefix(fs.Name(), "pacer ")
+			return usagef("%s: --%s is given twice (give it once)", cmd, name)
+		}
+		seen[name] = true
+	}
+	return nil
 }
 
 // invalidValue matches the flag package's message for a value that does not parse.

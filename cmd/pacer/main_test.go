@@ -118,3 +118,38 @@ func TestEnvironmentTwinExceptionsAndHints(t *testing.T) {
 		}
 	}
 }
+
+// A bare pacer lists the commands on stderr and exits 2; pacer help exits 0.
+func TestBarePacerListsCommandsExit2(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), nil, mapEnv(nil), &out, &errOut)
+	if code := exitCode(err, &errOut); code != 2 || out.Len() != 0 || !strings.Contains(errOut.String(), "sync ") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"help"}, mapEnv(nil), &out, &errOut); err != nil || !strings.Contains(out.String(), "export") {
+		t.Fatalf("pacer help: %v %q", err, out.String())
+	}
+}
+
+// A flag given twice is one line and status 2, for every command; repeatable flags may repeat.
+func TestFlagGivenTwiceIsUsageError(t *testing.T) {
+	for _, name := range commandNames() {
+		args := []string{name, "--db", "a.db", "--db=b.db"}
+		if name == "token" {
+			args = []string{name, "list", "--db", "a.db", "--db=b.db"} // token takes its action first
+		}
+		var errOut bytes.Buffer
+		err := run(context.Background(), args, mapEnv(nil), &bytes.Buffer{}, &errOut)
+		if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), "--db is given twice") {
+			t.Errorf("%s: exit %d, %q", name, code, errOut.String())
+		}
+	}
+	fs := newFlagSet("x", mapEnv(nil), &bytes.Buffer{})
+	var groups stringList
+	fs.Var(&groups, "group", "")
+	verbose := fs.Bool("verbose", false, "")
+	if err := fs.parse([]string{"--group", "a", "--verbose", "--group", "b"}); err != nil || len(groups) != 2 || !*verbose {
+		t.Errorf("repeatable flag: %v %v %v", err, groups, *verbose)
+	}
+}
