@@ -87,6 +87,11 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	sending := !dryRun && (out == "" || len(to) > 0)
 	if sending || dryRun {
 		if len(to) == 0 && len(cfg.Digest.Subscriptions) == 0 {
+			if dryRun {
+				// A dry run answers its question: nothing would be sent.
+				fmt.Fprintln(stdout, "Nothing to send: no [[digest.subscription]] in the configuration and no --to (see docs/digest.md).")
+				return nil
+			}
 			return usagef("digest: nobody to send to: add a [[digest.subscription]] to the config file (see docs/digest.md) or pass --to")
 		}
 	}

@@ -244,3 +244,13 @@ func TestServeDigestJob(t *testing.T) {
 		t.Fatalf("job without smtp.host: %v, log %q", ok, logs.String())
 	}
 }
+
+// A dry run without subscriptions or --to says there is nothing to send and exits 0.
+func TestDigestDryRunWithoutSubscriptions(t *testing.T) {
+	db := exportDB(t)
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"digest", "--dry-run", "--db", db}, mapEnv(nil), &out, &errOut)
+	if code := exitCode(err, &errOut); code != 0 || !strings.Contains(out.String(), "Nothing to send") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
