@@ -37,6 +37,7 @@ type Config struct {
 	Investment   Investment     `toml:"investment"`
 	Agreements   Agreements     `toml:"agreements"`
 	Auth         Auth           `toml:"auth"`
+	Privacy      Privacy        `toml:"privacy"`
 
 	// Location is Timezone resolved (UTC when unset).
 	Location *time.Location `toml:"-"`
@@ -192,6 +193,17 @@ type Auth struct {
 	Idle     time.Duration `toml:"-"`
 	Max      time.Duration `toml:"-"`
 }
+
+// Privacy says what the dashboard shows about individual people.
+type Privacy struct {
+	// Authors, when false, hides the per-person views (/authors/…, the MR list's author=
+	// filter) and the author names in lists and aggregates. Many organisations forbid ranking
+	// individuals; default true.
+	Authors *bool `toml:"authors"`
+}
+
+// ShowAuthors says whether pages may name authors and show per-person views.
+func (p Privacy) ShowAuthors() bool { return p.Authors == nil || *p.Authors }
 
 // Auth modes.
 const (
