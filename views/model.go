@@ -151,10 +151,12 @@ type Card struct {
 // MRRow is one merge request, formatted.
 type MRRow struct {
 	Title      string
+	Href       string // the MR's timeline in Pacer
 	URL        string // on GitLab
 	Ref        string // group/project!123
 	Service    string
 	Author     string
+	AuthorHref string // the author's page; "" when per-person views are off
 	Labels     []string
 	Merged     string
 	Delivered  string
@@ -183,6 +185,9 @@ type MRTable struct {
 	// HTMX swaps in; without JavaScript the link goes to More.Href instead.
 	Expand Link
 	Empty  Empty
+	// Sorts, when set, make the headings of these columns links that sort the table (keys:
+	// title, service, author, delivered, coding, pickup, review, deploy, cycle).
+	Sorts map[string]SortHead
 }
 
 // DeploymentRow is one production deployment, formatted.
@@ -211,7 +216,8 @@ type DeploymentRow struct {
 type MRLink struct {
 	Label  string // !123
 	Title  string
-	URL    string
+	Href   string // the MR's timeline in Pacer
+	URL    string // on GitLab
 	Rework bool
 	// BeforeMerge: the deployment shipped it before it was merged.
 	BeforeMerge bool
@@ -227,6 +233,8 @@ type DeploymentTable struct {
 	CSV   string
 	More  Link
 	Empty Empty
+	// Sorts, as MRTable's (keys: finished, service, environment, mrs, recovery).
+	Sorts map[string]SortHead
 }
 
 // OverviewPage is the landing page.
@@ -331,6 +339,7 @@ type SyncRow struct {
 // MRListPage lists the MRs behind a figure.
 type MRListPage struct {
 	Heading string
+	Search  SearchBox
 	Filters []Link // active predicates, each linking to the list without it
 	Table   MRTable
 	Shown   string // "Showing 100 of 240"
@@ -340,6 +349,7 @@ type MRListPage struct {
 // DeploymentListPage lists the deployments behind a figure.
 type DeploymentListPage struct {
 	Heading string
+	Search  SearchBox
 	Filters []Link
 	Table   DeploymentTable
 	Shown   string

@@ -20,12 +20,30 @@ type depPredicate struct {
 	rework, rollback, changeFailure, outside *bool
 	weekday, hour                            *int64
 	id                                       *int64 // one deployment, by GitLab id
+	search                                   search // q=
+	sort                                     string // one of deploymentSorts
 	limit                                    int
+}
+
+// deploymentSorts are the deployment list's orders.
+var deploymentSorts = []sortOrder{
+	{"recent", "finished", "descending", "most recent first"},
+	{"oldest", "finished", "ascending", "oldest first"},
+	{"service", "service", "ascending", "by service"},
+	{"environment", "environment", "ascending", "by environment"},
+	{"mrs", "mrs", "descending", "most MRs first"},
+	{"recovery", "recovery", "descending", "longest recovery first"},
 }
 
 func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) {
 	p := &depPredicate{}
 	var err error
+	if p.search, err = parseSearch(v, false); err != nil {
+		return nil, err
+	}
+	if p.sort, err = parseSort(v, deploymentSorts); err != nil {
+		return nil, err
+	}
 	if p.rework, err = parseBool(v, "rework"); err != nil {
 		return nil, err
 	}
@@ -58,6 +76,9 @@ func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) 
 
 func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
 	if p.id != nil && d.ID != *p.id {
+		return false
+	}
+	if !p.search.deployment(d) {
 		return false
 	}
 	if p.rework != nil && d.Rework != *p.rework {
@@ -127,6 +148,7 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	}
 	var kept []*metrics.Deployment // ring of the last `limit`
 	next, total := 0, 0
+	top := &topK[*metrics.Deployment]{limit: p.limit, before: deploymentBefore(p.sort)}
 	failures := failureTimes{}
 	if err := engineOf(c).Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
 		failures.add(d)
@@ -134,6 +156,10 @@ func (h *itemLists) deployments(c *echo.Context) error {
 			return nil
 		}
 		total++
+		if p.sort != "recent" {
+			top.add(d)
+			return nil
+		}
 		if len(kept) < p.limit {
 			kept = append(kept, d)
 		} else {
@@ -148,25 +174,82 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	for i := range kept {
 		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
 	}
-	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id")
+	if p.sort != "recent" {
+		recent = top.sorted()
+	}
+	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id", "q", "sort")
+	if p.sort == "recent" {
+		extra.Del("sort")
+	}
+	base := mergeValues(q.Values(), extra)
 	page := views.DeploymentListPage{
 		Heading: "Deployments",
-		Filters: p.describe(q, extra, h.cfg.Location),
+		Search: searchBox("/deployments", base, p.search.raw,
+			"Searches commits (a SHA prefix), environments, branches and tags, services and the titles of the MRs shipped; !12 finds the deployments that shipped MR !12. Every word must match."),
+		Filters: p.describe(q, without(extra, "q", "sort"), h.cfg.Location),
 		Table: views.DeploymentTable{
 			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
 			Rows: deploymentRows(recent, h.cfg, projectURLs(c, h.store), failures), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
+			Sorts: sortHeads("/deployments", base, deploymentSorts, p.sort, "recent", true),
 		},
-		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", most recent first · " + q.RangeLabel(),
+		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", " + sortLabel(deploymentSorts, p.sort) + " · " + q.RangeLabel(),
 	}
-	if len(extra) > 0 {
+	if len(without(extra, "sort")) > 0 {
 		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
 	}
 	if total > p.limit && p.limit < maxListLimit {
-		page.Next = linkWith("/deployments", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+		page.Next = linkWith("/deployments", base, "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
 	}
 	m := h.r.meta(c, q, "Deployments", views.NavDeploys, hidden(extra)...)
-	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", mergeValues(q.Values(), extra), "limit", limitParam(v)))
+	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", base, "limit", limitParam(v)))
+}
+
+// deploymentBefore says whether a comes before b in order; ties go to the most recent.
+func deploymentBefore(order string) func(a, b *metrics.Deployment) bool {
+	recent := func(a, b *metrics.Deployment) bool {
+		if !a.FinishedAt.Equal(b.FinishedAt) {
+			return a.FinishedAt.After(b.FinishedAt)
+		}
+		return a.ID > b.ID
+	}
+	text := func(f func(*metrics.Deployment) string) func(a, b *metrics.Deployment) bool {
+		return func(a, b *metrics.Deployment) bool {
+			if x, y := strings.ToLower(f(a)), strings.ToLower(f(b)); x != y {
+				return x < y
+			}
+			return recent(a, b)
+		}
+	}
+	switch order {
+	case "oldest":
+		return func(a, b *metrics.Deployment) bool { return recent(b, a) }
+	case "service":
+		return text(func(d *metrics.Deployment) string { return d.Service })
+	case "environment":
+		return text(func(d *metrics.Deployment) string { return d.Environment })
+	case "mrs":
+		return func(a, b *metrics.Deployment) bool {
+			if len(a.MergeRequests) != len(b.MergeRequests) {
+				return len(a.MergeRequests) > len(b.MergeRequests)
+			}
+			return recent(a, b)
+		}
+	case "recovery":
+		rec := func(d *metrics.Deployment) int64 {
+			if d.RecoverySeconds == nil {
+				return -1
+			}
+			return *d.RecoverySeconds
+		}
+		return func(a, b *metrics.Deployment) bool {
+			if x, y := rec(a), rec(b); x != y {
+				return x > y
+			}
+			return recent(a, b)
+		}
+	}
+	return recent
 }
 
 // projectURLs are the projects' GitLab web URLs by project id, for links to their commits.
@@ -226,7 +309,8 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[i
 			r.Blames = blamesLink(d, failures)
 		}
 		for _, m := range d.MergeRequests {
-			l := views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, URL: externalURL(m.URL), Rework: m.Rework, BeforeMerge: m.BeforeMerge}
+			l := views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, Href: timelineHref(m.ProjectID, m.IID),
+				URL: externalURL(m.URL), Rework: m.Rework, BeforeMerge: m.BeforeMerge}
 			for _, iid := range m.Reverts {
 				l.Reverts = append(l.Reverts, "!"+strconv.FormatInt(iid, 10))
 			}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"container/heap"
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -35,8 +36,25 @@ type mrPredicate struct {
 	cycleMin, cycleMax           *int64 // seconds, [min, max)
 	category                     string // an investment category, "" for any
 	approvalsBelow               *int64 // fewer approvals than this
-	sort                         string // recent | slowest
+	author                       string // an author's username (any case), "" for any
+	search                       search // q=
+	sort                         string // one of mrSorts
 	limit                        int
+}
+
+// mrSorts are the MR list's orders: sort= takes one of these keys.
+var mrSorts = []sortOrder{
+	{"recent", "delivered", "descending", "most recently delivered first"},
+	{"oldest", "delivered", "ascending", "earliest delivered first"},
+	{"slowest", "cycle", "descending", "slowest first"},
+	{"fastest", "cycle", "ascending", "fastest first"},
+	{"coding", "coding", "descending", "longest coding first"},
+	{"pickup", "pickup", "descending", "longest pickup first"},
+	{"review", "review", "descending", "longest review first"},
+	{"deploy", "deploy", "descending", "longest deploy first"},
+	{"title", "title", "ascending", "by title"},
+	{"author", "author", "ascending", "by author"},
+	{"service", "service", "ascending", "by service"},
 }
 
 func parseBool(v url.Values, key string) (*bool, error) {
@@ -75,10 +93,23 @@ func parseLimit(v url.Values) (int, error) {
 }
 
 // parseMRPredicate reads the MR list's conditions; categories are the configured investment
-// categories a category= condition must name.
-func parseMRPredicate(v url.Values, categories []string) (*mrPredicate, error) {
+// categories a category= condition must name; names is false when pages name no author
+// ([privacy] authors = false): author= is then refused and q= does not search authors.
+func parseMRPredicate(v url.Values, categories []string, names bool) (*mrPredicate, error) {
 	p := &mrPredicate{sort: "recent"}
 	var err error
+	if a := strings.TrimSpace(v.Get("author")); a != "" {
+		if !names {
+			return nil, errAuthorsHidden
+		}
+		if len(a) > maxNameLen {
+			return nil, badRequestf("author", "author=%.40q… is too long to be a username.", a)
+		}
+		p.author = a
+	}
+	if p.search, err = parseSearch(v, names); err != nil {
+		return nil, err
+	}
 	if p.category, err = parseCategory(v, categories); err != nil {
 		return nil, err
 	}
@@ -100,12 +131,8 @@ func parseMRPredicate(v url.Values, categories []string) (*mrPredicate, error) {
 	if p.cycleMax, err = parseInt(v, "cycle_max", 0, 1<<40); err != nil {
 		return nil, err
 	}
-	switch s := v.Get("sort"); s {
-	case "", "recent":
-	case "slowest":
-		p.sort = s
-	default:
-		return nil, badRequestf("sort", "sort=%q is not an order: use sort=recent or sort=slowest.", truncate(s, 40))
+	if p.sort, err = parseSort(v, mrSorts); err != nil {
+		return nil, err
 	}
 	if p.limit, err = parseLimit(v); err != nil {
 		return nil, err
@@ -134,6 +161,12 @@ func parseCategory(v url.Values, categories []string) (string, error) {
 }
 
 func (p *mrPredicate) match(m *metrics.MergeRequest) bool {
+	if p.author != "" && !strings.EqualFold(m.Author, p.author) {
+		return false
+	}
+	if !p.search.mr(m) {
+		return false
+	}
 	if p.category != "" && m.Category != p.category {
 		return false
 	}
@@ -202,8 +235,8 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 		}
 		add(label, "approvals_below")
 	}
-	if p.sort == "slowest" {
-		add("slowest first", "sort")
+	if p.author != "" {
+		add("by "+p.author, "author")
 	}
 	return out
 }
@@ -213,6 +246,10 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 type mrCollector struct {
 	limit   int
 	slowest bool
+	// order, when set (a key of mrSorts other than recent), keeps the first `limit` in that
+	// order instead.
+	order   string
+	sorted  sortedMRs
 	total   int
 	recent  []*metrics.MergeRequest // ring of the last `limit`, in delivery order
 	next    int
@@ -221,6 +258,10 @@ type mrCollector struct {
 
 func (c *mrCollector) add(m *metrics.MergeRequest) {
 	c.total++
+	if c.order != "" && c.order != "recent" {
+		c.sorted.add(m, c.order, c.limit)
+		return
+	}
 	if c.slowest {
 		if c.slow.Len() < c.limit {
 			heap.Push(&c.slow, m)
@@ -240,6 +281,9 @@ func (c *mrCollector) add(m *metrics.MergeRequest) {
 
 // rows returns the kept MRs: slowest first, or most recent first.
 func (c *mrCollector) rows() []*metrics.MergeRequest {
+	if c.order != "" && c.order != "recent" {
+		return c.sorted.rows(c.order)
+	}
 	if c.slowest {
 		out := append([]*metrics.MergeRequest(nil), c.slow...)
 		sort.Slice(out, func(i, j int) bool { return out[i].CycleSeconds > out[j].CycleSeconds })
@@ -282,11 +326,20 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseMRPredicate(v, engineOf(c).Categories())
+	names := h.cfg.Privacy.ShowAuthors()
+	p, err := parseMRPredicate(v, engineOf(c).Categories(), names)
 	if err != nil {
 		return err
 	}
-	col := &mrCollector{limit: p.limit, slowest: p.sort == "slowest"}
+	if p.author != "" {
+		// The author must be someone the request may see, or the page says nobody is there.
+		if _, err := engineOf(c).Author(c.Request().Context(), p.author); errors.Is(err, metrics.ErrNotFound) {
+			return notFoundf("Nobody called %q authored or reviewed an MR in the projects you can see.", truncate(p.author, 60))
+		} else if err != nil {
+			return err
+		}
+	}
+	col := &mrCollector{limit: p.limit, order: p.sort}
 	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
 		if p.match(m) {
 			col.add(m)
@@ -295,25 +348,56 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category", "approvals_below", "sort")
+	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category", "approvals_below", "author", "q", "sort")
 	if p.category != "" {
 		extra.Set("category", p.category) // the configured spelling
 	}
+	if p.sort == "recent" {
+		extra.Del("sort")
+	}
+	base := mergeValues(q.Values(), extra)
 	page := views.MRListPage{
 		Heading: "Merge requests",
-		Filters: p.describe(q, extra),
+		Search:  searchBox("/merge-requests", base, p.search.raw, mrSearchHelp(names)),
+		Filters: p.describe(q, without(extra, "q", "sort")),
 		Table: views.MRTable{
 			ID: "mr-list", Title: views.Plural(col.total, "merge request", "merge requests") + " delivered",
-			Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
+			Rows: h.mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
 			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
+			Sorts: sortHeads("/merge-requests", base, mrSorts, p.sort, "recent", names),
 		},
-		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + " · " + q.RangeLabel(),
+		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + ", " + sortLabel(mrSorts, p.sort) + " · " + q.RangeLabel(),
+	}
+	if p.search.raw != "" {
+		page.Table.Empty.Body = "No MR delivered in this range matches “" + p.search.raw + "”. The search looks at titles, " + searchFields(names) + "; try fewer words or a wider range."
 	}
 	if col.total > p.limit && p.limit < maxListLimit {
-		page.Next = linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+		page.Next = linkWith("/merge-requests", base, "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
 	}
 	m := h.r.meta(c, q, "Merge requests", views.NavMRs, hidden(extra)...)
-	return h.r.page(c, http.StatusOK, m, views.MRListView(page), linkWith("/merge-requests", mergeValues(q.Values(), extra), "limit", limitParam(v)))
+	return h.r.page(c, http.StatusOK, m, views.MRListView(page), linkWith("/merge-requests", base, "limit", limitParam(v)))
+}
+
+// mrRows formats MRs for a table, with the author links per-person views allow.
+func (h *itemLists) mrRows(q *query, ms []*metrics.MergeRequest) []views.MRRow {
+	rows := mrRows(q, ms)
+	if !h.cfg.Privacy.ShowAuthors() {
+		for i := range rows {
+			rows[i].Author, rows[i].AuthorHref = "", ""
+		}
+	}
+	return rows
+}
+
+func mrSearchHelp(names bool) string {
+	return "Searches " + searchFields(names) + " and titles; !12 or 12 finds MR !12. Every word must match."
+}
+
+func searchFields(names bool) string {
+	if names {
+		return "authors, labels, source branches"
+	}
+	return "labels, source branches"
 }
 
 // predicateValues picks the list predicates out of the request's parameters.
@@ -359,16 +443,20 @@ func hidden(v url.Values) []views.Hidden {
 	return out
 }
 
-// mrRows formats MRs for a table; each category links to the MRs of that category in q.
+// mrRows formats MRs for a table; each category links to the MRs of that category in q, each
+// MR to its timeline, each author to their page (the views leave names out when [privacy]
+// says so).
 func mrRows(q *query, ms []*metrics.MergeRequest) []views.MRRow {
 	out := make([]views.MRRow, 0, len(ms))
 	for _, m := range ms {
 		r := views.MRRow{
 			Title:       m.Title,
+			Href:        timelineHref(m.ProjectID, m.IID),
 			URL:         externalURL(m.URL),
 			Ref:         m.Project + "!" + strconv.FormatInt(m.IID, 10),
 			Service:     m.Service,
 			Author:      m.Author,
+			AuthorHref:  authorHref(q, m.Author),
 			Labels:      m.Labels,
 			Merged:      formatTime(m.MergedAt),
 			Delivered:   formatTime(m.DeliveredAt),

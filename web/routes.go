@@ -13,27 +13,36 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	export := &exporter{}
 	status := &syncStatus{store: s.store, r: s.r}
 	preview := &digestPreview{store: s.store, cfg: s.cfg, log: s.log, r: s.r}
+	compare := &comparer{cfg: s.cfg, r: s.r}
+	authors := &authorPages{cfg: s.cfg, r: s.r}
+	timeline := &timelines{cfg: s.cfg, r: s.r}
 
 	page := s.visible(sessionOnly)
 	data := s.visible(sessionOrToken)
+	// Each route names the query parameters it reads (accepts): any other is a 400.
+	filters := accepts(filterParams)
+	e.Use(s.privacy)
 
-	e.GET("/", pages.overview, page)
-	e.GET("/cycle-time", pages.cycleTime, page)
-	e.GET("/cycle-time/slowest", pages.slowestSection, page) // a section, swapped in by HTMX
-	e.GET("/releases", pages.releases, page)
-	e.GET("/rework", pages.rework, page)
-	e.GET("/coverage", pages.coverage, page)
-	e.GET("/approvals", pages.approvals, page)
-	e.GET("/investment", pages.investment, page)
-	e.GET("/agreements", pages.agreements, page)
+	e.GET("/", pages.overview, page, filters)
+	e.GET("/cycle-time", pages.cycleTime, page, filters)
+	e.GET("/cycle-time/slowest", pages.slowestSection, page, accepts(filterParams, []string{"limit"})) // a section, swapped in by HTMX
+	e.GET("/releases", pages.releases, page, filters)
+	e.GET("/rework", pages.rework, page, filters)
+	e.GET("/coverage", pages.coverage, page, accepts(filterParams, []string{"below_target"}))
+	e.GET("/approvals", pages.approvals, page, filters)
+	e.GET("/investment", pages.investment, page, filters)
+	e.GET("/agreements", pages.agreements, page, filters)
+	e.GET("/compare", compare.show, page, accepts(filterParams, []string{"of", "sort"}))
 
-	e.GET("/merge-requests", lists.mergeRequests, page)
-	e.GET("/deployments", lists.deployments, page)
+	e.GET("/merge-requests", lists.mergeRequests, page, accepts(filterParams, mrListParams))
+	e.GET("/merge-requests/:project/:iid", timeline.show, page, filters)
+	e.GET("/deployments", lists.deployments, page, accepts(filterParams, deploymentListParams))
+	e.GET("/authors/:username", authors.show, page, filters)
 
-	e.GET("/export/:file", export.csv, data)
+	e.GET("/export/:file", export.csv, data, filters)
 
-	e.GET("/sync", status.show, page)
-	e.GET("/digest", preview.show, page)
+	e.GET("/sync", status.show, page, accepts())
+	e.GET("/digest", preview.show, page, accepts([]string{"week", "team", "service", "format"}))
 
 	// Sign-in, when people sign in: open to everyone (the CSRF middleware guards the
 	// sign-out POST).

@@ -58,8 +58,10 @@ func routeSamples(f *fixture) map[string][]string {
 		exports = append(exports, "/export/"+d+".csv?period=custom&from=2026-03-02&to=2026-03-15")
 	}
 	return map[string][]string{
-		"/static/*":     static,
-		"/export/:file": exports,
+		"/static/*":                     static,
+		"/export/:file":                 exports,
+		"/merge-requests/:project/:iid": {"/merge-requests/1/1", "/merge-requests/1/3", "/merge-requests/2/1"},
+		"/authors/:username":            {"/authors/alice", "/authors/bob?period=custom&from=2026-03-02&to=2026-03-15"},
 	}
 }
 

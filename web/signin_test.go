@@ -222,9 +222,9 @@ func TestSignInFlowThroughTheSimulator(t *testing.T) {
 	t.Logf("%s (%s): %d projects visible, %d not", env.person.Username, env.person.Sees, len(visible), len(invisible))
 	b := newBrowser(t)
 
-	resp, body := env.signIn(b, "/sync?x=1", env.person.Username)
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != env.base+"/sync?x=1" {
-		t.Fatalf("after sign-in: %d at %s, want the sync page asked for", resp.StatusCode, resp.Request.URL)
+	resp, body := env.signIn(b, "/merge-requests?sort=slowest", env.person.Username)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != env.base+"/merge-requests?sort=slowest" {
+		t.Fatalf("after sign-in: %d at %s, want the page asked for", resp.StatusCode, resp.Request.URL)
 	}
 	if !strings.Contains(body, env.person.Name) {
 		t.Errorf("the header does not name %s", env.person.Name)

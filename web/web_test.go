@@ -128,7 +128,7 @@ func TestBadInput(t *testing.T) {
 		{"/?from=1970-01-01&to=2026-01-01", 400, "at most five years"},
 		{"/?by=day&from=2025-01-01&to=2026-03-01", 400, "A daily view covers at most"},
 		{"/merge-requests?rework=maybe", 400, "use rework=true or rework=false"},
-		{"/merge-requests?sort=fastest", 400, "use sort=recent or sort=slowest"},
+		{"/merge-requests?sort=fastest-first", 400, "is not an order of this list: use one of recent, oldest, slowest"},
 		{"/merge-requests?limit=0", 400, "limit"},
 		{"/deployments?hour=25", 400, "hour=&#34;25&#34; is not a whole number from 0 to 23"},
 		{"/deployments?outside_window=true", 400, "No deploy window is configured"},
@@ -506,7 +506,7 @@ func TestErrorPageKeepsThePeriod(t *testing.T) {
 		"/rework?service=acme/nope":          `<option value="12w" selected>`,
 		"/rework?period=26w&by=month":        `<option value="26w" selected>`,
 		"/rework?period=4w&service=nope":     `<option value="4w" selected>`,
-		"/merge-requests?sort=fastest":       `<option value="12w" selected>`,
+		"/merge-requests?sort=sideways":      `<option value="12w" selected>`,
 		"/deployments?hour=25&period=custom": `<option value="custom" selected>`,
 	}
 	for path, want := range cases {
@@ -521,7 +521,7 @@ func TestErrorPageKeepsThePeriod(t *testing.T) {
 	// On an empty database the error is the message: no "nothing synced" notice beside it.
 	f.exec(`DELETE FROM projects`)
 	f.start()
-	if body := f.get("/merge-requests?sort=fastest", false).Body.String(); strings.Contains(body, "Nothing has been synced yet") {
+	if body := f.get("/merge-requests?sort=sideways", false).Body.String(); strings.Contains(body, "Nothing has been synced yet") {
 		t.Error("an error page carries the empty-database notice")
 	}
 }
