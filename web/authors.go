@@ -135,4 +135,3 @@ func (h *authorPages) show(c *echo.Context) error {
 	m.Filters.Action = path
 	return h.r.page(c, http.StatusOK, m, views.AuthorView(page), q.link(path))
 }
-

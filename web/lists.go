@@ -248,12 +248,12 @@ type mrCollector struct {
 	slowest bool
 	// order, when set (a key of mrSorts other than recent), keeps the first `limit` in that
 	// order instead.
-	order   string
-	sorted  sortedMRs
-	total   int
-	recent  []*metrics.MergeRequest // ring of the last `limit`, in delivery order
-	next    int
-	slow    mrHeap
+	order  string
+	sorted sortedMRs
+	total  int
+	recent []*metrics.MergeRequest // ring of the last `limit`, in delivery order
+	next   int
+	slow   mrHeap
 }
 
 func (c *mrCollector) add(m *metrics.MergeRequest) {
