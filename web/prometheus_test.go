@@ -2,7 +2,10 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +199,54 @@ func TestPrometheusVisibility(t *testing.T) {
 	all := scrape(t, f, "Authorization", "Bearer "+everything)
 	if got := series(t, all, "pacer_deployments", "service"); got["acme/secret"] != 1 || got["all"] != 2 {
 		t.Errorf("pacer_deployments with a token for everything: %v", got)
+	}
+}
+
+// The metric names are documented, and the Grafana dashboard charts only names /metrics has.
+func TestPrometheusNamesAreDocumentedAndCharted(t *testing.T) {
+	f := newFixture(t)
+	f.eng.SetClock(func() time.Time { return week10.AddDate(0, 0, 2) })
+	f.exec(`INSERT INTO project_syncs(project_id, started_at, finished_at, ok_at, error, requests) VALUES (1, 1, 2, 2, '', 1)`)
+	fams := scrape(t, f)
+	ops, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range fams {
+		if strings.HasPrefix(name, "pacer_") && !strings.Contains(string(ops), "`"+name+"`") {
+			t.Errorf("docs/operations.md does not list %s", name)
+		}
+	}
+	dash, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil {
+		t.Fatalf("docs/grafana-dashboard.json: %v", err)
+	}
+	charted := map[string]bool{}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range regexp.MustCompile(`pacer_[a-z0-9_]+`).FindAllString(tg.Expr, -1) {
+				charted[name] = true
+				if fams[name] == nil {
+					t.Errorf("panel %q charts %s, which /metrics does not have", p.Title, name)
+				}
+			}
+		}
+	}
+	for _, name := range []string{"pacer_deploys_per_day", "pacer_cycle_time_p50_seconds", "pacer_change_failure_rate",
+		"pacer_recovery_time_p50_seconds", "pacer_coverage_percent", "pacer_sync_last_success_timestamp_seconds"} {
+		if !charted[name] {
+			t.Errorf("the Grafana dashboard does not chart %s", name)
+		}
 	}
 }
