@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/metrics"
 )
 
 // routes is the one route table: every area, mounted with its dependencies. Every route that
@@ -13,6 +15,12 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	export := &exporter{}
 	status := &syncStatus{store: s.store, r: s.r}
 	preview := &digestPreview{store: s.store, cfg: s.cfg, log: s.log, r: s.r}
+	doc, err := openAPIDocument(s.access.cookie, !s.access.signIn)
+	if err != nil {
+		return err
+	}
+	api := &jsonAPI{log: s.log, openAPI: doc}
+	prom := newPrometheusEndpoint(s.store, s.log)
 
 	page := s.visible(sessionOnly)
 	data := s.visible(sessionOrToken)
@@ -31,6 +39,12 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.GET("/deployments", lists.deployments, page)
 
 	e.GET("/export/:file", export.csv, data)
+	// The JSON API answers like the CSV export, its refusals in JSON; its document holds no data.
+	for _, d := range metrics.Datasets {
+		e.GET("/api/v1/"+d, api.list(d), s.apiVisible)
+	}
+	e.GET("/api/v1/openapi.json", api.openAPIDocument)
+	e.GET("/metrics", prom.serve, data) // Prometheus
 
 	e.GET("/sync", status.show, page)
 	e.GET("/digest", preview.show, page)
