@@ -41,6 +41,11 @@ type Config struct {
 
 	// Location is Timezone resolved (UTC when unset).
 	Location *time.Location `toml:"-"`
+
+	// Name and Source are where the configuration was read from and its TOML text (both empty
+	// for the built-in defaults), kept with the facts derived under it.
+	Name   string `toml:"-"`
+	Source []byte `toml:"-"`
 }
 
 // Production says which environments count as production when GitLab gives no tier.
@@ -298,6 +303,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
+	c.Name, c.Source = name, append([]byte(nil), data...)
 	return c, nil
 }
 

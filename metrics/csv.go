@@ -10,20 +10,6 @@ import (
 	"time"
 )
 
-// Datasets are the names WriteCSV accepts, in the order of SPEC section 4.
-var Datasets = []string{"merge-requests", "deployments", "coverage", "metrics"}
-
-// Columns are each dataset's header, exactly as SPEC section 4 lists them.
-var Columns = map[string][]string{
-	"merge-requests": {"service", "project", "iid", "title", "author", "labels", "source_branch", "created_at",
-		"first_commit_at", "first_review_at", "first_approval_at", "merged_at", "deployed_at", "coding_seconds",
-		"pickup_seconds", "review_seconds", "deploy_seconds", "cycle_seconds", "rework", "url", "category"},
-	"deployments": {"service", "project", "environment", "deployment_id", "sha", "finished_at", "merge_requests",
-		"rework", "rollback", "change_failure", "recovery_seconds", "url"},
-	"coverage": {"service", "project", "date", "pipeline_id", "sha", "coverage_percent"},
-	"metrics":  {"period", "service", "metric", "value", "n"},
-}
-
 // WriteCSV writes dataset (merge-requests, deployments, coverage or metrics) for f to w as
 // RFC 4180 CSV: UTF-8, LF line ends, a header row, times in RFC 3339 UTC, an empty cell for
 // unknown, text cells made inert for spreadsheets. Rows stream in batches; memory does not grow
@@ -59,42 +45,14 @@ func WriteCSV(ctx context.Context, w io.Writer, e *Engine, dataset string, f Fil
 	if err := write(cols); err != nil {
 		return err
 	}
+	defs := columnsOf(dataset)
 	rec := make([]string, len(cols))
-	var err error
-	switch dataset {
-	case "merge-requests":
-		err = e.MergeRequests(ctx, f, func(m *MergeRequest) error {
-			rec = append(rec[:0], inert(m.Service), inert(m.Project), strconv.FormatInt(m.IID, 10), inert(m.Title),
-				inert(m.Author), inert(strings.Join(m.Labels, ";")), inert(m.SourceBranch), csvTime(m.CreatedAt),
-				csvTime(m.FirstCommitAt), csvTimePtr(m.FirstReviewAt), csvTimePtr(m.FirstApproval), csvTime(m.MergedAt),
-				csvTimePtr(m.DeployedAt), csvInt(m.CodingSeconds), csvInt(m.PickupSeconds), csvInt(m.ReviewSeconds),
-				csvIntPtr(m.DeploySeconds), csvInt(m.CycleSeconds), strconv.FormatBool(m.Rework), inert(m.URL), inert(m.Category))
-			return write(rec)
-		})
-	case "deployments":
-		err = e.Deployments(ctx, f, func(d *Deployment) error {
-			rec = append(rec[:0], inert(d.Service), inert(d.Project), inert(d.Environment), strconv.FormatInt(d.ID, 10),
-				inert(d.SHA), csvTime(d.FinishedAt), strconv.Itoa(len(d.MergeRequests)), strconv.FormatBool(d.Rework),
-				strconv.FormatBool(d.Rollback), strconv.FormatBool(d.ChangeFailure), csvIntPtr(d.RecoverySeconds), inert(d.URL))
-			return write(rec)
-		})
-	case "coverage":
-		err = e.Coverage(ctx, f, func(c *CoverageRow) error {
-			rec = append(rec[:0], inert(c.Service), inert(c.Project), c.Date.UTC().Format(time.DateOnly),
-				strconv.FormatInt(c.PipelineID, 10), inert(c.SHA), strconv.FormatFloat(c.Percent, 'f', 2, 64))
-			return write(rec)
-		})
-	case "metrics":
-		var figs []Figure
-		figs, err = e.Figures(ctx, f)
-		for _, fig := range figs {
-			if err != nil {
-				break
-			}
-			rec = append(rec[:0], fig.Period, inert(fig.Service), fig.Metric, FormatValue(fig.Metric, fig.Value), strconv.Itoa(fig.N))
-			err = write(rec)
+	err := e.Rows(ctx, dataset, f, func(_ Position, vals []Value) error {
+		for i, v := range vals {
+			rec[i] = csvCell(defs[i].Kind, v)
 		}
-	}
+		return write(rec)
+	})
 	if err != nil {
 		return err
 	}
@@ -131,20 +89,36 @@ func inert(s string) string {
 	return s
 }
 
-func csvTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func csvTimePtr(t *time.Time) string {
-	if t == nil {
+// csvCell writes a value as SPEC section 4 says: times in RFC 3339 UTC, dates YYYY-MM-DD,
+// labels joined with ';', text made inert, an empty cell for unknown.
+func csvCell(k Kind, v Value) string {
+	if v.Null {
 		return ""
 	}
-	return csvTime(*t)
+	switch k {
+	case KindInteger:
+		return strconv.FormatInt(v.Int, 10)
+	case KindDecimal:
+		return v.Text
+	case KindBoolean:
+		return strconv.FormatBool(v.Bool)
+	case KindTimestamp:
+		return v.Time.UTC().Format(time.RFC3339)
+	case KindDate:
+		return v.Time.UTC().Format(time.DateOnly)
+	case KindLabels:
+		return inert(strings.Join(v.Labels, ";"))
+	default:
+		return inert(v.Text)
+	}
 }
 
-func csvInt(v int64) string { return strconv.FormatInt(v, 10) }
-
-func csvIntPtr(v *int64) string {
-	if v == nil {
-		return ""
+// columnsOf is a dataset's column definitions (nil for an unknown one).
+func columnsOf(dataset string) []Column {
+	for _, d := range DatasetDefs {
+		if d.Name == dataset {
+			return d.Columns
+		}
 	}
-	return csvInt(*v)
+	return nil
 }

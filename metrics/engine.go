@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,6 +24,31 @@ type Engine struct {
 	// visible is the set of projects a scoped engine answers about (Scoped); nil for the
 	// engine New returns, which sees every project.
 	visible map[int64]bool
+	// readOnly engines never derive facts under rules other than the stored ones (ReadOnly).
+	readOnly bool
+}
+
+// ReadOnly returns an engine for a command that only reads: it refreshes facts that a sync made
+// stale, as any reader would, but refuses (a *RulesError) to derive them under rules other than
+// those they were derived with, which would move the figures another process serves.
+func (e *Engine) ReadOnly() *Engine {
+	s := *e
+	s.readOnly = true
+	return &s
+}
+
+// StoredConfig is the configuration the facts in st were last derived with: its name and TOML
+// text, both empty for the built-in defaults; ok is false when no facts were derived yet.
+func StoredConfig(ctx context.Context, st *store.Store) (name string, source []byte, ok bool, err error) {
+	var src string
+	err = st.DB.QueryRowContext(ctx, `SELECT config_name, config_source FROM fact_state WHERE id = 1`).Scan(&name, &src)
+	if err == sql.ErrNoRows {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("metrics: read the stored configuration: %w", err)
+	}
+	return name, []byte(src), true, nil
 }
 
 // shared is what an engine and the scoped engines made from it have in common.

@@ -96,6 +96,9 @@ func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequ
 	// The keyset alone bounds the start, so that each batch seeks straight to where the last
 	// one ended (ids are positive, so (from, 0, 0) admits everything delivered at from).
 	lastAt, lastProject, lastIID := sc.from, int64(0), int64(0)
+	if a := f.After; a != nil && (a.At > lastAt || a.At == lastAt && (a.Project > 0 || a.ID > 0)) {
+		lastAt, lastProject, lastIID = a.At, a.Project, a.ID
+	}
 	for {
 		args := append([]any{lastAt, lastProject, lastIID, sc.to}, condArgs...)
 		args = append(args, batchSize)
@@ -168,6 +171,9 @@ func (e *Engine) Deployments(ctx context.Context, f Filter, fn func(*Deployment)
 		WHERE (f.finished_at, f.id) > (?, ?) AND f.finished_at < ?` + cond + `
 		ORDER BY f.finished_at, f.id LIMIT ?`
 	lastAt, lastID := sc.from, int64(0)
+	if a := f.After; a != nil && (a.At > lastAt || a.At == lastAt && a.ID > 0) {
+		lastAt, lastID = a.At, a.ID
+	}
 	for {
 		args := append([]any{lastAt, lastID, sc.to}, condArgs...)
 		args = append(args, batchSize)
@@ -283,6 +289,13 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 	// One day at a time: a day holds at most one row per project, and each day's rows are
 	// sorted by path without sorting the whole range.
 	day := fromDay - 1
+	// Resuming after a position: the rest of its day (the projects after its path), then the
+	// days after it.
+	afterDay, afterPath := int64(-1<<40), ""
+	if a := f.After; a != nil && floorDiv(a.At, 86400) >= fromDay {
+		afterDay, afterPath = floorDiv(a.At, 86400), a.Name
+		day = afterDay - 1
+	}
 	for {
 		var next sql.NullInt64
 		if err := e.st.DB.QueryRowContext(ctx, `SELECT MIN(day) FROM coverage_days WHERE day > ? AND day < ?`, day, toDay).Scan(&next); err != nil {
@@ -292,9 +305,13 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 			return nil
 		}
 		day = next.Int64
+		pathAfter := ""
+		if day == afterDay {
+			pathAfter = afterPath
+		}
 		rows, err := e.st.DB.QueryContext(ctx, `SELECT c.project_id, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
 			FROM coverage_days c JOIN projects p ON p.id = c.project_id
-			WHERE c.day = ? ORDER BY p.path`, day)
+			WHERE c.day = ? AND p.path > ? ORDER BY p.path`, day, pathAfter)
 		if err != nil {
 			return fmt.Errorf("metrics: list coverage: %w", err)
 		}

@@ -41,12 +41,45 @@ func (e *Engine) ensureFresh(ctx context.Context) error {
 	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
 		return err
 	}
+	if e.readOnly {
+		if err := e.sameRules(ctx, fp); err != nil {
+			return err
+		}
+	}
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
 	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
 		return err
 	}
 	return e.refresh(ctx)
+}
+
+// RulesError says that a reading command was given rules other than those the facts were
+// derived with: deriving them again would change the figures another process serves.
+type RulesError struct{ Stored string }
+
+func (e *RulesError) Error() string {
+	return fmt.Sprintf("the facts in this database were derived with another configuration (%s): run without --config to use that one, "+
+		"or give this configuration to pacer sync or pacer serve, which derive the facts again", e.Stored)
+}
+
+// sameRules refuses, for a read-only engine, facts derived under other rules.
+func (e *Engine) sameRules(ctx context.Context, fp string) error {
+	var have, name string
+	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint, config_name FROM fact_state WHERE id = 1`).Scan(&have, &name)
+	if err == sql.ErrNoRows {
+		return nil // nothing derived yet: nobody else's figures to move
+	}
+	if err != nil {
+		return fmt.Errorf("metrics: read fact state: %w", err)
+	}
+	if rules, _, _ := strings.Cut(have, ":"); rules == fp {
+		return nil
+	}
+	if name == "" {
+		name = "the built-in defaults"
+	}
+	return &RulesError{Stored: name}
 }
 
 // factsCurrent says whether the facts stand: derived under the rules fp names, and after the
@@ -259,9 +292,14 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation, coverage_marker) VALUES (1, ?, ?, 1, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation, coverage_marker,
+			config_name, config_source) VALUES (1, ?, ?, 1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker`, fp+":"+syncs, time.Now().Unix(), coverageMarker); err != nil {
+			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker,
+			config_name = CASE WHEN ? THEN fact_state.config_name ELSE excluded.config_name END,
+			config_source = CASE WHEN ? THEN fact_state.config_source ELSE excluded.config_source END`,
+			// A reader refreshing after a sync keeps the owner's configuration on record.
+			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), e.readOnly, e.readOnly); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil

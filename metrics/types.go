@@ -25,6 +25,10 @@ type Filter struct {
 	Services []string
 	Team     string
 	By       Period
+	// After, when set, starts a dataset's rows (Rows, and the item lists MergeRequests,
+	// Deployments and Coverage) just after this position: a page that resumes there reads as
+	// little as the first one. Figures ignore it.
+	After *Position
 }
 
 // MergeRequest is one merged, in-scope, human-authored MR with its derived facts

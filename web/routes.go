@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/labstack/echo/v5"
+
+	"github.com/pacer-dev/pacer/metrics"
 )
 
 // routes is the one route table: every area, mounted with its dependencies. Every route that
@@ -16,6 +18,12 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	compare := &comparer{cfg: s.cfg, r: s.r}
 	authors := &authorPages{cfg: s.cfg, r: s.r}
 	timeline := &timelines{cfg: s.cfg, r: s.r}
+	doc, err := openAPIDocument(s.access.cookie, !s.access.signIn)
+	if err != nil {
+		return err
+	}
+	api := &jsonAPI{log: s.log, openAPI: doc}
+	prom := newPrometheusEndpoint(s.store, s.log)
 
 	page := s.visible(sessionOnly)
 	data := s.visible(sessionOrToken)
@@ -40,6 +48,12 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.GET("/authors/:username", authors.show, page, filters)
 
 	e.GET("/export/:file", export.csv, data, filters)
+	// The JSON API answers like the CSV export, its refusals in JSON; its document holds no data.
+	for _, d := range metrics.Datasets {
+		e.GET("/api/v1/"+d, api.list(d), s.apiVisible)
+	}
+	e.GET("/api/v1/openapi.json", api.openAPIDocument)
+	e.GET("/metrics", prom.serve, data) // Prometheus
 
 	e.GET("/sync", status.show, page, accepts())
 	e.GET("/digest", preview.show, page, accepts([]string{"week", "team", "service", "format"}))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/pacer-dev/pacer/collector"
@@ -16,6 +17,11 @@ import (
 	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/web"
 )
+
+// demoConfigHeader opens the file --write-config writes.
+const demoConfigHeader = `# The configuration of pacer demo: services, teams, the deploy window and the working
+# agreements of the generated organisation. See docs/configuration.md for every key.
+`
 
 // demoConfig shows off what the configuration can do on the generated organisation: the
 // monolith split into two services by production environment, teams, a deploy window and the
@@ -78,11 +84,19 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	seed := fs.Int64("seed", 1, "`SEED` of the generated organisation (the same seed gives the same history)")
 	days := fs.Int("days", demoDays, "`DAYS` of generated history")
 	scale := fs.Float64("scale", demoScale, "activity `MULTIPLIER` of the generated organisation (1 is about 40 production deployments a weekday)")
+	writeConfig := fs.String("write-config", "", "write the demo's configuration to `FILE` and exit (a start for your own)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("demo: unexpected argument %q (see pacer demo -h)", fs.Arg(0))
+	}
+	if *writeConfig != "" {
+		if err := os.WriteFile(*writeConfig, []byte(demoConfigHeader+demoConfig), 0o644); err != nil {
+			return usagef("demo: --write-config: %v", err)
+		}
+		fmt.Fprintf(stdout, "wrote the demo's configuration to %s\n", *writeConfig)
+		return nil
 	}
 	if *days < 7 || *days > 730 {
 		return usagef("demo: --days %d is out of range: use 7 to 730", *days)

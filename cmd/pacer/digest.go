@@ -81,6 +81,18 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 		return err
 	}
 	scope := digest.Scope{Team: team, Services: services}
+	if fs.config == "" {
+		// Without --config the database's own configuration applies (its teams, subscriptions).
+		st, err := store.OpenExisting(ctx, dbPath)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		cfg, err = fs.withStoredConfig(ctx, st, cfg)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
 	if err := metrics.New(nil, cfg).Validate(ctx, metrics.Filter{Team: team}); err != nil {
 		return usagef("digest: --team: %v", err)
 	}
@@ -106,7 +118,8 @@ func runDigest(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 		return usageError{err.Error()}
 	}
 	defer st.Close()
-	eng := metrics.New(st, cfg)
+	// The digest only reads the facts: it never derives them again under other rules.
+	eng := metrics.New(st, cfg).ReadOnly()
 	// The table below reports each recipient; the log only adds what goes wrong beyond that.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	s := digest.New(st, eng, cfg, digest.WithLogger(logger))

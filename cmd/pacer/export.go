@@ -70,16 +70,23 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	// A team typo is reported before the database is opened (Validate needs no store for it).
-	if err := metrics.New(nil, cfg).Validate(ctx, metrics.Filter{Team: f.Team}); err != nil {
-		return usagef("export: --team: %v", err)
+	// A team typo is reported before the database is opened (Validate needs no store for it),
+	// when the configuration is given; without one, the database's own is read first.
+	if fs.config != "" {
+		if err := metrics.New(nil, cfg).Validate(ctx, metrics.Filter{Team: f.Team}); err != nil {
+			return usagef("export: --team: %v", err)
+		}
 	}
 	st, err := store.OpenExisting(ctx, dbPath)
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	defer st.Close()
-	e := metrics.New(st, cfg)
+	if cfg, err = fs.withStoredConfig(ctx, st, cfg); err != nil {
+		return err
+	}
+	// Export only reads: it never derives the facts again under other rules than the stored ones.
+	e := metrics.New(st, cfg).ReadOnly()
 	if err := e.Validate(ctx, f); err != nil {
 		var fe *metrics.FilterError
 		if errors.As(err, &fe) {
@@ -89,6 +96,10 @@ func runExport(ctx context.Context, args []string, env env, stdout, stderr io.Wr
 	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	if err := metrics.WriteCSV(ctx, out, e, dataset, f); err != nil {
+		var re *metrics.RulesError
+		if errors.As(err, &re) {
+			return usagef("export: %v", re)
+		}
 		return err
 	}
 	return out.Flush()

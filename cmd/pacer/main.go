@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
 )
 
 func main() {
@@ -270,6 +272,26 @@ func (fs *flagSet) loadConfig() (*config.Config, string, error) {
 		db = "pacer.db"
 	}
 	return cfg, db, nil
+}
+
+// withStoredConfig is the configuration of a command run without --config: the one the
+// database's facts were derived with (a demo database knows its services and teams), else
+// cfg. Secrets are read from the environment again: they are never stored.
+func (fs *flagSet) withStoredConfig(ctx context.Context, st *store.Store, cfg *config.Config) (*config.Config, error) {
+	if fs.config != "" {
+		return cfg, nil
+	}
+	name, source, ok, err := metrics.StoredConfig(ctx, st)
+	if err != nil || !ok || len(source) == 0 {
+		return cfg, err
+	}
+	stored, err := config.Parse(name, source)
+	if err != nil {
+		return nil, usagef("the configuration stored with the database (%s) does not load any more: %v; pass --config FILE", name, err)
+	}
+	stored.SMTP.Password = fs.env("PACER_SMTP_PASSWORD")
+	stored.Auth.Secret = fs.env("PACER_OAUTH_SECRET")
+	return stored, nil
 }
 
 // stringList is a repeatable string flag.
