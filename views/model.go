@@ -40,6 +40,7 @@ const (
 	NavApprovals  = "approvals"
 	NavInvestment = "investment"
 	NavAgreements = "agreements"
+	NavCompare    = "compare"
 	NavMRs        = "merge-requests"
 	NavDeploys    = "deployments"
 	NavSyncStatus = "sync"
@@ -61,6 +62,7 @@ var NavItems = []NavItem{
 	{NavApprovals, "Approvals", "/approvals"},
 	{NavInvestment, "Investment", "/investment"},
 	{NavAgreements, "Agreements", "/agreements"},
+	{NavCompare, "Compare", "/compare"},
 	{NavMRs, "Merge requests", "/merge-requests"},
 	{NavDeploys, "Deployments", "/deployments"},
 	{NavDigest, "Digest", "/digest"},

@@ -30,6 +30,7 @@ type TimelineStage struct {
 	From, To string
 	Class    string // s0…s3
 	Share    string // of the cycle time
+	Rule     string // the rule that decided where it ends
 }
 
 // TimelineInstant is one event of the MR (a commit, a note, the merge, a deployment) with

@@ -387,7 +387,7 @@ func (h *comparer) show(c *echo.Context) error {
 		}
 		page.Empty = &e
 	}
-	m := h.r.meta(c, q, "Compare", "", hidden(predicateValues(v, "of", "sort"))...)
+	m := h.r.meta(c, q, "Compare", views.NavCompare, hidden(predicateValues(v, "of", "sort"))...)
 	m.Filters.Action = "/compare"
 	return h.r.page(c, http.StatusOK, m, views.CompareView(page), linkWith("/compare", mergeValues(base, predicateValues(v, "sort"))))
 }

@@ -93,11 +93,11 @@ func timelinePage(q *query, tl *metrics.Timeline, names bool) views.TimelinePage
 			return strconv.FormatFloat(100*float64(s)/float64(f.CycleSeconds), 'f', 0, 64) + "%"
 		}
 		p.Stages = []views.TimelineStage{
-			{Name: "Coding", Duration: views.Duration(f.CodingSeconds), From: "first commit " + utc(f.FirstCommitAt), To: "opened " + utc(f.CreatedAt), Class: "s0", Share: share(f.CodingSeconds)},
-			{Name: "Pickup", Duration: views.Duration(f.PickupSeconds), From: "opened " + utc(f.CreatedAt), To: endName(f, pickupEnd) + " " + utc(pickupEnd), Class: "s1", Share: share(f.PickupSeconds)},
-			{Name: "Review", Duration: views.Duration(f.ReviewSeconds), From: endName(f, pickupEnd) + " " + utc(pickupEnd), To: endName(f, reviewEnd) + " " + utc(reviewEnd), Class: "s2", Share: share(f.ReviewSeconds)},
+			{Name: "Coding", Duration: views.Duration(f.CodingSeconds), From: "first commit " + utc(f.FirstCommitAt), To: "opened " + utc(f.CreatedAt), Class: "s0", Share: share(f.CodingSeconds), Rule: "first commit: " + tl.FirstCommitRule},
+			{Name: "Pickup", Duration: views.Duration(f.PickupSeconds), From: "opened " + utc(f.CreatedAt), To: endName(f, pickupEnd) + " " + utc(pickupEnd), Class: "s1", Share: share(f.PickupSeconds), Rule: tl.ReviewRule},
+			{Name: "Review", Duration: views.Duration(f.ReviewSeconds), From: endName(f, pickupEnd) + " " + utc(pickupEnd), To: endName(f, reviewEnd) + " " + utc(reviewEnd), Class: "s2", Share: share(f.ReviewSeconds), Rule: "ends: " + tl.ReviewEndRule},
 		}
-		deploy := views.TimelineStage{Name: "Deploy", Duration: "not deployed", From: "merged " + utc(f.MergedAt), To: "–", Class: "s3", Share: "–"}
+		deploy := views.TimelineStage{Name: "Deploy", Duration: "not deployed", From: "merged " + utc(f.MergedAt), To: "–", Class: "s3", Share: "–", Rule: tl.DeployRule}
 		if f.DeploySeconds != nil && f.DeployedAt != nil {
 			deploy.Duration, deploy.To, deploy.Share = views.Duration(*f.DeploySeconds), "in production "+utc(*f.DeployedAt), share(*f.DeploySeconds)
 			if f.BeforeMerge {
