@@ -72,7 +72,7 @@ func TestMRListSearchSortAndAuthor(t *testing.T) {
 				t.Errorf("%s: rows %q, want %q", c.query, got, c.want)
 			}
 			if v, _ := url.ParseQuery(c.query); v.Get("q") != "" {
-				mustContain(t, body, `type="search" name="q" value="`)
+				mustContain(t, body, `type="search" id="list-search" name="q" value="`)
 			}
 		}
 	}
