@@ -25,7 +25,7 @@ type dashboard struct {
 
 // load parses and validates the request's filter and computes its figures.
 func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
-	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
+	q, err := requestQuery(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,16 +120,20 @@ func headlineText(fs *figureSet) string {
 	if cur == nil {
 		return ""
 	}
-	s := "Cards show the " + fs.periodName(*cur)
+	the := "the "
+	if fs.q.By == metrics.Month || fs.q.By == metrics.Quarter {
+		the = ""
+	}
+	s := "Cards show " + the + fs.periodName(*cur)
 	if prev != nil {
-		s += " against the " + fs.periodName(*prev)
+		s += " against " + the + fs.periodName(*prev)
 	}
 	return s + "; the small lines show the whole range. Every figure links to the items behind it."
 }
 
 // chart is a line or bar chart of metrics of "all" over the range.
 func (d *dashboard) chart(fs *figureSet, id, title, summary string, unit views.Unit, kind views.ChartKind, series ...views.Series) views.Chart {
-	return views.Chart{ID: id, Title: title, Summary: summary, Unit: unit, Kind: kind, Categories: fs.categories(), Series: series,
+	return views.Chart{ID: id, Title: title, Summary: summary, Unit: unit, Kind: kind, Categories: fs.categories(), Partial: fs.partials(), Series: series,
 		CSV: fs.q.link("/export/metrics.csv")}
 }
 
