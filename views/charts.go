@@ -31,12 +31,12 @@ type Chart struct {
 	// periods are drawn dashed and say so on hover.
 	Partial []string
 	XName   string // what the categories are, for the data table ("Period" when empty)
-	Series     []Series
-	Target     *Target // an optional horizontal reference line
-	YMax       float64 // an optional fixed top of the y axis (100 for percentages)
-	YFrom      float64 // where the y axis starts (0 unless a line chart is zoomed in)
-	CSV        string  // the CSV export of the chart's data
-	Empty      *Empty  // shown instead of the chart when set
+	Series  []Series
+	Target  *Target // an optional horizontal reference line
+	YMax    float64 // an optional fixed top of the y axis (100 for percentages)
+	YFrom   float64 // where the y axis starts (0 unless a line chart is zoomed in)
+	CSV     string  // the CSV export of the chart's data
+	Empty   *Empty  // shown instead of the chart when set
 }
 
 // Series is one named line or bar series; Values align with the chart's Categories.
@@ -152,6 +152,8 @@ func (c Chart) y(v float64) float64 {
 type Tick struct {
 	X, Y  string
 	Label string
+	// Alt marks every other label, which a phone's stylesheet hides to make room.
+	Alt bool
 }
 
 // YTicks are the horizontal grid lines with their labels.
@@ -185,7 +187,7 @@ func (c Chart) XTicks() []Tick {
 		if i%step != 0 {
 			continue
 		}
-		out = append(out, Tick{X: num(c.xCenter(i)), Y: num(chartH - chartBottom + 18), Label: l})
+		out = append(out, Tick{X: num(c.xCenter(i)), Y: num(chartH - chartBottom + 18), Label: l, Alt: len(out)%2 == 1})
 	}
 	return out
 }
