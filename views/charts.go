@@ -37,6 +37,7 @@ type Chart struct {
 	YFrom   float64 // where the y axis starts (0 unless a line chart is zoomed in)
 	CSV     string  // the CSV export of the chart's data
 	Empty   *Empty  // shown instead of the chart when set
+	Note    string  // an optional sentence under the chart, on how to read it
 }
 
 // Series is one named line or bar series; Values align with the chart's Categories.

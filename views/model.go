@@ -207,6 +207,29 @@ type Card struct {
 	Spark Spark
 	Help  string // what the figure means, one sentence
 	Text  bool   // the value is a name, not a number (set in a smaller size)
+	// Band is the figure's DORA performance level, for the four keys; nil for others.
+	Band *Band
+}
+
+// Band is a DORA performance level of a figure.
+type Band struct {
+	Level string // elite, high, high–medium, medium, low
+	Class string // elite | high | medium | low
+	Title string // the level's range and the source
+}
+
+// BandLegend is the DORA levels as the report gives them, one row per key.
+type BandLegend struct {
+	Source string
+	Href   string
+	Levels []string
+	Rows   []BandRow
+}
+
+// BandRow is one key's levels.
+type BandRow struct {
+	Name  string
+	Cells []string // aligned with the legend's Levels
 }
 
 // MRRow is one merge request, formatted.
@@ -295,6 +318,7 @@ type OverviewPage struct {
 	Range    string // "3 Aug – 26 Oct 2026"
 	Headline string // what the cards compare
 	Cards    []Card
+	Bands    BandLegend // the DORA levels of the cards that carry one
 	Charts   []Chart
 	Empty    *Empty // nothing synced yet
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/pacer-dev/pacer/metrics"
@@ -17,6 +18,8 @@ type figureSet struct {
 	periods  []period
 	rows     map[figKey]metrics.Figure
 	services []string // services that have at least one row, in name order
+	// small is the n under which a change is too uncertain to colour ([display] small_sample).
+	small int
 }
 
 type period struct {
@@ -240,6 +243,9 @@ type cardSpec struct {
 	nOne, nMany    string // "MR", "MRs"
 	href           func(p period) string
 	help           string
+	// band is the metric whose DORA level the card shows (the figure's own, or
+	// deploys_per_day for the deployments card); "" for none.
+	band string
 }
 
 func (fs *figureSet) card(service string, c cardSpec) views.Card {
@@ -261,6 +267,17 @@ func (fs *figureSet) card(service string, c cardSpec) views.Card {
 	if prev != nil {
 		if pf, ok := fs.get(*prev, service, c.metric); ok {
 			card.Delta = views.NewDelta(c.unit, f.Value, pf.Value, c.higherIsBetter, fs.periodName(*prev))
+			card.Delta.Title += " · n = " + strconv.Itoa(f.N) + " now, " + strconv.Itoa(pf.N) + " before"
+			if n := min(f.N, pf.N); n < fs.small && card.Delta.Tone != "" {
+				// A change on a handful of items is noise as often as news: say it, without colour.
+				card.Delta.Tone, card.Delta.Small = "", true
+				card.Delta.Title += "; fewer than " + strconv.Itoa(fs.small) + ", too few to call it better or worse"
+			}
+		}
+	}
+	if b := bandOf(c.band); b != nil {
+		if bf, ok := fs.get(*cur, service, c.band); ok {
+			card.Band = b.band(bf.Value)
 		}
 	}
 	return card
