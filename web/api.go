@@ -65,6 +65,9 @@ func (h *jsonAPI) list(dataset string) echo.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if f.By == metrics.Day && int(cur.to.Sub(cur.from).Hours()/24)+1 > maxDayRangeDays {
+				return errBadCursor
+			}
 			f.From, f.To, f.After = cur.from, cur.to, &cur.After
 		}
 		ctx := req.Context()

@@ -382,6 +382,11 @@ func TestAPIErrorsNameTheParameter(t *testing.T) {
 			t.Errorf("GET %s: error %+v, want field %s", target, body.Error, field)
 		}
 	}
+	// A cursor made up to ask for more than a query may.
+	forged := encodeCursor(apiCursor{Dataset: "metrics", Query: queryDigest(url.Values{"by": {"day"}}), From: "2020-01-01", To: "2026-03-25"})
+	if rec := apiGet(f, "/api/v1/metrics?by=day&cursor="+forged); rec.Code != http.StatusBadRequest {
+		t.Errorf("a cursor for six years by day: %d", rec.Code)
+	}
 	// The next page with a different page size continues the same query.
 	if p := decodePage(t, "second", apiGet(f, "/api/v1/merge-requests?period=12w&limit=3&cursor="+next)); len(p.Data) != 3 {
 		t.Errorf("second page with limit 3: %d rows", len(p.Data))
