@@ -756,6 +756,10 @@ func pathHTML(s string) string {
 	parts := strings.SplitAfter(s, "/")
 	for i, p := range parts {
 		parts[i] = html.EscapeString(p)
+		if strings.ContainsAny(p, "-‐") {
+			// Kept whole: a browser would break "checkout-web" after its hyphen.
+			parts[i] = `<span class="seg">` + parts[i] + `</span>`
+		}
 	}
 	return strings.Join(parts, "<wbr>")
 }
