@@ -248,6 +248,11 @@ func (s *syncer) fail(path string, err error) {
 // now is the sync's clock truncated to seconds, the store's resolution.
 func (s *syncer) now() time.Time { return s.opt.Now().UTC().Truncate(time.Second) }
 
+// ranAt is when the sync itself runs, for the status page: the wall clock, not Now. A
+// simulator's clock stands still at the end of its history (the demo's midnight), and a sync
+// that has just run must not read as one run at 00:00.
+func ranAt() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
 // since is where a first sync of MRs and pipelines starts.
 func (s *syncer) since() time.Time {
 	if !s.opt.Since.IsZero() {
@@ -263,7 +268,7 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	var requests atomic.Int64
 	ctx = withProjectCounter(ctx, &requests)
 	log := s.opt.Logger.With("project", p.Path)
-	started := s.now()
+	started := ranAt()
 	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
 		return err
 	}
@@ -298,11 +303,11 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	// The outcome is written even when ctx was cancelled, so the status page shows it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ferr := s.st.FinishProjectSync(fctx, p.ID, s.now(), requests.Load(), err); ferr != nil && err == nil {
+	if ferr := s.st.FinishProjectSync(fctx, p.ID, ranAt(), requests.Load(), err); ferr != nil && err == nil {
 		err = ferr
 	}
 	if err == nil {
-		log.Info("project synced", "requests", requests.Load(), "seconds", s.now().Sub(started).Seconds())
+		log.Info("project synced", "requests", requests.Load(), "seconds", ranAt().Sub(started).Seconds())
 	} else if ctx.Err() == nil {
 		log.Error("project failed", "requests", requests.Load(), "err", err)
 	}

@@ -36,6 +36,7 @@ type Config struct {
 	Coverage     CoverageTarget `toml:"coverage"`
 	Investment   Investment     `toml:"investment"`
 	Agreements   Agreements     `toml:"agreements"`
+	Display      Display        `toml:"display"`
 	Auth         Auth           `toml:"auth"`
 	Privacy      Privacy        `toml:"privacy"`
 
@@ -181,6 +182,13 @@ type Agreements struct {
 	AllowedBreaks *float64 `toml:"allowed_breaks"`
 
 	CycleTime time.Duration `toml:"-"` // CycleTimeP50 parsed; 0 when not set
+}
+
+// Display is how figures are shown.
+type Display struct {
+	// SmallSample: a change computed on fewer items than this is shown muted, neither good nor
+	// bad (cards, digest); default 20, 1 to colour every change.
+	SmallSample int `toml:"small_sample"`
 }
 
 // Auth is how people sign in (SPEC section 10). With no [auth] section Mode is empty: the
@@ -571,7 +579,15 @@ func (c *Config) resolveInvestment(bad func(key, msg string)) {
 			a.CycleTime = d
 		}
 	}
+	if c.Display.SmallSample == 0 {
+		c.Display.SmallSample = DefaultSmallSample
+	} else if c.Display.SmallSample < 0 || c.Display.SmallSample > 100000 {
+		bad("display.small_sample", fmt.Sprintf("%d is not a number of items (use 1 to 100000; 1 colours every change)", c.Display.SmallSample))
+	}
 }
+
+// DefaultSmallSample is the n under which a change is shown muted.
+const DefaultSmallSample = 20
 
 // resolveAuth checks [auth]: a mode, and for sign-in with GitLab the client id, the GitLab URL
 // and the base URL the callback is derived from.

@@ -374,3 +374,21 @@ func TestAuthErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplaySmallSample(t *testing.T) {
+	c, err := Parse("p.toml", []byte(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Display.SmallSample != DefaultSmallSample {
+		t.Errorf("default small_sample = %d, want %d", c.Display.SmallSample, DefaultSmallSample)
+	}
+	c, err = Parse("p.toml", []byte("[display]\nsmall_sample = 5\n"))
+	if err != nil || c.Display.SmallSample != 5 {
+		t.Fatalf("small_sample = 5: %v, %+v", err, c.Display)
+	}
+	_, err = Parse("p.toml", []byte("[display]\nsmall_sample = -3\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.toml:2: display.small_sample: -3 is not a number of items") {
+		t.Errorf("small_sample = -3: %v", err)
+	}
+}

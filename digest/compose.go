@@ -196,7 +196,7 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	m.Dates = weekDates(week)
 	m.Scope = scope.Label()
 	m.DashboardURL = ln.to("/", "")
-	m.Headline = headline(tab, week, ln)
+	m.Headline = headline(tab, week, ln, cfg.Display.SmallSample)
 	m.Quiet = figureValue(tab, week.String(), metrics.MergedMRs) == 0 && figureValue(tab, week.String(), metrics.Deployments) == 0
 	m.Agreements = agreements(checks, week, cfg, ln)
 
@@ -224,8 +224,9 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	if ln.off {
 		m.Notes = append(m.Notes, "Links into the dashboard appear once base_url is set in the configuration file.")
 	}
-	m.Footer = fmt.Sprintf("Pacer digest of %s (%s) for %s. Weeks run Monday to Sunday in UTC; the 4-week average is the mean of the four weeks before. Subscriptions are set in the configuration file under [[digest.subscription]].",
-		m.Week, m.Dates, strings.ToLower(m.Scope[:1])+m.Scope[1:])
+	m.Footer = fmt.Sprintf("Pacer digest of %s (%s) for %s. Weeks run Monday to Sunday in UTC; the 4-week average is the mean of the four weeks before. "+
+		"A change is coloured only when this week is outside the range of the four weeks before and counts at least %d items. Subscriptions are set in the configuration file under [[digest.subscription]].",
+		m.Week, m.Dates, strings.ToLower(m.Scope[:1])+m.Scope[1:], cfg.Display.SmallSample)
 	return m, nil
 }
 
@@ -277,7 +278,12 @@ func weekDates(w Week) string {
 	return a.Format("2") + " – " + b.Format("2 Jan 2006")
 }
 
-func headline(tab figureTable, week Week, ln links) []views.DigestFigure {
+// headline is the table of headline figures against last week and the 4-week average. A
+// change is coloured (better or worse) only when it says something: this week's value is
+// outside the range of the four weeks before, and it counts at least small items; otherwise
+// it is shown muted, because a move inside the usual spread, or on a handful of items, is
+// noise as often as news.
+func headline(tab figureTable, week Week, ln links, small int) []views.DigestFigure {
 	var out []views.DigestFigure
 	for _, h := range headlineSpecs {
 		f := views.DigestFigure{Label: h.label, URL: ln.to(h.path, "")}
@@ -291,7 +297,8 @@ func headline(tab figureTable, week Week, ln links) []views.DigestFigure {
 			continue
 		}
 		f.Value = views.Format(h.unit, cur)
-		if fig, ok := tab.get(week.String(), metrics.AllServices, h.metric); ok && h.nounOne != "" {
+		fig, hasFig := tab.get(week.String(), metrics.AllServices, h.metric)
+		if hasFig && h.nounOne != "" {
 			f.N = "from " + views.Plural(fig.N, h.nounOne, h.nounMany)
 		}
 		if prev, ok := h.value(tab, week.Prev()); ok {
@@ -313,9 +320,39 @@ func headline(tab figureTable, week Week, ln links) []views.DigestFigure {
 		} else {
 			f.VsAvg = views.DigestChange{Text: "—", Title: "no data in the 4 weeks before"}
 		}
+		if why := quietReason(h, tab, week, cur, fig.N, small); why != "" {
+			for _, c := range []*views.DigestChange{&f.VsPrev, &f.VsAvg} {
+				if c.Tone != "" {
+					c.Tone = ""
+					c.Title += "; " + why
+				}
+			}
+		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// quietReason says why a figure's changes are shown muted, "" when they may be coloured: cur
+// must lie outside the range of the averageWeeks weeks before (with at least one of them
+// known), and n (this week's items) must be at least small.
+func quietReason(h headlineSpec, tab figureTable, week Week, cur float64, n, small int) string {
+	if n < small {
+		return fmt.Sprintf("n = %d, fewer than %d: too few to call it better or worse", n, small)
+	}
+	lo, hi, known := math.Inf(1), math.Inf(-1), 0
+	for i := 1; i <= averageWeeks; i++ {
+		if v, ok := h.value(tab, week.Add(-i)); ok {
+			lo, hi, known = math.Min(lo, v), math.Max(hi, v), known+1
+		}
+	}
+	if known == 0 {
+		return "no earlier week to compare with"
+	}
+	if cur >= lo && cur <= hi {
+		return "inside the range of the 4 weeks before (" + views.Format(h.unit, lo) + " to " + views.Format(h.unit, hi) + ")"
+	}
+	return ""
 }
 
 func (h headlineSpec) value(tab figureTable, w Week) (float64, bool) {

@@ -25,6 +25,7 @@ func figureByLabel(t *testing.T, m views.DigestEmail, label string) views.Digest
 
 func TestComposeEveryone(t *testing.T) {
 	f, eng := newFixture(t)
+	f.cfg.Display.SmallSample = 1 // the fixture's weeks have a handful of items; colour them all
 	s := New(f.st, eng, f.cfg)
 	m, err := s.Compose(context.Background(), w09, Scope{}, f.cfg.BaseURL, false)
 	if err != nil {
@@ -584,5 +585,53 @@ func TestCoverageMovesAreCapped(t *testing.T) {
 	// svc00 did not move; svc01..svc12 did, the biggest first.
 	if len(out) != coverageListMax || out[0].Service != "svc12" || note != "2 more moved less; the dashboard has them. 2 other services unchanged." {
 		t.Errorf("%d rows, first %q, note %q", len(out), out[0].Service, note)
+	}
+}
+
+// A change is coloured only when it counts enough items and leaves the range of the four
+// weeks before; otherwise it is muted, and its title says why.
+func TestDigestColoursOnlyUnusualChanges(t *testing.T) {
+	f, eng := newFixture(t)
+	m, err := New(f.st, eng, f.cfg).Compose(context.Background(), w09, Scope{}, f.cfg.BaseURL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fg := range m.Headline {
+		for _, c := range []views.DigestChange{fg.VsPrev, fg.VsAvg} {
+			if c.Tone != "" {
+				t.Errorf("%s: %q coloured %s on a small sample", fg.Label, c.Text, c.Tone)
+			}
+		}
+	}
+	cycle := figureByLabel(t, m, "Cycle time p50")
+	if !strings.Contains(cycle.VsPrev.Title, "n = 4, fewer than 20") {
+		t.Errorf("muted change's title = %q", cycle.VsPrev.Title)
+	}
+	if !strings.Contains(m.Footer, "outside the range of the four weeks before and counts at least 20 items") {
+		t.Errorf("footer = %q", m.Footer)
+	}
+
+	// The range rule, on a table of weekly values: 10, 14, 12, 11 in the four weeks before.
+	spec := headlineSpec{label: "Deployments", metric: metrics.Deployments, unit: views.UnitCount, higherIsBetter: true}
+	tab := figureTable{}
+	for i, v := range []float64{10, 14, 12, 11} {
+		w := w09.Add(-(i + 1)).String()
+		tab[w] = map[string]map[string]metrics.Figure{metrics.AllServices: {metrics.Deployments: {Value: v, N: int(v)}}}
+	}
+	for _, c := range []struct {
+		cur  float64
+		n    int
+		want bool // coloured
+	}{
+		{13, 40, false}, // inside 10..14
+		{14, 40, false}, // on the edge
+		{15, 40, true},  // above the range
+		{9, 40, true},   // below it
+		{30, 5, false},  // far outside, on 5 items
+	} {
+		why := quietReason(spec, tab, w09, c.cur, c.n, 20)
+		if (why == "") != c.want {
+			t.Errorf("cur %v on %d items: reason %q, want coloured %v", c.cur, c.n, why, c.want)
+		}
 	}
 }

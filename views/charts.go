@@ -26,13 +26,18 @@ type Chart struct {
 	Unit       Unit
 	Kind       ChartKind
 	Categories []string // x labels, e.g. periods
-	XName      string   // what the categories are, for the data table ("Period" when empty)
-	Series     []Series
-	Target     *Target // an optional horizontal reference line
-	YMax       float64 // an optional fixed top of the y axis (100 for percentages)
-	YFrom      float64 // where the y axis starts (0 unless a line chart is zoomed in)
-	CSV        string  // the CSV export of the chart's data
-	Empty      *Empty  // shown instead of the chart when set
+	// Partial, aligned with Categories, says how much of a period still running (or cut by
+	// the range) its values cover ("so far, 3 of 7 days"); "" for a whole period. Partial
+	// periods are drawn dashed and say so on hover.
+	Partial []string
+	XName   string // what the categories are, for the data table ("Period" when empty)
+	Series  []Series
+	Target  *Target // an optional horizontal reference line
+	YMax    float64 // an optional fixed top of the y axis (100 for percentages)
+	YFrom   float64 // where the y axis starts (0 unless a line chart is zoomed in)
+	CSV     string  // the CSV export of the chart's data
+	Empty   *Empty  // shown instead of the chart when set
+	Note    string  // an optional sentence under the chart, on how to read it
 }
 
 // Series is one named line or bar series; Values align with the chart's Categories.
@@ -148,6 +153,8 @@ func (c Chart) y(v float64) float64 {
 type Tick struct {
 	X, Y  string
 	Label string
+	// Alt marks every other label, which a phone's stylesheet hides to make room.
+	Alt bool
 }
 
 // YTicks are the horizontal grid lines with their labels.
@@ -181,7 +188,7 @@ func (c Chart) XTicks() []Tick {
 		if i%step != 0 {
 			continue
 		}
-		out = append(out, Tick{X: num(c.xCenter(i)), Y: num(chartH - chartBottom + 18), Label: l})
+		out = append(out, Tick{X: num(c.xCenter(i)), Y: num(chartH - chartBottom + 18), Label: l, Alt: len(out)%2 == 1})
 	}
 	return out
 }
@@ -199,18 +206,36 @@ type Mark struct {
 	Href       string
 }
 
-// Line is one series drawn as a path with dots.
+// Line is one series drawn as a path with dots; Dashed are its segments into or out of a
+// partial period.
 type Line struct {
-	D     string
-	Class string
-	Name  string
-	Dots  []Mark
+	D      string
+	Dashed string
+	Class  string
+	Name   string
+	Dots   []Mark
+}
+
+// PartialNote is what a partial period's values cover ("" for a whole period).
+func (c Chart) PartialNote(i int) string {
+	if i < len(c.Partial) {
+		return c.Partial[i]
+	}
+	return ""
+}
+
+// categoryText is a category's label with, for a partial period, how much of it is in.
+func (c Chart) categoryText(i int) string {
+	if n := c.PartialNote(i); n != "" {
+		return c.Categories[i] + " (" + n + ")"
+	}
+	return c.Categories[i]
 }
 
 func seriesClass(i int) string { return "s" + strconv.Itoa(i%seriesCount) }
 
 func (c Chart) title(s Series, i int, p Point) string {
-	t := c.Categories[i] + " · "
+	t := c.categoryText(i) + " · "
 	if len(c.Series) > 1 {
 		t += s.Name + ": "
 	}
@@ -229,8 +254,9 @@ func (c Chart) Lines() []Line {
 	var out []Line
 	for si, s := range c.Series {
 		l := Line{Class: seriesClass(si), Name: s.Name}
-		var d strings.Builder
-		pen := false
+		var d, dashed strings.Builder
+		// A segment is solid between two whole periods, dashed when either end is partial.
+		prev, prevPartial, pen, solidEnd := "", false, false, false
 		for i, p := range s.Values {
 			if i >= len(c.Categories) {
 				break
@@ -240,19 +266,39 @@ func (c Chart) Lines() []Line {
 				continue
 			}
 			x, y := c.xCenter(i), c.y(p.Value)
-			if pen {
-				d.WriteString(" L")
-			} else {
+			pt := num(x) + " " + num(y)
+			partial := c.PartialNote(i) != ""
+			switch {
+			case pen && (partial || prevPartial):
+				if dashed.Len() > 0 {
+					dashed.WriteString(" ")
+				}
+				dashed.WriteString("M" + prev + " L" + pt)
+				solidEnd = false
+			case pen && solidEnd:
+				d.WriteString(" L" + pt)
+			case pen:
 				if d.Len() > 0 {
 					d.WriteString(" ")
 				}
-				d.WriteString("M")
+				d.WriteString("M" + prev + " L" + pt)
+				solidEnd = true
+			default:
+				if d.Len() > 0 {
+					d.WriteString(" ")
+				}
+				d.WriteString("M" + pt)
+				solidEnd = true
 			}
-			d.WriteString(num(x) + " " + num(y))
-			pen = true
-			l.Dots = append(l.Dots, Mark{X: num(x), Y: num(y), Class: seriesClass(si), Title: c.title(s, i, p), Href: p.Href})
+			prev, prevPartial, pen = pt, partial, true
+			class := seriesClass(si)
+			if partial {
+				class += " partial"
+			}
+			l.Dots = append(l.Dots, Mark{X: num(x), Y: num(y), Class: class, Title: c.title(s, i, p), Href: p.Href})
 		}
 		l.D = d.String()
+		l.Dashed = dashed.String()
 		out = append(out, l)
 	}
 	return out
@@ -273,6 +319,9 @@ func (c Chart) Bars() []Mark {
 			}
 			p := s.Values[i]
 			m := Mark{Class: seriesClass(si), Title: c.title(s, i, p), Href: p.Href}
+			if c.PartialNote(i) != "" {
+				m.Class += " partial"
+			}
 			if c.Kind == StackedBars {
 				top := c.y(base + p.Value)
 				m.X, m.W = num(x0), num(inner)
@@ -286,6 +335,46 @@ func (c Chart) Bars() []Mark {
 			}
 			out = append(out, m)
 		}
+	}
+	return out
+}
+
+// Tip is one category's hover column: the whole height of the plot over the category, with
+// every series' value there as text (the first line names the category). Pacer's script
+// shows it as a tooltip; without it each mark's <title> says the same for its own series.
+type Tip struct {
+	X, Y, W, H string
+	Text       string
+}
+
+// Tips are the hover columns, one per category with at least one known value.
+func (c Chart) Tips() []Tip {
+	var out []Tip
+	band := c.band()
+	for i := range c.Categories {
+		lines := []string{c.categoryText(i)}
+		known := false
+		for _, s := range c.Series {
+			if i >= len(s.Values) {
+				continue
+			}
+			p := s.Values[i]
+			v := "–"
+			if p.Known {
+				v, known = Format(c.Unit, p.Value)+" ("+p.nText()+")", true
+			}
+			if len(c.Series) > 1 || s.Name != "" {
+				v = s.Name + ": " + v
+			}
+			lines = append(lines, v)
+		}
+		if !known {
+			continue
+		}
+		if c.Target != nil {
+			lines = append(lines, c.Target.Label)
+		}
+		out = append(out, Tip{X: num(chartLeft + band*float64(i)), Y: num(chartTop), W: num(band), H: num(c.plotH()), Text: strings.Join(lines, "\n")})
 	}
 	return out
 }
@@ -309,6 +398,20 @@ func (c Chart) Legend() []Option {
 	}
 	return out
 }
+
+// HasPartial says whether any period is drawn as partial.
+func (c Chart) HasPartial() bool {
+	for _, p := range c.Partial {
+		if p != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// RowHeading is a data-table row's heading: the category, with how much of a partial period
+// is in.
+func (c Chart) RowHeading(i int) string { return c.categoryText(i) }
 
 // XHeading is the data table's first column heading.
 func (c Chart) XHeading() string {
@@ -385,8 +488,11 @@ type BarList struct {
 	Rows    []BarRow
 	Target  *Target
 	Max     float64 // optional fixed maximum (100 for percentages)
-	CSV     string
-	Empty   *Empty
+	// From is where the bars start (0 unless zoomed in, as coverage is, so that 80% and 93%
+	// do not look alike); the heading then says the scale.
+	From  float64
+	CSV   string
+	Empty *Empty
 }
 
 // BarRow is one row of a BarList.
@@ -417,15 +523,32 @@ func (b BarList) max() float64 {
 	return m
 }
 
+// scaled is v's position in the 0..100 viewBox of a row, from b.From to the maximum.
+func (b BarList) scaled(v float64) float64 {
+	top := b.max()
+	if b.From >= top {
+		return v / top * 100
+	}
+	return math.Max((v-b.From)/(top-b.From)*100, 0)
+}
+
 // Width is the bar's length in the 0..100 viewBox of its row.
-func (b BarList) Width(r BarRow) string { return num(math.Max(r.Value/b.max()*100, 0.5)) }
+func (b BarList) Width(r BarRow) string { return num(math.Max(b.scaled(r.Value), 0.5)) }
 
 // TargetX is the target line's position in the 0..100 viewBox.
 func (b BarList) TargetX() string {
 	if b.Target == nil {
 		return ""
 	}
-	return num(b.Target.Value / b.max() * 100)
+	return num(b.scaled(b.Target.Value))
+}
+
+// Scale says where the bars start and end when they do not start at 0 ("60% → 100%").
+func (b BarList) Scale() string {
+	if b.From <= 0 || b.From >= b.max() {
+		return ""
+	}
+	return Format(b.Unit, b.From) + " → " + Format(b.Unit, b.max())
 }
 
 // Display formats a row's value.
@@ -457,14 +580,66 @@ type HeatCell struct {
 }
 
 const (
-	heatLeft = 44.0
-	heatTop  = 20.0
-	heatCell = 26.0
+	heatLeft   = 44.0
+	heatTop    = 20.0
+	heatCell   = 26.0
+	heatLegend = 34.0 // the colour legend's height under the grid
 )
 
 // ViewBox is the heatmap's SVG viewBox.
 func (h Heatmap) ViewBox() string {
-	return fmt.Sprintf("0 0 %s %s", num(heatLeft+24*heatCell+4), num(heatTop+float64(len(h.Rows))*heatCell+4))
+	return fmt.Sprintf("0 0 %s %s", num(heatLeft+24*heatCell+4), num(heatTop+float64(len(h.Rows))*heatCell+4+heatLegend))
+}
+
+// heatOpacity is the shade of a cell with count deployments when the busiest has max.
+func heatOpacity(count, max int) string {
+	return strconv.FormatFloat(0.15+0.85*float64(count)/float64(max), 'f', 2, 64)
+}
+
+// HeatKey is one swatch of the heatmap's colour legend.
+type HeatKey struct {
+	X, Y, Size string
+	Class      string
+	Opacity    string
+	Label      string
+	LabelX     string
+	LabelY     string
+}
+
+// Legend is the colour scale under the grid: no deployments, then evenly spaced counts up
+// to the busiest cell's, each shaded as its cells are.
+func (h Heatmap) Legend() []HeatKey {
+	m := h.max()
+	if m == 0 {
+		return nil
+	}
+	counts := []int{0}
+	for _, f := range []float64{0.25, 0.5, 0.75, 1} {
+		c := int(math.Round(f * float64(m)))
+		if c >= 1 && c > counts[len(counts)-1] {
+			counts = append(counts, c)
+		}
+	}
+	y := heatTop + float64(len(h.Rows))*heatCell + 12
+	size := 14.0
+	var out []HeatKey
+	for i, c := range counts {
+		x := heatLeft + float64(i)*78
+		k := HeatKey{X: num(x), Y: num(y), Size: num(size), Class: "heat", Opacity: "1",
+			LabelX: num(x + size + 5), LabelY: num(y + size - 3)}
+		if c == 0 {
+			k.Class, k.Label = "heat zero", "none"
+		} else {
+			k.Opacity, k.Label = heatOpacity(c, m), strconv.Itoa(c)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// LegendTitle introduces the colour legend.
+func (h Heatmap) LegendTitle() Tick {
+	return Tick{X: num(heatLeft - 6), Y: num(heatTop + float64(len(h.Rows))*heatCell + 23), Label: "deploys"}
 }
 
 func (h Heatmap) max() int {
@@ -503,7 +678,7 @@ func (h Heatmap) Marks() []HeatMark {
 			if c.Count == 0 || m == 0 {
 				hm.Class = "heat zero"
 			} else {
-				hm.Opacity = strconv.FormatFloat(0.15+0.85*float64(c.Count)/float64(m), 'f', 2, 64)
+				hm.Opacity = heatOpacity(c.Count, m)
 			}
 			if c.InWindow {
 				hm.Class += " inwin"
@@ -581,6 +756,10 @@ func pathHTML(s string) string {
 	parts := strings.SplitAfter(s, "/")
 	for i, p := range parts {
 		parts[i] = html.EscapeString(p)
+		if strings.ContainsAny(p, "-‐") {
+			// Kept whole: a browser would break "checkout-web" after its hyphen.
+			parts[i] = `<span class="seg">` + parts[i] + `</span>`
+		}
 	}
 	return strings.Join(parts, "<wbr>")
 }

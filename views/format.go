@@ -16,6 +16,7 @@ const (
 	UnitRatio               // 0.123 -> 12.3%
 	UnitPercent             // 87.5 -> 87.5%
 	UnitPerDay              // 1.25/day
+	UnitPerWeek             // 1.5/week
 )
 
 // Format writes v in unit u for people.
@@ -29,6 +30,8 @@ func Format(u Unit, v float64) string {
 		return Percent(v)
 	case UnitPerDay:
 		return strconv.FormatFloat(v, 'f', 2, 64) + "/day"
+	case UnitPerWeek:
+		return strconv.FormatFloat(v, 'f', 1, 64) + "/week"
 	default:
 		if v == math.Trunc(v) {
 			return Count(int64(v))
@@ -104,6 +107,8 @@ type Delta struct {
 	Tone string
 	// Title explains the comparison on hover.
 	Title string
+	// Small marks a change computed on too few items to call it good or bad: shown muted.
+	Small bool
 }
 
 // NewDelta compares cur with prev (both known) for a figure in unit u; higherIsBetter says

@@ -3,6 +3,11 @@
 // no queries, no clock, nothing from web, store or collector.
 package views
 
+import (
+	"strconv"
+	"strings"
+)
+
 // PageMeta is what the layout needs on every page.
 type PageMeta struct {
 	Title   string // the page's own title, without the product name
@@ -21,6 +26,60 @@ type PageMeta struct {
 	// header's warning that the dashboard is open to anyone who reaches it.
 	Account *Account
 	Open    string
+	// Synced says when the data was last synced ("Data synced 2 Mar 2026 14:05 CET"), ""
+	// when the page has no data to speak of.
+	Synced string
+	// Zone is the display time zone's name (Europe/Paris); "" means UTC.
+	Zone string
+}
+
+// ZoneNote names the time zone of the times on the page.
+func ZoneNote(m PageMeta) string {
+	if m.Zone == "" || m.Zone == "UTC" {
+		return "Times in UTC"
+	}
+	return "Times in " + m.Zone + " (CSV and API in UTC)"
+}
+
+// ByOptions are the periods a view can be broken down by.
+var ByOptions = []Option{{"week", "Week"}, {"day", "Day"}, {"month", "Month"}, {"quarter", "Quarter"}}
+
+// SummaryText is the filter bar's state in a line, for its folded form on a phone.
+func (f FilterBar) SummaryText() string {
+	parts := []string{}
+	for _, o := range f.Presets {
+		if o.Value == f.Period && f.Period != "custom" {
+			parts = append(parts, o.Label)
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, short(f.From)+" – "+short(f.To))
+	}
+	switch {
+	case len(f.Chosen) > 1:
+		parts = append(parts, strconv.Itoa(len(f.Chosen))+" services")
+	case f.Service != "":
+		parts = append(parts, short(f.Service))
+	}
+	if f.Team != "" {
+		parts = append(parts, "team "+short(f.Team))
+	}
+	by := "week"
+	for _, o := range ByOptions {
+		if o.Value == f.By {
+			by = o.Value
+		}
+	}
+	return strings.Join(append(parts, "by "+by), " · ")
+}
+
+// short cuts what a request asked for to a length a summary line can show (an error page
+// fills the filter bar with the request's own values, however long).
+func short(s string) string {
+	if r := []rune(s); len(r) > 30 {
+		return string(r[:30]) + "…"
+	}
+	return s
 }
 
 // Assets are the cache-busted URLs of the static files.
@@ -28,6 +87,8 @@ type Assets struct {
 	CSS  string
 	JS   string
 	Icon string
+	// Script is Pacer's own script (instant chart tooltips); pages work without it.
+	Script string
 }
 
 // Nav entries.
@@ -148,6 +209,29 @@ type Card struct {
 	Spark Spark
 	Help  string // what the figure means, one sentence
 	Text  bool   // the value is a name, not a number (set in a smaller size)
+	// Band is the figure's DORA performance level, for the four keys; nil for others.
+	Band *Band
+}
+
+// Band is a DORA performance level of a figure.
+type Band struct {
+	Level string // elite, high, high–medium, medium, low
+	Class string // elite | high | medium | low
+	Title string // the level's range and the source
+}
+
+// BandLegend is the DORA levels as the report gives them, one row per key.
+type BandLegend struct {
+	Source string
+	Href   string
+	Levels []string
+	Rows   []BandRow
+}
+
+// BandRow is one key's levels.
+type BandRow struct {
+	Name  string
+	Cells []string // aligned with the legend's Levels
 }
 
 // MRRow is one merge request, formatted.
@@ -244,6 +328,7 @@ type OverviewPage struct {
 	Range    string // "3 Aug – 26 Oct 2026"
 	Headline string // what the cards compare
 	Cards    []Card
+	Bands    BandLegend // the DORA levels of the cards that carry one
 	Charts   []Chart
 	Empty    *Empty // nothing synced yet
 }

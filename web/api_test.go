@@ -293,7 +293,7 @@ func TestAPIResponsesValidateAgainstOpenAPI(t *testing.T) {
 		{"period=custom&from=2025-01-01&to=2025-01-31", 200}, // empty
 		{"from=2026-03-20&to=2026-03-01", 400},
 		{"from=yesterday", 400},
-		{"by=month", 400},
+		{"by=year", 400},
 		{"limit=0", 400},
 		{"limit=5001", 400},
 		{"cursor=not-a-cursor", 400},

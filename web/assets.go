@@ -61,7 +61,7 @@ func loadAssets() (*assets, error) {
 
 // views returns the URLs the layout links to.
 func (a *assets) views() views.Assets {
-	return views.Assets{CSS: a.url["site.css"], JS: a.url["htmx.min.js"], Icon: a.url["favicon.svg"]}
+	return views.Assets{CSS: a.url["site.css"], JS: a.url["htmx.min.js"], Icon: a.url["favicon.svg"], Script: a.url["pacer.js"]}
 }
 
 // serve answers /static/* with the file of that hashed name.

@@ -123,7 +123,7 @@ func (h *authorPages) show(c *echo.Context) error {
 			kind = "approval"
 		}
 		page.Reviews.Rows = append(page.Reviews.Rows, views.ReviewRow{
-			At: formatTime(r.At), Kind: kind, MR: r.Project + "!" + strconv.FormatInt(r.IID, 10), Title: r.Title,
+			At: formatTime(r.At, h.cfg.Location), Kind: kind, MR: r.Project + "!" + strconv.FormatInt(r.IID, 10), Title: r.Title,
 			Href: timelineHref(r.ProjectID, r.IID), URL: externalURL(r.WebURL), MRAuthor: r.MRAuthor, AuthorHref: authorHref(q, r.MRAuthor),
 		})
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -56,6 +57,7 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	p.PerService = views.BarList{ID: "coverage-per-service", Title: "Latest coverage per service (lowest first)", Label: "Service", Unit: views.UnitPercent,
 		Summary: "Each service's latest default-branch coverage in the range against the target; red bars are below it.",
 		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
+	p.PerService.From = coverageScaleFrom(rows, target)
 
 	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, covLink(q))}
 	if len(q.Services) == 1 {
@@ -100,6 +102,7 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	p.PerProject = views.BarList{ID: "coverage-per-project", Title: "Latest coverage per project (lowest first)", Label: "Project", Unit: views.UnitPercent,
 		Summary: "Each project's last default-branch pipeline with coverage in the range; the value links to the pipeline in GitLab.",
 		Rows:    prow, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
+	p.PerProject.From = coverageScaleFrom(prow, target)
 	var extra []views.Hidden
 	canonical := q.link("/coverage")
 	if below != nil {
@@ -116,4 +119,15 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	}
 	m := d.r.meta(c, q, "Coverage", views.NavCoverage, extra...)
 	return d.r.page(c, http.StatusOK, m, views.CoverageView(p), canonical)
+}
+
+// coverageScaleFrom is where coverage bars start: 10 points under the lowest value (or the
+// target), on a multiple of 10, so that 80% and 93% do not look alike; the heading says the
+// scale.
+func coverageScaleFrom(rows []views.BarRow, target float64) float64 {
+	low := target
+	for _, r := range rows {
+		low = math.Min(low, r.Value)
+	}
+	return math.Max(0, math.Floor(low/10)*10-10)
 }

@@ -25,7 +25,7 @@ type dashboard struct {
 
 // load parses and validates the request's filter and computes its figures.
 func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
-	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
+	q, err := requestQuery(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -33,7 +33,9 @@ func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return q, newFigureSet(q, figs), nil
+	fs := newFigureSet(q, figs)
+	fs.small = d.cfg.Display.SmallSample
+	return q, fs, nil
 }
 
 // Links to the items behind a figure: the period (and service) of the figure, plus a predicate.
@@ -76,12 +78,12 @@ func cardLink(f func(p period, service string) string) func(p period) string {
 // Headline card specifications, shared by the pages.
 func cycleCard(q *query) cardSpec {
 	return cardSpec{label: "Cycle time (median)", metric: metrics.CycleTimeP50, unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
-		href: cardLink(mrLink(q, "sort", "slowest")), help: "First commit to production, per delivered MR."}
+		href: cardLink(mrLink(q, "sort", "slowest")), help: "First commit to production, per delivered MR.", band: metrics.CycleTimeP50}
 }
 
 func deploymentsCard(q *query) cardSpec {
 	return cardSpec{label: "Deployments", metric: metrics.Deployments, unit: views.UnitCount, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
-		href: cardLink(depLink(q)), help: "Successful production deployments."}
+		href: cardLink(depLink(q)), help: "Successful production deployments.", band: metrics.DeploysPerDay}
 }
 
 func reworkCard(q *query) cardSpec {
@@ -91,12 +93,12 @@ func reworkCard(q *query) cardSpec {
 
 func cfrCard(q *query) cardSpec {
 	return cardSpec{label: "Change failure rate", metric: metrics.ChangeFailureRate, unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
-		href: cardLink(depLink(q, "change_failure", "true")), help: "Deployments a later fix blamed: the one that first shipped what it reverts, else the one just before it."}
+		href: cardLink(depLink(q, "change_failure", "true")), help: "Deployments a later fix blamed: the one that first shipped what it reverts, else the one just before it.", band: metrics.ChangeFailureRate}
 }
 
 func recoveryCard(q *query) cardSpec {
 	return cardSpec{label: "Recovery time (median)", metric: metrics.RecoveryTimeP50, unit: views.UnitSeconds, nOne: "change failure", nMany: "change failures",
-		href: cardLink(depLink(q, "change_failure", "true")), help: "From a failed change to the deployment that fixed it."}
+		href: cardLink(depLink(q, "change_failure", "true")), help: "From a failed change to the deployment that fixed it.", band: metrics.RecoveryTimeP50}
 }
 
 func unapprovedCard(q *query) cardSpec {
@@ -120,16 +122,20 @@ func headlineText(fs *figureSet) string {
 	if cur == nil {
 		return ""
 	}
-	s := "Cards show the " + fs.periodName(*cur)
+	the := "the "
+	if fs.q.By == metrics.Month || fs.q.By == metrics.Quarter {
+		the = ""
+	}
+	s := "Cards show " + the + fs.periodName(*cur)
 	if prev != nil {
-		s += " against the " + fs.periodName(*prev)
+		s += " against " + the + fs.periodName(*prev)
 	}
 	return s + "; the small lines show the whole range. Every figure links to the items behind it."
 }
 
 // chart is a line or bar chart of metrics of "all" over the range.
 func (d *dashboard) chart(fs *figureSet, id, title, summary string, unit views.Unit, kind views.ChartKind, series ...views.Series) views.Chart {
-	return views.Chart{ID: id, Title: title, Summary: summary, Unit: unit, Kind: kind, Categories: fs.categories(), Series: series,
+	return views.Chart{ID: id, Title: title, Summary: summary, Unit: unit, Kind: kind, Categories: fs.categories(), Partial: fs.partials(), Series: series,
 		CSV: fs.q.link("/export/metrics.csv")}
 }
 
@@ -150,10 +156,12 @@ func (d *dashboard) overview(c *echo.Context) error {
 		for _, cs := range []cardSpec{cycleCard(q), deploymentsCard(q), reworkCard(q), cfrCard(q), recoveryCard(q), unapprovedCard(q), coverageCard(q), mergedCard(q)} {
 			p.Cards = append(p.Cards, fs.card(all, cs))
 		}
+		p.Bands = doraLegend()
 		cycle := d.chart(fs, "overview-cycle", "Cycle time", "Median, 75th and 90th percentile of cycle time per period.", views.UnitSeconds, views.Lines,
 			fs.series("p50", all, metrics.CycleTimeP50, mrLink(q, "sort", "slowest")),
 			fs.series("p75", all, metrics.CycleTimeP75, mrLink(q, "sort", "slowest")),
 			fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
+		cycle.Target = d.cycleTarget()
 		deps := d.chart(fs, "overview-deployments", "Production deployments", "Successful production deployments per period.", views.UnitCount, views.Bars,
 			fs.series("Deployments", all, metrics.Deployments, depLink(q)))
 		deps.Empty = ptr(noDeployments())
@@ -201,7 +209,20 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	all := metrics.AllServices
 	counts := make([]int, len(cycleBuckets))
 	slow := &mrCollector{limit: 10, slowest: true}
+	stages := map[string]*[4]float64{} // per period: seconds spent in each stage, summed over MRs
 	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+		key, _ := metrics.PeriodKey(m.DeliveredAt, q.By)
+		st := stages[key]
+		if st == nil {
+			st = &[4]float64{}
+			stages[key] = st
+		}
+		st[0] += float64(m.CodingSeconds)
+		st[1] += float64(m.PickupSeconds)
+		st[2] += float64(m.ReviewSeconds)
+		if m.DeploySeconds != nil {
+			st[3] += float64(*m.DeploySeconds)
+		}
 		for i, b := range cycleBuckets {
 			if m.CycleSeconds >= b.lo && (b.hi == 0 || m.CycleSeconds < b.hi) {
 				counts[i]++
@@ -227,13 +248,8 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		fs.series("p50", all, metrics.CycleTimeP50, mrLink(q, "sort", "slowest")),
 		fs.series("p75", all, metrics.CycleTimeP75, mrLink(q, "sort", "slowest")),
 		fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
-	p.Stages = d.chart(fs, "cycle-stages", "Where the time goes (median of each stage)",
-		"Median coding, pickup, review and deploy time per period, stacked. Medians of stages do not add up to the median cycle time exactly.",
-		views.UnitSeconds, views.StackedBars,
-		fs.series("Coding", all, metrics.CodingTimeP50, mrLink(q)),
-		fs.series("Pickup", all, metrics.PickupTimeP50, mrLink(q)),
-		fs.series("Review", all, metrics.ReviewTimeP50, mrLink(q)),
-		fs.series("Deploy", all, metrics.DeployTimeP50, mrLink(q, "deployed", "true")))
+	p.Percentiles.Target = d.cycleTarget()
+	p.Stages = stageShares(q, fs, stages)
 	dist := views.Series{Name: "MRs"}
 	var cats []string
 	for i, b := range cycleBuckets {
@@ -250,6 +266,51 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	p.Slowest = slowestTable(q, slow)
 	m := d.r.meta(c, q, "Cycle time", views.NavCycleTime)
 	return d.r.page(c, http.StatusOK, m, views.CycleTimeView(p), q.link("/cycle-time"))
+}
+
+// stageShares is the chart of where the time goes: per period, each stage's share of all the
+// time the period's MRs took from first commit to production (the four stages add up to
+// each MR's cycle time, so the shares add up to 100%); each value's hover and table cell
+// also give the stage's median, which do not add up to the median cycle time.
+func stageShares(q *query, fs *figureSet, sums map[string]*[4]float64) views.Chart {
+	all := metrics.AllServices
+	names := []string{"Coding", "Pickup", "Review", "Deploy"}
+	medians := []string{metrics.CodingTimeP50, metrics.PickupTimeP50, metrics.ReviewTimeP50, metrics.DeployTimeP50}
+	links := []func(period, string) string{mrLink(q), mrLink(q), mrLink(q), mrLink(q, "deployed", "true")}
+	series := make([]views.Series, 4)
+	for i := range series {
+		series[i].Name = names[i]
+	}
+	for _, per := range fs.periods {
+		st := sums[per.key]
+		total := 0.0
+		if st != nil {
+			total = st[0] + st[1] + st[2] + st[3]
+		}
+		for i := range series {
+			if total <= 0 {
+				series[i].Values = append(series[i].Values, views.Point{})
+				continue
+			}
+			pt := views.Point{Value: st[i] / total, Known: true, Href: links[i](per, all)}
+			if f, ok := fs.get(per, all, medians[i]); ok {
+				pt.N = f.N
+				pt.Note = "median " + views.Duration(int64(f.Value)) + ", n=" + strconv.Itoa(f.N)
+			} else {
+				pt.Note = "no MRs in this stage"
+			}
+			series[i].Values = append(series[i].Values, pt)
+		}
+	}
+	ch := views.Chart{ID: "cycle-stages", Title: "Where the time goes: each stage's share of the cycle time",
+		Summary: "Per period, the share of the time from first commit to production that the period's MRs spent coding, waiting for pickup, in review and waiting to deploy; " +
+			"the four shares add up to 100%. Hover a bar or open the data table for each stage's median. " +
+			"The medians of the stages do not add up to the median cycle time: each is the middle of its own stage.",
+		Unit: views.UnitRatio, Kind: views.StackedBars, Categories: fs.categories(), Partial: fs.partials(), Series: series,
+		YMax: 1, CSV: q.link("/export/metrics.csv"),
+		Note: "Shares of all the time spent, adding up to 100%. The data table gives each stage's median; " +
+			"medians of stages do not add up to the median cycle time, since each is the middle of its own stage."}
+	return ch
 }
 
 // slowestTable is the cycle-time page's table of the slowest MRs in col.
@@ -319,7 +380,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 	p.Cards = []views.Card{
 		fs.card(all, deploymentsCard(q)),
 		fs.card(all, cardSpec{label: "Deploys per day", metric: metrics.DeploysPerDay, unit: views.UnitPerDay, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
-			href: cardLink(depLink(q)), help: "Deployments ÷ days of the period."}),
+			href: cardLink(depLink(q)), help: "Deployments ÷ days of the period.", band: metrics.DeploysPerDay}),
 	}
 
 	services, err := d.scopedServices(c, q, fs)
@@ -337,8 +398,8 @@ func (d *dashboard) releases(c *echo.Context) error {
 			// releases least.
 			continue
 		}
-		r := views.BarRow{Label: s, Value: total, N: int(total), Href: q.withService(s).link("/deployments"),
-			Note: fmt.Sprintf("%.1f/week", total/weeks)}
+		// The value is the frequency; n is the deployments it is computed from.
+		r := views.BarRow{Label: s, Value: total / weeks, N: int(total), Href: q.withService(s).link("/deployments")}
 		if total == 0 {
 			r.Note = "none in range"
 		}
@@ -346,8 +407,8 @@ func (d *dashboard) releases(c *echo.Context) error {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
 	p.PerService = views.BarList{ID: "releases-per-service", Title: "Deployments per service (least first)", Label: "Service",
-		Summary: "Successful production deployments per service over the range, the service that releases least first.",
-		Unit:    views.UnitCount, Rows: rows, CSV: q.link("/export/deployments.csv"), Empty: ptr(noDeployments())}
+		Summary: "Successful production deployments per week for each service over the range (n: the deployments), the service that releases least first.",
+		Unit:    views.UnitPerWeek, Rows: rows, CSV: q.link("/export/deployments.csv"), Empty: ptr(noDeployments())}
 	if totalDeps, _ := fs.total(all, metrics.Deployments); totalDeps == 0 {
 		p.PerService.Rows = nil
 	}
@@ -409,6 +470,7 @@ func (d *dashboard) releases(c *echo.Context) error {
 				CSV: q.link("/export/deployments.csv"), More: views.Link{Label: "All deployments outside the window", Href: q.link("/deployments", "outside_window", "true")},
 				Empty: views.Empty{Title: "Every deployment in this range finished inside the window"}},
 		}
+		p.Window.Rate.Target = d.breaksTarget("deployments")
 	} else {
 		p.Window = views.WindowSection{Empty: views.Empty{
 			Title: "No deploy window is configured",
@@ -445,6 +507,9 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	p.Cards = []views.Card{fs.card(all, unapprovedCard(q)), fs.card(all, mergedCard(q))}
 	p.Rate = d.chart(fs, "approvals-rate", "Merged without approval", "Share of delivered MRs merged without an approval from someone other than the author, per period.", views.UnitRatio, views.Lines,
 		fs.series("Unapproved", all, metrics.UnapprovedRate, mrLink(q, "unapproved", "true")))
+	if d.cfg.Agreements.Approvals == 1 { // with more, the agreement counts MRs this chart does not
+		p.Rate.Target = d.breaksTarget("MRs")
+	}
 	services, err := d.scopedServices(c, q, fs)
 	if err != nil {
 		return err
@@ -477,6 +542,26 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	}
 	m := d.r.meta(c, q, "Approvals", views.NavApprovals)
 	return d.r.page(c, http.StatusOK, m, views.ApprovalsView(p), q.link("/approvals"))
+}
+
+// cycleTarget is the agreed median cycle time ([agreements] cycle_time_p50), drawn on the
+// charts of the cycle time; nil when none is agreed.
+func (d *dashboard) cycleTarget() *views.Target {
+	t := d.cfg.Agreements.CycleTime
+	if t <= 0 {
+		return nil
+	}
+	return &views.Target{Value: t.Seconds(), Label: "agreed p50 ≤ " + views.Duration(int64(t/time.Second))}
+}
+
+// breaksTarget is the share of items that may break an agreement while it holds
+// ([agreements] allowed_breaks), for the charts of approvals and of the deploy window.
+func (d *dashboard) breaksTarget(items string) *views.Target {
+	a := d.cfg.Agreements.AllowedBreaks
+	if a == nil {
+		return nil
+	}
+	return &views.Target{Value: *a, Label: "agreed ≤ " + views.Format(views.UnitRatio, *a) + " of " + items}
 }
 
 // zoomPercent starts a percentage line chart's axis 10 points under its lowest value (and

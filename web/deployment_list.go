@@ -290,7 +290,7 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[i
 			Project:       d.Project,
 			Environment:   d.Environment,
 			SHA:           sha,
-			Finished:      formatTime(d.FinishedAt),
+			Finished:      formatTime(d.FinishedAt, cfg.Location),
 			URL:           externalURL(d.URL),
 			CommitURL:     commitURL(projects[d.ProjectID], d.SHA),
 			Rework:        d.Rework,
@@ -303,10 +303,10 @@ func deploymentRows(ds []*metrics.Deployment, cfg *config.Config, projects map[i
 			r.Recovery = views.Duration(*d.RecoverySeconds)
 		}
 		if d.BlamedBy != 0 {
-			r.BlamedBy = blamedByLink(d)
+			r.BlamedBy = blamedByLink(d, cfg.Location)
 		}
 		if d.Blames != 0 {
-			r.Blames = blamesLink(d, failures)
+			r.Blames = blamesLink(d, failures, cfg.Location)
 		}
 		for _, m := range d.MergeRequests {
 			l := views.MRLink{Label: "!" + strconv.FormatInt(m.IID, 10), Title: m.Title, Href: timelineHref(m.ProjectID, m.IID),
@@ -397,14 +397,14 @@ func deploymentLink(id int64, from, to time.Time) views.Link {
 
 // blamedByLink leads from a change failure to the rework deployment that blamed it: the first
 // one, which is also the one its recovery time runs to, so its day is known.
-func blamedByLink(d *metrics.Deployment) views.Link {
+func blamedByLink(d *metrics.Deployment, loc *time.Location) views.Link {
 	at := d.FinishedAt
 	if d.RecoverySeconds != nil {
 		at = at.Add(time.Duration(*d.RecoverySeconds) * time.Second)
 	}
 	l := deploymentLink(d.BlamedBy, at, at)
 	if d.RecoverySeconds != nil {
-		l.Label += " (" + formatTime(at) + ")"
+		l.Label += " (" + formatTime(at, loc) + ")"
 	}
 	return l
 }
@@ -412,16 +412,16 @@ func blamedByLink(d *metrics.Deployment) views.Link {
 // blamesLink leads from a rework deployment to the deployment it blames, on the day that one
 // finished (the engine gives it; failures and a 90-day window are the fallback for facts derived
 // before it did).
-func blamesLink(d *metrics.Deployment, failures failureTimes) views.Link {
+func blamesLink(d *metrics.Deployment, failures failureTimes, loc *time.Location) views.Link {
 	if d.BlamesAt != nil {
 		at := *d.BlamesAt
 		l := deploymentLink(d.Blames, at, at)
-		l.Label += " (" + formatTime(at) + ")"
+		l.Label += " (" + formatTime(at, loc) + ")"
 		return l
 	}
 	if at, ok := failures[d.Blames]; ok {
 		l := deploymentLink(d.Blames, at, at)
-		l.Label += " (" + formatTime(at) + ")"
+		l.Label += " (" + formatTime(at, loc) + ")"
 		return l
 	}
 	return deploymentLink(d.Blames, d.FinishedAt.AddDate(0, 0, -90), d.FinishedAt)

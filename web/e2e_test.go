@@ -468,3 +468,158 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("console errors:\n%s", strings.Join(e, "\n"))
 	}
 }
+
+// Pacer's script shows every series of the period under the pointer at once, without the
+// browser's slow native tooltip; the SVG titles stay in the page for screen readers.
+func TestEndToEndTooltips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	base := startDemo(t)
+	ctx := browserContext(t)
+	errs := consoleErrors(ctx)
+	violations := cspViolations(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?by=month&period=26w"), chromedp.WaitVisible(chromedp.CSS("#overview-cycle svg"))); err != nil {
+		t.Fatal(err)
+	}
+	// Move the pointer over the middle of the last (partial) month of the cycle-time chart,
+	// once the page has scrolled there (a scroll hides the tooltip).
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS("#overview-cycle svg")), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	at, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => {
+		const hits = document.querySelectorAll('#overview-cycle .hit');
+		const r = hits[hits.length - 1].getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2];
+	})()`))
+	if err != nil || len(at) != 2 {
+		t.Fatalf("no hover column on the cycle-time chart: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.MouseEvent("mouseMoved", at[0], at[1])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const t = document.querySelector('.tip'); return t && !t.hidden; })()`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('.tip') || {outerHTML: 'no tooltip'}).outerHTML + ' at ' + scrollY`))
+		t.Fatalf("no tooltip on hover at %v: %v (%s; console: %v)", at, err, state, errs())
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.tip').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Mar 2026 (so far, 25 of 31 days)", "p50: ", "p75: ", "p90: ", "n="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the tooltip lacks %q:\n%s", want, text)
+		}
+	}
+	// The marks keep their titles (no script needed to read a value).
+	titles, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('#overview-cycle circle.dot > title')].filter(t => t.textContent.includes(' · p50: ')).length`))
+	if err != nil || titles == 0 {
+		t.Errorf("the dots lost their titles (%d, %v)", titles, err)
+	}
+	// Leaving the chart hides it.
+	if err := chromedp.Do(ctx, chromedp.MouseEvent("mouseMoved", 5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('.tip').hidden`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("the tooltip stays after the pointer left: %v", err)
+	}
+	// The heatmap's cells have their own text.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/releases"), chromedp.WaitVisible(chromedp.CSS("#releases-heatmap svg"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS("#releases-heatmap svg")), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	cell, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => {
+		const c = [...document.querySelectorAll('#releases-heatmap rect.heat')].find(r => !r.classList.contains('zero') && r.dataset.tip);
+		const r = c.getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2];
+	})()`))
+	if err != nil || len(cell) != 2 {
+		t.Fatalf("no heatmap cell: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.MouseEvent("mouseMoved", cell[0], cell[1])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const t = document.querySelector('.tip'); return t && !t.hidden && / deployments?$/.test(t.innerText.trim()); })()`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("no tooltip on a heatmap cell: %v", err)
+	}
+	if v := violations(); len(v) > 0 {
+		t.Errorf("the Content-Security-Policy refused something:\n%s", strings.Join(v, "\n"))
+	}
+	if e := errs(); len(e) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(e, "\n"))
+	}
+}
+
+// On a phone the filter bar folds under a one-line summary and opens on a tap, with or
+// without the script; on a wide screen it is open.
+func TestEndToEndFilterBarFoldsOnPhone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	base := startDemo(t)
+	ctx := browserContext(t)
+	violations := cspViolations(t, ctx)
+	// checkVisibility: a closed <details> keeps its content laid out but not rendered.
+	formShown := `document.getElementById('filters').checkVisibility()`
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards"))); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](formShown))
+	if err != nil || shown {
+		t.Errorf("the filter form shows on a phone before a tap (%v)", err)
+	}
+	summary, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".filter-summary")))
+	if err != nil || !strings.Contains(summary, "Last 12 weeks") {
+		t.Errorf("the folded filter bar says %q (%v)", summary, err)
+	}
+	// Axis labels are readable: at least 9 CSS pixels high on a 390-pixel screen.
+	size, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector('#overview-cycle .xlabel').getBoundingClientRect().height`))
+	if err != nil || size < 9 {
+		t.Errorf("axis labels are %.1f px high on a phone (%v)", size, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".filter-summary"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](formShown, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("a tap on the summary does not open the filter form: %v", err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || overflow {
+		t.Errorf("the page scrolls sideways with the filters open on a phone (%v)", err)
+	}
+	// Service names do not break inside a word.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/releases"), chromedp.WaitVisible(chromedp.CSS("#releases-per-service table"))); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#releases-per-service th.name')].filter(th => {
+		const words = th.textContent.split(/[\/\s]+/).filter(Boolean);
+		const r = document.createRange();
+		return words.some(w => {
+			const i = th.textContent.indexOf(w);
+			let node = th.firstChild, off = i;
+			const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+			while ((node = walker.nextNode())) { if (off < node.length) break; off -= node.length; }
+			if (!node || off + w.length > node.length) return false;
+			r.setStart(node, off); r.setEnd(node, off + w.length);
+			return r.getClientRects().length > 1;
+		});
+	}).map(th => th.textContent)`))
+	if err != nil || len(broken) > 0 {
+		t.Errorf("service names broken inside a word on a phone: %v (%v)", broken, err)
+	}
+	// A wide screen shows the form at once, and the summary not at all.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards"))); err != nil {
+		t.Fatal(err)
+	}
+	shown, err = chromedp.Run(ctx, chromedp.Evaluate[bool](formShown+` && !document.querySelector('.filter-summary').checkVisibility()`))
+	if err != nil || !shown {
+		t.Errorf("the filter form is folded on a wide screen (%v)", err)
+	}
+	if v := violations(); len(v) > 0 {
+		t.Errorf("the Content-Security-Policy refused something:\n%s", strings.Join(v, "\n"))
+	}
+}

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/pacer-dev/pacer/metrics"
@@ -16,6 +18,8 @@ type figureSet struct {
 	periods  []period
 	rows     map[figKey]metrics.Figure
 	services []string // services that have at least one row, in name order
+	// small is the n under which a change is too uncertain to colour ([display] small_sample).
+	small int
 }
 
 type period struct {
@@ -23,6 +27,25 @@ type period struct {
 	start time.Time
 	end   time.Time // the last day of the period inside the range
 	label string    // short, for axes
+	// days is how many of the period's days its figures cover: those inside the range and
+	// not after today; total is the whole period's. A period with days < total is partial.
+	days, total int
+	running     bool // today is inside the period
+}
+
+// partial says whether the period's figures cover only part of it.
+func (p period) partial() bool { return p.days < p.total }
+
+// partialNote says how much of a partial period the figures cover, for hover texts and
+// tables ("so far, 3 of 7 days"); "" for a whole period.
+func (p period) partialNote() string {
+	if !p.partial() {
+		return ""
+	}
+	if p.running {
+		return fmt.Sprintf("so far, %d of %d days", p.days, p.total)
+	}
+	return fmt.Sprintf("%d of %d days in the range", p.days, p.total)
 }
 
 type figKey struct {
@@ -40,24 +63,56 @@ func newFigureSet(q *query, figs []metrics.Figure) *figureSet {
 		}
 	}
 	sort.Strings(fs.services)
-	layout := "2 Jan"
-	if q.From.Year() != q.To.Year() {
-		layout = "2 Jan 06"
-	}
+	fs.periods = periodsOf(q)
+	return fs
+}
+
+// periodsOf are the periods of the query's range in order, each with how much of it the
+// figures cover (the range may cut the first and last, and the last may still be running).
+func periodsOf(q *query) []period {
+	var out []period
+	today := dateOf(q.now)
 	for d := q.From; !d.After(q.To); {
 		key, start := metrics.PeriodKey(d, q.By)
-		next := start.AddDate(0, 0, 7)
-		if q.By == metrics.Day {
-			next = start.AddDate(0, 0, 1)
-		}
-		end := next.AddDate(0, 0, -1)
+		next := nextPeriod(start, q.By)
+		last := next.AddDate(0, 0, -1)
+		end := last
 		if end.After(q.To) {
 			end = q.To
 		}
-		fs.periods = append(fs.periods, period{key: key, start: start, end: end, label: start.Format(layout)})
+		covered := end
+		if covered.After(today) {
+			covered = today
+		}
+		first := start
+		if first.Before(q.From) {
+			first = q.From
+		}
+		p := period{key: key, start: start, end: end, label: periodLabel(q, start),
+			total: days(start, last), days: max(days(first, covered), 0),
+			running: !today.Before(start) && !today.After(last)}
+		out = append(out, p)
 		d = next
 	}
-	return fs
+	return out
+}
+
+// days is the number of days from a through b, both included.
+func days(a, b time.Time) int { return int(b.Sub(a).Hours()/24) + 1 }
+
+// periodLabel is a period's axis label: "2 Mar" (a week's Monday, a day), "Mar 2026",
+// "Q1 2026".
+func periodLabel(q *query, start time.Time) string {
+	switch q.By {
+	case metrics.Month:
+		return start.Format("Jan 2006")
+	case metrics.Quarter:
+		return fmt.Sprintf("Q%d %d", (int(start.Month())-1)/3+1, start.Year())
+	}
+	if q.From.Year() != q.To.Year() {
+		return start.Format("2 Jan 06")
+	}
+	return start.Format("2 Jan")
 }
 
 // get is the figure of a metric for a period and service.
@@ -70,6 +125,16 @@ func (fs *figureSet) categories() []string {
 	out := make([]string, len(fs.periods))
 	for i, p := range fs.periods {
 		out[i] = p.label
+	}
+	return out
+}
+
+// partials say, per period, how much of a partial period the figures cover ("" for whole
+// periods): charts draw those periods as partial.
+func (fs *figureSet) partials() []string {
+	out := make([]string, len(fs.periods))
+	for i, p := range fs.periods {
+		out[i] = p.partialNote()
 	}
 	return out
 }
@@ -104,7 +169,8 @@ func (fs *figureSet) spark(service, metric string) views.Spark {
 
 // headline picks the period the cards show: the last period that has ended (by the clock and
 // the range), so that a week that has just begun does not read as a collapse; and the one
-// before it for the change.
+// before it for the change, when the range holds all of it (a month cut by the start of the
+// range is no measure to compare with).
 func (fs *figureSet) headline() (cur, prev *period) {
 	if len(fs.periods) == 0 {
 		return nil, nil
@@ -113,16 +179,13 @@ func (fs *figureSet) headline() (cur, prev *period) {
 	today := dateOf(fs.q.now)
 	for ; i > 0; i-- {
 		p := fs.periods[i]
-		full := p.start.AddDate(0, 0, 6)
-		if fs.q.By == metrics.Day {
-			full = p.start
-		}
+		full := nextPeriod(p.start, fs.q.By).AddDate(0, 0, -1)
 		if !full.After(fs.q.To) && full.Before(today) {
 			break
 		}
 	}
 	cur = &fs.periods[i]
-	if i > 0 {
+	if i > 0 && !fs.periods[i-1].start.Before(fs.q.From) {
 		prev = &fs.periods[i-1]
 	}
 	return cur, prev
@@ -180,6 +243,9 @@ type cardSpec struct {
 	nOne, nMany    string // "MR", "MRs"
 	href           func(p period) string
 	help           string
+	// band is the metric whose DORA level the card shows (the figure's own, or
+	// deploys_per_day for the deployments card); "" for none.
+	band string
 }
 
 func (fs *figureSet) card(service string, c cardSpec) views.Card {
@@ -201,15 +267,29 @@ func (fs *figureSet) card(service string, c cardSpec) views.Card {
 	if prev != nil {
 		if pf, ok := fs.get(*prev, service, c.metric); ok {
 			card.Delta = views.NewDelta(c.unit, f.Value, pf.Value, c.higherIsBetter, fs.periodName(*prev))
+			card.Delta.Title += " · n = " + strconv.Itoa(f.N) + " now, " + strconv.Itoa(pf.N) + " before"
+			if n := min(f.N, pf.N); n < fs.small && card.Delta.Tone != "" {
+				// A change on a handful of items is noise as often as news: say it, without colour.
+				card.Delta.Tone, card.Delta.Small = "", true
+				card.Delta.Title += "; fewer than " + strconv.Itoa(fs.small) + ", too few to call it better or worse"
+			}
+		}
+	}
+	if b := bandOf(c.band); b != nil {
+		if bf, ok := fs.get(*cur, service, c.band); ok {
+			card.Band = b.band(bf.Value)
 		}
 	}
 	return card
 }
 
-// periodName is "week of 2 Mar" or "2 Mar".
+// periodName is "week of 2 Mar", "Mon 2 Mar", "Mar 2026" or "Q1 2026".
 func (fs *figureSet) periodName(p period) string {
-	if fs.q.By == metrics.Day {
+	switch fs.q.By {
+	case metrics.Day:
 		return p.start.Format("Mon 2 Jan")
+	case metrics.Month, metrics.Quarter:
+		return periodLabel(fs.q, p.start)
 	}
 	return "week of " + p.start.Format("2 Jan")
 }

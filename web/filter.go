@@ -6,21 +6,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labstack/echo/v5"
+
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/views"
 )
 
-// preset is a named range ending today: the last N ISO weeks (the current one included).
+// preset is a named range ending today: the last N ISO weeks, calendar months or calendar
+// quarters (the current one included).
 type preset struct {
 	key, label string
-	weeks      int
+	n          int
+	unit       metrics.Period // Week, Month or Quarter
 }
 
 var presets = []preset{
-	{"4w", "Last 4 weeks", 4},
-	{"12w", "Last 12 weeks", 12},
-	{"26w", "Last 26 weeks", 26},
-	{"52w", "Last 52 weeks", 52},
+	{"4w", "Last 4 weeks", 4, metrics.Week},
+	{"12w", "Last 12 weeks", 12, metrics.Week},
+	{"26w", "Last 26 weeks", 26, metrics.Week},
+	{"52w", "Last 52 weeks", 52, metrics.Week},
+	{"12m", "Last 12 months", 12, metrics.Month},
+	{"4q", "Last 4 quarters", 4, metrics.Quarter},
 }
 
 const (
@@ -40,6 +46,8 @@ type query struct {
 	Team     string
 	By       metrics.Period
 	now      time.Time
+	// loc is the display time zone (the config's timezone): times on pages are written in it.
+	loc *time.Location
 }
 
 // Filter is the metrics filter of the query.
@@ -71,15 +79,19 @@ func (q *query) Days() int { return int(q.To.Sub(q.From).Hours()/24) + 1 }
 // parameter and what would be accepted. Unknown services and teams are checked later by the
 // metrics engine (404).
 func parseQuery(v url.Values, now time.Time) (*query, error) {
-	q := &query{now: now, By: metrics.Week}
+	q := &query{now: now, By: metrics.Week, loc: time.UTC}
 	today := dateOf(now)
 
 	switch by := v.Get("by"); by {
 	case "", "week":
 	case "day":
 		q.By = metrics.Day
+	case "month":
+		q.By = metrics.Month
+	case "quarter":
+		q.By = metrics.Quarter
 	default:
-		return nil, badRequestf("by", "by=%q is not a period: use by=week or by=day.", truncate(by, 40))
+		return nil, badRequestf("by", "by=%q is not a period: use by=week, by=day, by=month or by=quarter.", truncate(by, 40))
 	}
 
 	from, err := parseDate(v, "from")
@@ -133,7 +145,7 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 		return nil, badRequestf("from", "The range from %s to %s is %d days long; Pacer shows at most five years at a time.", q.From.Format(time.DateOnly), q.To.Format(time.DateOnly), d)
 	}
 	if q.By == metrics.Day && q.Days() > maxDayRangeDays {
-		return nil, badRequestf("by", "A daily view covers at most %d days, and this range has %d: choose by=week or a shorter range.", maxDayRangeDays, q.Days())
+		return nil, badRequestf("by", "A daily view covers at most %d days, and this range has %d: choose by=week, by=month or a shorter range.", maxDayRangeDays, q.Days())
 	}
 
 	seen := map[string]bool{}
@@ -156,6 +168,16 @@ func parseQuery(v url.Values, now time.Time) (*query, error) {
 	return q, nil
 }
 
+// requestQuery is the request's filter, with the display time zone of the configuration.
+func requestQuery(c *echo.Context) (*query, error) {
+	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
+	if err != nil {
+		return nil, err
+	}
+	q.loc = displayZone(c)
+	return q, nil
+}
+
 // maxNameLen bounds a service or team name in a request; longer is a mistake or an attack.
 const maxNameLen = 400
 
@@ -168,11 +190,17 @@ func findPreset(key string) *preset {
 	return nil
 }
 
-// rangeAt is the preset's range for a range ending on today: from the Monday weeks-1 weeks
-// before this week's Monday, through today.
+// rangeAt is the preset's range for a range ending on today: from the start of the week,
+// month or quarter n-1 periods before the current one, through today.
 func (p preset) rangeAt(today time.Time) (from, to time.Time) {
-	monday := today.AddDate(0, 0, -((int(today.Weekday()) + 6) % 7))
-	return monday.AddDate(0, 0, -7*(p.weeks-1)), today
+	_, start := metrics.PeriodKey(today, p.unit)
+	switch p.unit {
+	case metrics.Month:
+		return start.AddDate(0, -(p.n - 1), 0), today
+	case metrics.Quarter:
+		return start.AddDate(0, -3*(p.n-1), 0), today
+	}
+	return start.AddDate(0, 0, -7*(p.n-1)), today
 }
 
 func parseDate(v url.Values, key string) (time.Time, error) {
@@ -213,8 +241,8 @@ func (q *query) Values() url.Values {
 	if q.Team != "" {
 		v.Set("team", q.Team)
 	}
-	if q.By == metrics.Day {
-		v.Set("by", "day")
+	if q.By != metrics.Week {
+		v.Set("by", string(q.By))
 	}
 	return v
 }
@@ -255,13 +283,31 @@ func (q *query) withRange(from, to time.Time) *query {
 	return &c
 }
 
-// periodQuery narrows the query to the period starting at start (a week or a day).
+// periodQuery narrows the query to the period starting at start (a week, day, month or
+// quarter).
 func (q *query) periodQuery(start time.Time) *query {
-	end := start.AddDate(0, 0, 6)
-	if q.By == metrics.Day {
-		end = start
+	return q.withRange(start, nextPeriod(start, q.By).AddDate(0, 0, -1))
+}
+
+// nextPeriod is the start of the period after the one starting at start.
+func nextPeriod(start time.Time, by metrics.Period) time.Time {
+	switch by {
+	case metrics.Day:
+		return start.AddDate(0, 0, 1)
+	case metrics.Month:
+		return start.AddDate(0, 1, 0)
+	case metrics.Quarter:
+		return start.AddDate(0, 3, 0)
 	}
-	return q.withRange(start, end)
+	return start.AddDate(0, 0, 7)
+}
+
+// location is the display time zone, UTC when none was set.
+func (q *query) location() *time.Location {
+	if q.loc == nil {
+		return time.UTC
+	}
+	return q.loc
 }
 
 // withService is a copy of the query for one service.

@@ -68,7 +68,7 @@ func TestParseQueryErrors(t *testing.T) {
 		"from=2026-02-30":                      "from",
 		"to=03/25/2026":                        "to",
 		"from=0001-01-01":                      "from",
-		"by=quarter":                           "by",
+		"by=year":                              "by",
 		"period=1y":                            "period",
 		"from=2026-03-10&to=2026-03-09":        "from",
 		"from=2015-01-01&to=2026-01-01":        "from",

@@ -56,8 +56,8 @@ func TestInvestmentAndAgreementsPages(t *testing.T) {
 		{"/coverage?below_target=true&" + rng, "Coverage", []string{"Projects under the target of 90% on 15 Mar 2026", "pipelines/501", "Every project", `<input type="hidden" name="below_target" value="true">`}},
 		{"/rework?" + rng, "Rework", []string{"Two figures, two questions", "rework deployments ÷ deployments", "change failures ÷ deployments",
 			"1 of 3 deployments", "Latest change failures and the deployment that blamed each",
-			`blamed by <a href="/deployments?from=2026-03-03&amp;id=102&amp;period=custom&amp;to=2026-03-03">#102 (2026-03-03 12:30)</a>`,
-			`blames <a href="/deployments?from=2026-03-03&amp;id=101&amp;period=custom&amp;to=2026-03-03">#101 (2026-03-03 10:30)</a>`}},
+			`blamed by <a href="/deployments?from=2026-03-03&amp;id=102&amp;period=custom&amp;to=2026-03-03">#102 (2026-03-03 12:30 UTC)</a>`,
+			`blames <a href="/deployments?from=2026-03-03&amp;id=101&amp;period=custom&amp;to=2026-03-03">#101 (2026-03-03 10:30 UTC)</a>`}},
 	}
 	for _, p := range pages {
 		t.Run(p.path, func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestInvestmentAndAgreementsBadInput(t *testing.T) {
 		{"/merge-requests?approvals_below=two", 400, "approvals_below"},
 		{"/deployments?id=abc", 400, "id=&#34;abc&#34; is not a whole number"},
 		{"/coverage?below_target=maybe", 400, "use below_target=true or below_target=false"},
-		{"/investment?by=month", 400, "by=&#34;month&#34; is not a period"},
+		{"/investment?by=year", 400, "by=&#34;year&#34; is not a period"},
 		{"/investment?from=2026-02-30", 400, "is not a date"},
 		{"/investment?service=acme/nope", 404, "unknown service"},
 		{"/agreements?to=yesterday", 400, "is not a date"},

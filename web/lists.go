@@ -311,7 +311,7 @@ func (h *mrHeap) Pop() any {
 
 func (h *itemLists) query(c *echo.Context) (*query, url.Values, error) {
 	v := c.Request().URL.Query()
-	q, err := parseQuery(v, engineOf(c).Now())
+	q, err := requestQuery(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -458,8 +458,8 @@ func mrRows(q *query, ms []*metrics.MergeRequest) []views.MRRow {
 			Author:      m.Author,
 			AuthorHref:  authorHref(q, m.Author),
 			Labels:      m.Labels,
-			Merged:      formatTime(m.MergedAt),
-			Delivered:   formatTime(m.DeliveredAt),
+			Merged:      formatTime(m.MergedAt, q.location()),
+			Delivered:   formatTime(m.DeliveredAt, q.location()),
 			Coding:      views.Duration(m.CodingSeconds),
 			Pickup:      views.Duration(m.PickupSeconds),
 			Review:      views.Duration(m.ReviewSeconds),

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/views"
 )
 
@@ -20,6 +21,8 @@ type renderer struct {
 	assets  *assets
 	version string
 	now     func() time.Time // the engine's clock, for reading the filters of an error page
+	// store, when set, gives the layout the time of the last sync.
+	store *store.Store
 }
 
 // isFragment says whether the request wants only the swappable page body.
@@ -32,6 +35,7 @@ func isFragment(r *http.Request) bool {
 func (r *renderer) meta(c *echo.Context, q *query, title, nav string, hidden ...views.Hidden) views.PageMeta {
 	eng := engineOf(c)
 	services, err := eng.Services(c.Request().Context()) // the select is a convenience; a failure shows an empty list
+	q.loc = displayZone(c)
 	m := views.PageMeta{
 		Title:   title,
 		Nav:     nav,
@@ -97,6 +101,7 @@ func nothingSynced() views.Empty {
 // canonical URL of the view is pushed into the browser history.
 func (r *renderer) page(c *echo.Context, status int, m views.PageMeta, body templ.Component, canonical string) error {
 	r.account(c, &m)
+	r.synced(c, &m)
 	var comp templ.Component
 	fragment := isFragment(c.Request())
 	if fragment {
@@ -136,6 +141,54 @@ func (r *renderer) account(c *echo.Context, m *views.PageMeta) {
 		m.Open = "nobody signs in, so anyone who can reach this address sees every project. " +
 			"Set [auth] mode = \"gitlab\" in the configuration to have people sign in with GitLab (docs/operations.md)."
 	}
+}
+
+// synced names the display time zone and says when the projects the request may see last
+// synced without error (the latest of them), on every page.
+func (r *renderer) synced(c *echo.Context, m *views.PageMeta) {
+	v := viewOf(c)
+	if v == nil {
+		return
+	}
+	loc := displayZone(c)
+	m.Zone = loc.String()
+	if r.store == nil {
+		return
+	}
+	syncs, err := r.store.ProjectSyncs(c.Request().Context())
+	if err != nil {
+		return // the line is a convenience; the sync status page shows the error
+	}
+	var last *time.Time
+	running := false
+	for _, ps := range syncs {
+		if !v.scope.Sees(ps.Project.ID) {
+			continue
+		}
+		running = running || ps.Running()
+		if ps.OKAt != nil && (last == nil || ps.OKAt.After(*last)) {
+			last = ps.OKAt
+		}
+	}
+	switch {
+	case last != nil:
+		m.Synced = "Data synced " + formatTime(*last, loc)
+	case len(syncs) > 0:
+		m.Synced = "No sync has finished yet"
+	}
+	if running {
+		m.Synced += " · a sync is running"
+	}
+}
+
+// displayZone is the time zone times are shown in: the configuration's timezone.
+func displayZone(c *echo.Context) *time.Location {
+	if v := viewOf(c); v != nil {
+		if cfg := engineOf(c).Config(); cfg != nil && cfg.Location != nil {
+			return cfg.Location
+		}
+	}
+	return time.UTC
 }
 
 // section writes one section of a page, for HTMX to swap in place.
@@ -197,5 +250,11 @@ func knownPath(path string) bool {
 	return false
 }
 
-// Timestamps on pages are UTC (the metrics are); the format is short and sortable.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }
+// formatTime writes an instant for a page in the display time zone, named ("2026-03-03
+// 11:30 CET"); short and sortable. CSV and the API keep UTC.
+func formatTime(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("2006-01-02 15:04 MST")
+}

@@ -74,7 +74,7 @@ func New(o Options) (*Server, error) {
 		access:   rules,
 		cfg:      o.Config,
 		log:      o.Logger,
-		r:        &renderer{assets: a, version: o.Version, now: o.Engine.Now},
+		r:        &renderer{assets: a, version: o.Version, now: o.Engine.Now, store: o.Store},
 	}
 	// HEAD answers like GET without the body (monitors and link checkers use it).
 	// The client address in the log comes from X-Forwarded-For only when the peer is a proxy

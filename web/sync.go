@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -25,7 +24,7 @@ func (h *syncStatus) show(c *echo.Context) error {
 		return err
 	}
 	p := views.SyncPage{
-		Note: "The collector's last run per project. Times are UTC; a cursor is how far each resource has been read.",
+		Note: "The collector's last run per project, times in " + displayZone(c).String() + "; a cursor is how far each resource has been read.",
 		Empty: views.Empty{
 			Title: "Nothing has been synced yet",
 			Body:  "Pacer has no GitLab projects in this database.",
@@ -45,7 +44,7 @@ func (h *syncStatus) show(c *echo.Context) error {
 		row := views.SyncRow{Project: ps.Project.Path, URL: ps.Project.WebURL, State: "never", LastRun: "never", LastOK: "never", Error: ps.Error,
 			Requests: strconv.FormatInt(ps.Requests, 10)}
 		if ps.StartedAt != nil {
-			row.LastRun = formatTime(*ps.StartedAt)
+			row.LastRun = formatTime(*ps.StartedAt, displayZone(c))
 			switch {
 			case ps.Running():
 				row.State = "running"
@@ -57,7 +56,7 @@ func (h *syncStatus) show(c *echo.Context) error {
 			}
 		}
 		if ps.OKAt != nil {
-			row.LastOK = formatTime(*ps.OKAt)
+			row.LastOK = formatTime(*ps.OKAt, displayZone(c))
 		}
 		var names []string
 		for r := range ps.Cursors {
@@ -65,7 +64,7 @@ func (h *syncStatus) show(c *echo.Context) error {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			row.Cursors = append(row.Cursors, views.Option{Label: n, Value: ps.Cursors[store.Resource(n)].Format(time.DateTime)})
+			row.Cursors = append(row.Cursors, views.Option{Label: n, Value: formatTime(ps.Cursors[store.Resource(n)], displayZone(c))})
 		}
 		p.Rows = append(p.Rows, row)
 	}

@@ -122,7 +122,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"/?from=2026-13-01", 400, `from=&#34;2026-13-01&#34; is not a date`},
 		{"/cycle-time?to=yesterday", 400, "is not a date: use YYYY-MM-DD"},
-		{"/?by=month", 400, "by=&#34;month&#34; is not a period"},
+		{"/?by=year", 400, "by=&#34;year&#34; is not a period"},
 		{"/releases?period=3w", 400, "is not a period: use one of 4w, 12w, 26w, 52w"},
 		{"/?from=2026-03-10&to=2026-03-01", 400, "The range is reversed"},
 		{"/?from=1970-01-01&to=2026-01-01", 400, "at most five years"},
@@ -309,7 +309,7 @@ func TestHead(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	f.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/?by=month", nil))
+	f.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/?by=year", nil))
 	if rec.Code != 400 || rec.Body.Len() != 0 {
 		t.Errorf("HEAD with a bad filter: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
@@ -504,7 +504,7 @@ func TestErrorPageKeepsThePeriod(t *testing.T) {
 		"/rework?from=2026-02-30":            `<option value="custom" selected>`,
 		"/rework?to=yesterday":               `<option value="custom" selected>`,
 		"/rework?service=acme/nope":          `<option value="12w" selected>`,
-		"/rework?period=26w&by=month":        `<option value="26w" selected>`,
+		"/rework?period=26w&by=year":         `<option value="26w" selected>`,
 		"/rework?period=4w&service=nope":     `<option value="4w" selected>`,
 		"/merge-requests?sort=sideways":      `<option value="12w" selected>`,
 		"/deployments?hour=25&period=custom": `<option value="custom" selected>`,
