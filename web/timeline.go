@@ -44,7 +44,7 @@ func (h *timelines) show(c *echo.Context) error {
 	return h.r.page(c, http.StatusOK, m, views.TimelineView(page), "")
 }
 
-func utc(t time.Time) string { return formatTime(t, time.UTC) + " UTC" }
+func utc(t time.Time) string { return formatTime(t, time.UTC) }
 
 // timelinePage formats a timeline; names false leaves every person out.
 func timelinePage(q *query, tl *metrics.Timeline, names bool) views.TimelinePage {
