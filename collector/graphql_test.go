@@ -26,7 +26,7 @@ func (e *env) syncWith(t testing.TB, api string, wrap func(http.RoundTripper) ht
 	st := storetest.New(t)
 	opt := e.options()
 	opt.API = api
-	base := gqlBase()
+	base := e.transport()
 	if wrap != nil {
 		base = wrap(base)
 	}
@@ -37,9 +37,6 @@ func (e *env) syncWith(t testing.TB, api string, wrap func(http.RoundTripper) ht
 	}
 	return st, sum
 }
-
-// gqlBase is the transport under the tests' wrappers.
-var gqlBase = func() http.RoundTripper { return http.DefaultTransport }
 
 // exports renders the four CSV exports, by week and by day, over the whole history.
 func exports(t testing.TB, e *env, st *store.Store) string {
@@ -189,7 +186,7 @@ func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	for _, st := range []*store.Store{rest, gql} {
 		opt := e.options()
 		opt.API = collector.APIREST
-		opt.HTTPClient = &http.Client{Transport: gqlBase()}
+		opt.HTTPClient = &http.Client{Transport: e.transport()}
 		if st == gql {
 			opt.API = collector.APIGraphQL
 		}
@@ -205,16 +202,10 @@ func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 type graphQLOff struct {
 	next http.RoundTripper
 	off  atomic.Bool
-	// after, if > 0, sets off after that many GraphQL queries went through.
-	after int64
-	seen  atomic.Int64
 }
 
 func (g *graphQLOff) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
-		if g.after > 0 && g.seen.Add(1) > g.after {
-			g.off.Store(true)
-		}
 		if g.off.Load() {
 			return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Request: r,
 				Header: http.Header{"Content-Type": {"application/json"}},
@@ -228,10 +219,23 @@ func TestGraphQLTurnedOffMidSyncGivesTheSameResult(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, gitlabsim.GenOptions{Seed: 5, End: monday, Days: 14}, gitlabsim.ServerOptions{})
 	rest, _ := e.syncWith(t, collector.APIREST, nil)
-	gql, sum := e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
-		return &graphQLOff{next: next, after: 15}
-	})
-	sameResult(t, e, rest, gql, "graphql turned off mid-sync")
+	// GraphQL goes away once the first project is done: the projects in flight and those not
+	// started yet continue through REST.
+	off := &graphQLOff{next: e.transport()}
+	st := storetest.New(t)
+	opt := e.options()
+	opt.API = collector.APIAuto
+	opt.HTTPClient = &http.Client{Transport: off}
+	opt.Progress = func(p collector.Progress) {
+		if p.ProjectsDone > 0 {
+			off.off.Store(true)
+		}
+	}
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if err != nil {
+		t.Fatalf("sync: %v (failed: %+v)", err, sum.Failed)
+	}
+	sameResult(t, e, rest, st, "graphql turned off mid-sync")
 	n := map[string]int{}
 	for _, api := range sum.APIs {
 		n[api]++
@@ -275,7 +279,7 @@ func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
 	// --api graphql where GraphQL does not answer is an error that says what to do.
 	opt := e.options()
 	opt.API = collector.APIGraphQL
-	opt.HTTPClient = &http.Client{Transport: &graphQLOff{next: http.DefaultTransport, after: -1}}
+	opt.HTTPClient = &http.Client{Transport: &graphQLOff{next: http.DefaultTransport}}
 	opt.HTTPClient.Transport.(*graphQLOff).off.Store(true)
 	_, err := collector.Sync(context.Background(), storetest.New(t), opt)
 	if err == nil || !strings.Contains(err.Error(), "--api auto or rest") {
