@@ -246,9 +246,10 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 }
 
 // checkRetry decides which failures are worth another attempt. Every request the collector makes
-// is a GET, so transport errors (a dropped connection, a reset) are retried, unlike client-go's
-// default, which retries only errors known to happen before the request was written. Errors
-// that another attempt cannot fix fail at once.
+// only reads (GETs, and GraphQL queries, which are POSTs without side effects), so transport
+// errors (a dropped connection, a reset) are retried, unlike client-go's default, which retries
+// only errors known to happen before the request was written. Errors that another attempt
+// cannot fix fail at once.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
