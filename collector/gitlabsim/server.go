@@ -93,16 +93,29 @@ type Server struct {
 // NewServer starts serving o on 127.0.0.1 on a free port. It panics if it cannot listen
 // (tests and the demo cannot go on without it).
 func NewServer(o *Org, opt ServerOptions) *Server {
-	s := newServer(o, opt)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen(o, "127.0.0.1:0", opt)
 	if err != nil {
 		panic(fmt.Sprintf("gitlabsim: listen on loopback: %v", err))
 	}
+	return s
+}
+
+// Listen starts serving o on addr (host:port), for `pacer simulator`.
+func Listen(o *Org, addr string, opt ServerOptions) (*Server, error) {
+	s := newServer(o, opt)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	s.ln = ln
-	s.url = "http://" + ln.Addr().String()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.url = "http://" + net.JoinHostPort(host, port)
 	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
-	return s
+	return s, nil
 }
 
 func newServer(o *Org, opt ServerOptions) *Server {
