@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func graphqlPost(t *testing.T, s *Server, query string, vars map[string]any, hdr
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var out graphqlTestResponse
-	if resp.StatusCode != http.StatusNotFound {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("decode %s: %v", raw, err)
 		}
@@ -445,5 +446,195 @@ func TestGraphQLPipelinesAgreeWithREST(t *testing.T) {
 	}
 	if withCoverage == 0 {
 		t.Error("no pipeline with coverage")
+	}
+}
+
+// TestGraphQLLimits: page size, complexity, depth and query size, answered as GitLab does.
+func TestGraphQLLimits(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{})
+	defer s.Close()
+
+	// A page over 100: the field is null, the error names it, the rest of the data stands.
+	code, r := graphqlPost(t, s, `{ project(fullPath: "acme/monolith") { fullPath mergeRequests(first: 101) { nodes { iid } } } }`, nil)
+	if code != 200 || !strings.Contains(r.firstError(), "at most 100") ||
+		string(r.Data) != `{"project":{"fullPath":"acme/monolith","mergeRequests":null}}` {
+		t.Errorf("first: 101: %d %s", code, r.raw)
+	}
+	if len(r.Errors) == 1 && (len(r.Errors[0].Path) != 2 || r.Errors[0].Path[1] != "mergeRequests" || len(r.Errors[0].Locations) != 1) {
+		t.Errorf("error path or location: %+v", r.Errors[0])
+	}
+
+	// The score of a simple query, worked out by hand: iid 1, nodes 1+1; mergeRequests is a
+	// resolver connection: (2 + 1 + 1 for its default sort) × (1 + 50 × 0.01) = 6; project a
+	// resolver: 6 + 1; queryComplexity 1 + score 1.
+	code, r = graphqlPost(t, s, `{ project(fullPath: "acme/monolith") { mergeRequests(first: 50) { nodes { iid } } } queryComplexity { score } }`, nil)
+	if code != 200 || !strings.HasSuffix(string(r.Data), `"queryComplexity":{"score":9}}`) {
+		t.Errorf("score: %d %s", code, r.raw)
+	}
+
+	// Too complex: no data, GitLab's message.
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 30 {
+		b.WriteString("p" + strconv.Itoa(i) + `: project(fullPath: "acme/monolith") { mergeRequests(first: 100) { nodes { iid title } } } `)
+	}
+	b.WriteString("}")
+	code, r = graphqlPost(t, s, b.String(), nil)
+	if code != 200 || r.Data != nil || !regexp.MustCompile(`^Query has complexity of \d+, which exceeds max complexity of 250$`).MatchString(r.firstError()) {
+		t.Errorf("complexity: %d %s", code, r.raw)
+	}
+
+	// Too large: 422 before anything is parsed.
+	code, r = graphqlPost(t, s, "{ metadata { version } }"+strings.Repeat(" ", graphqlMaxQuerySize), nil)
+	if code != http.StatusUnprocessableEntity || r.firstError() != "Query too large" {
+		t.Errorf("size: %d %s", code, r.raw)
+	}
+
+	// Too deep.
+	deep := `{ project(fullPath: "acme/monolith") { ` + strings.Repeat("group { projects { nodes { ", 7) + "id" +
+		strings.Repeat(" } } }", 7) + " } }"
+	code, r = graphqlPost(t, s, deep, nil)
+	if code != 200 || !strings.HasPrefix(r.firstError(), "Query has depth of ") {
+		t.Errorf("depth: %d %s", code, r.raw)
+	}
+}
+
+// TestGraphQLSchemaErrors: unknown fields and arguments are refused with GitLab's wording.
+func TestGraphQLSchemaErrors(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{})
+	defer s.Close()
+	for _, c := range []struct{ query, want string }{
+		{`{ project(fullPath: "acme/monolith") { mergeRequests { nodes { iid nonsense } } } }`, "Field 'nonsense' doesn't exist on type 'MergeRequest'"},
+		{`{ project(fullPath: "acme/monolith") { mergeRequests(orderBy: "x") { count } } }`, "Field 'mergeRequests' doesn't accept argument 'orderBy'"},
+		{`{ project(fullPath: "acme/monolith") { mergeRequests(sort: SIDEWAYS) { count } } }`, "SIDEWAYS"},
+		{`{ project(fullPath: "acme/monolith") { id `, "Expected Name, found <EOF>"},
+		{`mutation { x }`, `"mutation"`},
+	} {
+		code, r := graphqlPost(t, s, c.query, nil)
+		if code != 200 || r.Data != nil || !strings.Contains(r.firstError(), c.want) {
+			t.Errorf("%s: %d %s", c.query, code, r.raw)
+		}
+	}
+	_, r := graphqlPost(t, s, `query { project(fullPath: "acme/monolith") {
+  mergeRequests { nodes { bogus } } } }`, nil)
+	if len(r.Errors) != 1 || len(r.Errors[0].Locations) != 1 || r.Errors[0].Locations[0].Line != 2 {
+		t.Errorf("location: %s", r.raw)
+	}
+	// A variable of the wrong type.
+	code, r := graphqlPost(t, s, `query($n: Int) { project(fullPath: "acme/monolith") { mergeRequests(first: $n) { count } } }`, map[string]any{"n": "ten"})
+	if code != 200 || !strings.Contains(r.firstError(), "$n") {
+		t.Errorf("variable: %d %s", code, r.raw)
+	}
+}
+
+// TestGraphQLAuth: the REST tokens authenticate GraphQL; none is anonymous (nothing private
+// visible, a lower limit); a bad one is refused.
+func TestGraphQLAuth(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{OAuthApps: []OAuthApp{{ClientID: "pacer"}}})
+	defer s.Close()
+	const q = `{ currentUser { username } project(fullPath: "acme/monolith") { fullPath } queryComplexity { limit } }`
+	for _, c := range []struct {
+		name string
+		hdr  []string
+		code int
+		want string
+	}{
+		{"private token", nil, 200, `{"currentUser":{"username":"pacer-reader"},"project":{"fullPath":"acme/monolith"},"queryComplexity":{"limit":250}}`},
+		{"bearer", []string{"PRIVATE-TOKEN", "", "Authorization", "Bearer " + DefaultToken}, 200, `"project":{"fullPath":"acme/monolith"}`},
+		{"anonymous", []string{"PRIVATE-TOKEN", ""}, 200, `{"currentUser":null,"project":null,"queryComplexity":{"limit":200}}`},
+		{"bad token", []string{"PRIVATE-TOKEN", "glpat-wrong"}, 401, `"Invalid token"`},
+		{"bad bearer", []string{"PRIVATE-TOKEN", "", "Authorization", "Bearer nope"}, 401, `"Invalid token"`},
+	} {
+		code, r := graphqlPost(t, s, q, nil, c.hdr...)
+		if code != c.code || !strings.Contains(string(r.raw), c.want) {
+			t.Errorf("%s: %d %s", c.name, code, r.raw)
+		}
+	}
+	// A person's OAuth token sees their projects only.
+	var member, outsider string
+	for _, u := range s.org.Users() {
+		if s.org.ProjectAccess(u.Username, "acme/monolith") >= GuestAccess {
+			member = u.Username
+		} else {
+			outsider = u.Username
+		}
+	}
+	for who, want := range map[string]string{member: `"project":{"fullPath":"acme/monolith"}`, outsider: `"project":null`} {
+		tok, ok := s.IssueOAuthToken("pacer", who)
+		if !ok {
+			t.Fatalf("no token for %s", who)
+		}
+		code, r := graphqlPost(t, s, q, nil, "PRIVATE-TOKEN", "", "Authorization", "Bearer "+tok.AccessToken)
+		if code != 200 || !strings.Contains(string(r.raw), want) || !strings.Contains(string(r.raw), `"username":"`+who+`"`) {
+			t.Errorf("%s: %d %s", who, code, r.raw)
+		}
+	}
+}
+
+// TestGraphQLSwitch: off at start and flipped at run time; REST is unaffected.
+func TestGraphQLSwitch(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{DisableGraphQL: true})
+	defer s.Close()
+	const q = `{ metadata { version } }`
+	if code, _ := graphqlPost(t, s, q, nil); code != http.StatusNotFound || s.GraphQLEnabled() {
+		t.Fatalf("disabled: %d", code)
+	}
+	s.SetGraphQL(true)
+	if code, r := graphqlPost(t, s, q, nil); code != 200 || len(r.Errors) > 0 {
+		t.Fatalf("enabled: %d %s", code, r.raw)
+	}
+	s.SetGraphQL(false)
+	if code, _ := graphqlPost(t, s, q, nil); code != http.StatusNotFound {
+		t.Fatalf("turned off: %d", code)
+	}
+	if resp, _ := get(t, s, "/api/v4/projects/acme%2Fmonolith"); resp.StatusCode != 200 {
+		t.Fatalf("REST with GraphQL off: %d", resp.StatusCode)
+	}
+	if n := s.RequestsByRoute()["POST /api/graphql"]; n != 3 {
+		t.Errorf("GraphQL requests counted: %d, want 3", n)
+	}
+}
+
+// TestGraphQLTimeout: a page too heavy for the budget comes back partial, with graphql-ruby's
+// timeout errors, after about the budget; a lighter page of the same query does not.
+func TestGraphQLTimeout(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{GraphQLNodeCost: time.Millisecond, GraphQLTimeout: 150 * time.Millisecond})
+	defer s.Close()
+	const q = `query($n: Int) { project(fullPath: "acme/monolith") { mergeRequests(first: $n) {
+  nodes { iid commits(first: 100) { nodes { sha } } notes(first: 100) { nodes { id } } } } } }`
+	start := time.Now()
+	code, r := graphqlPost(t, s, q, map[string]any{"n": 100})
+	took := time.Since(start)
+	if code != 200 || len(r.Errors) == 0 || !regexp.MustCompile(`^Timeout on \w+\.\w+$`).MatchString(r.firstError()) {
+		t.Fatalf("heavy page: %d %.300s", code, r.raw)
+	}
+	if took < 150*time.Millisecond || took > 5*time.Second {
+		t.Errorf("heavy page answered after %s, want about the 150ms budget", took)
+	}
+	if !regexp.MustCompile(`^\{"project":\{"mergeRequests":\{"nodes":\[\{"iid":"\d+","commits"`).Match(r.Data) || !strings.Contains(string(r.Data), "null") {
+		t.Errorf("want partial data: %.300s", r.Data)
+	}
+	code, r = graphqlPost(t, s, q, map[string]any{"n": 2})
+	if code != 200 || len(r.Errors) > 0 {
+		t.Fatalf("light page: %d %.300s", code, r.raw)
+	}
+}
+
+// TestGraphQLRateLimitAndFaults: a GraphQL request is one request to the shared limiter.
+func TestGraphQLRateLimit(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{RateLimit: 2})
+	defer s.Close()
+	const q = `{ metadata { version } }`
+	graphqlPost(t, s, q, nil)
+	get(t, s, "/api/v4/user")
+	code, _ := graphqlPost(t, s, q, nil)
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("third request: %d, want 429", code)
 	}
 }
