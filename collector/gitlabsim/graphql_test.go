@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -636,5 +637,198 @@ func TestGraphQLRateLimit(t *testing.T) {
 	code, _ := graphqlPost(t, s, q, nil)
 	if code != http.StatusTooManyRequests {
 		t.Fatalf("third request: %d, want 429", code)
+	}
+}
+
+// TestGraphQLFollowUpPages: an MR with more than 100 commits or notes says so, and the
+// follow-up query (project { mergeRequest(iid:) { commits(after:) } }) pages through the rest,
+// in REST's order.
+func TestGraphQLFollowUpPages(t *testing.T) {
+	t.Parallel()
+	o := Generate(GenOptions{Seed: 1, Days: 30, End: testEnd})
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	c := newClient(t, s)
+	const path = "acme/monolith"
+	const q = `query($path: ID!, $iid: String!, $commits: String, $notes: String) {
+  project(fullPath: $path) { mergeRequest(iid: $iid) {
+    commits(first: 100, after: $commits) { pageInfo { hasNextPage endCursor } nodes { sha } }
+    notes(first: 100, after: $notes) { pageInfo { hasNextPage endCursor } nodes { id } } } } }`
+	type conn struct {
+		PageInfo gqlPage `json:"pageInfo"`
+		Nodes    []struct {
+			Sha string `json:"sha"`
+			ID  string `json:"id"`
+		} `json:"nodes"`
+	}
+	for _, iid := range []int64{263, 729} { // 129 notes; 190 commits
+		var shas, noteIDs []string
+		after := map[string]any{"path": path, "iid": strconv.FormatInt(iid, 10)}
+		var commitsDone, notesDone bool
+		for more := true; more; {
+			var resp struct {
+				Data struct {
+					Project struct {
+						MergeRequest struct{ Commits, Notes conn } `json:"mergeRequest"`
+					} `json:"project"`
+				} `json:"data"`
+			}
+			if _, err := c.GraphQL.Do(gitlab.GraphQLQuery{Query: q, Variables: after}, &resp); err != nil {
+				t.Fatal(err)
+			}
+			m := resp.Data.Project.MergeRequest
+			more = false
+			if !commitsDone {
+				for _, n := range m.Commits.Nodes {
+					shas = append(shas, n.Sha)
+				}
+				if m.Commits.PageInfo.HasNextPage {
+					after["commits"], more = m.Commits.PageInfo.EndCursor, true
+				} else {
+					commitsDone = true
+				}
+			}
+			if !notesDone {
+				for _, n := range m.Notes.Nodes {
+					noteIDs = append(noteIDs, n.ID)
+				}
+				if m.Notes.PageInfo.HasNextPage {
+					after["notes"], more = m.Notes.PageInfo.EndCursor, true
+				} else {
+					notesDone = true
+				}
+			}
+		}
+		commits, err := gitlab.ScanAndCollect(func(p gitlab.PaginationOptionFunc) ([]*gitlab.Commit, *gitlab.Response, error) {
+			return c.MergeRequests.GetMergeRequestCommits(path, iid, &gitlab.GetMergeRequestCommitsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, p)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes, err := gitlab.ScanAndCollect(func(p gitlab.PaginationOptionFunc) ([]*gitlab.Note, *gitlab.Response, error) {
+			return c.Notes.ListMergeRequestNotes(path, iid, &gitlab.ListMergeRequestNotesOptions{
+				ListOptions: gitlab.ListOptions{PerPage: 100}, OrderBy: gitlab.Ptr("created_at"), Sort: gitlab.Ptr("asc")}, p)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantShas, wantIDs []string
+		for _, c := range commits {
+			wantShas = append(wantShas, c.ID)
+		}
+		for _, n := range notes {
+			wantIDs = append(wantIDs, strconv.FormatInt(n.ID, 10))
+		}
+		for i, id := range noteIDs {
+			noteIDs[i] = id[strings.LastIndex(id, "/")+1:]
+		}
+		if max(len(wantShas), len(wantIDs)) <= 100 {
+			t.Fatalf("!%d has %d commits and %d notes: the test needs more than 100", iid, len(wantShas), len(wantIDs))
+		}
+		if strings.Join(shas, ",") != strings.Join(wantShas, ",") || strings.Join(noteIDs, ",") != strings.Join(wantIDs, ",") {
+			t.Errorf("!%d: GraphQL %d commits %d notes, REST %d and %d, or in another order", iid, len(shas), len(noteIDs), len(wantShas), len(wantIDs))
+		}
+	}
+}
+
+// TestGraphQLGroupMergeRequests: one group query with includeSubgroups covers the MRs of every
+// project of the group but the archived one (and the shared-in one, which lives elsewhere),
+// as the per-project REST lists do.
+func TestGraphQLGroupMergeRequests(t *testing.T) {
+	t.Parallel()
+	o := smallOrg(3)
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	c := newClient(t, s)
+	since := testEnd.Add(-3 * 24 * time.Hour)
+	const q = `query($after: String, $since: Time) { group(fullPath: "acme") {
+  mergeRequests(includeSubgroups: true, updatedAfter: $since, sort: UPDATED_ASC, first: 20, after: $after) {
+    count pageInfo { hasNextPage endCursor } nodes { iid updatedAt project { fullPath } } } } }`
+	got := map[string]bool{}
+	last := ""
+	vars := map[string]any{"since": since.Format(time.RFC3339)}
+	for {
+		var resp struct {
+			Data struct {
+				Group struct {
+					MergeRequests struct {
+						Count    int     `json:"count"`
+						PageInfo gqlPage `json:"pageInfo"`
+						Nodes    []struct {
+							IID       string `json:"iid"`
+							UpdatedAt string `json:"updatedAt"`
+							Project   struct {
+								FullPath string `json:"fullPath"`
+							} `json:"project"`
+						} `json:"nodes"`
+					} `json:"mergeRequests"`
+				} `json:"group"`
+			} `json:"data"`
+		}
+		if _, err := c.GraphQL.Do(gitlab.GraphQLQuery{Query: q, Variables: vars}, &resp); err != nil {
+			t.Fatal(err)
+		}
+		mrs := resp.Data.Group.MergeRequests
+		for _, n := range mrs.Nodes {
+			if n.UpdatedAt < last {
+				t.Fatalf("not in updatedAt order: %s after %s", n.UpdatedAt, last)
+			}
+			last = n.UpdatedAt
+			got[n.Project.FullPath+"!"+n.IID] = true
+		}
+		if !mrs.PageInfo.HasNextPage {
+			if len(got) != mrs.Count {
+				t.Fatalf("read %d, count %d", len(got), mrs.Count)
+			}
+			break
+		}
+		vars["after"] = mrs.PageInfo.EndCursor
+	}
+	want := map[string]bool{}
+	for _, p := range o.projects {
+		if p.archived || p.shared {
+			continue
+		}
+		mrs, err := gitlab.ScanAndCollect(func(pg gitlab.PaginationOptionFunc) ([]*gitlab.BasicMergeRequest, *gitlab.Response, error) {
+			return c.MergeRequests.ListProjectMergeRequests(p.id, &gitlab.ListProjectMergeRequestsOptions{
+				ListOptions: gitlab.ListOptions{PerPage: 100}, State: gitlab.Ptr("all"), UpdatedAfter: &since}, pg)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mrs {
+			want[p.fullPath+"!"+strconv.FormatInt(m.IID, 10)] = true
+		}
+	}
+	if len(got) != len(want) || len(want) < 21 {
+		t.Fatalf("group query %d MRs, REST %d (the test needs more than a page)", len(got), len(want))
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("%s missing from the group query", k)
+		}
+	}
+}
+
+// TestGraphQLGet: GET with query and variables parameters, as GitLab accepts.
+func TestGraphQLGet(t *testing.T) {
+	t.Parallel()
+	s := NewServer(smallOrg(1), ServerOptions{})
+	defer s.Close()
+	v := url.Values{"query": {`query($p: ID!) { project(fullPath: $p) { fullPath } }`}, "variables": {`{"p":"acme/monolith"}`}}
+	resp, body := get(t, s, "/api/graphql?"+v.Encode())
+	if resp.StatusCode != 200 || string(body) != `{"data":{"project":{"fullPath":"acme/monolith"}}}`+"\n" {
+		t.Fatalf("GET: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestGenOptionsForMRs(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{500, 3000} {
+		opt := GenOptionsForMRs(1, n, 10)
+		opt.End = testEnd
+		if got := Generate(opt).MergeRequests(); got < n*8/10 || got > n*12/10 {
+			t.Errorf("GenOptionsForMRs(%d) %+v gave %d MRs", n, opt, got)
+		}
 	}
 }

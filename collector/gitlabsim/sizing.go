@@ -2,16 +2,15 @@ package gitlabsim
 
 import "math"
 
-// About how many merge requests a day (weekends included) the default organisation (12
-// services, the monolith among them, at scale 1) opens, and each further service.
-const (
-	mrsPerDay        = 57
-	mrsPerDayService = 2.7
-)
+// mrsPerServiceDay is about how many MRs a day (weekends included) each service beyond the
+// default dozen brings at Scale 1 (mrsPerScaleDay is the dozen's, the monolith among them).
+const mrsPerServiceDay = 2.7
 
 // GenOptionsForMRs returns options for an organisation with about n merge requests over days
 // of history (seeded with seed): the default dozen services busier, up to twice the usual
-// activity, then more services at that activity. n <= 0 gives the default organisation.
+// activity, then more services at that activity, as a large organisation has more projects
+// rather than busier people (ScaleFor only makes the dozen busier). n <= 0 gives the default
+// organisation.
 func GenOptionsForMRs(seed int64, n, days int) GenOptions {
 	opt := GenOptions{Seed: seed, Days: days}
 	if days <= 0 {
@@ -20,13 +19,13 @@ func GenOptionsForMRs(seed int64, n, days int) GenOptions {
 	if n <= 0 {
 		return opt
 	}
-	scale := float64(n) / float64(mrsPerDay*opt.Days)
+	scale := ScaleFor(n, opt.Days)
 	if scale <= 2 {
 		opt.Scale = max(scale, 0.05)
 		return opt
 	}
 	opt.Scale = 2
-	extra := (float64(n)/float64(opt.Days) - 2*mrsPerDay) / (2 * mrsPerDayService)
+	extra := (float64(n)/float64(opt.Days) - 2*mrsPerScaleDay) / (2 * mrsPerServiceDay)
 	opt.Services = 12 + int(math.Round(extra))
 	return opt
 }
