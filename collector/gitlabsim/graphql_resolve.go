@@ -249,10 +249,12 @@ func userField(u *user, name string) any {
 
 type resolverFunc func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error)
 
-var graphqlResolvers map[string]resolverFunc
+// graphqlResolvers maps "Type.field" to its resolver, for the types that are not connections,
+// edges, PageInfo or users (resolve handles those).
+var graphqlResolvers = graphqlResolverTable()
 
-func init() {
-	graphqlResolvers = map[string]resolverFunc{
+func graphqlResolverTable() map[string]resolverFunc {
+	rs := map[string]resolverFunc{
 		"Query.project":      resolveProject,
 		"Query.projects":     resolveProjects,
 		"Query.group":        resolveGroup,
@@ -285,7 +287,7 @@ func init() {
 		"mergeRequests": resolveGroupMergeRequests,
 		"projects":      resolveGroupProjects,
 	} {
-		graphqlResolvers["Group."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
+		rs["Group."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
 			return fn(ex, v.(*group), args, f)
 		}
 	}
@@ -315,41 +317,42 @@ func init() {
 		"mergeRequests": resolveProjectMergeRequests,
 		"pipelines":     resolvePipelines,
 	} {
-		graphqlResolvers["Project."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
+		rs["Project."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
 			return fn(ex, v.(*project), args, f)
 		}
 	}
-	graphqlResolvers["Repository.rootRef"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
+	rs["Repository.rootRef"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
 		return v.(repository).p.defaultBranch, nil
 	}
-	graphqlResolvers["Repository.empty"] = func(*gqlExec, any, map[string]any, *ast.Field) (any, error) { return false, nil }
-	graphqlResolvers["Repository.exists"] = func(*gqlExec, any, map[string]any, *ast.Field) (any, error) { return true, nil }
-	graphqlResolvers["Label.id"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
+	rs["Repository.empty"] = func(*gqlExec, any, map[string]any, *ast.Field) (any, error) { return false, nil }
+	rs["Repository.exists"] = func(*gqlExec, any, map[string]any, *ast.Field) (any, error) { return true, nil }
+	rs["Label.id"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
 		h := fnv.New32a()
 		h.Write([]byte(v.(label).title))
 		return gid("ProjectLabel", int64(h.Sum32()%1000000)+1), nil
 	}
-	graphqlResolvers["Label.title"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) { return v.(label).title, nil }
+	rs["Label.title"] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) { return v.(label).title, nil }
 	for name, fn := range mergeRequestFields {
-		graphqlResolvers["MergeRequest."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
+		rs["MergeRequest."+name] = func(ex *gqlExec, v any, args map[string]any, f *ast.Field) (any, error) {
 			return fn(ex, v.(*mergeRequest), args, f)
 		}
 	}
 	for name, fn := range commitFields {
-		graphqlResolvers["Commit."+name] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
+		rs["Commit."+name] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
 			return fn(v.(commitRef)), nil
 		}
 	}
 	for name, fn := range noteFields {
-		graphqlResolvers["Note."+name] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
+		rs["Note."+name] = func(_ *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
 			return fn(v.(*note)), nil
 		}
 	}
 	for name, fn := range pipelineFields {
-		graphqlResolvers["Pipeline."+name] = func(ex *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
+		rs["Pipeline."+name] = func(ex *gqlExec, v any, _ map[string]any, _ *ast.Field) (any, error) {
 			return fn(v.(*pipeline), ex.now), nil
 		}
 	}
+	return rs
 }
 
 func groupFullName(g *group) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vektah/gqlparser/v2/ast"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
 
@@ -830,5 +831,56 @@ func TestGenOptionsForMRs(t *testing.T) {
 		if got := Generate(opt).MergeRequests(); got < n*8/10 || got > n*12/10 {
 			t.Errorf("GenOptionsForMRs(%d) %+v gave %d MRs", n, opt, got)
 		}
+	}
+}
+
+// TestGraphQLSchemaIsServed: every field of the schema file has a resolver, and a query that
+// selects all of them runs without an error.
+func TestGraphQLSchemaIsServed(t *testing.T) {
+	t.Parallel()
+	schema := graphqlSchema()
+	generic := map[string]bool{"PageInfo": true, "UserCore": true, "MergeRequestAuthor": true, "MergeRequestReviewer": true, "CurrentUser": true}
+	for _, def := range schema.Types {
+		if def.BuiltIn || def.Kind != ast.Object || generic[def.Name] ||
+			strings.HasSuffix(def.Name, "Connection") || strings.HasSuffix(def.Name, "Edge") {
+			continue
+		}
+		for _, f := range def.Fields {
+			if !strings.HasPrefix(f.Name, "__") && graphqlResolvers[def.Name+"."+f.Name] == nil {
+				t.Errorf("no resolver for %s.%s", def.Name, f.Name)
+			}
+		}
+	}
+	s := NewServer(smallOrg(1), ServerOptions{})
+	defer s.Close()
+	user := `{ id username name bot state webUrl publicEmail }`
+	page := `pageInfo { hasNextPage hasPreviousPage startCursor endCursor }`
+	q := `{ currentUser ` + user + ` metadata { version revision enterprise }
+  group(fullPath: "acme") { id name fullPath fullName webUrl projects(includeSubgroups: true, first: 2) { count ` + page + ` edges { cursor node { id } } } }
+  projects(fullPaths: ["acme/monolith"]) { count nodes { id } }
+  project(fullPath: "acme/monolith") { id name path fullPath nameWithNamespace archived webUrl createdAt lastActivityAt
+    group { fullPath } repository { rootRef empty exists }
+    pipelines(first: 3) { count ` + page + ` nodes { id iid sha beforeSha ref status source createdAt updatedAt startedAt
+      finishedAt duration queuedDuration coverage path user ` + user + ` } }
+    mergeRequests(first: 5, state: merged, sort: MERGED_AT_DESC) { count ` + page + ` edges { cursor node {
+      __typename id iid title description state draft createdAt updatedAt mergedAt closedAt sourceBranch targetBranch
+      sourceProjectId targetProjectId projectId project { id } diffHeadSha mergeCommitSha squashCommitSha squash webUrl
+      author ` + user + ` mergeUser ` + user + ` approved userNotesCount commitCount headPipeline { id }
+      labels { count nodes { id title } } reviewers { nodes ` + user + ` } approvedBy { nodes ` + user + ` }
+      commits(first: 2) { count nodes { id sha shortId title message description authoredDate committedDate
+        authorName authorEmail committerName committerEmail author ` + user + ` webUrl } }
+      commitsWithoutMergeCommits(last: 1) { nodes { sha } }
+      notes(filter: ONLY_ACTIVITY, first: 3) { count nodes { id body system internal createdAt updatedAt author ` + user + `
+        systemNoteIconName url } } } } } }
+  queryComplexity { score limit } }`
+	code, r := graphqlPost(t, s, q, nil)
+	if code != 200 || len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"__typename":"MergeRequest"`) {
+		t.Fatalf("%d %s", code, r.raw)
+	}
+	// Query.mergeRequest(id:) finds the first of them by its global id.
+	id := regexp.MustCompile(`"gid://gitlab/MergeRequest/\d+"`).FindString(string(r.Data))
+	code, r = graphqlPost(t, s, `{ mergeRequest(id: `+id+`) { id } }`, nil)
+	if code != 200 || string(r.Data) != `{"mergeRequest":{"id":`+id+`}}` {
+		t.Fatalf("mergeRequest(id:): %d %s", code, r.raw)
 	}
 }
