@@ -180,7 +180,7 @@ func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 				e.srv.ResetCounters()
 				opt := e.options()
 				opt.API = api
-				count := &routeCounter{next: e.transport()}
+				count := &routeCounter{next: http.DefaultTransport}
 				opt.HTTPClient = &http.Client{Transport: count}
 				start := time.Now()
 				sum, err := collector.Sync(context.Background(), st, opt)

@@ -139,7 +139,7 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("collector: %w", err)
 	}
 	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
-		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage)}
+		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
 	c, err := newClient(opt, &s.counts)
 	if err != nil {
 		return Summary{}, err
@@ -230,6 +230,7 @@ type syncer struct {
 
 	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
 	gqlBatch *batchSizer // MRs per GraphQL details query
+	gqlList  *batchSizer // MRs per GraphQL listing page
 }
 
 func (s *syncer) add(f func(p *Progress)) {

@@ -26,11 +26,9 @@ func (e *env) syncWith(t testing.TB, api string, wrap func(http.RoundTripper) ht
 	st := storetest.New(t)
 	opt := e.options()
 	opt.API = api
-	base := e.transport()
 	if wrap != nil {
-		base = wrap(base)
+		opt.HTTPClient = &http.Client{Transport: wrap(http.DefaultTransport)}
 	}
-	opt.HTTPClient = &http.Client{Transport: base}
 	sum, err := collector.Sync(context.Background(), st, opt)
 	if err != nil {
 		t.Fatalf("sync through %s: %v (failed: %+v)", api, err, sum.Failed)
@@ -186,7 +184,6 @@ func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	for _, st := range []*store.Store{rest, gql} {
 		opt := e.options()
 		opt.API = collector.APIREST
-		opt.HTTPClient = &http.Client{Transport: e.transport()}
 		if st == gql {
 			opt.API = collector.APIGraphQL
 		}
@@ -197,38 +194,18 @@ func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	sameResult(t, e, rest, gql, "graphql, incremental")
 }
 
-// graphQLOff answers every GraphQL query with 404 once off is set, as an instance without
-// GraphQL does.
-type graphQLOff struct {
-	next http.RoundTripper
-	off  atomic.Bool
-}
-
-func (g *graphQLOff) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
-		if g.off.Load() {
-			return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Request: r,
-				Header: http.Header{"Content-Type": {"application/json"}},
-				Body:   io.NopCloser(strings.NewReader(`{"message":"404 Not Found"}`))}, nil
-		}
-	}
-	return g.next.RoundTrip(r)
-}
-
 func TestGraphQLTurnedOffMidSyncGivesTheSameResult(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, gitlabsim.GenOptions{Seed: 5, End: monday, Days: 14}, gitlabsim.ServerOptions{})
 	rest, _ := e.syncWith(t, collector.APIREST, nil)
-	// GraphQL goes away once the first project is done: the projects in flight and those not
-	// started yet continue through REST.
-	off := &graphQLOff{next: e.transport()}
+	// The simulator's GraphQL goes away once the first project is done: the projects in
+	// flight and those not started yet continue through REST.
 	st := storetest.New(t)
 	opt := e.options()
 	opt.API = collector.APIAuto
-	opt.HTTPClient = &http.Client{Transport: off}
 	opt.Progress = func(p collector.Progress) {
 		if p.ProjectsDone > 0 {
-			off.off.Store(true)
+			e.srv.SetGraphQL(false)
 		}
 	}
 	sum, err := collector.Sync(context.Background(), st, opt)
@@ -252,12 +229,8 @@ func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
 		off  bool
 		want string
 	}{{false, collector.APIGraphQL}, {true, collector.APIREST}} {
-		off := &graphQLOff{}
-		off.off.Store(tc.off)
-		st, sum := e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
-			off.next = next
-			return off
-		})
+		e.srv.SetGraphQL(!tc.off)
+		st, sum := e.syncWith(t, collector.APIAuto, nil)
 		if len(sum.APIs) != len(e.org.Truth().Projects) {
 			t.Errorf("off=%v: APIs of %d projects, want %d", tc.off, len(sum.APIs), len(e.org.Truth().Projects))
 		}
@@ -277,10 +250,9 @@ func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
 		}
 	}
 	// --api graphql where GraphQL does not answer is an error that says what to do.
+	e.srv.SetGraphQL(false)
 	opt := e.options()
 	opt.API = collector.APIGraphQL
-	opt.HTTPClient = &http.Client{Transport: &graphQLOff{next: http.DefaultTransport}}
-	opt.HTTPClient.Transport.(*graphQLOff).off.Store(true)
 	_, err := collector.Sync(context.Background(), storetest.New(t), opt)
 	if err == nil || !strings.Contains(err.Error(), "--api auto or rest") {
 		t.Errorf("--api graphql without GraphQL: %v", err)
@@ -346,5 +318,28 @@ func TestGraphQLBatchShrinksOnComplexityAndTimeoutErrors(t *testing.T) {
 	// Only the first batches fail: later ones start from the size learnt.
 	if fails := h.n.Load(); fails > int64(len(sum.APIs))*4 {
 		t.Errorf("%d heavy answers: the batch size was not learnt", fails)
+	}
+}
+
+// The simulator's own timeout (GitLab's "Timeout on MergeRequest.commits", fields left null),
+// tight enough that a listing page of 100 MRs and a details batch of 8 time out: pages and
+// batches shrink until they fit, and the rows are REST's.
+func TestGraphQLBatchShrinksOnTheSimulatorsTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(11), gitlabsim.ServerOptions{GraphQLNodeCost: time.Millisecond, GraphQLTimeout: 60 * time.Millisecond})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	gq := &countGraphQL{}
+	gql, sum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
+		gq.next = next
+		return gq
+	})
+	sameResult(t, e, rest, gql, "graphql with the simulator's timeout")
+	for path, api := range sum.APIs {
+		if api != collector.APIGraphQL {
+			t.Errorf("%s fell back to %s", path, api)
+		}
+	}
+	if gq.maxBatch.Load() < 2 {
+		t.Errorf("largest batch asked for: %d", gq.maxBatch.Load())
 	}
 }

@@ -176,13 +176,11 @@ type gqlDetails struct {
 	} `json:"approvedBy"`
 }
 
-// gqlMRListPage is the page size of the listing: its nodes are light, so GitLab's maximum.
-const gqlMRListPage = gqlMaxPage
-
 // syncMergeRequestsGraphQL is syncMergeRequests through GraphQL: the same bound (cursor less the
 // overlap, or since), the same rows, saved page by page with the cursor they cover. Paging
 // follows GraphQL's keyset cursors (endCursor), which, unlike REST offsets, do not skip an item
-// that moves to the end while the listing runs.
+// that moves to the end while the listing runs. Pages are GitLab's largest, 100 MRs (the nodes
+// are light), smaller after a page timed out or was too complex, growing back while fast.
 func (s *syncer) syncMergeRequestsGraphQL(ctx context.Context, p store.Project) error {
 	from, ok, err := s.st.Cursor(ctx, p.ID, store.ResourceMergeRequests)
 	if err != nil {
@@ -204,10 +202,20 @@ func (s *syncer) syncMergeRequestsGraphQL(ctx context.Context, p store.Project) 
 				} `json:"mergeRequests"`
 			} `json:"project"`
 		}
-		vars := map[string]any{"path": p.Path, "first": gqlMRListPage, "after": after, "since": from.UTC().Format(time.RFC3339)}
-		if err := s.graphql(ctx, "list merge requests of "+p.Path, gqlListQuery, vars, &out); err != nil {
+		size := s.gqlList.get()
+		vars := map[string]any{"path": p.Path, "first": size, "after": after, "since": from.UTC().Format(time.RFC3339)}
+		start := time.Now()
+		err := s.graphql(ctx, "list merge requests of "+p.Path, gqlListQuery, vars, &out)
+		var ge *gqlError
+		if errors.As(err, &ge) && ge.shrinks() && size > 1 {
+			// Too heavy: the same page again, smaller.
+			s.opt.Logger.Debug("graphql page shrinks", "project", p.Path, "from", size, "to", s.gqlList.shrink(size), "err", ge.msg)
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		s.gqlList.done(size, time.Since(start))
 		if out.Project == nil {
 			return explain("list merge requests of "+p.Path, fmt.Errorf("GraphQL has no project %s: %w", p.Path, errProjectGone))
 		}

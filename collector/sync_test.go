@@ -31,12 +31,6 @@ type env struct {
 	org *gitlabsim.Org
 	srv *gitlabsim.Server
 	cfg *config.Config
-	so  gitlabsim.ServerOptions
-	// cleanup registers a function to run when the test ends.
-	cleanup func(func())
-
-	standInOnce sync.Once
-	standIn     func() http.RoundTripper
 }
 
 func newEnv(t testing.TB, gen gitlabsim.GenOptions, so gitlabsim.ServerOptions) *env {
@@ -46,7 +40,7 @@ func newEnv(t testing.TB, gen gitlabsim.GenOptions, so gitlabsim.ServerOptions) 
 	t.Cleanup(srv.Close)
 	cfg := config.Default()
 	cfg.Bots.Usernames = org.BotUsernames()
-	return &env{org: org, srv: srv, cfg: cfg, so: so, cleanup: t.Cleanup}
+	return &env{org: org, srv: srv, cfg: cfg}
 }
 
 func (e *env) options() collector.Options {
