@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -150,4 +152,87 @@ func (b *busyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := b.next.RoundTrip(r)
 	b.total.Add(int64(time.Since(start)))
 	return resp, err
+}
+
+// BenchmarkSyncRESTvsGraphQL syncs one organisation from scratch through REST and through
+// GraphQL, from a simulator that adds 20 ms to every request and allows 2,000 requests a minute
+// (GitLab.com's authenticated limit; Pacer paces itself at 66% of it), and reports requests per
+// MR, all and of the merge-request part (listing, commits, notes, approvals, authors; GraphQL
+// queries count there), the wall time, and the bound requests ÷ the paced rate. Its size is
+// PACER_BENCH_MRS (about; default 10000); PACER_BENCH_RATE changes the limit (0: none).
+func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
+	const latency = 20 * time.Millisecond
+	mrs := envInt(b, "PACER_BENCH_MRS", 10000)
+	rate := envInt(b, "PACER_BENCH_RATE", 2000)
+	// 190 days of the default organisation have about 10,000 MRs; more MRs come from more
+	// activity over the same days.
+	gen := gitlabsim.GenOptions{Seed: 1, End: monday, Days: 190, Scale: float64(mrs) / 10000}
+	so := gitlabsim.ServerOptions{Latency: latency, RateLimit: rate}
+	if rate == 0 {
+		so.RateLimit = gitlabsim.DefaultRateLimit
+	}
+	e := newEnv(b, gen, so)
+	n := len(e.org.Truth().MergeRequests)
+	for _, api := range []string{collector.APIREST, collector.APIGraphQL} {
+		b.Run(api, func(b *testing.B) {
+			for range b.N {
+				st := storetest.New(b)
+				e.srv.ResetCounters()
+				opt := e.options()
+				opt.API = api
+				count := &routeCounter{next: http.DefaultTransport}
+				opt.HTTPClient = &http.Client{Transport: count}
+				start := time.Now()
+				sum, err := collector.Sync(context.Background(), st, opt)
+				wall := time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total, mrPart := float64(sum.Requests), float64(count.mrPart.Load())
+				b.ReportMetric(float64(n), "MRs")
+				b.ReportMetric(total/float64(n), "requests/MR")
+				b.ReportMetric(mrPart/float64(n), "mr-path-requests/MR")
+				b.ReportMetric(float64(count.graphql.Load()), "graphql-requests")
+				b.ReportMetric(total, "requests")
+				b.ReportMetric(wall.Seconds(), "wall-s")
+				if rate > 0 {
+					bound := total / (float64(rate) * 0.66 / 60)
+					b.ReportMetric(bound, "bound-s")
+					b.ReportMetric(wall.Seconds()/bound, "wall/bound")
+				}
+				b.ReportMetric(float64(sum.RateLimitWaits), "429-waits")
+			}
+		})
+	}
+}
+
+func envInt(b *testing.B, key string, def int) int {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", key, v, err)
+	}
+	return n
+}
+
+// routeCounter counts the requests of the merge-request part, as the client sends them.
+type routeCounter struct {
+	next    http.RoundTripper
+	mrPart  atomic.Int64
+	graphql atomic.Int64
+}
+
+func (c *routeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, "/api/graphql"):
+		c.graphql.Add(1)
+		c.mrPart.Add(1)
+	case strings.Contains(p, "/merge_requests") && !strings.Contains(p, "/deployments/"), strings.Contains(p, "/users/"):
+		c.mrPart.Add(1)
+	}
+	return c.next.RoundTrip(r)
 }

@@ -100,6 +100,7 @@ type transport struct {
 	inflight chan struct{}
 	counts   *counters
 	limiter  *adaptiveLimiter
+	prefix   string // the instance's path below the host ("/gitlab"), or ""
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -109,6 +110,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, req.Context().Err()
 	}
 	defer func() { <-t.inflight }()
+	if t.prefix != "" && req.URL.Path == gitlab.GraphQLAPIEndpoint {
+		// client-go sends GraphQL to /api/graphql at the host's root, whatever the base URL;
+		// an instance under a path (https://example.com/gitlab) serves it below that path.
+		r := req.Clone(req.Context())
+		r.URL.Path = t.prefix + gitlab.GraphQLAPIEndpoint
+		r.URL.RawPath = ""
+		req = r
+	}
 	t.counts.requests.Add(1)
 	if n, ok := req.Context().Value(projectCounterKey{}).(*atomic.Int64); ok {
 		n.Add(1)
@@ -237,9 +246,10 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 }
 
 // checkRetry decides which failures are worth another attempt. Every request the collector makes
-// is a GET, so transport errors (a dropped connection, a reset) are retried, unlike client-go's
-// default, which retries only errors known to happen before the request was written. Errors
-// that another attempt cannot fix fail at once.
+// only reads (GETs, and GraphQL queries, which are POSTs without side effects), so transport
+// errors (a dropped connection, a reset) are retried, unlike client-go's default, which retries
+// only errors known to happen before the request was written. Errors that another attempt
+// cannot fix fail at once.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -262,10 +272,19 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return true, nil
+	case isGraphQL(resp.Request) && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout):
+		// GitLab's answer to a GraphQL query that ran out of its 30 s: asking again for the
+		// same would time out again; the caller asks for fewer items instead.
+		return false, nil
 	case resp.StatusCode == 0, resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 		return true, nil
 	}
 	return false, nil
+}
+
+// isGraphQL reports whether req is a GraphQL query (POST /api/graphql).
+func isGraphQL(req *http.Request) bool {
+	return req != nil && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, gitlab.GraphQLAPIEndpoint)
 }
 
 // newClient builds the one client-go client a sync shares.
@@ -291,7 +310,12 @@ func newClient(opt Options, counts *counters) (*gitlab.Client, error) {
 		next = http.DefaultTransport
 	}
 	limiter := newAdaptiveLimiter(opt.Concurrency, counts)
-	hc.Transport = &transport{next: next, inflight: make(chan struct{}, opt.Concurrency), counts: counts, limiter: limiter}
+	prefix := ""
+	if u, err := url.Parse(base); err == nil {
+		prefix = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v4")
+	}
+	hc.Transport = &transport{next: next, inflight: make(chan struct{}, opt.Concurrency), counts: counts, limiter: limiter,
+		prefix: prefix}
 	waitMin := opt.RetryWaitMin
 	if waitMin <= 0 {
 		waitMin = defaultRetryWaitMin

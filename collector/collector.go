@@ -54,6 +54,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. The simulator passes its own.
 	Now func() time.Time
+	// API chooses how merge requests are read: APIREST (the default, when empty), APIGraphQL,
+	// or APIAuto, which probes the instance once and reads through GraphQL where it answers and
+	// through REST where not (per project: a project whose GraphQL fails continues on REST).
+	// Deployments, environments and pipelines are read through REST either way.
+	API string
 	// RetryWaitMin is the first wait before retrying a 5xx or a dropped connection (doubling
 	// after); 0 means 250 ms. Rate-limit waits follow the server's headers instead.
 	RetryWaitMin time.Duration
@@ -79,6 +84,9 @@ type Progress struct {
 	Requests       int64 // HTTP requests sent, retries included
 	RateLimitWaits int64 // waits for 429s or an exhausted rate limit
 	Elapsed        time.Duration
+	// Remaining is the estimated time left, from the rate projects finished at so far; 0
+	// until one has.
+	Remaining time.Duration
 }
 
 // ProjectFailure is a project (or group) that could not be synced, with why.
@@ -92,6 +100,9 @@ type ProjectFailure struct {
 type Summary struct {
 	Progress
 	Failed []ProjectFailure
+	// APIs says, per project path, how its merge requests were read: "graphql" or "rest"
+	// ("rest" also for a project that fell back to REST when GraphQL failed).
+	APIs map[string]string
 }
 
 // ErrProjectsFailed is wrapped by Sync's error when some projects or groups failed while
@@ -115,13 +126,20 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.API == "" {
+		opt.API = APIREST
+	}
+	if _, err := ParseAPI(opt.API); err != nil {
+		return Summary{}, fmt.Errorf("collector: %w", err)
+	}
 	if len(opt.Groups) == 0 && len(opt.Projects) == 0 {
 		return Summary{}, errors.New("collector: nothing to sync: give at least one group or project")
 	}
 	if _, err := APIBaseURL(opt.BaseURL); err != nil {
 		return Summary{}, fmt.Errorf("collector: %w", err)
 	}
-	s := &syncer{opt: opt, st: st, start: time.Now()}
+	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
+		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
 	c, err := newClient(opt, &s.counts)
 	if err != nil {
 		return Summary{}, err
@@ -140,6 +158,9 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	s.progress.ProjectsTotal = len(projects)
 	s.mu.Unlock()
 	s.report()
+	if err := s.chooseAPI(ctx, projects); err != nil {
+		return s.summary(), err
+	}
 
 	work := make(chan store.Project)
 	var wg sync.WaitGroup
@@ -202,9 +223,14 @@ type syncer struct {
 	counts counters
 	start  time.Time
 
-	mu       sync.Mutex // guards progress and failed; serialises Progress calls
+	mu       sync.Mutex // guards progress, failed and apis; serialises Progress calls
 	progress Progress
 	failed   []ProjectFailure
+	apis     map[string]string
+
+	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
+	gqlBatch *batchSizer // MRs per GraphQL details query
+	gqlList  *batchSizer // MRs per GraphQL listing page
 }
 
 func (s *syncer) add(f func(p *Progress)) {
@@ -219,6 +245,9 @@ func (s *syncer) snapshot() Progress {
 	p.Requests = s.counts.requests.Load()
 	p.RateLimitWaits = s.counts.rateLimitWaits.Load()
 	p.Elapsed = time.Since(s.start)
+	if p.ProjectsDone > 0 && p.ProjectsTotal > p.ProjectsDone {
+		p.Remaining = time.Duration(float64(p.Elapsed) / float64(p.ProjectsDone) * float64(p.ProjectsTotal-p.ProjectsDone))
+	}
 	return p
 }
 
@@ -234,7 +263,10 @@ func (s *syncer) report() {
 func (s *syncer) summary() Summary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sum := Summary{Progress: s.snapshot(), Failed: append([]ProjectFailure(nil), s.failed...)}
+	sum := Summary{Progress: s.snapshot(), Failed: append([]ProjectFailure(nil), s.failed...), APIs: map[string]string{}}
+	for k, v := range s.apis {
+		sum.APIs[k] = v
+	}
 	sort.Slice(sum.Failed, func(i, j int) bool { return sum.Failed[i].Path < sum.Failed[j].Path })
 	return sum
 }
@@ -272,12 +304,38 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
 		return err
 	}
+	api := APIREST
+	if s.graphQL.Load() {
+		api = APIGraphQL
+	}
+	// viaAPI runs a merge-request step through GraphQL while the project reads it so, else
+	// through REST; with auto, a GraphQL failure REST can stand in for moves the project (and,
+	// when GraphQL is unavailable, the rest of the sync) to REST, and the step runs again
+	// there from what was committed.
+	viaAPI := func(gql, rest func(context.Context, store.Project) error) func(context.Context, store.Project) error {
+		return func(ctx context.Context, p store.Project) error {
+			if api != APIGraphQL {
+				return rest(ctx, p)
+			}
+			err := gql(ctx, p)
+			if err == nil || ctx.Err() != nil || s.opt.API != APIAuto || !errors.Is(err, errGraphQL) {
+				return err
+			}
+			api = APIREST
+			if errors.Is(err, errGraphQLUnavailable) && s.graphQL.CompareAndSwap(true, false) {
+				log.Warn("GraphQL is unavailable; the sync continues through REST", "err", err)
+			} else {
+				log.Warn("GraphQL failed; this project continues through REST", "err", err)
+			}
+			return rest(ctx, p)
+		}
+	}
 	steps := []struct {
 		name string
 		run  func(context.Context, store.Project) error
 	}{
-		{"merge requests", s.syncMergeRequests},
-		{"merge request details", s.syncMergeRequestDetails},
+		{"merge requests", viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
+		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
 		{"deployments", s.syncDeployments},
 		{"deployment merge requests", s.syncDeploymentLinks},
 		{"pipelines", s.syncPipelines},
@@ -303,11 +361,17 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	// The outcome is written even when ctx was cancelled, so the status page shows it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	s.apis[p.Path] = api
+	s.mu.Unlock()
+	if aerr := s.st.SetProjectSyncAPI(fctx, p.ID, api); aerr != nil && err == nil {
+		err = aerr
+	}
 	if ferr := s.st.FinishProjectSync(fctx, p.ID, ranAt(), requests.Load(), err); ferr != nil && err == nil {
 		err = ferr
 	}
 	if err == nil {
-		log.Info("project synced", "requests", requests.Load(), "seconds", ranAt().Sub(started).Seconds())
+		log.Info("project synced", "api", api, "requests", requests.Load(), "seconds", ranAt().Sub(started).Seconds())
 	} else if ctx.Err() == nil {
 		log.Error("project failed", "requests", requests.Load(), "err", err)
 	}

@@ -135,18 +135,7 @@ func (s *syncer) syncMergeRequestDetails(ctx context.Context, p store.Project) e
 	if err != nil {
 		return err
 	}
-	b := newWriteBatch(func(ctx context.Context, ds []store.MergeRequestDetails) (int, error) {
-		missing, err := s.st.ReplaceMergeRequestDetailsBatch(ctx, ds)
-		if err != nil {
-			return 0, err
-		}
-		s.add(func(pr *Progress) { pr.Details += int64(len(ds) - len(missing)) })
-		var errs []error
-		for _, iid := range missing {
-			errs = append(errs, fmt.Errorf("store: replace details of MR %d!%d: %w", p.ID, iid, store.ErrNotFound))
-		}
-		return len(ds) - len(missing), errors.Join(errs...)
-	})
+	b := s.detailsBatch(p)
 	var mu sync.Mutex
 	var gone []int64
 	err = parallel(ctx, s.opt.Concurrency, mrs, func(ctx context.Context, m store.MergeRequest) error {

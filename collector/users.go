@@ -73,6 +73,29 @@ func (c *userCache) ensure(ctx context.Context, id int64, username string) error
 	}
 }
 
+// learn records a user whose bot flag came with an answer (GraphQL's author { bot }), as
+// ensure would after looking it up, without a request. A user known already is left as is, as
+// ensure leaves it.
+func (c *userCache) learn(ctx context.Context, u store.User) error {
+	if u.ID == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	_, ok := c.known[u.ID]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	u.FetchedAt = c.s.now()
+	if err := c.s.st.UpsertUser(ctx, u); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.known[u.ID] = u
+	c.mu.Unlock()
+	return nil
+}
+
 func (c *userCache) fetch(ctx context.Context, id int64, username string) (store.User, error) {
 	u := store.User{ID: id, Username: username, FetchedAt: c.s.now()}
 	gu, _, err := c.s.gl.Users.GetUser(id, gitlab.GetUsersOptions{}, reqOpts(ctx)...)

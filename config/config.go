@@ -23,6 +23,7 @@ type Config struct {
 	Groups       []string       `toml:"groups"`
 	Projects     []string       `toml:"projects"`
 	Database     string         `toml:"database"`
+	API          string         `toml:"api"` // how merge requests are read: auto (default), rest or graphql
 	Timezone     string         `toml:"timezone"`
 	BaseURL      string         `toml:"base_url"`
 	Production   Production     `toml:"production"`
@@ -318,6 +319,13 @@ func Parse(name string, data []byte) (*Config, error) {
 // resolveWith fills defaults and compiled fields; bad values are reported through bad.
 func (c *Config) resolveWith(bad func(key, msg string)) {
 	c.Location = time.UTC
+	switch c.API = strings.ToLower(strings.TrimSpace(c.API)); c.API {
+	case "":
+		c.API = "auto"
+	case "auto", "rest", "graphql":
+	default:
+		bad("api", fmt.Sprintf("%q is not an API (use auto, rest or graphql)", c.API))
+	}
 	if c.Timezone != "" {
 		loc, err := time.LoadLocation(c.Timezone)
 		if err != nil {

@@ -79,7 +79,8 @@ type ProjectSync struct {
 	FinishedAt *time.Time // nil while a sync runs, or when one was killed
 	OKAt       *time.Time // the last sync that finished without error
 	Error      string     // the last sync's error; empty when it succeeded
-	Requests   int64      // REST requests the last sync made for this project
+	Requests   int64      // requests (REST and GraphQL) the last sync made for this project
+	API        string     // how the last sync read its merge requests: "graphql", "rest", or "" (before 0009)
 	Cursors    map[Resource]time.Time
 }
 
@@ -90,7 +91,8 @@ func (p ProjectSync) Running() bool { return p.StartedAt != nil && p.FinishedAt 
 // ordered by path.
 func (s *Store) ProjectSyncs(ctx context.Context) ([]ProjectSync, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+`,
-			ps.started_at, ps.finished_at, ps.ok_at, COALESCE(ps.error, ''), COALESCE(ps.requests, 0)
+			ps.started_at, ps.finished_at, ps.ok_at, COALESCE(ps.error, ''), COALESCE(ps.requests, 0),
+			COALESCE(ps.api, '')
 		FROM projects p LEFT JOIN project_syncs ps ON ps.project_id = p.id
 		ORDER BY p.path`)
 	if err != nil {
@@ -103,7 +105,7 @@ func (s *Store) ProjectSyncs(ctx context.Context) ([]ProjectSync, error) {
 		var ps ProjectSync
 		var discovered int64
 		var started, finished, ok sql.NullInt64
-		dest := append(projectDest(&ps.Project, &discovered), &started, &finished, &ok, &ps.Error, &ps.Requests)
+		dest := append(projectDest(&ps.Project, &discovered), &started, &finished, &ok, &ps.Error, &ps.Requests, &ps.API)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: project syncs: %w", err)
 		}
@@ -143,7 +145,7 @@ func (s *Store) StartProjectSync(ctx context.Context, projectID int64, at time.T
 	_, err := s.ingestExec(ctx, `INSERT INTO project_syncs(project_id, started_at, finished_at, error, requests)
 		VALUES (?, ?, NULL, '', 0)
 		ON CONFLICT(project_id) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL,
-			error = '', requests = 0`, projectID, at.Unix())
+			error = '', requests = 0, api = ''`, projectID, at.Unix())
 	if err != nil {
 		return fmt.Errorf("store: start sync of project %d: %w", projectID, err)
 	}
@@ -165,6 +167,16 @@ func (s *Store) FinishProjectSync(ctx context.Context, projectID int64, at time.
 		WHERE project_id = ?`, at.Unix(), msg, requests, okAt, projectID)
 	if err != nil {
 		return fmt.Errorf("store: finish sync of project %d: %w", projectID, err)
+	}
+	return nil
+}
+
+// SetProjectSyncAPI records how the running sync of a project read its merge requests
+// ("graphql" or "rest"), for the sync status page.
+func (s *Store) SetProjectSyncAPI(ctx context.Context, projectID int64, api string) error {
+	_, err := s.ingestExec(ctx, `UPDATE project_syncs SET api = ? WHERE project_id = ?`, api, projectID)
+	if err != nil {
+		return fmt.Errorf("store: set sync API of project %d: %w", projectID, err)
 	}
 	return nil
 }

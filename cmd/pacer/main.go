@@ -79,6 +79,8 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"simulator": {"serve a generated organisation from the built-in GitLab simulator (REST and GraphQL)", runSimulator},
+
 		"demo":    {"serve the dashboard on a generated organisation, synced from the built-in GitLab simulator", runDemo},
 		"sync":    {"incremental sync from GitLab into the database", runSync},
 		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},

@@ -53,7 +53,8 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 		return usagef("serve: --sync-every %s is too short: use 0 (no sync) or at least 1m", *every)
 	}
 	syncOpt := collector.Options{BaseURL: firstNonEmpty(*gitlabURL, cfg.GitLabURL), Token: env("PACER_GITLAB_TOKEN"),
-		Groups: append([]string(nil), groups...), Projects: append([]string(nil), projects...), Config: cfg}
+		Groups: append([]string(nil), groups...), Projects: append([]string(nil), projects...), Config: cfg,
+		API: firstNonEmpty(env("PACER_API"), cfg.API)}
 	if len(syncOpt.Groups) == 0 && len(syncOpt.Projects) == 0 {
 		syncOpt.Groups, syncOpt.Projects = cfg.Groups, cfg.Projects
 	}

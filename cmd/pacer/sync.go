@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,9 +28,10 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fs.Var(&projects, "project", "project `PATH` to sync as well (repeatable)")
 	since := fs.String("since", "", "on a project's first sync, fetch merge requests and pipelines updated since `DATE` (YYYY-MM-DD, UTC; default 365 days ago)")
 	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "at most `N` requests in flight and N projects synced at once (1-64)")
+	apiFlag := fs.String("api", "", "read merge requests through `API`: auto (GraphQL where the instance answers it, else REST), rest or graphql (default api in the config, else auto)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--db FILE]")
+		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--api auto|rest|graphql] [--db FILE]")
 		fmt.Fprintln(w, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
 		fs.PrintDefaults()
 	}
@@ -72,6 +74,13 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	if *concurrency < 1 || *concurrency > 64 {
 		return usagef("sync: --concurrency %d is out of range (use 1-64)", *concurrency)
 	}
+	api := *apiFlag
+	if api == "" {
+		api = cfg.API
+	}
+	if api, err = collector.ParseAPI(api); err != nil {
+		return usagef("sync: --api: %v", err)
+	}
 	token := env("PACER_GITLAB_TOKEN")
 	if strings.TrimSpace(token) == "" {
 		return usagef("sync: PACER_GITLAB_TOKEN is not set: create a personal access token with the read_api scope and export it")
@@ -97,6 +106,7 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		Projects:    projects,
 		Since:       sinceAt,
 		Concurrency: *concurrency,
+		API:         api,
 		Config:      cfg,
 		Progress:    out.update,
 		Logger:      logger,
@@ -152,6 +162,9 @@ func printSummary(w io.Writer, s collector.Summary, db string, interrupted bool)
 	fmt.Fprintf(w, "  %d merge requests (commits and notes read for %d), %d production deployments (MRs read for %d), %d pipelines (coverage read for %d)\n",
 		s.MergeRequests, s.Details, s.Deployments, s.Links, s.Pipelines, s.Coverage)
 	fmt.Fprintf(w, "  %d requests, %d rate-limit waits\n", s.Requests, s.RateLimitWaits)
+	if line := apiLine(s.APIs); line != "" {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 	for _, f := range s.Failed {
 		fmt.Fprintf(w, "  failed: %s: %v\n", f.Path, f.Err)
 	}
@@ -264,7 +277,44 @@ func fitColumns(s string, n int) string {
 }
 
 func progressText(p collector.Progress) string {
-	return fmt.Sprintf("projects %d/%d · MRs %d · deployments %d · pipelines %d · requests %d · rate-limit waits %d · %s",
+	left := ""
+	if p.Remaining > 0 {
+		left = fmt.Sprintf(" · ~%s left", p.Remaining.Round(time.Second))
+	}
+	return fmt.Sprintf("projects %d/%d · MRs %d · deployments %d · pipelines %d · requests %d · rate-limit waits %d · %s%s",
 		p.ProjectsDone, p.ProjectsTotal, p.MergeRequests, p.Deployments, p.Pipelines, p.Requests, p.RateLimitWaits,
-		p.Elapsed.Round(time.Second))
+		p.Elapsed.Round(time.Second), left)
+}
+
+// apiLine says how the projects' merge requests were read: "merge requests through GraphQL
+// for 11 projects, through REST for 1 (acme/legacy)". Empty when no project got that far.
+func apiLine(apis map[string]string) string {
+	var gql, rest []string
+	for path, api := range apis {
+		if api == collector.APIGraphQL {
+			gql = append(gql, path)
+		} else {
+			rest = append(rest, path)
+		}
+	}
+	sort.Strings(rest)
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 project"
+		}
+		return fmt.Sprintf("%d projects", n)
+	}
+	switch {
+	case len(gql) == 0 && len(rest) == 0:
+		return ""
+	case len(gql) == 0:
+		return "merge requests through REST for " + plural(len(rest))
+	case len(rest) == 0:
+		return "merge requests through GraphQL for " + plural(len(gql))
+	}
+	names := rest
+	if len(names) > 5 {
+		names = append(names[:5:5], "…")
+	}
+	return fmt.Sprintf("merge requests through GraphQL for %s, through REST for %d (%s)", plural(len(gql)), len(rest), strings.Join(names, ", "))
 }

@@ -45,6 +45,8 @@ func TestSyncBadInputIsOneLineExit2AndTouchesNothing(t *testing.T) {
 		{"bad since", []string{"--gitlab-url", "https://g.example", "--group", "acme", "--since", "2026-13-01"}, token, "--since"},
 		{"bad since from env", []string{"--gitlab-url", "https://g.example", "--group", "acme"}, withEnv(map[string]string{"PACER_SINCE": "yesterday"}), "--since"},
 		{"bad concurrency", []string{"--gitlab-url", "https://g.example", "--group", "acme", "--concurrency", "0"}, token, "--concurrency"},
+		{"bad api", []string{"--gitlab-url", "https://g.example", "--group", "acme", "--api", "soap"}, token, "--api"},
+		{"bad api from env", []string{"--gitlab-url", "https://g.example", "--group", "acme"}, withEnv(map[string]string{"PACER_API": "soap"}), "--api"},
 		{"no token", []string{"--gitlab-url", "https://g.example", "--group", "acme"}, nil, "PACER_GITLAB_TOKEN"},
 		{"bad config", []string{"--config", badConfig, "--group", "acme"}, token, "nope"},
 		{"missing config", []string{"--config", filepath.Join(dir, "missing.toml"), "--group", "acme"}, token, "missing.toml"},
@@ -91,7 +93,8 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 		t.Fatalf("sync: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
 	}
 	truth := org.Truth()
-	if !strings.Contains(out.String(), "synced ") || !strings.Contains(out.String(), " requests") {
+	if !strings.Contains(out.String(), "synced ") || !strings.Contains(out.String(), " requests") ||
+		!strings.Contains(out.String(), "merge requests through ") {
 		t.Errorf("summary %q", out.String())
 	}
 	if !strings.Contains(errOut.String(), "project synced") || strings.Contains(errOut.String(), gitlabsim.DefaultToken) {
@@ -201,5 +204,21 @@ func TestProgressLineFitsTheTerminal(t *testing.T) {
 	}
 	if got := fitColumns(full, 500); got != full {
 		t.Errorf("a wide terminal cut the line: %q", got)
+	}
+}
+
+func TestAPILineSaysWhichProjectsUsedREST(t *testing.T) {
+	for _, c := range []struct {
+		apis map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"a": "graphql", "b": "graphql"}, "merge requests through GraphQL for 2 projects"},
+		{map[string]string{"a": "rest"}, "merge requests through REST for 1 project"},
+		{map[string]string{"a": "graphql", "c": "rest", "b": "rest"}, "merge requests through GraphQL for 1 project, through REST for 2 (b, c)"},
+	} {
+		if got := apiLine(c.apis); got != c.want {
+			t.Errorf("%v: %q, want %q", c.apis, got, c.want)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-// Package gitlabsim is a GitLab REST v4 simulator over real HTTP and a generator of realistic
+// Package gitlabsim is a GitLab REST v4 (and GraphQL) simulator over real HTTP and a generator of realistic
 // organisations, with the ground truth a full sync must reproduce. Tests, `pacer demo` and the
 // benchmarks use it. See docs/simulator.md for what it simulates and how faithfully.
 //
@@ -23,6 +23,11 @@
 // .../merge_requests/:iid, .../commits, .../notes, .../approvals, /projects/:id/environments,
 // /projects/:id/deployments, .../deployments/:id, .../deployments/:id/merge_requests,
 // /projects/:id/pipelines, .../pipelines/:id.
+//
+// POST /api/graphql serves the part of GitLab's GraphQL API that Pacer reads (graphql*.go, the
+// schema subset in graphql_schema.graphql) from the same organisation, with GitLab's page-size,
+// complexity, depth, size and time limits; ServerOptions.DisableGraphQL and Server.SetGraphQL
+// turn it off.
 //
 // The server is also an OAuth 2.0 provider (oauth.go): /oauth/authorize shows a sign-in page
 // listing the generated people, /oauth/token issues tokens (authorization code with PKCE,

@@ -41,6 +41,16 @@ type ServerOptions struct {
 	OAuthTokenTTL time.Duration
 	// OAuthCodeTTL is the authorization codes' lifetime; 0 => DefaultOAuthCodeTTL (10 min).
 	OAuthCodeTTL time.Duration
+
+	// DisableGraphQL starts the server without /api/graphql (404, as an instance without it);
+	// Server.SetGraphQL flips it at run time.
+	DisableGraphQL bool
+	// GraphQLNodeCost is the simulated time a GraphQL query spends on each record it returns
+	// (a merge request, commit, note, user, pipeline...): the response waits for it, and past
+	// GraphQLTimeout the remaining fields time out as GitLab's do. 0: no cost.
+	GraphQLNodeCost time.Duration
+	// GraphQLTimeout is the GraphQL query budget; 0 => GitLab's 30 s.
+	GraphQLTimeout time.Duration
 }
 
 // Faults are per-request probabilities of injected failures, drawn from a source seeded with
@@ -69,7 +79,8 @@ type Server struct {
 	url     string
 	oauth   *oauthProvider
 
-	requests atomic.Int64
+	requests   atomic.Int64
+	graphqlOff atomic.Bool
 
 	mu          sync.Mutex
 	byRoute     map[string]int64
@@ -82,16 +93,29 @@ type Server struct {
 // NewServer starts serving o on 127.0.0.1 on a free port. It panics if it cannot listen
 // (tests and the demo cannot go on without it).
 func NewServer(o *Org, opt ServerOptions) *Server {
-	s := newServer(o, opt)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen(o, "127.0.0.1:0", opt)
 	if err != nil {
 		panic(fmt.Sprintf("gitlabsim: listen on loopback: %v", err))
 	}
+	return s
+}
+
+// Listen starts serving o on addr (host:port), for `pacer simulator`.
+func Listen(o *Org, addr string, opt ServerOptions) (*Server, error) {
+	s := newServer(o, opt)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	s.ln = ln
-	s.url = "http://" + ln.Addr().String()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.url = "http://" + net.JoinHostPort(host, port)
 	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
-	return s
+	return s, nil
 }
 
 func newServer(o *Org, opt ServerOptions) *Server {
@@ -103,8 +127,11 @@ func newServer(o *Org, opt ServerOptions) *Server {
 	}
 	s := &Server{org: o, opt: opt, byRoute: map[string]int64{}, oauth: newOAuthProvider(opt.OAuthApps)}
 	s.setFaultsLocked(opt.Faults)
+	s.graphqlOff.Store(opt.DisableGraphQL)
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.mux.HandleFunc("POST /api/graphql", s.serveGraphQL)
+	s.mux.HandleFunc("GET /api/graphql", s.serveGraphQL)
 	s.handler = http.HandlerFunc(s.serve)
 	return s
 }
@@ -278,8 +305,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if strings.HasPrefix(r.URL.Path, "/oauth/") {
-		s.mux.ServeHTTP(w, r) // the provider's own endpoints authenticate the client themselves
+	if strings.HasPrefix(r.URL.Path, "/oauth/") || r.URL.Path == "/api/graphql" {
+		s.mux.ServeHTTP(w, r) // these authenticate on their own (the OAuth client; GraphQL takes anonymous requests)
 		return
 	}
 	c, fail := s.authenticate(r)

@@ -1,0 +1,345 @@
+package collector_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pacer-dev/pacer/collector"
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/metrics"
+	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
+)
+
+// syncWith syncs e's organisation into a new database through api, with rt (if not nil)
+// wrapping the transport.
+func (e *env) syncWith(t testing.TB, api string, wrap func(http.RoundTripper) http.RoundTripper) (*store.Store, collector.Summary) {
+	t.Helper()
+	st := storetest.New(t)
+	opt := e.options()
+	opt.API = api
+	if wrap != nil {
+		opt.HTTPClient = &http.Client{Transport: wrap(http.DefaultTransport)}
+	}
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if err != nil {
+		t.Fatalf("sync through %s: %v (failed: %+v)", api, err, sum.Failed)
+	}
+	return st, sum
+}
+
+// exports renders the four CSV exports, by week and by day, over the whole history.
+func exports(t testing.TB, e *env, st *store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	eng := metrics.New(st, e.cfg)
+	eng.SetClock(e.org.Now)
+	if err := eng.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, by := range []metrics.Period{metrics.Week, metrics.Day} {
+		for _, ds := range metrics.Datasets {
+			b.WriteString("# " + ds + " by " + string(by) + "\n")
+			if err := metrics.WriteCSV(ctx, &b, eng, ds, metrics.Filter{From: time.Unix(0, 0).UTC(), To: e.org.Now(), By: by}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return b.String()
+}
+
+// sameResult requires two synced databases to hold the same rows and give the same exports.
+func sameResult(t *testing.T, e *env, want, got *store.Store, what string) {
+	t.Helper()
+	if d := diffDumps(dump(t, want), dump(t, got)); d != "" {
+		t.Errorf("%s: the rows differ from REST's:\n%s", what, d)
+	}
+	a, b := exports(t, e, want), exports(t, e, got)
+	if a != b {
+		al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+		for i := range min(len(al), len(bl)) {
+			if al[i] != bl[i] {
+				t.Errorf("%s: exports differ from REST's at line %d:\nREST:    %s\nGraphQL: %s", what, i+1, al[i], bl[i])
+				return
+			}
+		}
+		t.Errorf("%s: exports differ from REST's in length: %d vs %d lines", what, len(al), len(bl))
+	}
+	if len(a) < 1000 {
+		t.Errorf("%s: the exports are nearly empty (%d bytes)", what, len(a))
+	}
+}
+
+// countGraphQL counts GraphQL queries and the largest batch of iids asked for in one.
+type countGraphQL struct {
+	next     http.RoundTripper
+	queries  atomic.Int64
+	maxBatch atomic.Int64
+	batches  sync.Map // size -> count
+}
+
+func (c *countGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+		c.queries.Add(1)
+		if n := len(graphQLVars(r)["iids"].([]any)); n > 0 {
+			for {
+				m := c.maxBatch.Load()
+				if int64(n) <= m || c.maxBatch.CompareAndSwap(m, int64(n)) {
+					break
+				}
+			}
+		}
+	}
+	return c.next.RoundTrip(r)
+}
+
+// graphQLVars reads a GraphQL request's variables, leaving its body readable.
+func graphQLVars(r *http.Request) map[string]any {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var q struct {
+		Variables map[string]any `json:"variables"`
+	}
+	json.Unmarshal(body, &q)
+	if q.Variables == nil {
+		q.Variables = map[string]any{}
+	}
+	if _, ok := q.Variables["iids"].([]any); !ok {
+		q.Variables["iids"] = []any{}
+	}
+	return q.Variables
+}
+
+// gqlOrg is an organisation with every case the two paths must agree on: MRs with more than
+// 100 commits and more than 100 notes, bots, withdrawn approvals, force pushes, deploys before
+// merge.
+func gqlOrg(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 3, End: monday, Days: 21}, gitlabsim.ServerOptions{})
+	var commits, notes, bots int
+	for _, m := range e.org.Truth().MergeRequests {
+		if m.CommitCount > 100 {
+			commits++
+		}
+		if m.UserNotesCount > 100 {
+			notes++
+		}
+		if m.Bot {
+			bots++
+		}
+	}
+	var before int
+	for _, d := range e.org.Truth().Deployments {
+		before += len(d.BeforeMergeIIDs)
+	}
+	if commits == 0 || notes == 0 || bots == 0 || before == 0 {
+		t.Fatalf("the organisation lacks cases: %d MRs with >100 commits, %d with >100 notes, %d by bots, %d deployed before merge",
+			commits, notes, bots, before)
+	}
+	return e
+}
+
+func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
+	t.Parallel()
+	e := gqlOrg(t)
+	rest, rsum := e.syncWith(t, collector.APIREST, nil)
+	var gq *countGraphQL
+	gql, gsum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
+		gq = &countGraphQL{next: next}
+		return gq
+	})
+	sameResult(t, e, rest, gql, "graphql")
+	for path, api := range gsum.APIs {
+		if api != collector.APIGraphQL {
+			t.Errorf("%s was read through %s", path, api)
+		}
+	}
+	if gsum.MergeRequests != rsum.MergeRequests || gsum.Details != rsum.Details {
+		t.Errorf("GraphQL summary: %d MRs, details %d; REST: %d, %d", gsum.MergeRequests, gsum.Details, rsum.MergeRequests, rsum.Details)
+	}
+	if gq.queries.Load() == 0 || gsum.Requests >= rsum.Requests/2 {
+		t.Errorf("GraphQL sync made %d requests (%d GraphQL), REST %d", gsum.Requests, gq.queries.Load(), rsum.Requests)
+	}
+	syncs, err := gql.ProjectSyncs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range syncs {
+		if ps.API != collector.APIGraphQL {
+			t.Errorf("sync status of %s says %q", ps.Project.Path, ps.API)
+		}
+	}
+
+	// The next sync through GraphQL, after a few days, lands where REST lands.
+	e.org.Advance(3 * 24 * time.Hour)
+	for _, st := range []*store.Store{rest, gql} {
+		opt := e.options()
+		opt.API = collector.APIREST
+		if st == gql {
+			opt.API = collector.APIGraphQL
+		}
+		if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameResult(t, e, rest, gql, "graphql, incremental")
+}
+
+func TestGraphQLTurnedOffMidSyncGivesTheSameResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, gitlabsim.GenOptions{Seed: 5, End: monday, Days: 14}, gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	// The simulator's GraphQL goes away once the first project is done: the projects in
+	// flight and those not started yet continue through REST.
+	st := storetest.New(t)
+	opt := e.options()
+	opt.API = collector.APIAuto
+	opt.Progress = func(p collector.Progress) {
+		if p.ProjectsDone > 0 {
+			e.srv.SetGraphQL(false)
+		}
+	}
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if err != nil {
+		t.Fatalf("sync: %v (failed: %+v)", err, sum.Failed)
+	}
+	sameResult(t, e, rest, st, "graphql turned off mid-sync")
+	n := map[string]int{}
+	for _, api := range sum.APIs {
+		n[api]++
+	}
+	if n[collector.APIGraphQL] == 0 || n[collector.APIREST] == 0 {
+		t.Errorf("want some projects through each API, got %v", n)
+	}
+}
+
+func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(7), gitlabsim.ServerOptions{})
+	for _, tc := range []struct {
+		off  bool
+		want string
+	}{{false, collector.APIGraphQL}, {true, collector.APIREST}} {
+		e.srv.SetGraphQL(!tc.off)
+		st, sum := e.syncWith(t, collector.APIAuto, nil)
+		if len(sum.APIs) != len(e.org.Truth().Projects) {
+			t.Errorf("off=%v: APIs of %d projects, want %d", tc.off, len(sum.APIs), len(e.org.Truth().Projects))
+		}
+		for path, api := range sum.APIs {
+			if api != tc.want {
+				t.Errorf("off=%v: %s read through %s, want %s", tc.off, path, api, tc.want)
+			}
+		}
+		syncs, err := st.ProjectSyncs(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ps := range syncs {
+			if ps.API != tc.want {
+				t.Errorf("off=%v: the status of %s says %q", tc.off, ps.Project.Path, ps.API)
+			}
+		}
+	}
+	// --api graphql where GraphQL does not answer is an error that says what to do.
+	e.srv.SetGraphQL(false)
+	opt := e.options()
+	opt.API = collector.APIGraphQL
+	_, err := collector.Sync(context.Background(), storetest.New(t), opt)
+	if err == nil || !strings.Contains(err.Error(), "--api auto or rest") {
+		t.Errorf("--api graphql without GraphQL: %v", err)
+	}
+}
+
+// heavyGraphQL answers details queries of more than limit MRs as GitLab answers one too heavy:
+// alternately with a complexity error (200 with errors) and a timeout (503).
+type heavyGraphQL struct {
+	next  http.RoundTripper
+	limit int
+	n     atomic.Int64
+	sizes sync.Map // batch sizes that got through -> true
+}
+
+func (h *heavyGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+		if n := len(graphQLVars(r)["iids"].([]any)); n > h.limit {
+			if h.n.Add(1)%2 == 0 {
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: r,
+					Header: http.Header{"Content-Type": {"application/json"}},
+					Body:   io.NopCloser(strings.NewReader(`{"errors":[{"message":"Request timed out. Please try a less complex query or a smaller set of records."}]}`))}, nil
+			}
+			return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Request: r,
+				Header: http.Header{"Content-Type": {"application/json"}},
+				Body:   io.NopCloser(strings.NewReader(`{"data":null,"errors":[{"message":"Query has complexity of 412, which exceeds max complexity of 250"}]}`))}, nil
+		} else if n > 0 {
+			h.sizes.Store(n, true)
+		}
+	}
+	return h.next.RoundTrip(r)
+}
+
+func TestGraphQLBatchShrinksOnComplexityAndTimeoutErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(9), gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	h := &heavyGraphQL{limit: 6}
+	gql, sum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
+		h.next = next
+		return h
+	})
+	sameResult(t, e, rest, gql, "graphql with heavy batches")
+	if h.n.Load() == 0 {
+		t.Fatal("no batch was too heavy: the test tests nothing")
+	}
+	got := 0
+	h.sizes.Range(func(k, _ any) bool {
+		got++
+		if k.(int) > h.limit {
+			t.Errorf("a batch of %d got through", k)
+		}
+		return true
+	})
+	if got == 0 {
+		t.Error("no details batch got through")
+	}
+	for path, api := range sum.APIs {
+		if api != collector.APIGraphQL {
+			t.Errorf("%s fell back to %s", path, api)
+		}
+	}
+	// Only the first batches fail: later ones start from the size learnt.
+	if fails := h.n.Load(); fails > int64(len(sum.APIs))*4 {
+		t.Errorf("%d heavy answers: the batch size was not learnt", fails)
+	}
+}
+
+// The simulator's own timeout (GitLab's "Timeout on MergeRequest.commits", fields left null),
+// tight enough that a listing page of 100 MRs and a details batch of 8 time out: pages and
+// batches shrink until they fit, and the rows are REST's.
+func TestGraphQLBatchShrinksOnTheSimulatorsTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(11), gitlabsim.ServerOptions{GraphQLNodeCost: time.Millisecond, GraphQLTimeout: 60 * time.Millisecond})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	gq := &countGraphQL{}
+	gql, sum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
+		gq.next = next
+		return gq
+	})
+	sameResult(t, e, rest, gql, "graphql with the simulator's timeout")
+	for path, api := range sum.APIs {
+		if api != collector.APIGraphQL {
+			t.Errorf("%s fell back to %s", path, api)
+		}
+	}
+	if gq.maxBatch.Load() < 2 {
+		t.Errorf("largest batch asked for: %d", gq.maxBatch.Load())
+	}
+}
