@@ -128,8 +128,13 @@ func (e *Engine) VisibilityKey() string {
 	if e.visible == nil {
 		return "*"
 	}
-	ids := make([]int64, 0, len(e.visible))
-	for id := range e.visible {
+	return e.visibleKey
+}
+
+// visibilityKey hashes a set of project ids (Scoped makes it once per engine).
+func visibilityKey(visible map[int64]bool) string {
+	ids := make([]int64, 0, len(visible))
+	for id := range visible {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)

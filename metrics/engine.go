@@ -23,7 +23,8 @@ type Engine struct {
 
 	// visible is the set of projects a scoped engine answers about (Scoped); nil for the
 	// engine New returns, which sees every project.
-	visible map[int64]bool
+	visible    map[int64]bool
+	visibleKey string // VisibilityKey, made once by Scoped
 	// readOnly engines never derive facts under rules other than the stored ones (ReadOnly).
 	readOnly bool
 }
@@ -84,6 +85,7 @@ func (e *Engine) Scoped(projectIDs []int64) *Engine {
 	}
 	s := *e
 	s.visible = visible
+	s.visibleKey = visibilityKey(visible)
 	return &s
 }
 
