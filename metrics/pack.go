@@ -84,8 +84,9 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []categor
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
-		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
+		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (deployment_id, project_id, mr_iid) DO NOTHING`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}

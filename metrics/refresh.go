@@ -112,7 +112,7 @@ func syncMarker(ctx context.Context, q interface {
 	var n, unfinished int64
 	var started, finished sql.NullInt64
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*), MAX(started_at), MAX(finished_at),
-		COALESCE(SUM(finished_at IS NULL OR finished_at < started_at), 0) FROM project_syncs`).Scan(&n, &started, &finished, &unfinished); err != nil {
+		COALESCE(SUM(CASE WHEN finished_at IS NULL OR finished_at < started_at THEN 1 ELSE 0 END), 0) FROM project_syncs`).Scan(&n, &started, &finished, &unfinished); err != nil {
 		return "", false, fmt.Errorf("metrics: read sync state: %w", err)
 	}
 	return fmt.Sprintf("%d/%d/%d", n, started.Int64, finished.Int64), unfinished > 0, nil
@@ -166,12 +166,14 @@ func (e *Engine) refresh(ctx context.Context) error {
 		projects, mrs, deployments, n int
 	}
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
-		// A bigger page cache for this one connection while it rewrites the fact tables: the
-		// default 2 MB spills to the WAL constantly on a large organisation. Set back after.
-		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -131072`); err != nil {
-			return fmt.Errorf("metrics: cache size: %w", err)
+		if e.st.Dialect() == store.SQLite {
+			// A bigger page cache for this one connection while it rewrites the fact tables: the
+			// default 2 MB spills to the WAL constantly on a large organisation. Set back after.
+			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -131072`); err != nil {
+				return fmt.Errorf("metrics: cache size: %w", err)
+			}
+			defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 		}
-		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 
 		var have string
 		switch err := tx.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have); {
@@ -276,13 +278,10 @@ func (e *Engine) refresh(ctx context.Context) error {
 			}
 		}
 		// Coverage is derived again whenever a pipeline or a default branch changed.
-		var coverageMarker string
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT group_concat(project_id || ':' || pipelines, ',')
-			FROM (SELECT project_id, pipelines FROM project_revisions ORDER BY project_id)), '') || '|' ||
-			COALESCE((SELECT group_concat(id || ':' || default_branch, ',') FROM (SELECT id, default_branch FROM projects ORDER BY id)), '')`).Scan(&coverageMarker); err != nil {
-			return fmt.Errorf("metrics: summarise pipelines: %w", err)
+		coverageMarker, err := pipelinesMarker(ctx, tx)
+		if err != nil {
+			return err
 		}
-		coverageMarker = hashString(coverageMarker)
 		var haveCoverage string
 		if err := tx.QueryRowContext(ctx, `SELECT coverage_marker FROM fact_state WHERE id = 1`).Scan(&haveCoverage); err != nil && err != sql.ErrNoRows {
 			return fmt.Errorf("metrics: read fact state: %w", err)
@@ -296,8 +295,8 @@ func (e *Engine) refresh(ctx context.Context) error {
 			config_name, config_source) VALUES (1, ?, ?, 1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
 			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker,
-			config_name = CASE WHEN ? THEN fact_state.config_name ELSE excluded.config_name END,
-			config_source = CASE WHEN ? THEN fact_state.config_source ELSE excluded.config_source END`,
+			config_name = CASE WHEN ? = 1 THEN fact_state.config_name ELSE excluded.config_name END,
+			config_source = CASE WHEN ? = 1 THEN fact_state.config_source ELSE excluded.config_source END`,
 			// A reader refreshing after a sync keeps the owner's configuration on record.
 			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), e.readOnly, e.readOnly); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
@@ -310,6 +309,35 @@ func (e *Engine) refresh(ctx context.Context) error {
 	slog.Debug("metrics: facts refreshed", "full", stats.full, "projects", stats.n, "projects_derived", stats.projects,
 		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
+}
+
+// pipelinesMarker summarises what coverage is derived from: every project's pipelines counter
+// and default branch.
+func pipelinesMarker(ctx context.Context, tx *sql.Tx) (string, error) {
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT project_id, CAST(pipelines AS TEXT) FROM project_revisions ORDER BY project_id`,
+		`SELECT id, default_branch FROM projects ORDER BY id`,
+	} {
+		rows, err := tx.QueryContext(ctx, q)
+		if err != nil {
+			return "", fmt.Errorf("metrics: summarise pipelines: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var v string
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return "", fmt.Errorf("metrics: summarise pipelines: %w", err)
+			}
+			fmt.Fprintf(&b, "%d:%s,", id, v)
+		}
+		if err := rows.Close(); err != nil {
+			return "", fmt.Errorf("metrics: summarise pipelines: %w", err)
+		}
+		b.WriteByte('|')
+	}
+	return hashString(b.String()), nil
 }
 
 // deriveCoverage replaces coverage_days and its packed days: per project and UTC day, the
@@ -328,7 +356,7 @@ func deriveCoverage(ctx context.Context, tx *sql.Tx) error {
 			FROM pipelines p JOIN projects pr ON pr.id = p.project_id
 			WHERE p.status = 'success' AND p.coverage IS NOT NULL AND p.finished_at IS NOT NULL
 			  AND p.finished_at >= 0 AND p.ref = pr.default_branch
-		) WHERE rn = 1`); err != nil {
+		) ranked WHERE rn = 1`); err != nil {
 		return fmt.Errorf("metrics: derive coverage: %w", err)
 	}
 	return packCoverageDays(ctx, tx)

@@ -95,7 +95,8 @@ func (s *Store) SetUserProjects(ctx context.Context, userID int64, projectIDs []
 		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_user_projects WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO auth_user_projects(user_id, project_id) VALUES (?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO auth_user_projects(user_id, project_id) VALUES (?, ?)
+			ON CONFLICT (user_id, project_id) DO NOTHING`)
 		if err != nil {
 			return err
 		}
@@ -292,17 +293,14 @@ func (s *Store) CreateAPIToken(ctx context.Context, t APIToken) error {
 			v := t.ExpiresAt.Unix()
 			expires = &v
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens(name, hash, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			t.Name, t.Hash, t.CreatedAt.Unix(), expires)
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO api_tokens(name, hash, created_at, expires_at) VALUES (?, ?, ?, ?)
+			RETURNING id`, t.Name, t.Hash, t.CreatedAt.Unix(), expires).Scan(&id); err != nil {
 			return err
 		}
 		for _, p := range t.Projects {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO api_token_projects(token_id, project_path) VALUES (?, ?)`, id, p); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO api_token_projects(token_id, project_path) VALUES (?, ?)
+				ON CONFLICT (token_id, project_path) DO NOTHING`, id, p); err != nil {
 				return err
 			}
 		}
@@ -335,9 +333,7 @@ func (s *Store) APITokenByHash(ctx context.Context, hash []byte) (APIToken, erro
 }
 
 func (s *Store) apiTokens(ctx context.Context, where string, args ...any) ([]APIToken, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT t.id, t.name, t.hash, t.created_at, t.expires_at, t.last_used_at,
-		COALESCE((SELECT group_concat(project_path, char(10)) FROM (SELECT project_path FROM api_token_projects p
-			WHERE p.token_id = t.id ORDER BY project_path)), '')
+	rows, err := s.DB.QueryContext(ctx, `SELECT t.id, t.name, t.hash, t.created_at, t.expires_at, t.last_used_at
 		FROM api_tokens t `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: tokens: %w", err)
@@ -348,8 +344,7 @@ func (s *Store) apiTokens(ctx context.Context, where string, args ...any) ([]API
 		var t APIToken
 		var created int64
 		var expires, used *int64
-		var projects string
-		if err := rows.Scan(&t.ID, &t.Name, &t.Hash, &created, &expires, &used, &projects); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Hash, &created, &expires, &used); err != nil {
 			return nil, fmt.Errorf("store: tokens: %w", err)
 		}
 		t.CreatedAt = time.Unix(created, 0).UTC()
@@ -361,15 +356,36 @@ func (s *Store) apiTokens(ctx context.Context, where string, args ...any) ([]API
 			v := time.Unix(*used, 0).UTC()
 			t.LastUsedAt = &v
 		}
-		if projects != "" {
-			t.Projects = strings.Split(projects, "\n")
-		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: tokens: %w", err)
 	}
+	rows.Close()
+	for i := range out {
+		if out[i].Projects, err = s.apiTokenProjects(ctx, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// apiTokenProjects is the project paths a token is limited to, sorted; none means every project.
+func (s *Store) apiTokenProjects(ctx context.Context, id int64) ([]string, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT project_path FROM api_token_projects WHERE token_id = ? ORDER BY project_path`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: token projects: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("store: token projects: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // TouchAPIToken records a use of a token, at most once a minute.

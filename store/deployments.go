@@ -222,8 +222,8 @@ func (s *Store) ReplaceDeploymentMergeRequestsBatch(ctx context.Context, ls []De
 			return err
 		}
 		defer del.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_merge_requests(deployment_id, project_id, mr_iid)
-			VALUES (?, ?, ?)`)
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO deployment_merge_requests(deployment_id, project_id, mr_iid)
+			VALUES (?, ?, ?) ON CONFLICT (deployment_id, mr_iid) DO NOTHING`)
 		if err != nil {
 			return err
 		}

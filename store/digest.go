@@ -145,7 +145,7 @@ func (s *Store) RecordDigestFailure(ctx context.Context, week, recipient, msg st
 	r := NormalizeRecipient(recipient)
 	_, err := s.DB.ExecContext(ctx, `INSERT INTO digest_failures(week, recipient, attempts, last_error, last_attempt_at)
 		VALUES (?, ?, 1, ?, ?)
-		ON CONFLICT(week, recipient) DO UPDATE SET attempts = attempts + 1,
+		ON CONFLICT(week, recipient) DO UPDATE SET attempts = digest_failures.attempts + 1,
 			last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at`,
 		week, r, msg, at.Unix())
 	if err != nil {

@@ -358,17 +358,26 @@ func (s *Store) ReplaceMergeRequestDetailsBatch(ctx context.Context, ds []MergeR
 			for _, c := range d.Commits {
 				commitArgs = append(commitArgs, d.ProjectID, d.IID, c.SHA, c.AuthoredAt.Unix(), c.Author, strings.Join(c.Reverts, " "))
 			}
-			for _, n := range d.Notes {
+			// A note twice in one answer keeps its last row (GitLab's pages can overlap).
+			last := make(map[int64]int, len(d.Notes))
+			for i, n := range d.Notes {
+				last[n.ID] = i
+			}
+			for i, n := range d.Notes {
+				if last[n.ID] != i {
+					continue
+				}
 				noteArgs = append(noteArgs, d.ProjectID, d.IID, n.ID, string(n.Kind), n.AuthorID, n.AuthorUsername, n.CreatedAt.Unix())
 			}
 		}
 		cur = nil
-		if err := insertRows(ctx, tx, `INSERT OR IGNORE INTO mr_commits(project_id, mr_iid, sha, authored_at, author, reverts) VALUES `,
-			6, commitArgs); err != nil {
+		if err := insertRows(ctx, tx, `INSERT INTO mr_commits(project_id, mr_iid, sha, authored_at, author, reverts) VALUES `,
+			` ON CONFLICT (project_id, mr_iid, sha) DO NOTHING`, 6, commitArgs); err != nil {
 			return fmt.Errorf("commits: %w", err)
 		}
-		if err := insertRows(ctx, tx, `INSERT OR REPLACE INTO mr_notes(project_id, mr_iid, note_id, kind,
-				author_id, author_username, created_at) VALUES `, 7, noteArgs); err != nil {
+		if err := insertRows(ctx, tx, `INSERT INTO mr_notes(project_id, mr_iid, note_id, kind,
+				author_id, author_username, created_at) VALUES `,
+			` ON CONFLICT (project_id, mr_iid, note_id) DO NOTHING`, 7, noteArgs); err != nil {
 			return fmt.Errorf("notes: %w", err)
 		}
 		cur = nil
@@ -387,12 +396,12 @@ func (s *Store) ReplaceMergeRequestDetailsBatch(ctx context.Context, ds []MergeR
 // below SQLite's limit on bound parameters).
 const insertRowsChunk = 64
 
-// insertRows runs prefix + "(?, ...), (?, ...)" over args, cols values per row, in order, in
-// chunks of insertRowsChunk rows.
-func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
+// insertRows runs prefix + "(?, ...), (?, ...)" + suffix over args, cols values per row, in
+// order, in chunks of insertRowsChunk rows.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, args []any) error {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	statement := func(rows int) string {
-		return prefix + row + strings.Repeat(", "+row, rows-1)
+		return prefix + row + strings.Repeat(", "+row, rows-1) + suffix
 	}
 	full := insertRowsChunk * cols
 	var stmt *sql.Stmt

@@ -1,5 +1,5 @@
-// Package store keeps Pacer's data in one SQLite file: the raw GitLab history the collector
-// fetched, the facts derived from it, and what the digest has sent.
+// Package store keeps Pacer's data in one SQLite file (or a PostgreSQL database): the raw GitLab
+// history the collector fetched, the facts derived from it, and what the digest has sent.
 package store
 
 import (
@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -21,20 +22,24 @@ import (
 // ErrNotFound is returned by getters when no row matches.
 var ErrNotFound = errors.New("store: not found")
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Store wraps the SQLite database.
+// Store wraps the database.
 type Store struct {
-	DB   *sql.DB
-	path string
+	DB      *sql.DB
+	path    string
+	dialect Dialect
 
 	ingest sync.Mutex // serialises the collector's writes; see ingestTx in sync.go
 }
 
-// Open opens (creating if needed) the database file at path and applies pending migrations.
-// The connection uses WAL, a busy timeout and foreign keys.
+// Open opens the database and applies pending migrations: path is a SQLite file (created if
+// needed; WAL, a busy timeout and foreign keys) or a postgres:// URL.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if IsURL(path) {
+		return openPostgresStore(ctx, path)
+	}
 	db, err := sql.Open("sqlite", DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -45,7 +50,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{DB: db, path: path}
+	s := &Store{DB: db, path: path, dialect: SQLite}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -53,9 +58,36 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+func openPostgresStore(ctx context.Context, dsn string) (*Store, error) {
+	db, err := openPostgres(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// Readers and the collector's writers each take a connection; the server keeps MVCC
+	// snapshots, so nobody waits on a lock for a whole refresh.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: cannot reach PostgreSQL at %s: %s", Redact(dsn), redactErr(err, dsn))
+	}
+	s := &Store{DB: db, path: dsn, dialect: Postgres}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, errors.New(redactErr(err, dsn))
+	}
+	return s, nil
+}
+
+// Dialect is the SQL database the store speaks.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
 // OpenExisting opens a database that must already exist, without creating the file.
 // Commands that only read (export, digest) use it so that a mistyped --db is an error.
 func OpenExisting(ctx context.Context, path string) (*Store, error) {
+	if IsURL(path) {
+		return Open(ctx, path)
+	}
 	if _, err := statFile(path); err != nil {
 		return nil, fmt.Errorf("store: database %s does not exist (run `pacer sync` or `pacer demo` first, or pass --db): %w", path, err)
 	}
@@ -73,8 +105,8 @@ func DSN(path string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Path is the file the store was opened from.
-func (s *Store) Path() string { return s.path }
+// Path is the file the store was opened from, or its PostgreSQL URL without the password.
+func (s *Store) Path() string { return Redact(s.path) }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }
@@ -93,7 +125,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,
-		applied_at INTEGER NOT NULL DEFAULT (unixepoch())
+		applied_at BIGINT  NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -116,21 +148,54 @@ func (s *Store) migrate(ctx context.Context) error {
 		if version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile(f)
+		body, err := s.migrationBody(f)
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 		if err := s.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			// Several processes may start at once on one database: the first applies the
+			// migration, the others wait here and find it applied.
+			if s.dialect == Postgres {
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, migrationLock); err != nil {
+					return err
+				}
+			}
+			var applied int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&applied); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name) VALUES (?, ?)`, version, name)
+			if applied > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, body); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
+				version, name, time.Now().Unix())
 			return err
 		}); err != nil {
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// migrationLock is the advisory lock key PostgreSQL migrations run under.
+const migrationLock = 7_450_223_901
+
+// migrationBody is the migration file f for the store's dialect: PostgreSQL reads
+// migrations/postgres/NAME instead where the two must differ (each says why at its top).
+func (s *Store) migrationBody(f string) (string, error) {
+	if s.dialect == Postgres {
+		alt := "migrations/postgres/" + strings.TrimPrefix(f, "migrations/")
+		if b, err := migrations.ReadFile(alt); err == nil {
+			return string(b), nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	b, err := migrations.ReadFile(f)
+	return string(b), err
 }
 
 // InTx runs fn in one write transaction, committing if it returns nil.

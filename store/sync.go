@@ -40,10 +40,11 @@ func (s *Store) Cursor(ctx context.Context, projectID int64, r Resource) (time.T
 // must not undo progress.
 func advanceCursor(ctx context.Context, tx *sql.Tx, projectID int64, r Resource, to time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sync_cursors(project_id, resource, cursor, updated_at)
-		VALUES (?, ?, ?, unixepoch())
+		VALUES (?, ?, ?, ?)
 		ON CONFLICT(project_id, resource) DO UPDATE SET
-			cursor = MAX(cursor, excluded.cursor), updated_at = excluded.updated_at`,
-		projectID, string(r), to.Unix())
+			cursor = CASE WHEN excluded.cursor > sync_cursors.cursor THEN excluded.cursor ELSE sync_cursors.cursor END,
+			updated_at = excluded.updated_at`,
+		projectID, string(r), to.Unix(), time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("store: advance cursor %s of project %d: %w", r, projectID, err)
 	}
@@ -54,9 +55,9 @@ func advanceCursor(ctx context.Context, tx *sql.Tx, projectID int64, r Resource,
 // rather than a high-water mark, such as when environments were last listed.
 func (s *Store) SetCursor(ctx context.Context, projectID int64, r Resource, t time.Time) error {
 	_, err := s.ingestExec(ctx, `INSERT INTO sync_cursors(project_id, resource, cursor, updated_at)
-		VALUES (?, ?, ?, unixepoch())
+		VALUES (?, ?, ?, ?)
 		ON CONFLICT(project_id, resource) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
-		projectID, string(r), t.Unix())
+		projectID, string(r), t.Unix(), time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("store: set cursor %s of project %d: %w", r, projectID, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/pacer-dev/pacer/digest"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 // digestEnv makes an empty, migrated database and a config with two subscribers pointing at
@@ -27,7 +28,7 @@ import (
 func digestEnv(t *testing.T, smtpPort int) (dir string, args []string) {
 	t.Helper()
 	dir = t.TempDir()
-	db := filepath.Join(dir, "pacer.db")
+	db := storetest.DSN(t)
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 // exportDB makes a database with one project, one merged MR and one deployment.
 func exportDB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "pacer.db")
+	path := storetest.DSN(t)
 	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

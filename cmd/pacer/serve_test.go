@@ -92,7 +92,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestServeServesAndShutsDown(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	url := start(t, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, 10*time.Second)
 	if code, body := get(t, url+"healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", code, body)
@@ -325,7 +325,7 @@ func collectorOptionsForTest() collector.Options {
 
 // serve derives stale metric facts at start-up, before any page asks for them.
 func TestServeDerivesStaleFactsAtStart(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pacer-dev/pacer/collector/gitlabsim"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 // TestDeployBeforeMergeEndToEnd syncs a team that deploys before merging from the simulator
@@ -34,7 +34,7 @@ func TestDeployBeforeMergeEndToEnd(t *testing.T) {
 	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
 	defer srv.Close()
 
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL()})
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"sync", "--group", org.TopGroup(), "--db", db, "--since", "2026-01-01"}, env, &out, &errOut); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 	"github.com/pacer-dev/pacer/web"
 )
 
@@ -36,7 +37,7 @@ func TestStoredConfigurationBesideARunningServer(t *testing.T) {
 		paths = append(paths, p.Path)
 	}
 	dir := t.TempDir()
-	db := filepath.Join(dir, "pacer.db")
+	db := storetest.DSN(t)
 	cfgA := filepath.Join(dir, "a.toml")
 	writeFile(t, cfgA, fmt.Sprintf("[[service]]\nname = \"money\"\nprojects = [%q, %q]\n\n[[team]]\nname = \"core\"\nservices = [\"money\"]\n\n[bots]\nusernames = %q\n",
 		paths[0], paths[1], org.BotUsernames()))

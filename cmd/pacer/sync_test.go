@@ -14,11 +14,12 @@ import (
 	"github.com/pacer-dev/pacer/collector"
 	"github.com/pacer-dev/pacer/collector/gitlabsim"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 func TestSyncBadInputIsOneLineExit2AndTouchesNothing(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "pacer.db")
+	db := storetest.DSN(t)
 	badConfig := filepath.Join(dir, "bad.toml")
 	if err := os.WriteFile(badConfig, []byte("gitlab_url = \"https://g.example\"\nnope = 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 		End: time.Now().UTC().Truncate(24 * time.Hour)})
 	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
 	defer srv.Close()
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL() + "/api/v4/"})
 	cfgPath := filepath.Join(t.TempDir(), "pacer.toml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("[bots]\nusernames = %q\n", org.BotUsernames())), 0o600); err != nil {
@@ -168,7 +169,7 @@ func TestInterruptedSyncSummary(t *testing.T) {
 		End: time.Now().UTC().Truncate(24 * time.Hour)})
 	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
 	defer srv.Close()
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": gitlabsim.DefaultToken, "PACER_GITLAB_URL": srv.URL()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

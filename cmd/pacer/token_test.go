@@ -13,13 +13,14 @@ import (
 
 	"github.com/pacer-dev/pacer/config"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 // pacer token create prints the token once and stores only its hash; list shows it without
 // its value; revoke refuses it from then on.
 func TestTokenCommands(t *testing.T) {
 	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "pacer.db")
+	db := storetest.DSN(t)
 	st, err := store.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
