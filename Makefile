@@ -1,7 +1,7 @@
 # The Makefile only wraps go commands; `go build ./cmd/pacer` works without it.
 GO ?= go
 
-.PHONY: run test generate lint bench build check-generated screenshots
+.PHONY: run test test-postgres generate lint bench build check-generated screenshots
 
 run: ## the demo: built-in GitLab simulator, synced through the collector, served on 127.0.0.1:8080
 	$(GO) run ./cmd/pacer demo
@@ -19,8 +19,17 @@ lint:
 check-generated: generate
 	@git diff --exit-code -- '*_templ.go' || (echo "generated templ code is stale: run make generate and commit"; exit 1)
 
-test: lint
+test: lint ## every suite on SQLite; again on PostgreSQL when PACER_TEST_POSTGRES names a server
 	$(GO) test -race -count=1 -timeout 30m ./...
+	@if [ -n "$$PACER_TEST_POSTGRES" ]; then \
+		echo "PostgreSQL: the suites again against $$PACER_TEST_POSTGRES"; \
+		PACER_TEST_DIALECT=postgres $(GO) test -race -count=1 -timeout 30m ./...; \
+	else \
+		echo "PostgreSQL tests skipped: set PACER_TEST_POSTGRES=postgres://... or run make test-postgres"; \
+	fi
+
+test-postgres: ## make test with a throwaway PostgreSQL cluster (needs the postgresql package)
+	scripts/with-postgres $(MAKE) test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

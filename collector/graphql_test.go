@@ -61,18 +61,18 @@ func exports(t testing.TB, e *env, st *store.Store) string {
 func sameResult(t *testing.T, e *env, want, got *store.Store, what string) {
 	t.Helper()
 	if d := diffDumps(dump(t, want), dump(t, got)); d != "" {
-		t.Errorf("%s: the rows differ from REST's:\n%s", what, d)
+		t.Errorf("%s: the rows differ from the reference's:\n%s", what, d)
 	}
 	a, b := exports(t, e, want), exports(t, e, got)
 	if a != b {
 		al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 		for i := range min(len(al), len(bl)) {
 			if al[i] != bl[i] {
-				t.Errorf("%s: exports differ from REST's at line %d:\nREST:    %s\nGraphQL: %s", what, i+1, al[i], bl[i])
+				t.Errorf("%s: exports differ from the reference's at line %d:\nreference: %s\n%s: %s", what, i+1, al[i], what, bl[i])
 				return
 			}
 		}
-		t.Errorf("%s: exports differ from REST's in length: %d vs %d lines", what, len(al), len(bl))
+		t.Errorf("%s: exports differ from the reference's in length: %d vs %d lines", what, len(al), len(bl))
 	}
 	if len(a) < 1000 {
 		t.Errorf("%s: the exports are nearly empty (%d bytes)", what, len(a))

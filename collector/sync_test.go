@@ -895,16 +895,16 @@ func dump(t testing.TB, st *store.Store) map[string][]string {
 		"mr_commits":     `SELECT * FROM mr_commits`,
 		"mr_notes":       `SELECT * FROM mr_notes`,
 		"environments":   `SELECT * FROM environments`,
-		"deployments":    `SELECT id, iid, project_id, environment_id, environment, ref, sha, status, created_at, updated_at, finished_at, job_url, links_fetched_at IS NULL FROM deployments`,
+		"deployments":    `SELECT id, iid, project_id, environment_id, environment, ref, sha, status, created_at, updated_at, finished_at, job_url, CASE WHEN links_fetched_at IS NULL THEN 1 ELSE 0 END FROM deployments`,
 		"links":          `SELECT * FROM deployment_merge_requests`,
 		// Which pipelines had their detail read depends on when syncs ran (a day's latest
 		// pipeline is read, and superseded by a later one on the next sync); the coverage rows
 		// they give must not.
 		"pipelines": `SELECT id, iid, project_id, ref, sha, status, source, created_at, updated_at, web_url FROM pipelines`,
-		"coverage_rows": `SELECT project_id, date(finished_at, 'unixepoch'), id, finished_at, coverage FROM pipelines p
+		"coverage_rows": `SELECT project_id, finished_at / 86400, id, finished_at, coverage FROM pipelines p
 			WHERE status = 'success' AND coverage IS NOT NULL AND finished_at IS NOT NULL AND NOT EXISTS (
 				SELECT 1 FROM pipelines q WHERE q.project_id = p.project_id AND q.status = 'success'
-					AND q.coverage IS NOT NULL AND date(q.finished_at, 'unixepoch') = date(p.finished_at, 'unixepoch')
+					AND q.coverage IS NOT NULL AND q.finished_at / 86400 = p.finished_at / 86400
 					AND (q.finished_at > p.finished_at OR q.finished_at = p.finished_at AND q.id > p.id))`,
 		"cursors": `SELECT project_id, resource, cursor FROM sync_cursors`,
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +90,15 @@ func redactErr(err error, dsn string) string {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
 		}
 	}
-	return msg
+	// pgx lists every address it tried on lines of their own: one line, each reason once.
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // rebind rewrites `?` placeholders to PostgreSQL's `$n`, leaving string literals, quoted

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
@@ -85,6 +86,7 @@ func commands() map[string]command {
 		"sync":    {"incremental sync from GitLab into the database", runSync},
 		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},
 		"export":  {"write a dataset as CSV to standard output", runExport},
+		"migrate": {"copy a SQLite database into PostgreSQL", runMigrate},
 		"token":   {"create, list and revoke machine tokens for the CSV exports", runToken},
 		"digest":  {"render and send the weekly email digest", runDigest},
 		"version": {"print version and build info", runVersion},
@@ -150,7 +152,7 @@ func (fs *flagSet) twin(flag, variable string) {
 func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("pacer "+name, flag.ContinueOnError), env: env}
 	fs.SetOutput(stderr)
-	fs.StringVar(&fs.db, "db", "", "SQLite database `FILE` (default pacer.db, or database in the config)")
+	fs.StringVar(&fs.db, "db", "", "database: a SQLite `FILE` or a postgres:// URL (default pacer.db, or database in the config)")
 	fs.StringVar(&fs.config, "config", "", "TOML configuration `FILE`")
 	return fs
 }
@@ -273,7 +275,25 @@ func (fs *flagSet) loadConfig() (*config.Config, string, error) {
 	if db == "" {
 		db = "pacer.db"
 	}
+	if err := checkDatabase(db); err != nil {
+		return nil, "", err
+	}
 	return cfg, db, nil
+}
+
+// checkDatabase refuses a --db that is neither a file path nor a PostgreSQL URL, before
+// anything is opened or created.
+func checkDatabase(db string) error {
+	if store.IsURL(db) {
+		if _, err := url.Parse(db); err != nil {
+			return usagef("--db %s is not a valid URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE", store.Redact(db))
+		}
+		return nil
+	}
+	if scheme, _, ok := strings.Cut(db, "://"); ok && !strings.ContainsAny(scheme, "/\\") {
+		return usagef("--db %s: Pacer speaks SQLite (a file path) and PostgreSQL (postgres://…), not %s", store.Redact(db), scheme)
+	}
+	return nil
 }
 
 // withStoredConfig is the configuration of a command run without --config: the one the

@@ -42,10 +42,7 @@ func TestTokenCommands(t *testing.T) {
 	if !strings.Contains(errOut, "1 project of 2 granted are not in the database yet") || !strings.Contains(errOut, "shown only now") {
 		t.Errorf("create's notes: %q", errOut)
 	}
-	raw, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := databaseBytes(t, db)
 	if bytes.Contains(raw, []byte(token)) {
 		t.Error("the database holds the token itself, not only its hash")
 	}
@@ -178,4 +175,38 @@ func TestServeSendsABrowserToGitLab(t *testing.T) {
 		!strings.Contains(loc, "redirect_uri=http%3A%2F%2F127.0.0.1%2Fauth%2Fcallback") {
 		t.Errorf("sign-in sends the browser to %q", loc)
 	}
+}
+
+// databaseBytes is what the database holds, to look for what must not be there: the SQLite
+// file's bytes, or on PostgreSQL every token row as text.
+func databaseBytes(t *testing.T, db string) []byte {
+	t.Helper()
+	if !storetest.Postgres() {
+		raw, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b bytes.Buffer
+	rows, err := st.DB.Query(`SELECT name, hash FROM api_tokens`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var hash []byte
+		if err := rows.Scan(&name, &hash); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(name)
+		b.Write(hash)
+	}
+	return b.Bytes()
 }

@@ -60,6 +60,21 @@ func DSN(t testing.TB) string {
 	if !Postgres() {
 		return filepath.Join(t.TempDir(), "pacer.db")
 	}
+	return newSchema(t)
+}
+
+// PostgresDSN is a fresh PostgreSQL schema for tests that compare the two databases, whatever
+// the run's dialect; the test is skipped when PACER_TEST_POSTGRES names no server.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	if os.Getenv("PACER_TEST_POSTGRES") == "" {
+		t.Skip("PostgreSQL tests skipped: set PACER_TEST_POSTGRES (make test-postgres starts a server)")
+	}
+	return newSchema(t)
+}
+
+func newSchema(t testing.TB) string {
+	t.Helper()
 	u, db := server(t)
 	b := make([]byte, 6)
 	rand.Read(b)
