@@ -33,6 +33,8 @@ type Sender struct {
 	now       func() time.Time
 	tlsConfig *tls.Config
 	timeout   time.Duration
+	holder    string        // names this process on its claims (store.NewHolder)
+	claimTTL  time.Duration // how long a claim holds unrenewed
 
 	// mu makes the sends of this process one at a time, so a scheduled check and a manual
 	// send cannot both find a pair unsent and both send it.
@@ -57,6 +59,13 @@ func WithTLSConfig(c *tls.Config) Option { return func(s *Sender) { s.tlsConfig 
 // WithTimeout bounds each SMTP connection and command (15 s otherwise).
 func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = d } }
 
+// WithClaims names the process on its claims (store.NewHolder; a fresh name otherwise) and
+// sets how long a claim holds unless renewed (store.DefaultLeaseTTL otherwise): the time after
+// which a pair left by a process that died is sent by another.
+func WithClaims(holder string, ttl time.Duration) Option {
+	return func(s *Sender) { s.holder, s.claimTTL = holder, ttl }
+}
+
 // New returns a Sender reading figures from src (a *metrics.Engine) and recording sends in st.
 func New(st *store.Store, src Source, cfg *config.Config, opts ...Option) *Sender {
 	if cfg == nil {
@@ -65,6 +74,12 @@ func New(st *store.Store, src Source, cfg *config.Config, opts ...Option) *Sende
 	s := &Sender{st: st, src: src, cfg: cfg, log: slog.Default(), now: time.Now, timeout: 15 * time.Second}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.holder == "" {
+		s.holder = store.NewHolder()
+	}
+	if s.claimTTL <= 0 {
+		s.claimTTL = store.DefaultLeaseTTL
 	}
 	return s
 }
@@ -141,11 +156,6 @@ const (
 	// InProgress is a pair another process (pacer serve beside pacer digest) is sending.
 	InProgress Status = "being sent elsewhere"
 )
-
-// claimStale is how long a claim on a pair holds off other processes; longer than any one
-// send (a connection and a message, each bounded by the timeout), short enough that a pair
-// claimed by a process that died is soon tried again.
-const claimStale = 5 * time.Minute
 
 // recipient is one address and the scope of the subscription it gets.
 type recipient struct {
@@ -262,11 +272,12 @@ func (s *Sender) pending(ctx context.Context, now time.Time) (Run, []recipient, 
 			continue
 		}
 		if f, ok := failures[r.key]; ok {
-			wait := retryDelay(f.Attempts)
-			if f.LastError == store.DigestSending {
-				wait = claimStale // being sent, or its sender died
-			}
-			if now.Before(f.LastAttemptAt.Add(wait)) {
+			switch {
+			case now.Before(f.ClaimExpiresAt):
+				continue // being sent, by this process or another
+			case f.LastError == store.DigestSending:
+				// Its sender stopped mid-send and its claim has lapsed: the pair is due now.
+			case now.Before(f.LastAttemptAt.Add(retryDelay(f.Attempts))):
 				continue
 			}
 		}
@@ -356,8 +367,9 @@ func (s *Sender) state(ctx context.Context, week Week) (map[string]store.DigestS
 // deliver renders each scope once and sends one message per recipient over one connection,
 // recording each pair right after the server accepted it. clock dates the messages and the
 // records: the scheduler's "now", so that retry delays are measured on one clock. Each pair is
-// claimed in the store just before its message goes out, so two processes never send the same
-// pair; resend lets an explicit request claim a pair that was sent already.
+// claimed in the store just before its message goes out, and the claim is renewed until the
+// server has answered, so two processes never send the same pair; resend lets an explicit
+// request claim a pair that was sent already.
 func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resend bool, clock func() time.Time) []Delivery {
 	type rendered struct {
 		subject, html, text string
@@ -390,8 +402,10 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resen
 			err = dialErr
 		}
 		now := clock()
+		claim := store.DigestClaim{Week: week.String(), Recipient: r.key, Holder: s.holder}
+		claimed := false
 		if err == nil {
-			ok, cerr := s.st.ClaimDigest(ctx, week.String(), r.key, now, claimStale, resend)
+			ok, cerr := s.st.ClaimDigest(ctx, claim, now, s.claimTTL, resend)
 			if cerr != nil {
 				err = cerr
 			} else if !ok {
@@ -400,17 +414,20 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resen
 				out = append(out, d)
 				continue
 			}
+			claimed = true
 		}
 		if err == nil {
+			stop := s.keepClaim(ctx, claim, now)
 			if err = m.dial(ctx); err != nil {
 				dialErr = err
 			}
-		}
-		if err == nil {
-			err = m.send(ctx, message{
-				To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,
-				MessageID: messageID(week, r.key, s.cfg.SMTP.From), Date: now,
-			})
+			if err == nil {
+				err = m.send(ctx, message{
+					To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,
+					MessageID: messageID(week, r.key, s.cfg.SMTP.From), Date: now,
+				})
+			}
+			stop()
 		}
 		if err != nil {
 			d.Status, d.Err = Failed, err
@@ -419,6 +436,11 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resen
 			if ctx.Err() == nil {
 				if rerr := s.st.RecordDigestFailure(context.WithoutCancel(ctx), week.String(), r.key, err.Error(), now); rerr != nil {
 					s.log.Error("digest: record failure", "err", rerr)
+				}
+			}
+			if claimed {
+				if rerr := s.st.ReleaseDigestClaim(context.WithoutCancel(ctx), claim); rerr != nil {
+					s.log.Error("digest: release claim", "err", rerr)
 				}
 			}
 			out = append(out, d)
@@ -440,6 +462,37 @@ func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resen
 		out = append(out, d)
 	}
 	return out
+}
+
+// keepClaim renews the claim c, taken at claimedAt on the caller's clock, every third of the
+// claim's time until stop is called: a slow mail server must not outlast the claim and let
+// another process send the pair too. A process that dies stops renewing, and the claim lapses
+// within claimTTL.
+func (s *Sender) keepClaim(ctx context.Context, c store.DigestClaim, claimedAt time.Time) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	started := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.claimTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// The claim's times are on the caller's clock (the scheduler's now); move it on by
+			// the time that has really passed.
+			until := claimedAt.Add(time.Since(started) + s.claimTTL)
+			if ok, err := s.st.RenewDigestClaim(ctx, c, until); err != nil && ctx.Err() == nil {
+				s.log.Warn("digest: could not renew the claim on a message being sent", "week", c.Week, "recipient", c.Recipient, "err", err)
+			} else if err == nil && !ok {
+				s.log.Warn("digest: the claim on a message being sent lapsed; another process may send it too", "week", c.Week, "recipient", c.Recipient)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func joinFailures(ds []Delivery) error {
