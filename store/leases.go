@@ -50,6 +50,12 @@ func (l Lease) HeldAt(now time.Time) bool { return l.ExpiresAt.After(now) }
 // again.
 func (l Lease) CutShort() bool { return !l.RunStartedAt.IsZero() && l.RunFinishedAt.IsZero() }
 
+// Continued says whether the run under way began before its holder took the lease: it takes
+// up a run that was cut short, and RunStartedAt is when that run began.
+func (l Lease) Continued() bool {
+	return !l.RunStartedAt.IsZero() && l.RunFinishedAt.IsZero() && l.RunStartedAt.Before(l.AcquiredAt)
+}
+
 // NewHolder names this process for leases and digest claims: host name, process id and random
 // bytes ("web-1/4242/9f3a2c1b"), so that no two processes share a name, not even a restarted
 // one that got the same process id.
