@@ -44,10 +44,10 @@ func runJobs(ctx context.Context, log *slog.Logger, jobs []job, now func() time.
 
 // runIfDue runs j if its due check says so, and logs the outcome. It reports whether j ran.
 //
-// Under leases it first reads the job's lease: held by another process, the job is that
-// process's; a run cut short (its process died, stopped or lost the lease) is taken up without
-// asking the due check. It then takes the lease and reads it again: if another process finished
-// a run since the first read, what was due is done and the lease goes back unused.
+// Under leases it first reads the job's lease: held, the job is its holder's; a run cut short
+// (its server died, was stopped or lost the lease) is taken up without asking the due check.
+// It then takes the lease and reads it again: if another server finished a run since the first
+// read, what was due is done and the lease goes back unused.
 func runIfDue(ctx context.Context, log *slog.Logger, j job, now time.Time) bool {
 	var prev store.Lease
 	resume := false
@@ -57,11 +57,10 @@ func runIfDue(ctx context.Context, log *slog.Logger, j job, now time.Time) bool 
 			log.Error("job lease check failed", "job", j.name, "error", err)
 			return false
 		}
-		wall := time.Now()
-		if l.HeldAt(wall) && l.Holder != j.leases.holder {
-			return false // another process runs it now
+		if l.HeldAt(time.Now()) {
+			return false // another server runs it now
 		}
-		prev, resume = l, l.CutShort() && !l.HeldAt(wall)
+		prev, resume = l, l.CutShort()
 	}
 	if !resume {
 		due, err := j.due(ctx, now)

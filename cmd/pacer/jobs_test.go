@@ -253,8 +253,8 @@ func TestRunStopsWhenItsLeaseIsTakenOver(t *testing.T) {
 	}
 }
 
-// While a goroutine of this server holds a lease (the start-up derivation of the facts holds
-// the sync lease), the job of that name waits for the next check.
+// While a goroutine of this server holds a lease, the job of that name waits for the next
+// check.
 func TestLeaseIsHeldOnceWithinAServer(t *testing.T) {
 	p := processes(t, 1, 5*time.Second)[0]
 	ctx := context.Background()

@@ -137,12 +137,11 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 // under its own context: on a large database its visitor waits, and if they give up the work
 // is lost and the next request starts over.
 //
-// It does so under the sync job's lease, as the refresh after a sync does, so that servers
-// starting together derive them once: a server that finds the lease held leaves the facts to
-// its holder.
+// It does so under a lease of its own, so that servers starting together derive them once:
+// one that finds the lease held leaves the facts to its holder.
 func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger, leases *jobLeases) {
 	if leases != nil {
-		h, err := leases.take(ctx, syncJobName)
+		h, err := leases.take(ctx, factsLease)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("serve: derive the metric facts", "error", err)
@@ -150,10 +149,10 @@ func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger, lease
 			return
 		}
 		if h == nil {
-			log.Debug("serve: the sync lease is held; its holder derives the metric facts")
+			log.Debug("serve: another server is deriving the metric facts")
 			return
 		}
-		defer h.release(false) // the record of the sync job's runs is not this one's
+		defer h.release(false)
 		ctx = h.ctx
 	}
 	start := time.Now()
@@ -316,9 +315,12 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
-// syncJobName names the sync job and its lease, which also covers the facts refresh after a
-// sync and the derivation at start-up (warmFacts).
-const syncJobName = "sync"
+// syncJobName names the sync job and its lease, which also covers the facts refresh after the
+// sync; factsLease is the lease of the derivation at start-up (warmFacts).
+const (
+	syncJobName = "sync"
+	factsLease  = "facts"
+)
 
 // syncJob syncs GitLab and refreshes the derived facts. It is due when no project has started a
 // sync within `every` (the project_syncs table remembers across restarts) and no server has
@@ -409,10 +411,13 @@ func syncRound(ctx context.Context, st *store.Store, opt collector.Options) (*co
 	known := map[string]bool{}
 	for _, ps := range syncs {
 		p := ps.Project
-		if p.Archived || !configured(p.Path) {
+		if !configured(p.Path) {
 			continue
 		}
 		known[strings.ToLower(p.Path)] = true
+		if p.Archived {
+			continue // not synced any more
+		}
 		if ps.StartedAt != nil && !ps.StartedAt.Before(since) && ps.FinishedAt != nil && ps.OKAt != nil && !ps.OKAt.Before(*ps.StartedAt) {
 			done++
 			continue
