@@ -52,17 +52,18 @@ func TestThreeServersShareTheJobsAndSurviveKills(t *testing.T) {
 		t.Skip("builds pacer and runs three servers")
 	}
 	ctx := context.Background()
+	built := time.Now()
 	bin := buildPacer(t)
+	t.Logf("pacer built in %s", time.Since(built).Round(100*time.Millisecond))
 
-	// GitLab: a small organisation behind a front that slows one project down (so the sync
-	// is under way for a few seconds with some projects done) and counts each project's
-	// requests.
+	// GitLab: a small organisation, with some latency, behind a front that counts each
+	// project's requests and holds one project's until the test lets them go: the sync is then
+	// under way, with the other projects done, until the kill.
 	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 5, Days: 21, Services: 6, Scale: 0.3})
-	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Latency: 5 * time.Millisecond})
+	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Latency: 10 * time.Millisecond})
 	t.Cleanup(sim.Close)
 	truth := org.Truth()
-	slow := truth.Projects[len(truth.Projects)-1].ID
-	gl := &gitlabFront{sim: sim.Handler(), slow: slow, slowBy: 150 * time.Millisecond, requests: map[int64]int{}}
+	gl := &gitlabFront{sim: sim.Handler(), held: truth.Projects[len(truth.Projects)-1].ID, gate: make(chan struct{}), requests: map[int64]int{}}
 	front := httptest.NewServer(gl)
 	t.Cleanup(front.Close)
 
@@ -104,6 +105,7 @@ to = ["lead@example.com", "cto@example.com", "money@example.com"]
 	}
 	gen0 := factGeneration(t, st)
 
+	began := time.Now()
 	servers := map[int]*server{}
 	for range 3 {
 		s := startServer(t, bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--config", cfgPath,
@@ -147,7 +149,9 @@ to = ["lead@example.com", "cto@example.com", "money@example.com"]
 	syncer.kill(t)
 	sender.kill(t)
 	killedAt := time.Now()
+	t.Logf("servers killed %s after they were started", killedAt.Sub(began).Round(100*time.Millisecond))
 	mail.release()
+	close(gl.gate)
 	doneBefore, _ := syncProgress(t, st, truth, round)
 	requestsBefore := gl.snapshot()
 	if n := len(mail.received()); n != 1 {
@@ -398,13 +402,13 @@ func factGeneration(t *testing.T, st *store.Store) int64 {
 	return gen
 }
 
-// gitlabFront passes requests to the simulator, slowing one project's REST requests down and
-// counting each project's (a project's sync always lists its deployments and pipelines through
-// REST, whichever API reads its merge requests).
+// gitlabFront passes requests to the simulator, counting each project's REST requests (a
+// project's sync always lists its deployments and pipelines through REST, whichever API reads
+// its merge requests) and holding those of one project until gate is closed.
 type gitlabFront struct {
-	sim    http.Handler
-	slow   int64
-	slowBy time.Duration
+	sim  http.Handler
+	held int64
+	gate chan struct{}
 
 	mu       sync.Mutex
 	requests map[int64]int
@@ -418,8 +422,12 @@ func (g *gitlabFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		g.requests[id]++
 		g.mu.Unlock()
-		if id == g.slow {
-			time.Sleep(g.slowBy)
+		if id == g.held {
+			select {
+			case <-g.gate:
+			case <-r.Context().Done():
+				return
+			}
 		}
 	}
 	g.sim.ServeHTTP(w, r)
