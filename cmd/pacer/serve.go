@@ -137,20 +137,27 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 // under its own context: on a large database its visitor waits, and if they give up the work
 // is lost and the next request starts over.
 //
-// It does so under a lease of its own, so that servers starting together derive them once:
-// one that finds the lease held leaves the facts to its holder.
+// It does so under a lease of its own, so that servers starting together derive them once: one
+// that finds the lease held waits for it, and then finds the facts current.
 func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger, leases *jobLeases) {
 	if leases != nil {
-		h, err := leases.take(ctx, factsLease)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("serve: derive the metric facts", "error", err)
+		var h *heldLease
+		for {
+			var err error
+			if h, err = leases.take(ctx, factsLease); err != nil {
+				if ctx.Err() == nil {
+					log.Error("serve: derive the metric facts", "error", err)
+				}
+				return
 			}
-			return
-		}
-		if h == nil {
-			log.Debug("serve: another server is deriving the metric facts")
-			return
+			if h != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(leases.ttl / 3):
+			}
 		}
 		defer h.release(false)
 		ctx = h.ctx
