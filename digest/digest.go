@@ -33,6 +33,8 @@ type Sender struct {
 	now       func() time.Time
 	tlsConfig *tls.Config
 	timeout   time.Duration
+	holder    string        // names this process on its claims (store.NewHolder)
+	claimTTL  time.Duration // how long a claim holds unrenewed
 
 	// mu makes the sends of this process one at a time, so a scheduled check and a manual
 	// send cannot both find a pair unsent and both send it.
@@ -57,6 +59,13 @@ func WithTLSConfig(c *tls.Config) Option { return func(s *Sender) { s.tlsConfig 
 // WithTimeout bounds each SMTP connection and command (15 s otherwise).
 func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = d } }
 
+// WithClaims names the process on its claims (store.NewHolder; a fresh name otherwise) and
+// sets how long a claim holds unless renewed (store.DefaultLeaseTTL otherwise): the time after
+// which a pair left by a process that died is sent by another.
+func WithClaims(holder string, ttl time.Duration) Option {
+	return func(s *Sender) { s.holder, s.claimTTL = holder, ttl }
+}
+
 // New returns a Sender reading figures from src (a *metrics.Engine) and recording sends in st.
 func New(st *store.Store, src Source, cfg *config.Config, opts ...Option) *Sender {
 	if cfg == nil {
@@ -65,6 +74,12 @@ func New(st *store.Store, src Source, cfg *config.Config, opts ...Option) *Sende
 	s := &Sender{st: st, src: src, cfg: cfg, log: slog.Default(), now: time.Now, timeout: 15 * time.Second}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.holder == "" {
+		s.holder = store.NewHolder()
+	}
+	if s.claimTTL <= 0 {
+		s.claimTTL = store.DefaultLeaseTTL
 	}
 	return s
 }
@@ -141,11 +156,6 @@ const (
 	// InProgress is a pair another process (pacer serve beside pacer digest) is sending.
 	InProgress Status = "being sent elsewhere"
 )
-
-// claimStale is how long a claim on a pair holds off other processes; longer than any one
-// send (a connection and a message, each bounded by the timeout), short enough that a pair
-// claimed by a process that died is soon tried again.
-const claimStale = 5 * time.Minute
 
 // recipient is one address and the scope of the subscription it gets.
 type recipient struct {
@@ -262,11 +272,12 @@ func (s *Sender) pending(ctx context.Context, now time.Time) (Run, []recipient, 
 			continue
 		}
 		if f, ok := failures[r.key]; ok {
-			wait := retryDelay(f.Attempts)
-			if f.LastError == store.DigestSending {
-				wait = claimStale // being sent, or its sender died
-			}
-			if now.Before(f.LastAttemptAt.Add(wait)) {
+			switch {
+			case now.Before(f.ClaimExpiresAt):
+				continue // being sent, by this process or another
+			case f.LastError == store.DigestSending:
+				// Its sender stopped mid-send and its claim has lapsed: the pair is due now.
+			case now.Before(f.LastAttemptAt.Add(retryDelay(f.Attempts))):
 				continue
 			}
 		}
@@ -352,128 +363,3 @@ func (s *Sender) state(ctx context.Context, week Week) (map[string]store.DigestS
 	}
 	return sent, failed, nil
 }
-
-// deliver renders each scope once and sends one message per recipient over one connection,
-// recording each pair right after the server accepted it. clock dates the messages and the
-// records: the scheduler's "now", so that retry delays are measured on one clock. Each pair is
-// claimed in the store just before its message goes out, so two processes never send the same
-// pair; resend lets an explicit request claim a pair that was sent already.
-func (s *Sender) deliver(ctx context.Context, week Week, todo []recipient, resend bool, clock func() time.Time) []Delivery {
-	type rendered struct {
-		subject, html, text string
-		err                 error
-	}
-	// Render every scope before connecting, so the connection never idles while the metrics
-	// are read.
-	cache := map[string]rendered{}
-	for _, r := range todo {
-		if _, ok := cache[r.scope.Key()]; !ok {
-			var rd rendered
-			rd.subject, rd.html, rd.text, rd.err = s.Render(ctx, week, r.scope)
-			cache[r.scope.Key()] = rd
-		}
-	}
-	m := &mailer{cfg: s.cfg.SMTP, tlsConfig: s.tlsConfig, timeout: s.timeout}
-	defer m.close()
-
-	var out []Delivery
-	var dialErr error // a connection that failed once fails the rest of this run the same way
-	for _, r := range todo {
-		d := Delivery{Recipient: r.addr, Scope: r.scope}
-		rd := cache[r.scope.Key()]
-		d.Subject = rd.subject
-		err := rd.err
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		if err == nil && dialErr != nil {
-			err = dialErr
-		}
-		now := clock()
-		if err == nil {
-			ok, cerr := s.st.ClaimDigest(ctx, week.String(), r.key, now, claimStale, resend)
-			if cerr != nil {
-				err = cerr
-			} else if !ok {
-				d.Status = InProgress
-				s.log.Info("digest: another process is sending it", "week", week.String(), "recipient", r.key)
-				out = append(out, d)
-				continue
-			}
-		}
-		if err == nil {
-			if err = m.dial(ctx); err != nil {
-				dialErr = err
-			}
-		}
-		if err == nil {
-			err = m.send(ctx, message{
-				To: r.addr, Subject: rd.subject, HTML: rd.html, Text: rd.text,
-				MessageID: messageID(week, r.key, s.cfg.SMTP.From), Date: now,
-			})
-		}
-		if err != nil {
-			d.Status, d.Err = Failed, err
-			s.log.Warn("digest: not sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key(), "err", err)
-			// A cancelled run is not the recipient's failure: it is not counted.
-			if ctx.Err() == nil {
-				if rerr := s.st.RecordDigestFailure(context.WithoutCancel(ctx), week.String(), r.key, err.Error(), now); rerr != nil {
-					s.log.Error("digest: record failure", "err", rerr)
-				}
-			}
-			out = append(out, d)
-			continue
-		}
-		// The server has the message. Record it even if ctx was cancelled meanwhile, so that
-		// a stop between the two cannot cause a second send.
-		rec := store.DigestSend{Week: week.String(), Recipient: r.key, Scope: r.scope.Key(), Subject: rd.subject,
-			MessageID: "<" + messageID(week, r.key, s.cfg.SMTP.From) + ">", SentAt: now}
-		if rerr := s.st.RecordDigestSent(context.WithoutCancel(ctx), rec); rerr != nil {
-			// Nothing else can be done: the message went out; say so loudly.
-			d.Status, d.Err = Failed, fmt.Errorf("digest: sent to %s but not recorded (it may be sent again): %w", r.key, rerr)
-			s.log.Error("digest: sent but not recorded", "week", week.String(), "recipient", r.key, "err", rerr)
-			out = append(out, d)
-			continue
-		}
-		d.Status, d.SentAt = Sent, now
-		s.log.Info("digest: sent", "week", week.String(), "recipient", r.key, "scope", r.scope.Key())
-		out = append(out, d)
-	}
-	return out
-}
-
-func joinFailures(ds []Delivery) error {
-	var errs []error
-	for _, d := range ds {
-		if d.Status == Failed && d.Err != nil {
-			errs = append(errs, d.Err)
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	// The same connection error for every recipient reads once.
-	uniq := map[string]bool{}
-	var msgs []string
-	for _, e := range errs {
-		if !uniq[e.Error()] {
-			uniq[e.Error()] = true
-			msgs = append(msgs, e.Error())
-		}
-	}
-	return &SendError{Failed: len(errs), Messages: msgs, errs: errs}
-}
-
-// SendError reports the recipients a run could not send to.
-type SendError struct {
-	Failed   int
-	Messages []string
-	errs     []error
-}
-
-func (e *SendError) Error() string {
-	return fmt.Sprintf("digest: %s not sent: %s", plural(e.Failed, "message", "messages"), strings.Join(e.Messages, "; "))
-}
-
-// Unwrap gives the individual errors.
-func (e *SendError) Unwrap() []error { return e.errs }

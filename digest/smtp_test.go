@@ -42,6 +42,10 @@ type mailServer struct {
 	user     string // when set, AUTH PLAIN with user/pass is required
 	pass     string
 	rejectTo string // a recipient whose message gets a 554 reply at DATA
+	slowTo   string // a recipient whose message the server holds slowBy before accepting it
+	slowBy   time.Duration
+	slowAt   chan struct{} // closed when the held message has arrived
+	slowOnce sync.Once
 	srv      *smtp.Server
 	addr     string
 	port     int
@@ -94,6 +98,12 @@ func (s *mailSession) Data(r io.Reader) error {
 	for _, to := range s.to {
 		if s.s.rejectTo != "" && to == s.s.rejectTo {
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+		}
+	}
+	for _, to := range s.to {
+		if s.s.slowTo != "" && to == s.s.slowTo {
+			s.s.slowOnce.Do(func() { close(s.s.slowAt) })
+			time.Sleep(s.s.slowBy)
 		}
 	}
 	s.s.mu.Lock()
@@ -608,10 +618,11 @@ func TestFreshClaimHoldsOffAndStaleClaimIsRetried(t *testing.T) {
 	srv, _ := startMailServer(t, "none", nil)
 	s := senderFor(t, f, eng, srv, "none", nil, nil)
 	// Another process claimed cto@ a moment ago (and, say, died).
-	if ok, err := f.st.ClaimDigest(ctx, "2026-W09", "cto@example.com", monday, claimStale, false); err != nil || !ok {
+	other := store.DigestClaim{Week: "2026-W09", Recipient: "cto@example.com", Holder: "web-2/77/0badc0de"}
+	if ok, err := f.st.ClaimDigest(ctx, other, monday, store.DefaultLeaseTTL, false); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	if err := s.SendDue(ctx, monday.Add(time.Minute)); err != nil {
+	if err := s.SendDue(ctx, monday.Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.messages()); n != 2 {
@@ -621,11 +632,64 @@ func TestFreshClaimHoldsOffAndStaleClaimIsRetried(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].Status != InProgress {
 		t.Fatalf("a manual send of a claimed pair: %+v, %v", ds, err)
 	}
-	if err := s.SendDue(ctx, monday.Add(claimStale+time.Minute)); err != nil {
+	// Once the claim has lapsed, the pair is due at once (no retry delay: nothing failed).
+	if due, err := s.Pending(ctx, monday.Add(store.DefaultLeaseTTL)); err != nil || !due {
+		t.Fatalf("a lapsed claim: pending %v, %v", due, err)
+	}
+	if err := s.SendDue(ctx, monday.Add(store.DefaultLeaseTTL)); err != nil {
 		t.Fatal(err)
 	}
 	msgs := srv.messages()
 	if len(msgs) != 3 || msgs[2].to[0] != "cto@example.com" {
-		t.Fatalf("after the claim went stale: %d messages", len(msgs))
+		t.Fatalf("after the claim lapsed: %d messages", len(msgs))
+	}
+}
+
+// A mail server slower than a claim's time: the sender renews its claim while it waits, so
+// another process checking meanwhile leaves that pair alone, and each recipient gets one
+// message. Without the renewal the second process would send the held pair again.
+func TestSlowSendKeepsItsClaim(t *testing.T) {
+	ctx := context.Background()
+	f, eng := newFixture(t)
+	const ttl = time.Second
+	srv, _ := startMailServer(t, "none", func(m *mailServer) {
+		m.slowTo, m.slowBy, m.slowAt = "cto@example.com", 3*ttl, make(chan struct{})
+	})
+	// Both processes read a clock that runs from the scheduled time, as the real one does.
+	start := time.Now()
+	clock := func() time.Time { return monday.Add(time.Since(start)) }
+	a := senderFor(t, f, eng, srv, "none", nil, nil, WithClock(clock), WithClaims("a", ttl))
+	st2, err := store.Open(ctx, f.st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	b := senderFor(t, &fixture{t: t, st: st2, cfg: f.cfg}, metrics.New(st2, f.cfg), srv, "none", nil, nil, WithClock(clock), WithClaims("b", ttl))
+
+	done := make(chan error, 1)
+	go func() { done <- a.SendDue(ctx, clock()) }()
+	<-srv.slowAt
+	time.Sleep(2 * ttl) // a's first claim has long lapsed; only its renewals hold it
+	ds, err := b.Send(ctx, w09, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Recipient == "cto@example.com" && d.Status != InProgress {
+			t.Errorf("b's delivery to cto@ while a sends it: %s", d.Status)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range srv.messages() {
+		got[m.to[0]]++
+	}
+	if len(got) != 3 || got["lead@example.com"] != 1 || got["cto@example.com"] != 1 || got["money@example.com"] != 1 {
+		t.Fatalf("messages per recipient: %v, want one each", got)
+	}
+	if fs, _ := f.st.DigestFailures(ctx, "2026-W09"); len(fs) != 0 {
+		t.Fatalf("claims left behind: %+v", fs)
 	}
 }

@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,44 +87,122 @@ func TestClaimDigest(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.New(t)
 	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	claim := func(now time.Time, resend bool) bool {
+	claim := func(holder string, now time.Time, resend bool) bool {
 		t.Helper()
-		ok, err := st.ClaimDigest(ctx, "2026-W09", "ana@example.com", now, 5*time.Minute, resend)
+		ok, err := st.ClaimDigest(ctx, store.DigestClaim{Week: "2026-W09", Recipient: "Ana@Example.com", Holder: holder}, now, 5*time.Minute, resend)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ok
 	}
-	if !claim(at, false) {
+	failures := func() []store.DigestFailure {
+		t.Helper()
+		fs, err := st.DigestFailures(ctx, "2026-W09")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	if !claim("a", at, false) {
 		t.Fatal("first claim refused")
 	}
-	if claim(at.Add(time.Minute), false) {
-		t.Fatal("a second claim while the first is fresh was granted")
+	if fs := failures(); len(fs) != 1 || fs[0].LastError != store.DigestSending || fs[0].ClaimedBy != "a" ||
+		!fs[0].ClaimExpiresAt.Equal(at.Add(5*time.Minute)) || fs[0].Attempts != 0 {
+		t.Fatalf("the claim reads %+v", fs)
 	}
-	if !claim(at.Add(6*time.Minute), false) {
-		t.Fatal("a stale claim (its process died) was not taken over")
+	if claim("b", at.Add(time.Minute), false) {
+		t.Fatal("a second process's claim was granted while the first is live")
 	}
-	// A failure replaces the claim and counts one attempt; a claim after it keeps the count.
-	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(7*time.Minute)); err != nil {
+	// Renewed while its message is on its way, the claim outlasts its first expiry.
+	if ok, err := st.RenewDigestClaim(ctx, store.DigestClaim{Week: "2026-W09", Recipient: "ana@example.com", Holder: "a"}, at.Add(9*time.Minute)); err != nil || !ok {
+		t.Fatalf("renewal: %v, %v", ok, err)
+	}
+	if ok, _ := st.RenewDigestClaim(ctx, store.DigestClaim{Week: "2026-W09", Recipient: "ana@example.com", Holder: "b"}, at.Add(20*time.Minute)); ok {
+		t.Fatal("b renewed a's claim")
+	}
+	if claim("b", at.Add(6*time.Minute), false) {
+		t.Fatal("a renewed claim was taken over")
+	}
+	// a died: once the claim expired, b gets the pair.
+	if !claim("b", at.Add(9*time.Minute), false) {
+		t.Fatal("an expired claim (its process died) was not taken over")
+	}
+	// A failure counts one attempt; a's late release cannot end b's claim, b's own can.
+	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if !claim(at.Add(8*time.Minute), false) {
-		t.Fatal("claim after a failure refused")
-	}
-	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(9*time.Minute)); err != nil {
+	if err := st.ReleaseDigestClaim(ctx, store.DigestClaim{Week: "2026-W09", Recipient: "ana@example.com", Holder: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if fs, _ := st.DigestFailures(ctx, "2026-W09"); len(fs) != 1 || fs[0].Attempts != 2 {
+	if claim("c", at.Add(10*time.Minute), false) {
+		t.Fatal("c claimed a pair b still holds")
+	}
+	if err := st.ReleaseDigestClaim(ctx, store.DigestClaim{Week: "2026-W09", Recipient: "ana@example.com", Holder: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if !claim("c", at.Add(10*time.Minute), false) {
+		t.Fatal("claim after a failure and its release refused")
+	}
+	if err := st.RecordDigestFailure(ctx, "2026-W09", "ana@example.com", "554 no", at.Add(11*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if fs := failures(); len(fs) != 1 || fs[0].Attempts != 2 || fs[0].LastError != "554 no" {
 		t.Fatalf("failures = %+v, want 2 attempts", fs)
 	}
-	// Once sent, the pair cannot be claimed, except for an explicit resend.
+	// Once sent, the pair cannot be claimed, except for an explicit resend, and a refused claim
+	// leaves nothing behind.
 	if err := st.RecordDigestSent(ctx, store.DigestSend{Week: "2026-W09", Recipient: "ana@example.com", SentAt: at}); err != nil {
 		t.Fatal(err)
 	}
-	if claim(at.Add(10*time.Minute), false) {
+	if claim("d", at.Add(20*time.Minute), false) {
 		t.Fatal("a sent pair was claimed")
 	}
-	if !claim(at.Add(10*time.Minute), true) {
+	if fs := failures(); len(fs) != 0 {
+		t.Fatalf("a refused claim left %+v", fs)
+	}
+	if !claim("d", at.Add(20*time.Minute), true) {
 		t.Fatal("an explicit resend could not claim the pair")
+	}
+}
+
+// Processes claiming the same pairs at once: each pair goes to exactly one of them.
+func TestDigestClaimRaceHasOneWinner(t *testing.T) {
+	ctx := context.Background()
+	first := storetest.New(t)
+	stores := []*store.Store{first}
+	for range 2 {
+		st, err := store.Open(ctx, first.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+	}
+	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	for pair := range 20 {
+		recipient := fmt.Sprintf("r%d@example.com", pair)
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 6 {
+			st := stores[i%len(stores)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ok, err := st.ClaimDigest(ctx, store.DigestClaim{Week: "2026-W09", Recipient: recipient, Holder: fmt.Sprintf("p%d", i)}, at, time.Minute, false)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := won.Load(); n != 1 {
+			t.Fatalf("%s: %d processes got the claim, want 1", recipient, n)
+		}
 	}
 }

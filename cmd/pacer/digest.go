@@ -183,8 +183,8 @@ func printDeliveries(w io.Writer, week digest.Week, ds []digest.Delivery) {
 // digestJob is serve's weekly digest job, present when subscriptions and SMTP are configured.
 // Its due check asks the store whether a subscriber lacks the due week (see digest.Schedule),
 // so a restart neither resends nor skips; it runs on the job table's short tick.
-func digestJob(st *store.Store, eng *metrics.Engine, cfg *config.Config, log *slog.Logger) (job, bool) {
-	s := digest.New(st, eng, cfg, digest.WithLogger(log))
+func digestJob(st *store.Store, eng *metrics.Engine, cfg *config.Config, log *slog.Logger, opts ...digest.Option) (job, bool) {
+	s := digest.New(st, eng, cfg, append([]digest.Option{digest.WithLogger(log)}, opts...)...)
 	if err := s.Ready(); err != nil {
 		if len(cfg.Digest.Subscriptions) > 0 {
 			log.Warn("digest: not sending on schedule", "reason", err.Error())

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/pacer-dev/pacer/auth"
 	"github.com/pacer-dev/pacer/collector"
 	"github.com/pacer-dev/pacer/config"
+	"github.com/pacer-dev/pacer/digest"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
 	"github.com/pacer-dev/pacer/web"
@@ -29,6 +31,7 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	fs := newFlagSet("serve", env, stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `ADDRESS` (host:port); beyond loopback only with [auth] in the config")
 	every := fs.Duration("sync-every", 0, "sync GitLab every `DURATION`, at least 1m (e.g. 15m); 0 never syncs")
+	leaseTTL := fs.Duration("lease-ttl", store.DefaultLeaseTTL, "with several servers on one database: how long a job stays with a server that stops renewing its lease (`DURATION`, 1s to 1h)")
 	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL` for the scheduled sync (default gitlab_url in the config)")
 	var groups, projects stringList
 	fs.Var(&groups, "group", "group `PATH` to sync (repeatable; default groups in the config)")
@@ -51,6 +54,9 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	}
 	if *every < 0 || (*every > 0 && *every < time.Minute) {
 		return usagef("serve: --sync-every %s is too short: use 0 (no sync) or at least 1m", *every)
+	}
+	if *leaseTTL < time.Second || *leaseTTL > time.Hour {
+		return usagef("serve: --lease-ttl %s is out of range: use 1s to 1h (the default, %s, suits most setups)", *leaseTTL, store.DefaultLeaseTTL)
 	}
 	syncOpt := collector.Options{BaseURL: firstNonEmpty(*gitlabURL, cfg.GitLabURL), Token: env("PACER_GITLAB_TOKEN"),
 		Groups: append([]string(nil), groups...), Projects: append([]string(nil), projects...), Config: cfg,
@@ -81,16 +87,22 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 		return err
 	}
 
+	// Every job runs under its lease in the database, so that several servers sharing it run
+	// each job once between them (jobs.go).
+	leases := newJobLeases(st, *leaseTTL, log)
 	var jobs []job
 	if *every > 0 {
 		syncOpt.Logger = log
 		jobs = append(jobs, syncJob(st, eng, syncOpt, *every))
 	}
-	if j, ok := digestJob(st, eng, cfg, log); ok {
+	if j, ok := digestJob(st, eng, cfg, log, digest.WithClaims(leases.holder, *leaseTTL)); ok {
 		jobs = append(jobs, j)
 	}
 	if authSvc.SignIn() {
 		jobs = append(jobs, membershipJob(authSvc))
+	}
+	for i := range jobs {
+		jobs[i].leases = leases
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -99,13 +111,15 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		warmFacts(ctx, eng, log)
+		warmFacts(ctx, eng, log, leases)
 	}()
 	if len(jobs) > 0 {
+		log.Info("serve: background jobs", "jobs", len(jobs), "holder", leases.holder, "lease_ttl", leaseTTL.String())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runJobs(ctx, log, jobs, time.Now, 30*time.Second)
+			// A job left by a server that died is taken up within a lease time and a tick.
+			runJobs(ctx, log, jobs, time.Now, min(30*time.Second, *leaseTTL))
 		}()
 	}
 	ln, err := listen(*addr)
@@ -122,7 +136,32 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 // configuration, a sync by another process). Otherwise the first page request derives them
 // under its own context: on a large database its visitor waits, and if they give up the work
 // is lost and the next request starts over.
-func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger) {
+//
+// It does so under a lease of its own, so that servers starting together derive them once: one
+// that finds the lease held waits for it, and then finds the facts current.
+func warmFacts(ctx context.Context, eng *metrics.Engine, log *slog.Logger, leases *jobLeases) {
+	if leases != nil {
+		var h *heldLease
+		for {
+			var err error
+			if h, err = leases.take(ctx, factsLease); err != nil {
+				if ctx.Err() == nil {
+					log.Error("serve: derive the metric facts", "error", err)
+				}
+				return
+			}
+			if h != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(leases.ttl / 3):
+			}
+		}
+		defer h.release(false)
+		ctx = h.ctx
+	}
 	start := time.Now()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	// Any query brings the facts up to date first; a one-day one costs little beyond that.
@@ -283,72 +322,33 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
-// job is a piece of background work. The database, not a timer, decides whether it is due,
-// so a restart neither repeats nor skips work; each job can also run once from a subcommand
-// or a test.
-type job struct {
-	name  string
-	every time.Duration
-	due   func(ctx context.Context, now time.Time) (bool, error)
-	run   func(ctx context.Context) error
-}
+// syncJobName names the sync job and its lease, which also covers the facts refresh after the
+// sync; factsLease is the lease of the derivation at start-up (warmFacts).
+const (
+	syncJobName = "sync"
+	factsLease  = "facts"
+)
 
-// runJobs checks every job each tick and runs the due ones, one at a time, until ctx ends.
-func runJobs(ctx context.Context, log *slog.Logger, jobs []job, now func() time.Time, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		for _, j := range jobs {
-			if ctx.Err() != nil {
-				return
-			}
-			runIfDue(ctx, log, j, now())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// runIfDue runs j if its due check says so, and logs the outcome.
-func runIfDue(ctx context.Context, log *slog.Logger, j job, now time.Time) bool {
-	due, err := j.due(ctx, now)
-	if err != nil {
-		log.Error("job due check failed", "job", j.name, "error", err)
-		return false
-	}
-	if !due {
-		return false
-	}
-	start := time.Now()
-	log.Info("job started", "job", j.name)
-	if err := j.run(ctx); err != nil {
-		if ctx.Err() != nil {
-			log.Info("job interrupted", "job", j.name)
-			return true
-		}
-		log.Error("job failed", "job", j.name, "error", err, "duration_ms", time.Since(start).Milliseconds())
-		return true
-	}
-	log.Info("job finished", "job", j.name, "duration_ms", time.Since(start).Milliseconds())
-	return true
-}
-
-// syncJob syncs GitLab and refreshes the derived facts. It is due when no project has
-// started a sync within `every` (the project_syncs table remembers across restarts). A sync
-// that fails before any project starts (GitLab unreachable, a revoked token, a mistyped group)
-// leaves no trace there, so the job also waits `every` after its own last attempt in this
-// process; otherwise it would retry on every tick of the job loop.
+// syncJob syncs GitLab and refreshes the derived facts. It is due when no project has started a
+// sync within `every` (the project_syncs table remembers across restarts) and no server has
+// begun a run of the job within it (the job's lease records the last start). A sync that fails
+// before any project starts (GitLab unreachable, a revoked token, a mistyped group) leaves no
+// trace in project_syncs, so the job then waits `every` after that attempt, rather than retrying
+// on every tick of the job loop: the lease's record says when it was, and so does this
+// process's own memory, for a job run without leases.
 func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every time.Duration) job {
 	var attempted time.Time // only the job loop's goroutine calls due
 	return job{
-		name:  "sync",
+		name:  syncJobName,
 		every: every,
 		due: func(ctx context.Context, now time.Time) (bool, error) {
 			last, err := lastSyncStart(ctx, st)
 			if err != nil {
+				return false, err
+			}
+			if l, err := st.Lease(ctx, syncJobName); err == nil && l.RunStartedAt.After(last) {
+				last = l.RunStartedAt
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return false, err
 			}
 			if last.Before(attempted) && now.Before(attempted.Add(every)) {
@@ -362,9 +362,16 @@ func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every 
 			return due, nil
 		},
 		run: func(ctx context.Context) error {
-			sum, err := collector.Sync(ctx, st, opt)
-			if err != nil && !errors.Is(err, collector.ErrProjectsFailed) {
+			o, err := syncRound(ctx, st, opt)
+			if err != nil {
 				return err
+			}
+			var sum collector.Summary
+			if o != nil {
+				sum, err = collector.Sync(ctx, st, *o)
+				if err != nil && !errors.Is(err, collector.ErrProjectsFailed) {
+					return err
+				}
 			}
 			// What did sync is kept and shown; failed projects are on the sync-status page.
 			if rerr := eng.Refresh(ctx); rerr != nil {
@@ -376,6 +383,73 @@ func syncJob(st *store.Store, eng *metrics.Engine, opt collector.Options, every 
 			return nil
 		},
 	}
+}
+
+// syncRound is what a run of the sync job has left to do. A fresh run syncs everything,
+// listing the groups' projects again. A run that takes up one cut short (its server died, was
+// stopped, or lost the lease) syncs only the configured projects that have not synced
+// successfully since that run began, so that no project is synced twice in one round; nil
+// when none is left and only the facts remain. If the run cut short had finished no project,
+// everything is synced, groups included.
+func syncRound(ctx context.Context, st *store.Store, opt collector.Options) (*collector.Options, error) {
+	l, err := st.Lease(ctx, syncJobName)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !l.Continued() {
+		return &opt, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	since := l.RunStartedAt.Truncate(time.Second) // the store keeps whole seconds
+	syncs, err := st.ProjectSyncs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	configured := func(path string) bool {
+		path = strings.ToLower(path)
+		for _, g := range opt.Groups {
+			if strings.HasPrefix(path, strings.ToLower(strings.Trim(strings.TrimSpace(g), "/"))+"/") {
+				return true
+			}
+		}
+		return slices.ContainsFunc(opt.Projects, func(p string) bool { return strings.EqualFold(strings.Trim(strings.TrimSpace(p), "/"), path) })
+	}
+	done := 0
+	var left []string
+	known := map[string]bool{}
+	for _, ps := range syncs {
+		p := ps.Project
+		if !configured(p.Path) {
+			continue
+		}
+		known[strings.ToLower(p.Path)] = true
+		if p.Archived {
+			continue // not synced any more
+		}
+		if ps.StartedAt != nil && !ps.StartedAt.Before(since) && ps.FinishedAt != nil && ps.OKAt != nil && !ps.OKAt.Before(*ps.StartedAt) {
+			done++
+			continue
+		}
+		left = append(left, p.Path)
+	}
+	if done == 0 {
+		return &opt, nil
+	}
+	// A listed project never found (a typo, say) is tried again with the rest.
+	for _, p := range opt.Projects {
+		if !known[strings.ToLower(strings.Trim(strings.TrimSpace(p), "/"))] {
+			left = append(left, p)
+		}
+	}
+	if opt.Logger != nil {
+		opt.Logger.Info("sync: taking up a sync cut short", "begun_at", l.RunStartedAt.Format(time.RFC3339),
+			"projects_done", done, "projects_left", len(left))
+	}
+	if len(left) == 0 {
+		return nil, nil
+	}
+	o := opt
+	o.Groups, o.Projects = nil, left
+	return &o, nil
 }
 
 // lastSyncStart is when the most recent project sync began (zero if none has).
