@@ -28,13 +28,14 @@ import (
 	"github.com/pacer-dev/pacer/digest"
 	"github.com/pacer-dev/pacer/metrics"
 	"github.com/pacer-dev/pacer/store"
+	"github.com/pacer-dev/pacer/store/storetest"
 )
 
 // testDatabase is where the servers of the multi-server test keep their data: the one place
 // that says so, so that the test can run on another database by changing it alone.
 func testDatabase(t *testing.T) string {
 	t.Helper()
-	return filepath.Join(t.TempDir(), "pacer.db")
+	return storetest.DSN(t)
 }
 
 // multiServerLeaseTTL is the servers' lease time in the test: a killed server's jobs move on

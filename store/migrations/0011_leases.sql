@@ -1,4 +1,4 @@
--- Several `pacer serve` processes on one database (issue 12): the database decides which
+-- Several `pacer serve` processes on one database: the database decides which
 -- process runs each background job, and which one sends each digest pair.
 
 -- One row per job name. A process runs the job only while it holds the lease: holder is that
