@@ -492,7 +492,9 @@ type BarList struct {
 	// do not look alike); the heading then says the scale.
 	From  float64
 	CSV   string
-	Empty *Empty
+	// Compare opens the compare view with the same services, sorted by this figure.
+	Compare string
+	Empty   *Empty
 }
 
 // BarRow is one row of a BarList.

@@ -109,3 +109,55 @@ func TestCompareMutesSmallSamples(t *testing.T) {
 		t.Error("a change on a handful of items is coloured")
 	}
 }
+
+// Every per-service table leads to the compare view of the same services over the same range,
+// sorted by the table's figure; the agreements page leads to its services and to its teams.
+func TestPerServiceTablesLinkToCompare(t *testing.T) {
+	f := securityFixture(t)
+	rng := "period=custom&from=2026-03-02&to=2026-03-15"
+	link := func(sort string) string {
+		return `href="/compare?from=2026-03-02&amp;period=custom&amp;sort=` + sort + `&amp;team=api-team&amp;to=2026-03-15"`
+	}
+	for page, sort := range map[string]string{"/cycle-time": "-cycle", "/releases": "per_day", "/rework": "-rework",
+		"/coverage": "coverage", "/approvals": "-unapproved", "/investment": "tech_debt"} {
+		for _, htmx := range []bool{false, true} {
+			body := f.get(page+"?"+rng+"&team=api-team&by=month", htmx).Body.String()
+			mustContain(t, body, link(sort)+` title="these services side by side, with every headline figure">Compare</a>`)
+		}
+		// The link leads to the team's services, sorted by that figure.
+		body := f.get("/compare?from=2026-03-02&period=custom&sort="+sort+"&team=api-team&to=2026-03-15", false).Body.String()
+		if !strings.Contains(body, "acme/<wbr>api") || strings.Contains(body, "acme/<wbr>web") {
+			t.Errorf("%s leads to a compare view of other services than the team's", page)
+		}
+		mustContain(t, body, `aria-sort=`)
+	}
+	body := f.get("/agreements?"+rng, false).Body.String()
+	mustContain(t, body,
+		`href="/compare?from=2026-03-02&amp;period=custom&amp;to=2026-03-15" title="side by side, with every headline figure">Compare services</a>`,
+		`href="/compare?from=2026-03-02&amp;of=teams&amp;period=custom&amp;to=2026-03-15" title="side by side, with every headline figure">Compare teams</a>`)
+}
+
+// The cycle-time page has its per-service table: each service's median over the range (the
+// figure the compare view shows), slowest first, with its n and the MRs behind it.
+func TestCycleTimePerService(t *testing.T) {
+	f := securityFixture(t)
+	rng := "period=custom&from=2026-03-02&to=2026-03-15"
+	body := f.get("/cycle-time?"+rng, false).Body.String()
+	i := strings.Index(body, `id="cycle-per-service"`)
+	if i < 0 {
+		t.Fatal("no cycle-time table per service")
+	}
+	table := body[i:]
+	table = table[:strings.Index(table, "</figure>")]
+	mustContain(t, table, "Cycle time per service (slowest first)", "agreed p50 ≤ 2d", ">4d 17h</a>", ">4d 9h</a>",
+		`href="/merge-requests?from=2026-03-02&amp;period=custom&amp;service=acme%2Fapi&amp;sort=slowest&amp;to=2026-03-15"`)
+	if w, a := strings.Index(table, ">4d 17h<"), strings.Index(table, ">4d 9h<"); w > a {
+		t.Error("the slowest service is not first")
+	}
+	// Both medians are slower than the agreed 48h: both bars are marked.
+	if n := strings.Count(table, `class="bar below"`); n != 2 {
+		t.Errorf("%d bars marked slower than agreed, want 2", n)
+	}
+	// The compare view shows the same medians.
+	mustContain(t, f.get("/compare?"+rng, false).Body.String(), ">4d 17h</a>", ">4d 9h</a>")
+}
