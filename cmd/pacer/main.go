@@ -150,6 +150,7 @@ func (fs *flagSet) twin(flag, variable string) {
 func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("pacer "+name, flag.ContinueOnError), env: env}
 	fs.SetOutput(stderr)
+	fs.Usage = fs.plainUsage // help.go: -h adds the description and the examples
 	fs.StringVar(&fs.db, "db", "", "SQLite database `FILE` (default pacer.db, or database in the config)")
 	fs.StringVar(&fs.config, "config", "", "TOML configuration `FILE`")
 	return fs
@@ -168,7 +169,7 @@ func (fs *flagSet) parse(args []string) error {
 	fs.SetOutput(out)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.help()
 			return exitError{code: 0}
 		}
 		name := strings.TrimPrefix(fs.Name(), "pacer ")

@@ -33,7 +33,10 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--api auto|rest|graphql] [--db FILE]")
+		fmt.Fprintln(w)
 		fmt.Fprintln(w, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Flags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.parse(args); err != nil {
