@@ -268,7 +268,9 @@ func (h *comparer) show(c *echo.Context) error {
 				case col.href != nil:
 					cell.Href = col.href(r.itemQuery)
 				}
-				if pv, pn, pok := col.value(r.prev); pok && (n > 0 || pn > 0) {
+				// A change needs items on both sides: none before may only mean the history
+				// does not reach back that far.
+				if pv, pn, pok := col.value(r.prev); pok && n > 0 && pn > 0 {
 					cell.Delta = views.NewDelta(col.unit, val, pv, col.higherIsBetter, prev.RangeLabel())
 					cell.Delta.Title += " · n = " + strconv.Itoa(n) + " now, " + strconv.Itoa(pn) + " before"
 					if m := min(n, pn); m < h.cfg.Display.SmallSample && cell.Delta.Tone != "" {
