@@ -203,7 +203,7 @@ func compose(ctx context.Context, src Source, cfg *config.Config, week Week, sco
 	thisWeek, prevWeek := splitDeployments(deps, week)
 	m.Releases, m.ReleasesURL = releases(thisWeek, prevWeek, ln)
 	m.Rework, m.ReworkNote, m.ReworkURL = rework(thisWeek, failures, ln)
-	m.Slowest, m.SlowestURL = slowest(slow, ln)
+	m.Slowest, m.SlowestURL = slowest(slow, ln, cfg.Privacy.ShowAuthors())
 	m.Coverage, m.CoverageNote, m.CoverageURL = coverageMoves(tab, week, ln)
 	if w := cfg.DeployWindow; w != nil {
 		m.Window = outOfWindow(thisWeek, w, ln)

@@ -635,3 +635,41 @@ func TestDigestColoursOnlyUnusualChanges(t *testing.T) {
 		}
 	}
 }
+
+// [privacy] authors = false: the digest names nobody, in HTML or in text (the slowest MRs keep
+// their service and stages); with names allowed, the same digest names the authors.
+func TestDigestNamesNobodyWithAuthorsHidden(t *testing.T) {
+	names := []string{"alice", "bob", "carol"}
+	for _, shown := range []bool{true, false} {
+		f, eng := newFixture(t)
+		if !shown {
+			hide := false
+			f.cfg.Privacy.Authors = &hide
+		}
+		s := New(f.st, eng, f.cfg)
+		for _, scope := range []Scope{{}, {Team: "money"}} {
+			_, html, text, err := s.Render(context.Background(), w09, scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(html, "Slow &lt;b&gt;migration&lt;/b&gt;") || !strings.Contains(text, "Slow <b>migration</b>") {
+				t.Fatalf("the slowest MRs are missing (scope %+v)", scope)
+			}
+			named := 0
+			for _, n := range names {
+				if strings.Contains(html, n) || strings.Contains(text, n) {
+					named++
+				}
+			}
+			switch {
+			case shown && named == 0:
+				t.Error("with authors shown, the digest names no author: the test proves nothing")
+			case !shown && named > 0:
+				t.Errorf("with authors hidden, the digest (scope %+v) names %d of %v", scope, named, names)
+			}
+			if !shown && !strings.Contains(text, "  payments · coding ") {
+				t.Errorf("the text digest's slowest MRs lost their service line:\n%s", text)
+			}
+		}
+	}
+}

@@ -237,9 +237,15 @@ func keepSlowest(list []metrics.MergeRequest, mr metrics.MergeRequest, n int) []
 	return list
 }
 
-func slowest(list []metrics.MergeRequest, ln links) ([]views.DigestMR, string) {
+// slowest lists the week's slowest MRs; names false leaves their authors out ([privacy]
+// authors = false: a list of the slowest work with names is the ranking it forbids).
+func slowest(list []metrics.MergeRequest, ln links, names bool) ([]views.DigestMR, string) {
 	var out []views.DigestMR
 	for _, mr := range list {
+		author := mr.Author
+		if !names {
+			author = ""
+		}
 		stages := []string{
 			"coding " + views.Duration(mr.CodingSeconds),
 			"pickup " + views.Duration(mr.PickupSeconds),
@@ -256,7 +262,7 @@ func slowest(list []metrics.MergeRequest, ln links) ([]views.DigestMR, string) {
 		out = append(out, views.DigestMR{
 			Ref:     mr.Project + "!" + strconv.FormatInt(mr.IID, 10),
 			Title:   mr.Title,
-			Author:  mr.Author,
+			Author:  author,
 			Service: mr.Service,
 			Cycle:   views.Duration(mr.CycleSeconds),
 			Stages:  strings.Join(stages, " · "),

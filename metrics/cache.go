@@ -86,6 +86,11 @@ func (fc *figureCache) put(gen int64, key string, c *figureCalc) {
 	}
 }
 
+// FigureComputations counts the figure computations run by this engine and the engines
+// derived from it (Scoped, ReadOnly): every other figure question was answered from the
+// cache. Tests hold a page to what it costs with it.
+func (e *Engine) FigureComputations() int64 { return e.shared.figures.runs.Load() }
+
 // clear forgets every computation (benchmarks measure the computation itself).
 func (fc *figureCache) clear() {
 	fc.mu.Lock()

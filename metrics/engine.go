@@ -130,6 +130,10 @@ func (e *Engine) Validate(ctx context.Context, f Filter) error {
 	}
 	switch f.By {
 	case "", Week, Day, Month, Quarter:
+	case Range:
+		if f.From.IsZero() {
+			return &FilterError{Field: "from", Message: "figures over a whole range need its first day (set from)"}
+		}
 	default:
 		return &FilterError{Field: "by", Message: fmt.Sprintf("%q is not a period (use week, day, month or quarter)", string(f.By))}
 	}

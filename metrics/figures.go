@@ -149,6 +149,8 @@ func (c *figureCalc) dayRange() (int64, int64) {
 // periodStart is the first day of the period containing day.
 func (c *figureCalc) periodStart(day int64) int64 {
 	switch c.sc.by {
+	case Range:
+		return floorDiv(c.sc.from, 86400)
 	case Day:
 		return day
 	case Month, Quarter:
@@ -162,6 +164,8 @@ func (c *figureCalc) periodStart(day int64) int64 {
 // periodNext is the first day of the period after the one starting at ps.
 func (c *figureCalc) periodNext(ps int64) int64 {
 	switch c.sc.by {
+	case Range:
+		return floorDiv(c.sc.to, 86400)
 	case Day:
 		return ps + 1
 	case Month, Quarter:
@@ -170,11 +174,22 @@ func (c *figureCalc) periodNext(ps int64) int64 {
 	return ps + 7
 }
 
+// periodKey names the period starting at ps: PeriodKey's name, or for Range the range itself.
+func (c *figureCalc) periodKey(ps int64) string {
+	t := time.Unix(ps*86400, 0).UTC()
+	if c.sc.by == Range {
+		last := time.Unix((floorDiv(c.sc.to, 86400)-1)*86400, 0).UTC()
+		return t.Format(time.DateOnly) + "/" + last.Format(time.DateOnly)
+	}
+	key, _ := PeriodKey(t, c.sc.by)
+	return key
+}
+
 func (c *figureCalc) period(start int64) *periodFigures {
 	p := c.out[start]
 	if p == nil {
 		p = &periodFigures{start: start, t: time.Unix(start*86400, 0).UTC(), rows: map[string]*serviceFigures{}}
-		p.key, _ = PeriodKey(p.t, c.sc.by)
+		p.key = c.periodKey(start)
 		c.out[start] = p
 	}
 	return p

@@ -52,7 +52,7 @@ func (e *Engine) Investment(ctx context.Context, f Filter) ([]CategoryShare, err
 	var out []CategoryShare
 	for _, ps := range slices.Sorted(maps.Keys(starts)) {
 		t := time.Unix(ps*86400, 0).UTC()
-		key, _ := PeriodKey(t, c.sc.by)
+		key := c.periodKey(ps)
 		mrs, days := c.catMRs[ps], c.catDays[ps]
 		total := 0
 		for _, n := range mrs {

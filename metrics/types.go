@@ -15,6 +15,10 @@ const (
 	// Month and Quarter are calendar months and quarters in UTC.
 	Month   Period = "month"
 	Quarter Period = "quarter"
+	// Range is the whole filtered range as one period (Filter.From must be set): one figure
+	// per metric and service over the range, as the compare view puts them side by side. Its
+	// key is the range, 2026-03-02/2026-03-15.
+	Range Period = "range"
 )
 
 // Filter selects items and figures. From and To are UTC dates, both inclusive (To is the last

@@ -490,9 +490,11 @@ type BarList struct {
 	Max     float64 // optional fixed maximum (100 for percentages)
 	// From is where the bars start (0 unless zoomed in, as coverage is, so that 80% and 93%
 	// do not look alike); the heading then says the scale.
-	From  float64
-	CSV   string
-	Empty *Empty
+	From float64
+	CSV  string
+	// Compare opens the compare view with the same services, sorted by this figure.
+	Compare string
+	Empty   *Empty
 }
 
 // BarRow is one row of a BarList.

@@ -149,7 +149,11 @@ func DigestText(m DigestEmail) string {
 			line()
 		}
 		line("* ", mr.Cycle, "  ", mr.Ref, " ", mr.Title)
-		line("  ", mr.Author, " · ", mr.Service, " · ", mr.Stages)
+		if mr.Author != "" {
+			line("  ", mr.Author, " · ", mr.Service, " · ", mr.Stages)
+		} else {
+			line("  ", mr.Service, " · ", mr.Stages)
+		}
 		link(mr.URL)
 	}
 
@@ -267,7 +271,7 @@ func DigestTextPre(m DigestEmail) templ.Component {
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(DigestText(m))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 238, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/digest_text.templ`, Line: 242, Col: 41}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {

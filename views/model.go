@@ -340,6 +340,7 @@ type CycleTimePage struct {
 	Percentiles  Chart
 	Stages       Chart
 	Distribution Chart
+	PerService   BarList
 	Slowest      MRTable
 }
 
@@ -498,6 +499,7 @@ type AgreementsPage struct {
 	Notes   []string // agreements left out and why (no deploy window configured ...)
 	CSV     string   // the metrics CSV
 	MRCSV   string   // the merge-requests CSV
+	Compare []Link   // the compare view of the services, and of the teams
 	Empty   *Empty
 }
 

@@ -410,7 +410,7 @@ func TimelineView(p TimelinePage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<section class=\"section\" id=\"instants\" aria-labelledby=\"instants-title\"><div class=\"section-head\"><h2 id=\"instants-title\">What happened, and which rule decided</h2></div><div class=\"table-wrap\"><table class=\"data timeline-table\"><thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Event</th><th scope=\"col\">By</th><th scope=\"col\">Rule</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<section class=\"section\" id=\"instants\" aria-labelledby=\"instants-title\"><div class=\"section-head\"><h2 id=\"instants-title\">What happened, and which rule decided</h2></div><div class=\"table-wrap\"><table class=\"data timeline-table\"><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Event</th><th scope=\"col\">By</th><th scope=\"col\">Rule</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

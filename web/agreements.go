@@ -231,8 +231,10 @@ func (d *dashboard) agreements(c *echo.Context) error {
 	p.Columns = d.agreementColumns(keys)
 	specs := d.agreementSpecs(engineOf(c).Categories())
 	p.Groups = append(p.Groups, views.AgreementGroup{Title: "Services", Rows: d.agreementRows(q, services, keys, specs)})
+	p.Compare = append(p.Compare, views.Link{Label: "Compare services", Href: compareLink(q, "")})
 	if len(teams) > 0 {
 		p.Groups = append(p.Groups, views.AgreementGroup{Title: "Teams", Rows: d.agreementRows(q, teams, keys, specs)})
+		p.Compare = append(p.Compare, views.Link{Label: "Compare teams", Href: compareTeamsLink(q, "")})
 	}
 	if !present[metrics.AgreementDeployWindow] && d.cfg.DeployWindow == nil {
 		p.Notes = append(p.Notes, "Deployments inside the deploy window are not checked: no [deploy_window] is configured.")

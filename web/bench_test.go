@@ -21,6 +21,8 @@ func BenchmarkPages(b *testing.B) {
 		{"merge-requests", "/merge-requests?sort=slowest"},
 		{"deployments", "/deployments"},
 		{"overview-by-day", "/?by=day"},
+		{"compare", "/compare"},
+		{"compare-teams", "/compare?of=teams"},
 		{"export-merge-requests", "/export/merge-requests.csv"},
 	} {
 		b.Run(p.name, func(b *testing.B) {

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -18,7 +18,10 @@ import (
 
 // comparer is the /compare page: services (or teams, ?of=teams) side by side, each headline
 // figure over the range in a column, with its n, its change against the range of the same
-// length just before, and a link to its items.
+// length just before, and a link to its items. The figures are the engine's, computed over
+// each range as one period (metrics.Range) and cached like every page's: a services view
+// costs two computations (the range and the one before), a teams view two per team, and a
+// repeated view nothing until the next sync.
 type comparer struct {
 	cfg *config.Config
 	r   *renderer
@@ -27,89 +30,77 @@ type comparer struct {
 // compareColumn is one figure of the compare table.
 type compareColumn struct {
 	key, label, help string
+	metric           string
 	unit             views.Unit
 	higherIsBetter   bool
-	nOne, nMany      string
-	value            func(s *groupStats) (v float64, n int, ok bool)
-	href             func(q *query) string
+	// count: a row with no figure has none of these (0, not unknown).
+	count       bool
+	nOne, nMany string
+	href        func(q *query) string
 }
 
 var compareColumns = []compareColumn{
-	{key: "merged", label: "MRs delivered", unit: views.UnitCount, higherIsBetter: true, nOne: "MR", nMany: "MRs",
-		help:  "Merged MRs delivered in the range",
-		value: func(s *groupStats) (float64, int, bool) { return float64(len(s.cycle)), len(s.cycle), len(s.cycle) > 0 },
-		href:  func(q *query) string { return q.link("/merge-requests") }},
-	{key: "cycle", label: "Cycle time p50", unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
-		help:  "Median of first commit → production",
-		value: func(s *groupStats) (float64, int, bool) { return median(s.cycle) },
-		href:  func(q *query) string { return q.link("/merge-requests", "sort", "slowest") }},
-	{key: "deployments", label: "Deployments", unit: views.UnitCount, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
-		help: "Successful production deployments",
-		value: func(s *groupStats) (float64, int, bool) {
-			return float64(s.deployments), s.deployments, s.deployments > 0
-		},
+	{key: "merged", label: "MRs delivered", metric: metrics.MergedMRs, unit: views.UnitCount, higherIsBetter: true, count: true,
+		nOne: "MR", nMany: "MRs", help: "Merged MRs delivered in the range",
+		href: func(q *query) string { return q.link("/merge-requests") }},
+	{key: "cycle", label: "Cycle time p50", metric: metrics.CycleTimeP50, unit: views.UnitSeconds, nOne: "MR", nMany: "MRs",
+		help: "Median of first commit → production",
+		href: func(q *query) string { return q.link("/merge-requests", "sort", "slowest") }},
+	{key: "deployments", label: "Deployments", metric: metrics.Deployments, unit: views.UnitCount, higherIsBetter: true, count: true,
+		nOne: "deployment", nMany: "deployments", help: "Successful production deployments",
 		href: func(q *query) string { return q.link("/deployments") }},
-	{key: "per_day", label: "Deploys per day", unit: views.UnitPerDay, higherIsBetter: true, nOne: "deployment", nMany: "deployments",
-		help: "Deployments ÷ days of the range (days elapsed, for a range still running)",
-		value: func(s *groupStats) (float64, int, bool) {
-			if s.days <= 0 {
-				return 0, 0, false
-			}
-			return float64(s.deployments) / float64(s.days), s.deployments, true
-		},
+	{key: "per_day", label: "Deploys per day", metric: metrics.DeploysPerDay, unit: views.UnitPerDay, higherIsBetter: true, count: true,
+		nOne: "deployment", nMany: "deployments", help: "Deployments ÷ days of the range (days elapsed, for a range still running)",
 		href: func(q *query) string { return q.link("/deployments") }},
-	{key: "cfr", label: "Change failure rate", unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
-		help:  "Change failures ÷ deployments",
-		value: func(s *groupStats) (float64, int, bool) { return ratio(s.failures, s.deployments) },
-		href:  func(q *query) string { return q.link("/deployments", "change_failure", "true") }},
-	{key: "rework", label: "Rework rate", unit: views.UnitRatio, nOne: "deployment", nMany: "deployments",
-		help:  "Rework deployments ÷ deployments",
-		value: func(s *groupStats) (float64, int, bool) { return ratio(s.rework, s.deployments) },
-		href:  func(q *query) string { return q.link("/deployments", "rework", "true") }},
-	{key: "recovery", label: "Recovery p50", unit: views.UnitSeconds, nOne: "change failure", nMany: "change failures",
-		help:  "Median time from a change failure to the deployment that blamed it",
-		value: func(s *groupStats) (float64, int, bool) { return median(s.recovery) },
-		href:  func(q *query) string { return q.link("/deployments", "change_failure", "true", "sort", "recovery") }},
-	{key: "coverage", label: "Coverage", unit: views.UnitPercent, higherIsBetter: true, nOne: "project", nMany: "projects",
-		help: "Mean default-branch coverage at the end of the range",
-		value: func(s *groupStats) (float64, int, bool) {
-			return s.coverage, s.coverageN, s.coverageN > 0
-		},
+	{key: "cfr", label: "Change failure rate", metric: metrics.ChangeFailureRate, unit: views.UnitRatio,
+		nOne: "deployment", nMany: "deployments", help: "Change failures ÷ deployments",
+		href: func(q *query) string { return q.link("/deployments", "change_failure", "true") }},
+	{key: "rework", label: "Rework rate", metric: metrics.ReworkRate, unit: views.UnitRatio,
+		nOne: "deployment", nMany: "deployments", help: "Rework deployments ÷ deployments",
+		href: func(q *query) string { return q.link("/deployments", "rework", "true") }},
+	{key: "recovery", label: "Recovery p50", metric: metrics.RecoveryTimeP50, unit: views.UnitSeconds,
+		nOne: "change failure", nMany: "change failures", help: "Median time from a change failure to the deployment that blamed it",
+		href: func(q *query) string { return q.link("/deployments", "change_failure", "true", "sort", "recovery") }},
+	{key: "coverage", label: "Coverage", metric: metrics.CoveragePercent, unit: views.UnitPercent, higherIsBetter: true,
+		nOne: "project", nMany: "projects", help: "Mean default-branch coverage at the end of the range",
 		href: func(q *query) string { return q.link("/coverage") }},
-	{key: "unapproved", label: "Unapproved", unit: views.UnitRatio, nOne: "MR", nMany: "MRs",
-		help:  "MRs merged without approval ÷ MRs delivered",
-		value: func(s *groupStats) (float64, int, bool) { return ratio(s.unapproved, len(s.cycle)) },
-		href:  func(q *query) string { return q.link("/merge-requests", "unapproved", "true") }},
-	{key: "tech_debt", label: "Tech-debt share", unit: views.UnitRatio, higherIsBetter: true, nOne: "MR", nMany: "MRs",
-		help:  "Tech-debt MRs ÷ MRs delivered",
-		value: func(s *groupStats) (float64, int, bool) { return ratio(s.techDebt, len(s.cycle)) },
-		href:  nil}, // set per request: the tech-debt category's name comes from the config
+	{key: "unapproved", label: "Unapproved", metric: metrics.UnapprovedRate, unit: views.UnitRatio,
+		nOne: "MR", nMany: "MRs", help: "MRs merged without approval ÷ MRs delivered",
+		href: func(q *query) string { return q.link("/merge-requests", "unapproved", "true") }},
+	{key: "tech_debt", label: "Tech-debt share", metric: metrics.TechDebtShare, unit: views.UnitRatio, higherIsBetter: true,
+		nOne: "MR", nMany: "MRs", help: "Tech-debt MRs ÷ MRs delivered",
+		href: nil}, // set per request: the tech-debt category's name comes from the config
 }
 
-func median(v []int64) (float64, int, bool) {
-	if len(v) == 0 {
-		return 0, 0, false
+// rangeFigures are one range's figures by service ("all" included) and metric.
+type rangeFigures map[string]map[string]metrics.Figure
+
+// figuresOver computes f's figures over q's range as one period: one cached computation.
+func figuresOver(ctx context.Context, eng *metrics.Engine, q *query, f metrics.Filter) (rangeFigures, error) {
+	f.From, f.To, f.By = q.From, q.To, metrics.Range
+	figs, err := eng.Figures(ctx, f)
+	if err != nil {
+		return nil, err
 	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return float64(metrics.Percentile(s, 50)), len(v), true
-}
-
-func ratio(num, den int) (float64, int, bool) {
-	if den == 0 {
-		return 0, 0, false
+	out := rangeFigures{}
+	for _, fg := range figs {
+		m := out[fg.Service]
+		if m == nil {
+			m = map[string]metrics.Figure{}
+			out[fg.Service] = m
+		}
+		m[fg.Metric] = fg
 	}
-	return float64(num) / float64(den), den, true
+	return out, nil
 }
 
-// groupStats are one service's or team's items over a range.
-type groupStats struct {
-	cycle, recovery               []int64
-	unapproved, techDebt          int
-	deployments, failures, rework int
-	coverage                      float64
-	coverageN                     int
-	days                          int
+// value is a column's figure in one row's figures: a count with no figure is 0 (nothing was
+// delivered), any other missing figure is unknown.
+func (col compareColumn) value(row map[string]metrics.Figure) (v float64, n int, ok bool) {
+	if fg, found := row[col.metric]; found {
+		return fg.Value, fg.N, true
+	}
+	return 0, 0, col.count
 }
 
 // compareRanges are the range asked for and the one of the same length just before it.
@@ -121,84 +112,21 @@ func compareRanges(q *query) (cur, prev *query) {
 	return q, prev
 }
 
-// elapsedDays are the days of q's range up to today (a range still running counts the days
-// elapsed).
-func elapsedDays(q *query) int {
-	to := q.To
-	if today := dateOf(q.now); to.After(today) {
-		to = today
-	}
-	if to.Before(q.From) {
-		return 0
-	}
-	return int(to.Sub(q.From).Hours()/24) + 1
+// compareLink is /compare over q's filters, sorted by the column key (with - for the largest
+// first): where a page's per-service table leads, with the same services chosen.
+func compareLink(q *query, sort string) string {
+	v := q.Values()
+	v.Del("by") // the compare view has no periods
+	return linkWith("/compare", v, "sort", sort)
 }
 
-// collect gathers the items of filter f over q's range, by key (the service, or one key for
-// a team).
-func collect(ctx context.Context, eng *metrics.Engine, q *query, f metrics.Filter, key func(service string) string) (map[string]*groupStats, error) {
-	out := map[string]*groupStats{}
-	get := func(k string) *groupStats {
-		s := out[k]
-		if s == nil {
-			s = &groupStats{days: elapsedDays(q)}
-			out[k] = s
-		}
-		return s
-	}
-	f.From, f.To = q.From, q.To
-	if err := eng.MergeRequests(ctx, f, func(m *metrics.MergeRequest) error {
-		s := get(key(m.Service))
-		s.cycle = append(s.cycle, m.CycleSeconds)
-		if m.Unapproved {
-			s.unapproved++
-		}
-		if config.IsTechDebt(m.Category) {
-			s.techDebt++
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if err := eng.Deployments(ctx, f, func(d *metrics.Deployment) error {
-		s := get(key(d.Service))
-		s.deployments++
-		if d.Rework {
-			s.rework++
-		}
-		if d.ChangeFailure {
-			s.failures++
-			if d.RecoverySeconds != nil {
-				s.recovery = append(s.recovery, *d.RecoverySeconds)
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	// Coverage at the end of the range: the last week's value, carried forward.
-	f.By = metrics.Week
-	figs, err := eng.Figures(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	last := map[string]time.Time{}
-	for _, fg := range figs {
-		if fg.Metric != metrics.CoveragePercent {
-			continue
-		}
-		k := key(fg.Service)
-		if k != fg.Service {
-			continue // a team's row reads its "all" figure only
-		}
-		if t, ok := last[k]; ok && !fg.Start.After(t) {
-			continue
-		}
-		last[k] = fg.Start
-		s := get(k)
-		s.coverage, s.coverageN = fg.Value, fg.N
-	}
-	return out, nil
+// compareTeamsLink is /compare of the teams over q's range, sorted by the column key.
+func compareTeamsLink(q *query, sort string) string {
+	v := q.Values()
+	v.Del("by")
+	v.Del("team")
+	v.Del("service")
+	return linkWith("/compare", v, "of", "teams", "sort", sort)
 }
 
 func (h *comparer) show(c *echo.Context) error {
@@ -229,7 +157,7 @@ func (h *comparer) show(c *echo.Context) error {
 		name      string
 		href      string
 		itemQuery *query
-		cur, prev *groupStats
+		cur, prev map[string]metrics.Figure
 	}
 	var rows []*row
 	switch of {
@@ -241,38 +169,36 @@ func (h *comparer) show(c *echo.Context) error {
 				return err
 			}
 		}
-		perService := func(s string) string { return s }
-		nowStats, err := collect(ctx, eng, cur, q.Filter(), perService)
+		now, err := figuresOver(ctx, eng, cur, q.Filter())
 		if err != nil {
 			return err
 		}
-		prevStats, err := collect(ctx, eng, prev, q.Filter(), perService)
+		before, err := figuresOver(ctx, eng, prev, q.Filter())
 		if err != nil {
 			return err
 		}
 		for _, s := range services {
-			if q.Team != "" && nowStats[s] == nil && prevStats[s] == nil {
+			if q.Team != "" && now[s] == nil && before[s] == nil {
 				continue // outside the team
 			}
 			iq := q.withService(s)
-			rows = append(rows, &row{name: s, href: iq.link("/"), itemQuery: iq, cur: nowStats[s], prev: prevStats[s]})
+			rows = append(rows, &row{name: s, href: iq.link("/"), itemQuery: iq, cur: now[s], prev: before[s]})
 		}
 	case "teams":
 		for _, t := range visibleTeams(c) {
 			f := q.Filter()
 			f.Team = t
-			one := func(string) string { return metrics.AllServices }
-			nowStats, err := collect(ctx, eng, cur, f, one)
+			now, err := figuresOver(ctx, eng, cur, f)
 			if err != nil {
 				return err
 			}
-			prevStats, err := collect(ctx, eng, prev, f, one)
+			before, err := figuresOver(ctx, eng, prev, f)
 			if err != nil {
 				return err
 			}
 			iq := *q
 			iq.Team = t
-			rows = append(rows, &row{name: t, href: iq.link("/"), itemQuery: &iq, cur: nowStats[metrics.AllServices], prev: prevStats[metrics.AllServices]})
+			rows = append(rows, &row{name: t, href: iq.link("/"), itemQuery: &iq, cur: now[metrics.AllServices], prev: before[metrics.AllServices]})
 		}
 	}
 
@@ -333,25 +259,28 @@ func (h *comparer) show(c *echo.Context) error {
 		var sok bool
 		for _, col := range compareColumns {
 			cell := views.CompareCell{N: "n = 0"}
-			if r.cur != nil {
-				if val, n, ok := col.value(r.cur); ok {
-					cell.Value = views.Format(col.unit, val)
-					cell.N = "n = " + views.Plural(n, col.nOne, col.nMany)
-					href := col.href
-					switch {
-					case col.key == "tech_debt" && debt != "":
-						cell.Href = r.itemQuery.link("/merge-requests", "category", debt)
-					case href != nil:
-						cell.Href = href(r.itemQuery)
+			if val, n, ok := col.value(r.cur); ok {
+				cell.Value = views.Format(col.unit, val)
+				cell.N = "n = " + views.Plural(n, col.nOne, col.nMany)
+				switch {
+				case col.key == "tech_debt" && debt != "":
+					cell.Href = r.itemQuery.link("/merge-requests", "category", debt)
+				case col.href != nil:
+					cell.Href = col.href(r.itemQuery)
+				}
+				// A change needs items on both sides: none before may only mean the history
+				// does not reach back that far.
+				if pv, pn, pok := col.value(r.prev); pok && n > 0 && pn > 0 {
+					cell.Delta = views.NewDelta(col.unit, val, pv, col.higherIsBetter, prev.RangeLabel())
+					cell.Delta.Title += " · n = " + strconv.Itoa(n) + " now, " + strconv.Itoa(pn) + " before"
+					if m := min(n, pn); m < h.cfg.Display.SmallSample && cell.Delta.Tone != "" {
+						// As on the cards: a change on a handful of items is shown without colour.
+						cell.Delta.Tone, cell.Delta.Small = "", true
+						cell.Delta.Title += "; fewer than " + strconv.Itoa(h.cfg.Display.SmallSample) + ", too few to call it better or worse"
 					}
-					if r.prev != nil {
-						if pv, _, pok := col.value(r.prev); pok {
-							cell.Delta = views.NewDelta(col.unit, val, pv, col.higherIsBetter, prev.RangeLabel())
-						}
-					}
-					if col.key == sortKey {
-						sv, sok = val, true
-					}
+				}
+				if col.key == sortKey {
+					sv, sok = val, true
 				}
 			}
 			vr.Cells = append(vr.Cells, cell)

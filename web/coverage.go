@@ -56,7 +56,8 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
 	p.PerService = views.BarList{ID: "coverage-per-service", Title: "Latest coverage per service (lowest first)", Label: "Service", Unit: views.UnitPercent,
 		Summary: "Each service's latest default-branch coverage in the range against the target; red bars are below it.",
-		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage())}
+		Rows:    rows, Target: tgt, Max: 100, CSV: q.link("/export/coverage.csv"), Empty: ptr(noCoverage()),
+		Compare: compareLink(q, "coverage")}
 	p.PerService.From = coverageScaleFrom(rows, target)
 
 	series := []views.Series{fs.series("All services", metrics.AllServices, metrics.CoveragePercent, covLink(q))}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -210,7 +211,9 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	counts := make([]int, len(cycleBuckets))
 	slow := &mrCollector{limit: 10, slowest: true}
 	stages := map[string]*[4]float64{} // per period: seconds spent in each stage, summed over MRs
+	perService := map[string][]int64{} // cycle times over the range
 	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
+		perService[m.Service] = append(perService[m.Service], m.CycleSeconds)
 		key, _ := metrics.PeriodKey(m.DeliveredAt, q.By)
 		st := stages[key]
 		if st == nil {
@@ -250,6 +253,7 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
 	p.Percentiles.Target = d.cycleTarget()
 	p.Stages = stageShares(q, fs, stages)
+	p.PerService = cyclePerService(q, perService, d.cycleTarget())
 	dist := views.Series{Name: "MRs"}
 	var cats []string
 	for i, b := range cycleBuckets {
@@ -266,6 +270,30 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 	p.Slowest = slowestTable(q, slow)
 	m := d.r.meta(c, q, "Cycle time", views.NavCycleTime)
 	return d.r.page(c, http.StatusOK, m, views.CycleTimeView(p), q.link("/cycle-time"))
+}
+
+// cyclePerService is the median cycle time of each service over the range, slowest first,
+// against the agreed median; it leads to the compare view of the same services.
+func cyclePerService(q *query, cycles map[string][]int64, target *views.Target) views.BarList {
+	var rows []views.BarRow
+	for s, v := range cycles {
+		slices.Sort(v)
+		p50, p90 := metrics.Percentile(v, 50), metrics.Percentile(v, 90)
+		r := views.BarRow{Label: s, Value: float64(p50), N: len(v), Href: q.withService(s).link("/merge-requests", "sort", "slowest"),
+			Note: "p90 " + views.Duration(p90)}
+		r.Below = target != nil && float64(p50) > target.Value // slower than agreed
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Value != rows[j].Value {
+			return rows[i].Value > rows[j].Value
+		}
+		return rows[i].Label < rows[j].Label
+	})
+	return views.BarList{ID: "cycle-per-service", Title: "Cycle time per service (slowest first)", Label: "Service", Unit: views.UnitSeconds,
+		Summary: "Each service's median cycle time over the range (n: the MRs delivered), the slowest first; red bars are slower than the agreed median.",
+		Rows:    rows, Target: target, CSV: q.link("/export/merge-requests.csv"), Compare: compareLink(q, "-cycle"),
+		Empty: &views.Empty{Title: "No merge request was delivered in this range", Body: "Widen the range or remove a filter."}}
 }
 
 // stageShares is the chart of where the time goes: per period, each stage's share of all the
@@ -408,7 +436,8 @@ func (d *dashboard) releases(c *echo.Context) error {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
 	p.PerService = views.BarList{ID: "releases-per-service", Title: "Deployments per service (least first)", Label: "Service",
 		Summary: "Successful production deployments per week for each service over the range (n: the deployments), the service that releases least first.",
-		Unit:    views.UnitPerWeek, Rows: rows, CSV: q.link("/export/deployments.csv"), Empty: ptr(noDeployments())}
+		Unit:    views.UnitPerWeek, Rows: rows, CSV: q.link("/export/deployments.csv"), Empty: ptr(noDeployments()),
+		Compare: compareLink(q, "per_day")}
 	if totalDeps, _ := fs.total(all, metrics.Deployments); totalDeps == 0 {
 		p.PerService.Rows = nil
 	}
@@ -525,7 +554,8 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value > rows[j].Value })
 	p.PerService = views.BarList{ID: "approvals-per-service", Title: "Unapproved per service (most first)", Label: "Service", Unit: views.UnitRatio, Max: 1,
-		Summary: "Share of each service's MRs over the range merged without approval.", Rows: rows, CSV: q.link("/export/metrics.csv")}
+		Summary: "Share of each service's MRs over the range merged without approval.", Rows: rows, CSV: q.link("/export/metrics.csv"),
+		Compare: compareLink(q, "-unapproved")}
 	col := &mrCollector{limit: 25}
 	if err := engineOf(c).MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
 		if m.Unapproved {

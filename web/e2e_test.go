@@ -44,11 +44,14 @@ func startDemo(t *testing.T) string {
 func demoServer(t testing.TB, days int, scale float64) *Server {
 	t.Helper()
 	ctx := context.Background()
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: scale})
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: days, End: demoEnd, Scale: scale, PlainTitles: true}) // as the demo
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken})
 	t.Cleanup(sim.Close)
 	st := storetest.New(t)
+	// Times on the pages (and in the screenshots) are in the configured zone, as the demo's.
 	cfg, err := config.Parse("e2e.toml", []byte(`
+timezone = "Europe/Malta"
+
 [deploy_window]
 days  = ["mon", "tue", "wed", "thu"]
 start = "09:00"

@@ -146,7 +146,7 @@ func (d *dashboard) investment(c *echo.Context) error {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value < rows[j].Value })
 	p.Service = views.BarList{ID: "investment-per-service", Title: "Tech-debt share per service (least first)", Label: "Service", Unit: views.UnitRatio, Max: 1,
 		Summary: "Each service's share of tech-debt MRs over the range, against the target; red bars are further from it than the tolerance.",
-		Rows:    rows, Target: target, CSV: q.link("/export/metrics.csv")}
+		Rows:    rows, Target: target, CSV: q.link("/export/metrics.csv"), Compare: compareLink(q, "tech_debt")}
 
 	m := d.r.meta(c, q, "Investment", views.NavInvestment)
 	return d.r.page(c, http.StatusOK, m, views.InvestmentView(p), q.link("/investment"))

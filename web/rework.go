@@ -53,7 +53,7 @@ func (d *dashboard) rework(c *echo.Context) error {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Value > rows[j].Value })
 	p.PerService = views.BarList{ID: "rework-per-service", Title: "Rework rate per service (most first)", Label: "Service", Unit: views.UnitRatio,
 		Summary: "Share of each service's production deployments over the range that were rework.", Rows: rows, Max: 1,
-		CSV: q.link("/export/metrics.csv"), Empty: ptr(noDeployments())}
+		CSV: q.link("/export/metrics.csv"), Empty: ptr(noDeployments()), Compare: compareLink(q, "-rework")}
 
 	rework, failed := &latest{limit: 15}, &latest{limit: 15}
 	failures := failureTimes{}

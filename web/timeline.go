@@ -28,7 +28,7 @@ func (h *timelines) show(c *echo.Context) error {
 	if err1 != nil || err2 != nil || projectID <= 0 || iid <= 0 {
 		return notFoundf("An MR's page is /merge-requests/{GitLab project id}/{MR iid}, such as /merge-requests/42/7: the lists link to it.")
 	}
-	q, err := parseQuery(c.Request().URL.Query(), engineOf(c).Now())
+	q, err := requestQuery(c) // with the display time zone
 	if err != nil {
 		return err
 	}
@@ -44,10 +44,11 @@ func (h *timelines) show(c *echo.Context) error {
 	return h.r.page(c, http.StatusOK, m, views.TimelineView(page), "")
 }
 
-func utc(t time.Time) string { return formatTime(t, time.UTC) }
-
 // timelinePage formats a timeline; names false leaves every person out.
 func timelinePage(q *query, tl *metrics.Timeline, names bool) views.TimelinePage {
+	// Every instant in the display time zone, named ("2026-03-03 11:30 CET"), as on every page.
+	loc := q.location()
+	at := func(t time.Time) string { return formatTime(t, loc) }
 	who := func(s string) string {
 		if !names {
 			return ""
@@ -93,21 +94,21 @@ func timelinePage(q *query, tl *metrics.Timeline, names bool) views.TimelinePage
 			return strconv.FormatFloat(100*float64(s)/float64(f.CycleSeconds), 'f', 0, 64) + "%"
 		}
 		p.Stages = []views.TimelineStage{
-			{Name: "Coding", Duration: views.Duration(f.CodingSeconds), From: "first commit " + utc(f.FirstCommitAt), To: "opened " + utc(f.CreatedAt), Class: "s0", Share: share(f.CodingSeconds), Rule: "first commit: " + tl.FirstCommitRule},
-			{Name: "Pickup", Duration: views.Duration(f.PickupSeconds), From: "opened " + utc(f.CreatedAt), To: endName(f, pickupEnd) + " " + utc(pickupEnd), Class: "s1", Share: share(f.PickupSeconds), Rule: tl.ReviewRule},
-			{Name: "Review", Duration: views.Duration(f.ReviewSeconds), From: endName(f, pickupEnd) + " " + utc(pickupEnd), To: endName(f, reviewEnd) + " " + utc(reviewEnd), Class: "s2", Share: share(f.ReviewSeconds), Rule: "ends: " + tl.ReviewEndRule},
+			{Name: "Coding", Duration: views.Duration(f.CodingSeconds), From: "first commit " + at(f.FirstCommitAt), To: "opened " + at(f.CreatedAt), Class: "s0", Share: share(f.CodingSeconds), Rule: "first commit: " + tl.FirstCommitRule},
+			{Name: "Pickup", Duration: views.Duration(f.PickupSeconds), From: "opened " + at(f.CreatedAt), To: endName(f, pickupEnd) + " " + at(pickupEnd), Class: "s1", Share: share(f.PickupSeconds), Rule: tl.ReviewRule},
+			{Name: "Review", Duration: views.Duration(f.ReviewSeconds), From: endName(f, pickupEnd) + " " + at(pickupEnd), To: endName(f, reviewEnd) + " " + at(reviewEnd), Class: "s2", Share: share(f.ReviewSeconds), Rule: "ends: " + tl.ReviewEndRule},
 		}
-		deploy := views.TimelineStage{Name: "Deploy", Duration: "not deployed", From: "merged " + utc(f.MergedAt), To: "–", Class: "s3", Share: "–", Rule: tl.DeployRule}
+		deploy := views.TimelineStage{Name: "Deploy", Duration: "not deployed", From: "merged " + at(f.MergedAt), To: "–", Class: "s3", Share: "–", Rule: tl.DeployRule}
 		if f.DeploySeconds != nil && f.DeployedAt != nil {
-			deploy.Duration, deploy.To, deploy.Share = views.Duration(*f.DeploySeconds), "in production "+utc(*f.DeployedAt), share(*f.DeploySeconds)
+			deploy.Duration, deploy.To, deploy.Share = views.Duration(*f.DeploySeconds), "in production "+at(*f.DeployedAt), share(*f.DeploySeconds)
 			if f.BeforeMerge {
 				deploy.From = "deployed before merge"
 			}
 		}
 		p.Stages = append(p.Stages, deploy)
 	}
-	p.Instants = timelineInstants(tl, who)
-	p.Chart = timelineChart(tl)
+	p.Instants = timelineInstants(tl, who, at)
+	p.Chart = timelineChart(tl, loc)
 	return p
 }
 
@@ -128,10 +129,10 @@ type instant struct {
 }
 
 // timelineInstants lists every event with the rule that decided it, in time order.
-func timelineInstants(tl *metrics.Timeline, who func(string) string) []views.TimelineInstant {
+func timelineInstants(tl *metrics.Timeline, who func(string) string, format func(time.Time) string) []views.TimelineInstant {
 	var out []instant
 	add := func(at time.Time, i views.TimelineInstant) {
-		i.At = utc(at)
+		i.At = format(at)
 		out = append(out, instant{at, i})
 	}
 	for _, cm := range tl.Commits {
@@ -190,8 +191,9 @@ const (
 	tlRight = 860
 )
 
-// timelineChart places the MR's instants on a linear time axis.
-func timelineChart(tl *metrics.Timeline) views.TimelineChart {
+// timelineChart places the MR's instants on a linear time axis, its times read in loc.
+func timelineChart(tl *metrics.Timeline, loc *time.Location) views.TimelineChart {
+	when := func(t time.Time) string { return formatTime(t, loc) }
 	var all []time.Time
 	for _, cm := range tl.Commits {
 		all = append(all, cm.AuthoredAt)
@@ -237,7 +239,7 @@ func timelineChart(tl *metrics.Timeline) views.TimelineChart {
 			pickupEnd = *f.FirstReviewAt
 		}
 		band := func(name, class string, from, to time.Time, secs int64) {
-			b := views.TimelineBand{X: x(from), Y: y, H: 20, Class: class, Title: name + ": " + views.Duration(secs) + " (" + utc(from) + " → " + utc(to) + ")"}
+			b := views.TimelineBand{X: x(from), Y: y, H: 20, Class: class, Title: name + ": " + views.Duration(secs) + " (" + when(from) + " → " + when(to) + ")"}
 			b.W = max(x(to)-b.X, 2)
 			if b.W > 8*len(name) {
 				b.Label, b.TextX = name, b.X+b.W/2
@@ -262,22 +264,22 @@ func timelineChart(tl *metrics.Timeline) views.TimelineChart {
 	commits := lane("commits")
 	for _, cm := range tl.Commits {
 		commits.Marks = append(commits.Marks, views.TimelineMark{X: x(cm.AuthoredAt), Class: "commit", Faint: !cm.Earliest,
-			Title: "commit " + shortSHA(cm.SHA) + " · " + utc(cm.AuthoredAt)})
+			Title: "commit " + shortSHA(cm.SHA) + " · " + when(cm.AuthoredAt)})
 	}
 	mr := lane("merge request")
-	mr.Marks = append(mr.Marks, views.TimelineMark{X: x(tl.CreatedAt), Class: "opened", Title: "opened · " + utc(tl.CreatedAt)})
+	mr.Marks = append(mr.Marks, views.TimelineMark{X: x(tl.CreatedAt), Class: "opened", Title: "opened · " + when(tl.CreatedAt)})
 	if tl.MergedAt != nil {
-		mr.Marks = append(mr.Marks, views.TimelineMark{X: x(*tl.MergedAt), Class: "merged", Title: "merged · " + utc(*tl.MergedAt)})
+		mr.Marks = append(mr.Marks, views.TimelineMark{X: x(*tl.MergedAt), Class: "merged", Title: "merged · " + when(*tl.MergedAt)})
 	}
 	reviews := lane("reviews")
 	for _, n := range tl.Notes {
 		reviews.Marks = append(reviews.Marks, views.TimelineMark{X: x(n.At), Class: n.Kind, Faint: !n.Counts,
-			Title: n.Kind + " · " + utc(n.At) + " · " + n.Rule})
+			Title: n.Kind + " · " + when(n.At) + " · " + n.Rule})
 	}
 	deps := lane("deployments")
 	for _, d := range tl.Deployments {
 		deps.Marks = append(deps.Marks, views.TimelineMark{X: x(d.FinishedAt), Class: "deployment", Faint: !d.Counted,
-			Title: "deployment #" + strconv.FormatInt(d.ID, 10) + " to " + d.Environment + " · " + utc(d.FinishedAt) + " · " + d.Rule})
+			Title: "deployment #" + strconv.FormatInt(d.ID, 10) + " to " + d.Environment + " · " + when(d.FinishedAt) + " · " + d.Rule})
 	}
 	c.AxisY = y - 12
 	c.Height = c.AxisY + 24
@@ -287,12 +289,12 @@ func timelineChart(tl *metrics.Timeline) views.TimelineChart {
 		if hi.Sub(lo) > 4*24*time.Hour {
 			layout = "2 Jan"
 		}
-		c.Ticks = append(c.Ticks, views.TimelineTick{X: x(t), Label: t.UTC().Format(layout)})
+		c.Ticks = append(c.Ticks, views.TimelineTick{X: x(t), Label: t.In(loc).Format(layout)})
 	}
 	var parts []string
-	parts = append(parts, views.Plural(len(tl.Commits), "commit", "commits"), "opened "+utc(tl.CreatedAt))
+	parts = append(parts, views.Plural(len(tl.Commits), "commit", "commits"), "opened "+when(tl.CreatedAt))
 	if tl.MergedAt != nil {
-		parts = append(parts, "merged "+utc(*tl.MergedAt))
+		parts = append(parts, "merged "+when(*tl.MergedAt))
 	}
 	parts = append(parts, views.Plural(len(tl.Notes), "note", "notes"), views.Plural(len(tl.Deployments), "production deployment", "production deployments"))
 	c.Summary = "Timeline of " + tl.Project + "!" + strconv.FormatInt(tl.IID, 10) + ": " + strings.Join(parts, ", ") + ". The table below lists every instant."

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/pacer-dev/pacer/collector"
@@ -116,7 +117,8 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 			return err
 		}
 	}
-	// Listen first: the sign-in callback the simulator's OAuth application allows is derived
+	// Listen first: a port already in use is one line and exit 2 before anything is generated
+	// or synced, and the sign-in callback the simulator's OAuth application allows is derived
 	// from the address really listened on.
 	ln, err := listen(*addr)
 	if err != nil {
@@ -137,7 +139,8 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 
 	start := time.Now()
 	fmt.Fprintf(stdout, "Generating an organisation with %d days of history (seed %d)…\n", *days, *seed)
-	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days, Scale: *scale})
+	// Plain titles: the hostile ones (markup, spreadsheet formulas) belong to the tests.
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days, Scale: *scale, PlainTitles: true})
 	app := gitlabsim.OAuthApp{Name: "Pacer demo", ClientID: "pacer-demo", Secret: rand.Text(),
 		RedirectURIs: []string{base + "/auth/callback"}, Scopes: []string{"read_api"}}
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken, OAuthApps: []gitlabsim.OAuthApp{app}})
@@ -152,7 +155,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(stdout, "Syncing it from the GitLab simulator at %s…\n", sim.URL())
+	// The simulator's own URL is not printed: opened in a browser it answers 401, and the
+	// dashboard sends people to its sign-in page anyway.
+	fmt.Fprintln(stdout, "Syncing it through the collector from the built-in GitLab simulator…")
 	sum, err := collector.Sync(ctx, st, collector.Options{
 		BaseURL: sim.URL(), Token: gitlabsim.DefaultToken, Groups: []string{org.TopGroup()},
 		Config: cfg, Now: org.Now, Logger: log,
@@ -172,8 +177,24 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		return err
 	}
 	fmt.Fprintln(stdout, "Sign-in is on: the dashboard sends you to the simulator's sign-in page; pick a person there (some see every project, some one team's).")
+	ready := &announcement{w: stdout, text: "The Pacer demo is ready (Ctrl-C stops it). Open the dashboard:\n" + base + "/\n"}
 	return serveDashboard(ctx, ln, web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: serveLog, Version: version()},
-		stdout, "The Pacer demo")
+		ready, "The Pacer demo")
+}
+
+// announcement stands in for the demo's standard output while the dashboard starts: when the
+// server says it serves, the demo says it its own way, with the dashboard's URL last and
+// alone on its line (the line a terminal makes clickable, and the one people look for).
+type announcement struct {
+	w    io.Writer
+	text string
+	once sync.Once
+}
+
+func (a *announcement) Write(p []byte) (int, error) {
+	var err error
+	a.once.Do(func() { _, err = io.WriteString(a.w, a.text) })
+	return len(p), err
 }
 
 // demoBaseURL is the demo's address on this machine: the listener's, with a wildcard host

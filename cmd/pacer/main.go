@@ -86,7 +86,7 @@ func commands() map[string]command {
 		"sync":    {"incremental sync from GitLab into the database", runSync},
 		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},
 		"export":  {"write a dataset as CSV to standard output", runExport},
-		"migrate": {"copy a SQLite database into PostgreSQL", runMigrate},
+		"migrate": {"copy a SQLite database into PostgreSQL, verified, the source untouched", runMigrate},
 		"token":   {"create, list and revoke machine tokens for the CSV exports", runToken},
 		"digest":  {"render and send the weekly email digest", runDigest},
 		"version": {"print version and build info", runVersion},
@@ -152,6 +152,7 @@ func (fs *flagSet) twin(flag, variable string) {
 func newFlagSet(name string, env env, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("pacer "+name, flag.ContinueOnError), env: env}
 	fs.SetOutput(stderr)
+	fs.Usage = fs.plainUsage // help.go: -h adds the description and the examples
 	fs.StringVar(&fs.db, "db", "", "database: a SQLite `FILE` or a postgres:// URL (default pacer.db, or database in the config)")
 	fs.StringVar(&fs.config, "config", "", "TOML configuration `FILE`")
 	return fs
@@ -170,7 +171,7 @@ func (fs *flagSet) parse(args []string) error {
 	fs.SetOutput(out)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.help()
 			return exitError{code: 0}
 		}
 		name := strings.TrimPrefix(fs.Name(), "pacer ")

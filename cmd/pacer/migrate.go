@@ -17,16 +17,6 @@ func runMigrate(ctx context.Context, args []string, env env, stdout, stderr io.W
 	from := fs.String("from", "", "the SQLite database `FILE` to copy (left untouched)")
 	to := fs.String("to", "", "the PostgreSQL `URL` to copy into: postgres://USER:PASSWORD@HOST:PORT/DATABASE (its password may come from PGPASSWORD)")
 	force := fs.Bool("force", false, "replace what the target already holds")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: pacer migrate --from pacer.db --to postgres://USER@HOST:PORT/DATABASE [--force]")
-		fmt.Fprintln(fs.Output(), "")
-		fmt.Fprintln(fs.Output(), "Copies every table of a SQLite database (raw history, cursors, facts, digest log, sign-in)")
-		fmt.Fprintln(fs.Output(), "into PostgreSQL in one transaction, verifies the row counts, and leaves the source untouched.")
-		fmt.Fprintln(fs.Output(), "")
-		fmt.Fprintln(fs.Output(), "Example: pacer migrate --from pacer.db --to postgres://pacer@db.internal:5432/pacer")
-		fmt.Fprintln(fs.Output(), "")
-		fs.PrintDefaults()
-	}
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var servingURL = regexp.MustCompile(`serving on (http://\S+/)`)
+var servingURL = regexp.MustCompile(`(?m)(?:serving on |^)(http://\S+/)`) // the demo prints its URL alone on a line
 
 // start runs a serving command until the test ends; it returns the URL it prints.
 func start(t *testing.T, args []string, wait time.Duration) string {

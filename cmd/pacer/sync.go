@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
@@ -32,7 +33,10 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--api auto|rest|graphql] [--db FILE]")
+		fmt.Fprintln(w)
 		fmt.Fprintln(w, "The token comes from PACER_GITLAB_TOKEN (a token with the read_api scope), never from a flag.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Flags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.parse(args); err != nil {
@@ -86,11 +90,17 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		return usagef("sync: PACER_GITLAB_TOKEN is not set: create a personal access token with the read_api scope and export it")
 	}
 
+	// A database file this command creates is removed again if the sync saved nothing: GitLab
+	// refused the token, could not be reached or knows no such group. A failed first try then
+	// leaves no empty pacer.db behind to be taken for a synced one.
+	fresh := isNewDatabaseFile(dbPath)
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	var closeOnce sync.Once
+	closeStore := func() { closeOnce.Do(func() { st.Close() }) }
+	defer closeStore()
 
 	out := newProgressOutput(stderr)
 	defer out.stop()
@@ -114,6 +124,12 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	out.stop()
 	if err == nil || sum.ProjectsTotal > 0 || len(sum.Failed) > 0 {
 		printSummary(stdout, sum, dbPath, errors.Is(err, context.Canceled))
+	}
+	if err != nil && fresh && !errors.Is(err, context.Canceled) {
+		if projects, perr := st.Projects(ctx); perr == nil && len(projects) == 0 {
+			closeStore()
+			removeDatabaseFile(dbPath)
+		}
 	}
 	// Derive the facts now, so the first page or export after a sync does not pay for it.
 	// What did sync is derived even when some projects failed.
@@ -139,6 +155,23 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		return exitError{code: 1, msg: fmt.Sprintf("sync: failed: %s (%s)", strings.Join(names, ", "), hint)}
 	default:
 		return err
+	}
+}
+
+// isNewDatabaseFile says whether the database is a file that does not exist yet (a URL, for a
+// server database, is never new).
+func isNewDatabaseFile(path string) bool {
+	if strings.Contains(path, "://") {
+		return false
+	}
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// removeDatabaseFile removes a SQLite database and the files beside it.
+func removeDatabaseFile(path string) {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		os.Remove(p)
 	}
 }
 

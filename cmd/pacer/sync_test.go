@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,65 @@ func TestAPILineSaysWhichProjectsUsedREST(t *testing.T) {
 		if got := apiLine(c.apis); got != c.want {
 			t.Errorf("%v: %q, want %q", c.apis, got, c.want)
 		}
+	}
+}
+
+// A first sync that saves nothing (GitLab refuses the token, cannot be reached, or knows no
+// such group) leaves no database file behind; a database that existed before is kept.
+func TestRefusedSyncLeavesNoNewDatabase(t *testing.T) {
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 11, Days: 10, Services: 3, Scale: 0.5,
+		End: time.Now().UTC().Truncate(24 * time.Hour)})
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	defer srv.Close()
+	// A port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	for _, c := range []struct {
+		name, url, token, group string
+		want                    string // in the message
+	}{
+		{"bad token", srv.URL(), "glpat-wrong", org.TopGroup(), "401"},
+		{"unreachable", closed, gitlabsim.DefaultToken, org.TopGroup(), "connection refused"},
+		{"unknown group", srv.URL(), gitlabsim.DefaultToken, "acme-typo", "acme-typo"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "pacer.db")
+			env := mapEnv(map[string]string{"PACER_GITLAB_TOKEN": c.token})
+			var out, errOut, msg bytes.Buffer
+			err := run(context.Background(), []string{"sync", "--gitlab-url", c.url, "--group", c.group, "--db", db}, env, &out, &errOut)
+			if code := exitCode(err, &msg); code != 1 || !strings.Contains(msg.String()+out.String(), c.want) {
+				t.Fatalf("exit %d, message %q, output %q: want 1 and %q", code, msg.String(), out.String(), c.want)
+			}
+			if strings.Contains(msg.String()+out.String()+errOut.String(), c.token) && c.token != gitlabsim.DefaultToken {
+				t.Error("the token was printed")
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("left behind: %v", names)
+			}
+
+			// The same failure on a database that existed keeps it.
+			st, err := store.Open(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			err = run(context.Background(), []string{"sync", "--gitlab-url", c.url, "--group", c.group, "--db", db}, env, &out, &errOut)
+			if code := exitCode(err, &bytes.Buffer{}); code != 1 {
+				t.Fatalf("exit %d on the existing database", code)
+			}
+			if _, err := os.Stat(db); err != nil {
+				t.Errorf("the existing database was removed: %v", err)
+			}
+		})
 	}
 }

@@ -19,12 +19,14 @@ const defaultTokenLife = "90d"
 // runToken manages the machine tokens: create (printed once, stored as a hash), list, revoke.
 func runToken(ctx context.Context, args []string, env env, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		writeDescription(stdout, "token")
 		fmt.Fprintln(stdout, "Usage: pacer token create NAME [--project PATH]… [--expires 90d|never]")
 		fmt.Fprintln(stdout, "       pacer token list")
 		fmt.Fprintln(stdout, "       pacer token revoke NAME")
 		fmt.Fprintln(stdout)
 		fmt.Fprintln(stdout, "A token opens the CSV exports (/export/DATASET.csv) as Authorization: Bearer TOKEN,")
 		fmt.Fprintln(stdout, "over the projects it was granted (every project when none is named).")
+		writeExamples(stdout, "token")
 		if len(args) == 0 {
 			return usagef("token: say create, list or revoke (see pacer token -h)")
 		}

@@ -28,6 +28,10 @@ type GenOptions struct {
 	// SharedWork is the share of human MRs with commits by a second author; default 0.15,
 	// negative for none.
 	SharedWork float64
+	// PlainTitles gives the MRs that would carry a title a dashboard must escape (markup, a
+	// spreadsheet formula) an ordinary twin instead: the organisation people are shown (the
+	// demo), not the one tests attack Pacer with. The history is otherwise the same.
+	PlainTitles bool
 }
 
 // share resolves an option share: 0 means the default, a negative value none.

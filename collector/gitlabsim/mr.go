@@ -37,6 +37,12 @@ var trickyTitles = []string{`Fix <script>alert("x")</script> in MR preview`, `=H
 	`+1 reactions counted twice`, `@here mentions in comments`, `Handle commas, "quotes" and 'apostrophes'`,
 	`Ünïcödé customer names in invoices`, "-2 offset in pagination", `Fix <b>bold</b> & <i>italic</i> rendering`}
 
+// plainTwins are the tricky titles as an organisation shown to people would write them
+// (GenOptions.PlainTitles), index for index.
+var plainTwins = []string{"Fix script escaping in MR preview", "Escape formula cells in CSV export",
+	"Fix reactions counted twice", "Handle @here mentions in comments", `Handle commas, "quotes" and 'apostrophes'`,
+	"Ünïcödé customer names in invoices", "Fix off-by-two offset in pagination", "Fix bold and italic rendering"}
+
 var plainLabels = []string{"feature", "backend", "frontend", "documentation", "performance", "security", "database"}
 
 // The tech-debt conventions (SPEC §3's built-in rules): labels in their usual spellings,
@@ -74,7 +80,11 @@ func slug(s string) string {
 
 func (o *Org) title() string {
 	if o.r.chance(0.02) {
-		return pick(o.r, trickyTitles)
+		i := o.r.IntN(len(trickyTitles)) // one draw either way: the rest of the history is the same
+		if o.opt.PlainTitles {
+			return plainTwins[i]
+		}
+		return trickyTitles[i]
 	}
 	return pick(o.r, verbs) + " " + pick(o.r, objects)
 }
