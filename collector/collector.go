@@ -139,7 +139,8 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("collector: %w", err)
 	}
 	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
-		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
+		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage),
+		gqlPipelines: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
 	c, err := newClient(opt, &s.counts)
 	if err != nil {
 		return Summary{}, err
@@ -231,6 +232,8 @@ type syncer struct {
 	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
 	gqlBatch *batchSizer // MRs per GraphQL details query
 	gqlList  *batchSizer // MRs per GraphQL listing page
+
+	gqlPipelines *batchSizer // pipelines per GraphQL listing page
 }
 
 func (s *syncer) add(f func(p *Progress)) {
@@ -338,7 +341,7 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
 		{"deployments", s.syncDeployments},
 		{"deployment merge requests", s.syncDeploymentLinks},
-		{"pipelines", s.syncPipelines},
+		{"pipelines", viaAPI(s.syncPipelinesGraphQL, s.syncPipelines)},
 		{"coverage", s.syncCoverage},
 	}
 	var errs []error

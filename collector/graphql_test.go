@@ -151,13 +151,34 @@ func gqlOrg(t *testing.T) *env {
 func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	t.Parallel()
 	e := gqlOrg(t)
+	e.srv.ResetCounters()
 	rest, rsum := e.syncWith(t, collector.APIREST, nil)
+	restRoutes := e.srv.RequestsByRoute()
 	var gq *countGraphQL
+	e.srv.ResetCounters()
 	gql, gsum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
 		gq = &countGraphQL{next: next}
 		return gq
 	})
 	sameResult(t, e, rest, gql, "graphql")
+	// Merge requests, their details, authors and pipelines with coverage came through GraphQL:
+	// REST was asked for none of them.
+	byRoute := e.srv.RequestsByRoute()
+	for _, route := range []string{"merge_requests", "merge_requests/{iid}/commits",
+		"merge_requests/{iid}/notes", "pipelines", "pipelines/{pipeline_id}"} {
+		if n := byRoute["GET /api/v4/projects/{id}/"+route]; n != 0 || restRoutes["GET /api/v4/projects/{id}/"+route] == 0 {
+			t.Errorf("%s: %d requests through GraphQL, %d through REST", route, n, restRoutes["GET /api/v4/projects/{id}/"+route])
+		}
+	}
+	if n := byRoute["GET /api/v4/users/{id}"]; n != 0 || restRoutes["GET /api/v4/users/{id}"] == 0 {
+		t.Errorf("user look-ups: %d through GraphQL, %d through REST", n, restRoutes["GET /api/v4/users/{id}"])
+	}
+	if rsum.Coverage == 0 || gsum.Coverage < rsum.Coverage || gsum.Pipelines != rsum.Pipelines {
+		t.Errorf("pipelines: GraphQL %d (coverage of %d), REST %d (coverage of %d)", gsum.Pipelines, gsum.Coverage, rsum.Pipelines, rsum.Coverage)
+	}
+	if !strings.Contains(exports(t, e, gql), "# coverage by day\nservice,project,date,pipeline_id,sha,coverage_percent\n") {
+		t.Error("no coverage export")
+	}
 	for path, api := range gsum.APIs {
 		if api != collector.APIGraphQL {
 			t.Errorf("%s was read through %s", path, api)
