@@ -140,7 +140,7 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	}
 	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
 		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage),
-		gqlPipelines: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
+		gqlPipelines: newBatchSizer(gqlMaxPage, 1, gqlMaxPage), gqlLinks: newBatchSizer(gqlLinksMax, 1, gqlLinksMax)}
 	c, err := newClient(opt, &s.counts)
 	if err != nil {
 		return Summary{}, err
@@ -234,6 +234,8 @@ type syncer struct {
 	gqlList  *batchSizer // MRs per GraphQL listing page
 
 	gqlPipelines *batchSizer // pipelines per GraphQL listing page
+	gqlLinks     *batchSizer // deployments per GraphQL query for their MRs
+	gqlLinksOff  atomic.Bool // the schema has no mergeRequests(deploymentId:): links through REST
 }
 
 func (s *syncer) add(f func(p *Progress)) {
@@ -340,7 +342,7 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 		{"merge requests", viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
 		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
 		{"deployments", s.syncDeployments},
-		{"deployment merge requests", s.syncDeploymentLinks},
+		{"deployment merge requests", viaAPI(s.syncDeploymentLinksGraphQL, s.syncDeploymentLinks)},
 		{"pipelines", viaAPI(s.syncPipelinesGraphQL, s.syncPipelines)},
 		{"coverage", s.syncCoverage},
 	}

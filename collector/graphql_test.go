@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,7 +91,7 @@ type countGraphQL struct {
 func (c *countGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
 		c.queries.Add(1)
-		if n := len(graphQLVars(r)["iids"].([]any)); n > 0 {
+		if n := batchSize(graphQLVars(r)); n > 0 {
 			for {
 				m := c.maxBatch.Load()
 				if int64(n) <= m || c.maxBatch.CompareAndSwap(m, int64(n)) {
@@ -100,6 +101,18 @@ func (c *countGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return c.next.RoundTrip(r)
+}
+
+// batchSize is the number of items a GraphQL query asks about: MRs by iid, or deployments
+// ($d0, $d1, …) for their MRs.
+func batchSize(vars map[string]any) int {
+	n := len(vars["iids"].([]any))
+	for k := range vars {
+		if _, err := strconv.Atoi(strings.TrimPrefix(k, "d")); err == nil && strings.HasPrefix(k, "d") {
+			n++
+		}
+	}
+	return n
 }
 
 // graphQLVars reads a GraphQL request's variables, leaving its body readable.
@@ -165,7 +178,7 @@ func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	// REST was asked for none of them.
 	byRoute := e.srv.RequestsByRoute()
 	for _, route := range []string{"merge_requests", "merge_requests/{iid}/commits",
-		"merge_requests/{iid}/notes", "pipelines", "pipelines/{pipeline_id}"} {
+		"merge_requests/{iid}/notes", "pipelines", "pipelines/{pipeline_id}", "deployments/{deployment_id}/merge_requests"} {
 		if n := byRoute["GET /api/v4/projects/{id}/"+route]; n != 0 || restRoutes["GET /api/v4/projects/{id}/"+route] == 0 {
 			t.Errorf("%s: %d requests through GraphQL, %d through REST", route, n, restRoutes["GET /api/v4/projects/{id}/"+route])
 		}
@@ -291,7 +304,7 @@ type heavyGraphQL struct {
 
 func (h *heavyGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
-		if n := len(graphQLVars(r)["iids"].([]any)); n > h.limit {
+		if n := batchSize(graphQLVars(r)); n > h.limit {
 			if h.n.Add(1)%2 == 0 {
 				return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: r,
 					Header: http.Header{"Content-Type": {"application/json"}},
@@ -362,5 +375,57 @@ func TestGraphQLBatchShrinksOnTheSimulatorsTimeout(t *testing.T) {
 	}
 	if gq.maxBatch.Load() < 2 {
 		t.Errorf("largest batch asked for: %d", gq.maxBatch.Load())
+	}
+}
+
+// noDeploymentID answers queries that filter merge requests by deploymentId as a GitLab before
+// 17.1 does: a schema error.
+type noDeploymentID struct {
+	next  http.RoundTripper
+	asked atomic.Int64
+}
+
+func (n *noDeploymentID) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.Contains(string(body), "deploymentId") {
+			n.asked.Add(1)
+			return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Request: r,
+				Header: http.Header{"Content-Type": {"application/json"}},
+				Body:   io.NopCloser(strings.NewReader(`{"errors":[{"message":"Field 'mergeRequests' doesn't accept argument 'deploymentId'","locations":[{"line":3,"column":26}],"path":["query","project","d0","deploymentId"],"extensions":{"code":"argumentNotAccepted","name":"mergeRequests","typeName":"Field","argumentName":"deploymentId"}}]}`))}, nil
+		}
+	}
+	return n.next.RoundTrip(r)
+}
+
+// An instance whose schema cannot filter merge requests by deployment (GitLab before 17.1):
+// the MRs of deployments come through REST, everything else still through GraphQL, and the
+// rows are REST's.
+func TestDeploymentLinksFallBackToRESTWithoutDeploymentID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(13), gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	for _, api := range []string{collector.APIAuto, collector.APIGraphQL} {
+		nd := &noDeploymentID{}
+		e.srv.ResetCounters()
+		gql, sum := e.syncWith(t, api, func(next http.RoundTripper) http.RoundTripper {
+			nd.next = next
+			return nd
+		})
+		sameResult(t, e, rest, gql, api+" without deploymentId")
+		for path, got := range sum.APIs {
+			if got != collector.APIGraphQL {
+				t.Errorf("%s: %s was read through %s", api, path, got)
+			}
+		}
+		links := e.srv.RequestsByRoute()["GET /api/v4/projects/{id}/deployments/{deployment_id}/merge_requests"]
+		if links == 0 || int(links) < len(e.org.Truth().Deployments)/2 {
+			t.Errorf("%s: %d REST requests for deployments' MRs", api, links)
+		}
+		// Asked once, or once per project already under way when the first answer came.
+		if n := nd.asked.Load(); n == 0 || n > int64(collector.DefaultConcurrency) {
+			t.Errorf("%s: %d queries with deploymentId", api, n)
+		}
 	}
 }
