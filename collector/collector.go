@@ -84,8 +84,13 @@ type Progress struct {
 	Requests       int64 // HTTP requests sent, retries included
 	RateLimitWaits int64 // waits for 429s or an exhausted rate limit
 	Elapsed        time.Duration
-	// Remaining is the estimated time left, from the rate projects finished at so far; 0
-	// until one has.
+	// RequestsPerMinute is the request rate measured over the last minute (since the start
+	// in the first 10 seconds).
+	RequestsPerMinute float64
+	// Remaining is the estimated time left: the requests still to make at the measured rate.
+	// The requests still to make are estimated from the projects finished so far (their
+	// requests per project, scaled by each project's MRs once listed), less those already
+	// made; 0 until a project has finished.
 	Remaining time.Duration
 }
 
@@ -138,7 +143,7 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	if _, err := APIBaseURL(opt.BaseURL); err != nil {
 		return Summary{}, fmt.Errorf("collector: %w", err)
 	}
-	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
+	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{}, work: map[int64]*projectWork{},
 		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage),
 		gqlPipelines: newBatchSizer(gqlMaxPage, 1, gqlMaxPage), gqlLinks: newBatchSizer(gqlLinksMax, 1, gqlLinksMax)}
 	c, err := newClient(opt, &s.counts)
@@ -224,10 +229,12 @@ type syncer struct {
 	counts counters
 	start  time.Time
 
-	mu       sync.Mutex // guards progress, failed and apis; serialises Progress calls
+	mu       sync.Mutex // guards progress, failed, apis, work and rate; serialises Progress calls
 	progress Progress
 	failed   []ProjectFailure
 	apis     map[string]string
+	work     map[int64]*projectWork // projects begun, for the estimate of the time left
+	rate     rateWindow
 
 	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
 	gqlBatch *batchSizer // MRs per GraphQL details query
@@ -245,15 +252,54 @@ func (s *syncer) add(f func(p *Progress)) {
 	s.report()
 }
 
+// snapshot is the progress now; s.mu is held.
 func (s *syncer) snapshot() Progress {
 	p := s.progress
 	p.Requests = s.counts.requests.Load()
 	p.RateLimitWaits = s.counts.rateLimitWaits.Load()
-	p.Elapsed = time.Since(s.start)
-	if p.ProjectsDone > 0 && p.ProjectsTotal > p.ProjectsDone {
-		p.Remaining = time.Duration(float64(p.Elapsed) / float64(p.ProjectsDone) * float64(p.ProjectsTotal-p.ProjectsDone))
+	now := time.Now()
+	p.Elapsed = now.Sub(s.start)
+	rate := s.rate.observe(now, s.start, p.Requests)
+	p.RequestsPerMinute = rate * 60
+	if p.ProjectsTotal > p.ProjectsDone {
+		started := make([]workState, 0, len(s.work))
+		for _, w := range s.work {
+			started = append(started, workState{requests: w.requests.Load(), mrs: w.mrs, listed: w.listed, done: w.done})
+		}
+		p.Remaining = estimateRemaining(started, p.ProjectsTotal, rate)
 	}
 	return p
+}
+
+// begin registers a project's sync for the estimate; its requests are counted in n.
+func (s *syncer) begin(id int64, n *atomic.Int64) {
+	s.mu.Lock()
+	s.work[id] = &projectWork{requests: n}
+	s.mu.Unlock()
+}
+
+// addMergeRequests counts MRs a project's listing saved.
+func (s *syncer) addMergeRequests(id int64, n int) {
+	s.mu.Lock()
+	if w := s.work[id]; w != nil {
+		w.mrs += int64(n)
+	}
+	s.mu.Unlock()
+	s.add(func(pr *Progress) { pr.MergeRequests += int64(n) })
+}
+
+// stepDone notes that a project finished a step.
+func (s *syncer) stepDone(id int64, step string, finished bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.work[id]
+	if w == nil {
+		return
+	}
+	if step == stepMergeRequests {
+		w.listed = true
+	}
+	w.done = w.done || finished
 }
 
 func (s *syncer) report() {
@@ -304,6 +350,7 @@ func (s *syncer) since() time.Time {
 func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	var requests atomic.Int64
 	ctx = withProjectCounter(ctx, &requests)
+	s.begin(p.ID, &requests)
 	log := s.opt.Logger.With("project", p.Path)
 	started := ranAt()
 	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
@@ -339,7 +386,7 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 		name string
 		run  func(context.Context, store.Project) error
 	}{
-		{"merge requests", viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
+		{stepMergeRequests, viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
 		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
 		{"deployments", s.syncDeployments},
 		{"deployment merge requests", viaAPI(s.syncDeploymentLinksGraphQL, s.syncDeploymentLinks)},
@@ -358,7 +405,10 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 			log.Warn("sync step failed", "step", step.name, "err", err)
 			errs = append(errs, err)
 		}
+		s.stepDone(p.ID, step.name, false)
 	}
+	// Finished, for the estimate, also when it failed: its requests were spent.
+	s.stepDone(p.ID, "", ctx.Err() == nil)
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
 		err = fmt.Errorf("collector: sync of %s interrupted: %w", p.Path, ctx.Err())
@@ -382,6 +432,9 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	}
 	return err
 }
+
+// stepMergeRequests is the name of the MR listing step.
+const stepMergeRequests = "merge requests"
 
 // maxItemFailures is how many items of one step (MRs' details, deployments' links, pipelines'
 // coverage) may fail before the step gives up: one broken MR must not hold back the others,

@@ -249,7 +249,7 @@ func (s *syncer) syncMergeRequestsGraphQL(ctx context.Context, p store.Project) 
 					k++
 				}
 			}
-			s.add(func(pr *Progress) { pr.MergeRequests += int64(k) })
+			s.addMergeRequests(p.ID, k)
 		}
 		if !page.PageInfo.HasNextPage || len(page.Nodes) == 0 {
 			return nil

@@ -276,14 +276,16 @@ func fitColumns(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// progressText is the progress line. The time left comes first after the projects, so a
+// narrow terminal, which cuts the line at its end, still shows it.
 func progressText(p collector.Progress) string {
 	left := ""
 	if p.Remaining > 0 {
 		left = fmt.Sprintf(" · ~%s left", p.Remaining.Round(time.Second))
 	}
-	return fmt.Sprintf("projects %d/%d · MRs %d · deployments %d · pipelines %d · requests %d · rate-limit waits %d · %s%s",
-		p.ProjectsDone, p.ProjectsTotal, p.MergeRequests, p.Deployments, p.Pipelines, p.Requests, p.RateLimitWaits,
-		p.Elapsed.Round(time.Second), left)
+	return fmt.Sprintf("projects %d/%d%s · %s · %d requests (%.0f/min) · rate-limit waits %d · MRs %d · deployments %d · pipelines %d",
+		p.ProjectsDone, p.ProjectsTotal, left, p.Elapsed.Round(time.Second), p.Requests, p.RequestsPerMinute, p.RateLimitWaits,
+		p.MergeRequests, p.Deployments, p.Pipelines)
 }
 
 // apiLine says how the projects' merge requests were read: "merge requests through GraphQL

@@ -207,6 +207,23 @@ func TestProgressLineFitsTheTerminal(t *testing.T) {
 	}
 }
 
+// The progress line shows the measured request rate and, once known, the time left, early
+// enough in the line that an 80-column terminal keeps it.
+func TestProgressLineShowsTheRateAndTheTimeLeft(t *testing.T) {
+	p := collector.Progress{ProjectsTotal: 1234, ProjectsDone: 1000, MergeRequests: 1234567, Requests: 12345678,
+		RequestsPerMinute: 1318.4, Elapsed: 3*time.Hour + 25*time.Minute, Remaining: 42*time.Minute + 10*time.Second}
+	got := fitColumns(progressText(p), 79)
+	for _, want := range []string{"projects 1000/1234 · ~42m10s left · 3h25m0s", "12345678 requests (1318/min)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	p.Remaining = 0
+	if got := progressText(p); strings.Contains(got, "left") {
+		t.Errorf("no estimate yet, but %q", got)
+	}
+}
+
 func TestAPILineSaysWhichProjectsUsedREST(t *testing.T) {
 	for _, c := range []struct {
 		apis map[string]string

@@ -1,0 +1,71 @@
+package collector
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestRemainingRequestsFromTheFinishedProjects(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		started []workState
+		total   int
+		want    float64
+		ok      bool
+	}{
+		{"nothing finished yet", []workState{{requests: 500}}, 4, 0, false},
+		// Two finished projects of 100 and 300 requests: 200 per project, for the one under
+		// way (not listed yet: 200 - 50) and the two not begun.
+		{"by project", []workState{{requests: 100, done: true}, {requests: 300, done: true}, {requests: 50}}, 5, 150 + 2*200, true},
+		// Listed: scaled by its MRs against the finished ones' average (99 MRs, 200 requests):
+		// 199 MRs cost twice that.
+		{"by size once listed", []workState{{requests: 100, mrs: 49, done: true}, {requests: 300, mrs: 149, done: true},
+			{requests: 100, mrs: 199, listed: true}}, 3, 400 - 100, true},
+		// A project past its expected requests still has one to go.
+		{"over its estimate", []workState{{requests: 100, done: true}, {requests: 900}}, 2, 1, true},
+		{"all finished", []workState{{requests: 100, done: true}}, 1, 0, true},
+	} {
+		got, ok := remainingRequests(c.started, c.total)
+		if ok != c.ok || math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("%s: %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+	// At the measured rate: 600 requests at 20 a second are 30 s.
+	if d := estimateRemaining([]workState{{requests: 200, done: true}, {requests: 0}}, 4, 20); d != 30*time.Second {
+		t.Errorf("estimate: %v, want 30s", d)
+	}
+	if d := estimateRemaining([]workState{{requests: 200, done: true}}, 4, 0); d != 0 {
+		t.Errorf("estimate without a rate: %v", d)
+	}
+}
+
+func TestRateWindowMeasuresTheLastMinute(t *testing.T) {
+	start := time.Unix(1_000_000, 0)
+	var w rateWindow
+	// Young: since the start.
+	if r := w.observe(start.Add(5*time.Second), start, 50); r != 10 {
+		t.Errorf("after 5 s: %v/s, want 10", r)
+	}
+	// 10 a second for two minutes, then 2 a second: a minute later the rate is 2.
+	n := int64(50)
+	for s := 6; s <= 120; s++ {
+		n += 10
+		w.observe(start.Add(time.Duration(s)*time.Second), start, n)
+	}
+	if r := w.observe(start.Add(121*time.Second), start, n+10); math.Abs(r-10) > 0.01 {
+		t.Errorf("steady: %v/s, want 10", r)
+	}
+	n += 10
+	var r float64
+	for s := 122; s <= 200; s++ {
+		n += 2
+		r = w.observe(start.Add(time.Duration(s)*time.Second), start, n)
+	}
+	if math.Abs(r-2) > 0.01 {
+		t.Errorf("after slowing down: %v/s, want 2", r)
+	}
+	if len(w.samples) > 62 {
+		t.Errorf("%d samples kept", len(w.samples))
+	}
+}
