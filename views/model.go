@@ -420,7 +420,7 @@ type SyncRow struct {
 	LastOK   string
 	Error    string
 	Requests string
-	API      string // how the last sync read it: "GraphQL", "REST", or "" when not recorded
+	API      string   // how the last sync read it: "GraphQL", "REST", or "" when not recorded
 	Cursors  []Option // resource -> cursor time
 }
 
