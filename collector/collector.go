@@ -1,7 +1,8 @@
 // Package collector pulls GitLab history into the store: projects of the configured groups,
 // merge requests with their commits and notes, production deployments with the MRs they
-// shipped, and default-branch pipelines with coverage. It speaks GitLab's REST API v4 through
-// one shared client-go client, pages by X-Next-Page, honours Retry-After and RateLimit-Reset,
+// shipped, and default-branch pipelines with coverage. It speaks GitLab's REST API v4, and
+// GraphQL where the instance answers it (batches of MRs, pipelines and deployments per query),
+// through one shared client-go client, pages by X-Next-Page, honours Retry-After and RateLimit-*,
 // and keeps per-project cursors that move only with the rows they cover, so a sync stopped at
 // any point resumes without loss or duplicates. docs/collector.md describes what is fetched when.
 package collector
@@ -54,10 +55,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. The simulator passes its own.
 	Now func() time.Time
-	// API chooses how merge requests are read: APIREST (the default, when empty), APIGraphQL,
-	// or APIAuto, which probes the instance once and reads through GraphQL where it answers and
-	// through REST where not (per project: a project whose GraphQL fails continues on REST).
-	// Deployments, environments and pipelines are read through REST either way.
+	// API chooses how merge requests, default-branch pipelines (with their coverage) and the
+	// MRs of deployments are read: APIREST (the default, when empty), APIGraphQL, or APIAuto,
+	// which probes the instance once and reads through GraphQL where it answers and through
+	// REST where not (per project: a project whose GraphQL fails continues on REST). Projects,
+	// environments and the deployments themselves are listed through REST either way.
 	API string
 	// RetryWaitMin is the first wait before retrying a 5xx or a dropped connection (doubling
 	// after); 0 means 250 ms. Rate-limit waits follow the server's headers instead.
@@ -105,8 +107,9 @@ type ProjectFailure struct {
 type Summary struct {
 	Progress
 	Failed []ProjectFailure
-	// APIs says, per project path, how its merge requests were read: "graphql" or "rest"
-	// ("rest" also for a project that fell back to REST when GraphQL failed).
+	// APIs says, per project path, how it was read (merge requests, pipelines, the MRs of
+	// deployments): "graphql" or "rest" ("rest" also for a project that fell back to REST when
+	// GraphQL failed, and the step that failed ran again through REST).
 	APIs map[string]string
 }
 
@@ -360,10 +363,10 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	if s.graphQL.Load() {
 		api = APIGraphQL
 	}
-	// viaAPI runs a merge-request step through GraphQL while the project reads it so, else
-	// through REST; with auto, a GraphQL failure REST can stand in for moves the project (and,
-	// when GraphQL is unavailable, the rest of the sync) to REST, and the step runs again
-	// there from what was committed.
+	// viaAPI runs a step through GraphQL while the project reads it so, else through REST;
+	// with auto, a GraphQL failure REST can stand in for moves the project (and, when GraphQL
+	// is unavailable, the rest of the sync) to REST, and the step runs again there from what
+	// was committed.
 	viaAPI := func(gql, rest func(context.Context, store.Project) error) func(context.Context, store.Project) error {
 		return func(ctx context.Context, p store.Project) error {
 			if api != APIGraphQL {

@@ -94,7 +94,7 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 	}
 	truth := org.Truth()
 	if !strings.Contains(out.String(), "synced ") || !strings.Contains(out.String(), " requests") ||
-		!strings.Contains(out.String(), "merge requests through ") {
+		!strings.Contains(out.String(), "read through ") {
 		t.Errorf("summary %q", out.String())
 	}
 	if !strings.Contains(errOut.String(), "project synced") || strings.Contains(errOut.String(), gitlabsim.DefaultToken) {
@@ -230,9 +230,9 @@ func TestAPILineSaysWhichProjectsUsedREST(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{map[string]string{"a": "graphql", "b": "graphql"}, "merge requests through GraphQL for 2 projects"},
-		{map[string]string{"a": "rest"}, "merge requests through REST for 1 project"},
-		{map[string]string{"a": "graphql", "c": "rest", "b": "rest"}, "merge requests through GraphQL for 1 project, through REST for 2 (b, c)"},
+		{map[string]string{"a": "graphql", "b": "graphql"}, "read through GraphQL for 2 projects"},
+		{map[string]string{"a": "rest"}, "read through REST for 1 project"},
+		{map[string]string{"a": "graphql", "c": "rest", "b": "rest"}, "read through GraphQL for 1 project, through REST for 2 (b, c)"},
 	} {
 		if got := apiLine(c.apis); got != c.want {
 			t.Errorf("%v: %q, want %q", c.apis, got, c.want)
