@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -254,6 +255,52 @@ func TestGraphQLTurnedOffMidSyncGivesTheSameResult(t *testing.T) {
 	if n[collector.APIGraphQL] == 0 || n[collector.APIREST] == 0 {
 		t.Errorf("want some projects through each API, got %v", n)
 	}
+}
+
+// switchOff turns the simulator's GraphQL off just before the n-th GraphQL query.
+type switchOff struct {
+	next http.RoundTripper
+	srv  *gitlabsim.Server
+	n    int64
+	seen atomic.Int64
+}
+
+func (s *switchOff) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") && s.seen.Add(1) == s.n {
+		s.srv.SetGraphQL(false)
+	}
+	return s.next.RoundTrip(r)
+}
+
+// GraphQL going away at any point, in the middle of a project's MR listing, its details, the
+// MRs of its deployments or its pipelines, leaves the same rows: the step that failed runs
+// again through REST from what was committed, and the projects after it use REST.
+func TestGraphQLTurnedOffAtAnyPointGivesTheSameResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(23), gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	all := &countGraphQL{}
+	e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
+		all.next = next
+		return all
+	})
+	total := all.queries.Load()
+	if total < 12 {
+		t.Fatalf("only %d GraphQL queries in a sync", total)
+	}
+	for _, n := range []int64{2, 3, total / 4, total / 2, total - 2} {
+		e.srv.SetGraphQL(true)
+		off := &switchOff{srv: e.srv, n: n}
+		st, sum := e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
+			off.next = next
+			return off
+		})
+		sameResult(t, e, rest, st, fmt.Sprintf("GraphQL off at query %d of %d", n, total))
+		if apis := sum.APIs; len(apis) != len(e.org.Truth().Projects) {
+			t.Errorf("off at %d: APIs of %d projects", n, len(apis))
+		}
+	}
+	e.srv.SetGraphQL(true)
 }
 
 func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
