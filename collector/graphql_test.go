@@ -476,3 +476,26 @@ func TestDeploymentLinksFallBackToRESTWithoutDeploymentID(t *testing.T) {
 		}
 	}
 }
+
+// An idle sync through GraphQL costs what one through REST does: per project a listing of MRs
+// (a query), of deployments (REST) and of pipelines (a query); plus the probe and the group's
+// project list once.
+func TestIdleGraphQLSyncMakesThreeRequestsPerProject(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(29), gitlabsim.ServerOptions{})
+	st, _ := e.syncWith(t, collector.APIGraphQL, nil)
+	before := dump(t, st)
+	opt := e.options()
+	opt.API = collector.APIGraphQL
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects := int64(len(e.org.Truth().Projects))
+	if sum.Requests > 3*projects+2 || sum.Details != 0 || sum.Links != 0 {
+		t.Errorf("idle GraphQL sync: %d requests for %d projects (want at most %d), %+v", sum.Requests, projects, 3*projects+2, sum.Progress)
+	}
+	if d := diffDumps(before, dump(t, st)); d != "" {
+		t.Errorf("the idle sync changed the data:\n%s", d)
+	}
+}
