@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -166,7 +167,8 @@ func (b *busyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // bound requests ÷ the paced rate. Its size is PACER_BENCH_MRS (about; default 10000);
 // PACER_BENCH_RATE changes the limit (0: none); PACER_BENCH_NODE_COST is the simulator's
 // GraphQL server time per record returned (default 0; "1ms" makes a details page of 25 MRs take
-// about a second, as a busy GitLab might). Select one path with -bench 'SyncRESTvsGraphQL/graphql'.
+// about a second, as a busy GitLab might); PACER_BENCH_LOG=1 logs a line per project. Select one
+// path with -bench 'SyncRESTvsGraphQL/graphql'.
 func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 	const latency = 20 * time.Millisecond
 	mrs := envInt(b, "PACER_BENCH_MRS", 10000)
@@ -198,6 +200,9 @@ func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 				e.srv.ResetCounters()
 				opt := e.options()
 				opt.API = api
+				if os.Getenv("PACER_BENCH_LOG") != "" {
+					opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)) // a line per project
+				}
 				count := &routeCounter{next: http.DefaultTransport}
 				opt.HTTPClient = &http.Client{Transport: count}
 				before := processCPU(b)

@@ -180,6 +180,9 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 			for p := range work {
 				err := s.syncProject(ctx, p)
 				s.mu.Lock()
+				if w := s.work[p.ID]; w != nil && ctx.Err() == nil {
+					w.done = true // for the estimate, also when it failed: its requests were spent
+				}
 				switch {
 				case err == nil:
 					s.progress.ProjectsDone++
@@ -292,17 +295,15 @@ func (s *syncer) addMergeRequests(id int64, n int) {
 }
 
 // stepDone notes that a project finished a step.
-func (s *syncer) stepDone(id int64, step string, finished bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.work[id]
-	if w == nil {
+func (s *syncer) stepDone(id int64, step string) {
+	if step != stepMergeRequests {
 		return
 	}
-	if step == stepMergeRequests {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.work[id]; w != nil {
 		w.listed = true
 	}
-	w.done = w.done || finished
 }
 
 func (s *syncer) report() {
@@ -359,9 +360,15 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
 		return err
 	}
+	var apiMu sync.Mutex
 	api := APIREST
 	if s.graphQL.Load() {
 		api = APIGraphQL
+	}
+	current := func() string {
+		apiMu.Lock()
+		defer apiMu.Unlock()
+		return api
 	}
 	// viaAPI runs a step through GraphQL while the project reads it so, else through REST;
 	// with auto, a GraphQL failure REST can stand in for moves the project (and, when GraphQL
@@ -369,14 +376,16 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	// was committed.
 	viaAPI := func(gql, rest func(context.Context, store.Project) error) func(context.Context, store.Project) error {
 		return func(ctx context.Context, p store.Project) error {
-			if api != APIGraphQL {
+			if current() != APIGraphQL {
 				return rest(ctx, p)
 			}
 			err := gql(ctx, p)
 			if err == nil || ctx.Err() != nil || s.opt.API != APIAuto || !errors.Is(err, errGraphQL) {
 				return err
 			}
+			apiMu.Lock()
 			api = APIREST
+			apiMu.Unlock()
 			if errors.Is(err, errGraphQLUnavailable) && s.graphQL.CompareAndSwap(true, false) {
 				log.Warn("GraphQL is unavailable; the sync continues through REST", "err", err)
 			} else {
@@ -385,33 +394,54 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 			return rest(ctx, p)
 		}
 	}
-	steps := []struct {
+	type step struct {
 		name string
 		run  func(context.Context, store.Project) error
-	}{
-		{stepMergeRequests, viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
-		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
-		{"deployments", s.syncDeployments},
-		{"deployment merge requests", viaAPI(s.syncDeploymentLinksGraphQL, s.syncDeploymentLinks)},
-		{"pipelines", viaAPI(s.syncPipelinesGraphQL, s.syncPipelines)},
-		{"coverage", s.syncCoverage},
 	}
+	// Three chains that share nothing but the project: each step needs the one before it in
+	// its chain (details the listing, links the deployments, coverage the pipelines). They run
+	// side by side, so a project takes as long as its longest chain, not all three: a large
+	// project left alone at the end of a sync keeps more requests in flight.
+	chains := [][]step{
+		{
+			{stepMergeRequests, viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
+			{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
+		},
+		{
+			{"deployments", s.syncDeployments},
+			{"deployment merge requests", viaAPI(s.syncDeploymentLinksGraphQL, s.syncDeploymentLinks)},
+		},
+		{
+			{"pipelines", viaAPI(s.syncPipelinesGraphQL, s.syncPipelines)},
+			{"coverage", s.syncCoverage},
+		},
+	}
+	var errMu sync.Mutex
 	var errs []error
-	for _, step := range steps {
-		if ctx.Err() != nil {
-			break
-		}
-		if err := step.run(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				break
+	var wg sync.WaitGroup
+	for _, chain := range chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, st := range chain {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := st.run(ctx, p); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					log.Warn("sync step failed", "step", st.name, "err", err)
+					errMu.Lock()
+					errs = append(errs, err)
+					errMu.Unlock()
+				}
+				s.stepDone(p.ID, st.name)
 			}
-			log.Warn("sync step failed", "step", step.name, "err", err)
-			errs = append(errs, err)
-		}
-		s.stepDone(p.ID, step.name, false)
+		}()
 	}
-	// Finished, for the estimate, also when it failed: its requests were spent.
-	s.stepDone(p.ID, "", ctx.Err() == nil)
+	wg.Wait()
+	api = current()
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
 		err = fmt.Errorf("collector: sync of %s interrupted: %w", p.Path, ctx.Err())
