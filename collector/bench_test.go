@@ -257,6 +257,23 @@ type routeCounter struct {
 	other        atomic.Int64
 	graphql      atomic.Int64
 	statuses     sync.Map // status code -> *atomic.Int64
+	kinds        sync.Map // REST route or GraphQL query kind -> *atomic.Int64
+}
+
+func (c *routeCounter) count(kind string) {
+	v, _ := c.kinds.LoadOrStore(kind, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// restRoute is a REST path with its numbers replaced: /api/v4/projects/:n/merge_requests/:n/notes.
+func restRoute(p string) string {
+	parts := strings.Split(p, "/")
+	for i, x := range parts {
+		if _, err := strconv.ParseInt(x, 10, 64); err == nil {
+			parts[i] = ":n"
+		}
+	}
+	return "REST " + strings.Join(parts, "/")
 }
 
 func (c *routeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -266,22 +283,41 @@ func (c *routeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.graphql.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		switch q := string(body); {
+		q := string(body)
+		kind := "GraphQL MR listing"
+		switch {
+		case strings.Contains(q, "deploymentId") && strings.Contains(q, "$after"):
+			kind = "GraphQL deployment MRs, follow-up"
 		case strings.Contains(q, "deploymentId"):
-			c.deployPart.Add(1)
+			kind = "GraphQL deployment MRs"
 		case strings.Contains(q, "pipelines("):
+			kind = "GraphQL pipelines"
+		case strings.Contains(q, "mergeRequest(iid"):
+			kind = "GraphQL MR details, follow-up"
+		case strings.Contains(q, "$iids"):
+			kind = "GraphQL MR details"
+		}
+		c.count(kind)
+		switch {
+		case strings.HasPrefix(kind, "GraphQL deployment"):
+			c.deployPart.Add(1)
+		case kind == "GraphQL pipelines":
 			c.pipelinePart.Add(1)
 		default:
 			c.mrPart.Add(1)
 		}
 	case strings.Contains(p, "/deployments"), strings.Contains(p, "/environments"):
 		c.deployPart.Add(1)
+		c.count(restRoute(p))
 	case strings.Contains(p, "/merge_requests"), strings.Contains(p, "/users/"):
 		c.mrPart.Add(1)
+		c.count(restRoute(p))
 	case strings.Contains(p, "/pipelines"):
 		c.pipelinePart.Add(1)
+		c.count(restRoute(p))
 	default:
 		c.other.Add(1)
+		c.count(restRoute(p))
 	}
 	resp, err := c.next.RoundTrip(r)
 	if err == nil {
@@ -298,6 +334,13 @@ func (c *routeCounter) summary() string {
 		return true
 	})
 	sort.Strings(st)
-	return fmt.Sprintf("MR part %d, deployment part %d, pipeline part %d, other %d requests (%d GraphQL); statuses %s",
-		c.mrPart.Load(), c.deployPart.Load(), c.pipelinePart.Load(), c.other.Load(), c.graphql.Load(), strings.Join(st, " "))
+	var kinds []string
+	c.kinds.Range(func(k, v any) bool {
+		kinds = append(kinds, fmt.Sprintf("%8d  %s", v.(*atomic.Int64).Load(), k))
+		return true
+	})
+	sort.Strings(kinds)
+	return fmt.Sprintf("MR part %d, deployment part %d, pipeline part %d, other %d requests (%d GraphQL); statuses %s; by kind:\n%s",
+		c.mrPart.Load(), c.deployPart.Load(), c.pipelinePart.Load(), c.other.Load(), c.graphql.Load(), strings.Join(st, " "),
+		strings.Join(kinds, "\n"))
 }
