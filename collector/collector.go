@@ -170,6 +170,7 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	if err := s.chooseAPI(ctx, projects); err != nil {
 		return s.summary(), err
 	}
+	projects = s.largestFirst(ctx, projects)
 
 	work := make(chan store.Project)
 	var wg sync.WaitGroup
@@ -239,7 +240,7 @@ type syncer struct {
 	progress Progress
 	failed   []ProjectFailure
 	apis     map[string]string
-	work     map[int64]*projectWork // projects begun, for the estimate of the time left
+	work     map[int64]*projectWork // projects begun or counted, for the estimate of the time left
 	rate     rateWindow
 
 	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
@@ -268,11 +269,11 @@ func (s *syncer) snapshot() Progress {
 	rate := s.rate.observe(now, s.start, p.Requests)
 	p.RequestsPerMinute = rate * 60
 	if p.ProjectsTotal > p.ProjectsDone {
-		started := make([]workState, 0, len(s.work))
+		known := make([]workState, 0, len(s.work))
 		for _, w := range s.work {
-			started = append(started, workState{requests: w.requests.Load(), mrs: w.mrs, listed: w.listed, done: w.done})
+			known = append(known, w.state())
 		}
-		p.Remaining = estimateRemaining(started, p.ProjectsTotal, rate)
+		p.Remaining = estimateRemaining(known, p.ProjectsTotal, rate)
 	}
 	return p
 }
@@ -280,7 +281,11 @@ func (s *syncer) snapshot() Progress {
 // begin registers a project's sync for the estimate; its requests are counted in n.
 func (s *syncer) begin(id int64, n *atomic.Int64) {
 	s.mu.Lock()
-	s.work[id] = &projectWork{requests: n}
+	if w := s.work[id]; w != nil {
+		w.requests = n
+	} else {
+		s.work[id] = &projectWork{requests: n}
+	}
 	s.mu.Unlock()
 }
 

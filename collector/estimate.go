@@ -9,31 +9,48 @@ import (
 // requests in flight. So the time left is estimated as the requests still to make at the
 // request rate measured over the last minute, which already reflects the pace, 429 waits and
 // answer times. The requests still to make come from the projects finished so far: their
-// requests per project, scaled by each project's size (the MRs its listing returned) once that
-// is known; the requests a project has made count as progress before it finishes.
+// requests per project, scaled by each project's size (the MRs its listing returned, or, through
+// GraphQL, the MRs GitLab counted for it before the sync began: see order.go) once that is
+// known; the requests a project has made count as progress before it finishes.
 
 // projectWork is one project's part of a sync, for the estimate.
 type projectWork struct {
-	requests *atomic.Int64 // requests made for it so far
-	mrs      int64         // MRs its listing returned in this sync
-	listed   bool          // its MR listing is done
-	done     bool
+	requests  *atomic.Int64 // requests made for it so far; nil until it begins
+	mrs       int64         // MRs its listing returned in this sync
+	listed    bool          // its MR listing is done
+	done      bool
+	counted   int64 // MRs GitLab counted for it to list, before the sync began
+	isCounted bool
+}
+
+func (w *projectWork) state() workState {
+	st := workState{mrs: w.mrs, listed: w.listed, done: w.done, begun: w.requests != nil, counted: -1}
+	if w.requests != nil {
+		st.requests = w.requests.Load()
+	}
+	if w.isCounted {
+		st.counted = w.counted
+	}
+	return st
 }
 
 // workState is a snapshot of a projectWork.
 type workState struct {
 	requests int64
 	mrs      int64
+	counted  int64 // -1: not counted
+	begun    bool
 	listed   bool
 	done     bool
 }
 
-// remainingRequests estimates the requests the sync still has to make. started are the
-// projects begun (finished or not), total all of them. ok is false until a project finished.
-func remainingRequests(started []workState, total int) (float64, bool) {
+// remainingRequests estimates the requests the sync still has to make. known are the projects
+// begun (finished or not) and those counted before they began; total is all of them. ok is
+// false until a project finished.
+func remainingRequests(known []workState, total int) (float64, bool) {
 	var doneReq, doneMRs float64
 	finished := 0
-	for _, w := range started {
+	for _, w := range known {
 		if w.done {
 			doneReq += float64(w.requests)
 			doneMRs += float64(w.mrs)
@@ -46,19 +63,26 @@ func remainingRequests(started []workState, total int) (float64, bool) {
 	perProject := doneReq / float64(finished)
 	avgMRs := doneMRs / float64(finished)
 	left := 0.0
-	for _, w := range started {
+	for _, w := range known {
 		if w.done {
 			continue
 		}
 		expected := perProject
-		if w.listed {
+		switch {
+		case w.listed:
 			// A project twice the size of the average finished one costs about twice as much.
 			expected = perProject * (float64(w.mrs) + 1) / (avgMRs + 1)
+		case w.counted >= 0:
+			expected = perProject * (float64(w.counted) + 1) / (avgMRs + 1)
+		}
+		if !w.begun {
+			left += expected
+			continue
 		}
 		// One still under way has at least a request left, however long it took so far.
 		left += max(expected-float64(w.requests), 1)
 	}
-	left += float64(max(total-len(started), 0)) * perProject
+	left += float64(max(total-len(known), 0)) * perProject
 	return left, true
 }
 
@@ -94,8 +118,8 @@ func (r *rateWindow) observe(now, start time.Time, requests int64) float64 {
 }
 
 // estimateRemaining is the time the requests left take at rate (per second); 0 when unknown.
-func estimateRemaining(started []workState, total int, rate float64) time.Duration {
-	left, ok := remainingRequests(started, total)
+func estimateRemaining(known []workState, total int, rate float64) time.Duration {
+	left, ok := remainingRequests(known, total)
 	if !ok || rate <= 0 {
 		return 0
 	}

@@ -7,35 +7,49 @@ import (
 )
 
 func TestRemainingRequestsFromTheFinishedProjects(t *testing.T) {
+	// done: a finished project; running: one under way, not listed yet; listed: under way and
+	// listed; counted: not begun, its MRs counted.
+	done := func(requests, mrs int64) workState {
+		return workState{requests: requests, mrs: mrs, counted: -1, begun: true, listed: true, done: true}
+	}
+	running := func(requests int64) workState { return workState{requests: requests, counted: -1, begun: true} }
+	listed := func(requests, mrs int64) workState {
+		return workState{requests: requests, mrs: mrs, counted: -1, begun: true, listed: true}
+	}
+	counted := func(mrs int64) workState { return workState{counted: mrs} }
 	for _, c := range []struct {
-		name    string
-		started []workState
-		total   int
-		want    float64
-		ok      bool
+		name  string
+		known []workState
+		total int
+		want  float64
+		ok    bool
 	}{
-		{"nothing finished yet", []workState{{requests: 500}}, 4, 0, false},
+		{"nothing finished yet", []workState{running(500)}, 4, 0, false},
 		// Two finished projects of 100 and 300 requests: 200 per project, for the one under
 		// way (not listed yet: 200 - 50) and the two not begun.
-		{"by project", []workState{{requests: 100, done: true}, {requests: 300, done: true}, {requests: 50}}, 5, 150 + 2*200, true},
+		{"by project", []workState{done(100, 0), done(300, 0), running(50)}, 5, 150 + 2*200, true},
 		// Listed: scaled by its MRs against the finished ones' average (99 MRs, 200 requests):
 		// 199 MRs cost twice that.
-		{"by size once listed", []workState{{requests: 100, mrs: 49, done: true}, {requests: 300, mrs: 149, done: true},
-			{requests: 100, mrs: 199, listed: true}}, 3, 400 - 100, true},
+		{"by size once listed", []workState{done(100, 49), done(300, 149), listed(100, 199)}, 3, 400 - 100, true},
+		// Counted before it began: scaled the same way, nothing made yet; an uncounted one
+		// costs the average.
+		{"by size when counted", []workState{done(100, 49), done(300, 149), counted(399), counted(0)}, 5, 800 + 2 + 200, true},
+		// Under way and counted but not listed yet: the count sizes it.
+		{"counted, under way", []workState{done(100, 49), done(300, 149), {requests: 50, counted: 199, begun: true}}, 3, 350, true},
 		// A project past its expected requests still has one to go.
-		{"over its estimate", []workState{{requests: 100, done: true}, {requests: 900}}, 2, 1, true},
-		{"all finished", []workState{{requests: 100, done: true}}, 1, 0, true},
+		{"over its estimate", []workState{done(100, 0), running(900)}, 2, 1, true},
+		{"all finished", []workState{done(100, 0)}, 1, 0, true},
 	} {
-		got, ok := remainingRequests(c.started, c.total)
+		got, ok := remainingRequests(c.known, c.total)
 		if ok != c.ok || math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("%s: %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
 		}
 	}
 	// At the measured rate: 600 requests at 20 a second are 30 s.
-	if d := estimateRemaining([]workState{{requests: 200, done: true}, {requests: 0}}, 4, 20); d != 30*time.Second {
+	if d := estimateRemaining([]workState{done(200, 0), running(0)}, 4, 20); d != 30*time.Second {
 		t.Errorf("estimate: %v, want 30s", d)
 	}
-	if d := estimateRemaining([]workState{{requests: 200, done: true}}, 4, 0); d != 0 {
+	if d := estimateRemaining([]workState{done(200, 0)}, 4, 0); d != 0 {
 		t.Errorf("estimate without a rate: %v", d)
 	}
 }

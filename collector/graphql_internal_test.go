@@ -66,7 +66,7 @@ func TestGraphQLQueriesAreWithinGitLabsSize(t *testing.T) {
 	for name, q := range map[string]string{"list": gqlListQuery, "details": gqlDetailsQuery,
 		"more": gqlMoreQuery(true, true), "more commits": gqlMoreQuery(true, false), "more notes": gqlMoreQuery(false, true),
 		"pipelines": gqlPipelinesQuery, "links": gqlLinksQuery(gqlLinksMax, gqlLinksFirst, false),
-		"more links": gqlLinksQuery(1, gqlMaxPage, true)} {
+		"more links": gqlLinksQuery(1, gqlMaxPage, true), "count": gqlCountQuery(gqlCountBatch)} {
 		if len(q) > gqlMaxQuery || !strings.Contains(q, "queryComplexity") {
 			t.Errorf("%s: %d characters", name, len(q))
 		}
@@ -93,6 +93,10 @@ func TestGraphQLQueriesFitGitLabsComplexity(t *testing.T) {
 	for i := range gqlLinksMax {
 		deps[fmt.Sprintf("d%d", i)] = strconv.Itoa(i + 1)
 	}
+	counts := map[string]any{}
+	for i := range gqlCountBatch {
+		counts[fmt.Sprintf("p%d", i)] = path
+	}
 	for _, q := range []struct {
 		name, query string
 		vars        map[string]any
@@ -104,6 +108,7 @@ func TestGraphQLQueriesFitGitLabsComplexity(t *testing.T) {
 		{"pipelines", gqlPipelinesQuery, map[string]any{"path": path, "ref": "main", "first": gqlMaxPage}, 250},
 		{"links", gqlLinksQuery(gqlLinksMax, gqlLinksFirst, false), deps, 229},
 		{"more links", gqlLinksQuery(1, gqlMaxPage, true), map[string]any{"path": path, "d0": "1"}, 250},
+		{"count", gqlCountQuery(gqlCountBatch), counts, 213},
 	} {
 		var out struct {
 			QueryComplexity gqlComplexity `json:"queryComplexity"`

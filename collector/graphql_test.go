@@ -478,8 +478,8 @@ func TestDeploymentLinksFallBackToRESTWithoutDeploymentID(t *testing.T) {
 }
 
 // An idle sync through GraphQL costs what one through REST does: per project a listing of MRs
-// (a query), of deployments (REST) and of pipelines (a query); plus the probe and the group's
-// project list once.
+// (a query), of deployments (REST) and of pipelines (a query); plus the probe, the count of
+// MRs to list and the group's project list once.
 func TestIdleGraphQLSyncMakesThreeRequestsPerProject(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, smallOrg(29), gitlabsim.ServerOptions{})
@@ -492,10 +492,78 @@ func TestIdleGraphQLSyncMakesThreeRequestsPerProject(t *testing.T) {
 		t.Fatal(err)
 	}
 	projects := int64(len(e.org.Truth().Projects))
-	if sum.Requests > 3*projects+2 || sum.Details != 0 || sum.Links != 0 {
-		t.Errorf("idle GraphQL sync: %d requests for %d projects (want at most %d), %+v", sum.Requests, projects, 3*projects+2, sum.Progress)
+	// Plus the count of their MRs, one query per 30 projects (see TestLargestProjectsFirst).
+	if want := 3*projects + 3; sum.Requests > want || sum.Details != 0 || sum.Links != 0 {
+		t.Errorf("idle GraphQL sync: %d requests for %d projects (want at most %d), %+v", sum.Requests, projects, want, sum.Progress)
 	}
 	if d := diffDumps(before, dump(t, st)); d != "" {
 		t.Errorf("the idle sync changed the data:\n%s", d)
 	}
 }
+
+// Through GraphQL the projects with the most MRs to list start first (one query counts them),
+// so that the largest does not run on alone at the end of the sync.
+func TestLargestProjectsFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(31), gitlabsim.ServerOptions{})
+	var mu sync.Mutex
+	var order []string
+	seen := map[string]bool{}
+	listings := 0
+	rec := roundTripper(func(next http.RoundTripper, r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if strings.Contains(string(body), "sort: UPDATED_ASC") {
+				mu.Lock()
+				listings++
+				path, _ := graphQLVars(r)["path"].(string)
+				if listings > 1 && !seen[path] { // the first is the probe
+					seen[path] = true
+					order = append(order, path)
+				}
+				mu.Unlock()
+			}
+		}
+		return next.RoundTrip(r)
+	})
+	st := storetest.New(t)
+	opt := e.options()
+	opt.API = collector.APIGraphQL
+	opt.Concurrency = 1
+	opt.HTTPClient = &http.Client{Transport: rec.wrap(http.DefaultTransport)}
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	truth := e.org.Truth()
+	n := map[int64]int{}
+	for _, m := range truth.MergeRequests {
+		n[m.ProjectID]++
+	}
+	byPath := map[string]int{}
+	for _, p := range truth.Projects {
+		byPath[p.Path] = n[p.ID]
+	}
+	if len(order) != len(truth.Projects) {
+		t.Fatalf("listed %d projects: %v", len(order), order)
+	}
+	for i := 1; i < len(order); i++ {
+		if byPath[order[i]] > byPath[order[i-1]] {
+			t.Errorf("%s (%d MRs) started after %s (%d MRs): %v", order[i], byPath[order[i]], order[i-1], byPath[order[i-1]], order)
+		}
+	}
+	if byPath[order[0]] == byPath[order[len(order)-1]] {
+		t.Error("all projects have as many MRs: the test tests nothing")
+	}
+}
+
+// roundTripper is a transport wrapper made of a function.
+type roundTripper func(next http.RoundTripper, r *http.Request) (*http.Response, error)
+
+func (f roundTripper) wrap(next http.RoundTripper) http.RoundTripper {
+	return transportFunc(func(r *http.Request) (*http.Response, error) { return f(next, r) })
+}
+
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
