@@ -518,6 +518,66 @@ func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Cont
 	return context.Cause(ctx)
 }
 
+// parallelBatches is parallel over batches of items cut as they are sent: each batch takes
+// the size size() says when a slot frees up, so a size learnt from the answers so far (the
+// GraphQL batch sizers) applies within a project too, not only to the next one. first, if
+// set, runs the first batch alone before the others (to learn, from one answer, what the
+// instance can do).
+func parallelBatches[T any](ctx context.Context, n int, items []T, size func() int, first bool, fn func(context.Context, []T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if first {
+		k := min(max(size(), 1), len(items))
+		if err := fn(ctx, items[:k]); err != nil {
+			return err
+		}
+		items = items[k:]
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var errs []error
+	failed := 0
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, n)
+send:
+	for len(items) > 0 {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break send
+		}
+		// The size is read once a slot is free: as late as possible.
+		k := min(max(size(), 1), len(items))
+		batch := items[:k]
+		items = items[k:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			err := fn(ctx, batch)
+			if err != nil && ctx.Err() == nil {
+				mu.Lock()
+				failed++
+				errs = append(errs, err)
+				if failed >= maxItemFailures {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) >= maxItemFailures {
+		errs = append(errs, fmt.Errorf("collector: gave up after %d failures", len(errs)))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return context.Cause(ctx)
+}
+
 // secs truncates an instant to the store's resolution (whole seconds, UTC), so facts derived at
 // sync time equal facts recomputed from the stored rows.
 func secs(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }

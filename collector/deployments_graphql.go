@@ -71,12 +71,6 @@ func (s *syncer) syncDeploymentLinksGraphQL(ctx context.Context, p store.Project
 	if err != nil || len(deps) == 0 {
 		return err
 	}
-	var batches [][]store.Deployment
-	for i := 0; i < len(deps); {
-		n := min(s.gqlLinks.get(), len(deps)-i)
-		batches = append(batches, deps[i:i+n])
-		i += n
-	}
 	b := s.linksBatch()
 	run := func(ctx context.Context, batch []store.Deployment) error {
 		ls, err := s.linksOf(ctx, p, batch)
@@ -88,10 +82,7 @@ func (s *syncer) syncDeploymentLinksGraphQL(ctx context.Context, p store.Project
 		return err
 	}
 	// The first batch alone: an instance without deploymentId says so once, not once per batch.
-	err = run(ctx, batches[0])
-	if err == nil {
-		err = parallel(ctx, s.opt.Concurrency, batches[1:], run)
-	}
+	err = parallelBatches(ctx, s.opt.Concurrency, deps, s.gqlLinks.get, true, run)
 	if ferr := b.flush(); ferr != nil {
 		err = errors.Join(err, ferr)
 	}

@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"context"
+	"errors"
 	"math"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -81,5 +85,66 @@ func TestRateWindowMeasuresTheLastMinute(t *testing.T) {
 	}
 	if len(w.samples) > 62 {
 		t.Errorf("%d samples kept", len(w.samples))
+	}
+}
+
+// parallelBatches cuts each batch at the size of the moment it is sent, runs the first alone
+// when asked, covers every item once, and gives up after maxItemFailures failed batches.
+func TestParallelBatchesCutsEachBatchWhenItIsSent(t *testing.T) {
+	items := make([]int, 100)
+	for i := range items {
+		items[i] = i
+	}
+	var mu sync.Mutex
+	size := 2
+	var sizes []int
+	seen := map[int]int{}
+	err := parallelBatches(context.Background(), 3, items, func() int { mu.Lock(); defer mu.Unlock(); return size }, true,
+		func(_ context.Context, batch []int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sizes) == 0 && size != 2 {
+				t.Error("the first batch did not run alone")
+			}
+			sizes = append(sizes, len(batch))
+			for _, x := range batch {
+				seen[x]++
+			}
+			size++ // each answer lets the next batch grow
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(items) {
+		t.Errorf("%d of %d items covered", len(seen), len(items))
+	}
+	for x, n := range seen {
+		if n != 1 {
+			t.Errorf("item %d sent %d times", x, n)
+		}
+	}
+	if sizes[0] != 2 || len(sizes) > 15 {
+		t.Errorf("batch sizes %v: want 2 first, then growing", sizes)
+	}
+
+	calls := 0
+	err = parallelBatches(context.Background(), 1, items, func() int { return 1 }, false, func(context.Context, []int) error {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return errors.New("broken")
+	})
+	if err == nil || !strings.Contains(err.Error(), "gave up after 3 failures") || calls > maxItemFailures+1 {
+		t.Errorf("after %d calls: %v", calls, err)
+	}
+	// A first batch that fails stops everything at once.
+	calls = 0
+	err = parallelBatches(context.Background(), 4, items, func() int { return 10 }, true, func(context.Context, []int) error {
+		calls++
+		return errors.New("no such field")
+	})
+	if err == nil || calls != 1 {
+		t.Errorf("first batch failed: %d calls, %v", calls, err)
 	}
 }
