@@ -167,7 +167,8 @@ func (b *busyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // bound requests ÷ the paced rate. Its size is PACER_BENCH_MRS (about; default 10000);
 // PACER_BENCH_RATE changes the limit (0: none); PACER_BENCH_NODE_COST is the simulator's
 // GraphQL server time per record returned (default 0; "1ms" makes a details page of 25 MRs take
-// about a second, as a busy GitLab might); PACER_BENCH_LOG=1 logs a line per project. Select one
+// about a second, as a busy GitLab might); PACER_BENCH_CONCURRENCY is --concurrency (default
+// 8); PACER_BENCH_LOG=1 logs a line per project. Select one
 // path with -bench 'SyncRESTvsGraphQL/graphql'.
 func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 	const latency = 20 * time.Millisecond
@@ -200,6 +201,7 @@ func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 				e.srv.ResetCounters()
 				opt := e.options()
 				opt.API = api
+				opt.Concurrency = envInt(b, "PACER_BENCH_CONCURRENCY", collector.DefaultConcurrency)
 				if os.Getenv("PACER_BENCH_LOG") != "" {
 					opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)) // a line per project
 				}
