@@ -1,14 +1,18 @@
 package collector_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -157,22 +161,39 @@ func (b *busyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // BenchmarkSyncRESTvsGraphQL syncs one organisation from scratch through REST and through
 // GraphQL, from a simulator that adds 20 ms to every request and allows 2,000 requests a minute
 // (GitLab.com's authenticated limit; Pacer paces itself at 66% of it), and reports requests per
-// MR, all and of the merge-request part (listing, commits, notes, approvals, authors; GraphQL
-// queries count there), the wall time, and the bound requests ÷ the paced rate. Its size is
-// PACER_BENCH_MRS (about; default 10000); PACER_BENCH_RATE changes the limit (0: none).
+// MR: all of them, and by part (the MR part: listing, commits, notes, approvals, authors; the
+// deployment part: environments, deployments and the MRs each shipped; the pipeline part:
+// pipelines and coverage), GraphQL queries counted in the part they serve; the wall time, and the
+// bound requests ÷ the paced rate. Its size is PACER_BENCH_MRS (about; default 10000);
+// PACER_BENCH_RATE changes the limit (0: none); PACER_BENCH_NODE_COST is the simulator's
+// GraphQL server time per record returned (default 0; "1ms" makes a details page of 25 MRs take
+// about a second, as a busy GitLab might); PACER_BENCH_CONCURRENCY is --concurrency (default
+// 8); PACER_BENCH_LOG=1 logs a line per project. Select one
+// path with -bench 'SyncRESTvsGraphQL/graphql'.
 func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 	const latency = 20 * time.Millisecond
 	mrs := envInt(b, "PACER_BENCH_MRS", 10000)
 	rate := envInt(b, "PACER_BENCH_RATE", 2000)
+	var nodeCost time.Duration
+	if v := os.Getenv("PACER_BENCH_NODE_COST"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("PACER_BENCH_NODE_COST=%q: %v", v, err)
+		}
+		nodeCost = d
+	}
 	// 190 days of the default organisation have about 10,000 MRs; more MRs come from more
 	// activity over the same days.
 	gen := gitlabsim.GenOptions{Seed: 1, End: monday, Days: 190, Scale: float64(mrs) / 10000}
-	so := gitlabsim.ServerOptions{Latency: latency, RateLimit: rate}
+	so := gitlabsim.ServerOptions{Latency: latency, RateLimit: rate, GraphQLNodeCost: nodeCost}
 	if rate == 0 {
 		so.RateLimit = gitlabsim.DefaultRateLimit
 	}
+	genStart := time.Now()
 	e := newEnv(b, gen, so)
-	n := len(e.org.Truth().MergeRequests)
+	truth := e.org.Truth()
+	n := len(truth.MergeRequests)
+	b.Logf("%d MRs, %d deployments, %d projects generated in %s", n, len(truth.Deployments), len(truth.Projects), time.Since(genStart).Round(time.Millisecond))
 	for _, api := range []string{collector.APIREST, collector.APIGraphQL} {
 		b.Run(api, func(b *testing.B) {
 			for range b.N {
@@ -180,27 +201,37 @@ func BenchmarkSyncRESTvsGraphQL(b *testing.B) {
 				e.srv.ResetCounters()
 				opt := e.options()
 				opt.API = api
+				opt.Concurrency = envInt(b, "PACER_BENCH_CONCURRENCY", collector.DefaultConcurrency)
+				if os.Getenv("PACER_BENCH_LOG") != "" {
+					opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)) // a line per project
+				}
 				count := &routeCounter{next: http.DefaultTransport}
 				opt.HTTPClient = &http.Client{Transport: count}
+				before := processCPU(b)
 				start := time.Now()
 				sum, err := collector.Sync(context.Background(), st, opt)
 				wall := time.Since(start)
+				cpu := processCPU(b) - before
 				if err != nil {
 					b.Fatal(err)
 				}
-				total, mrPart := float64(sum.Requests), float64(count.mrPart.Load())
+				total := float64(sum.Requests)
 				b.ReportMetric(float64(n), "MRs")
 				b.ReportMetric(total/float64(n), "requests/MR")
-				b.ReportMetric(mrPart/float64(n), "mr-path-requests/MR")
+				b.ReportMetric(float64(count.mrPart.Load())/float64(n), "mr-part/MR")
+				b.ReportMetric(float64(count.deployPart.Load())/float64(n), "deploy-part/MR")
+				b.ReportMetric(float64(count.pipelinePart.Load())/float64(n), "pipeline-part/MR")
 				b.ReportMetric(float64(count.graphql.Load()), "graphql-requests")
 				b.ReportMetric(total, "requests")
 				b.ReportMetric(wall.Seconds(), "wall-s")
+				b.ReportMetric(cpu.Seconds(), "cpu-s")
 				if rate > 0 {
 					bound := total / (float64(rate) * 0.66 / 60)
 					b.ReportMetric(bound, "bound-s")
 					b.ReportMetric(wall.Seconds()/bound, "wall/bound")
 				}
 				b.ReportMetric(float64(sum.RateLimitWaits), "429-waits")
+				b.Logf("%s: %s", api, count.summary())
 			}
 		})
 	}
@@ -218,11 +249,33 @@ func envInt(b *testing.B, key string, def int) int {
 	return n
 }
 
-// routeCounter counts the requests of the merge-request part, as the client sends them.
+// routeCounter counts requests by the part of a sync they serve, as the client sends them;
+// a GraphQL query counts in the part its text asks for.
 type routeCounter struct {
-	next    http.RoundTripper
-	mrPart  atomic.Int64
-	graphql atomic.Int64
+	next         http.RoundTripper
+	mrPart       atomic.Int64
+	deployPart   atomic.Int64
+	pipelinePart atomic.Int64
+	other        atomic.Int64
+	graphql      atomic.Int64
+	statuses     sync.Map // status code -> *atomic.Int64
+	kinds        sync.Map // REST route or GraphQL query kind -> *atomic.Int64
+}
+
+func (c *routeCounter) count(kind string) {
+	v, _ := c.kinds.LoadOrStore(kind, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// restRoute is a REST path with its numbers replaced: /api/v4/projects/:n/merge_requests/:n/notes.
+func restRoute(p string) string {
+	parts := strings.Split(p, "/")
+	for i, x := range parts {
+		if _, err := strconv.ParseInt(x, 10, 64); err == nil {
+			parts[i] = ":n"
+		}
+	}
+	return "REST " + strings.Join(parts, "/")
 }
 
 func (c *routeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -230,9 +283,66 @@ func (c *routeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	switch {
 	case strings.HasSuffix(p, "/api/graphql"):
 		c.graphql.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		q := string(body)
+		kind := "GraphQL MR listing"
+		switch {
+		case strings.Contains(q, "deploymentId") && strings.Contains(q, "$after"):
+			kind = "GraphQL deployment MRs, follow-up"
+		case strings.Contains(q, "deploymentId"):
+			kind = "GraphQL deployment MRs"
+		case strings.Contains(q, "pipelines("):
+			kind = "GraphQL pipelines"
+		case strings.Contains(q, "mergeRequest(iid"):
+			kind = "GraphQL MR details, follow-up"
+		case strings.Contains(q, "$iids"):
+			kind = "GraphQL MR details"
+		}
+		c.count(kind)
+		switch {
+		case strings.HasPrefix(kind, "GraphQL deployment"):
+			c.deployPart.Add(1)
+		case kind == "GraphQL pipelines":
+			c.pipelinePart.Add(1)
+		default:
+			c.mrPart.Add(1)
+		}
+	case strings.Contains(p, "/deployments"), strings.Contains(p, "/environments"):
+		c.deployPart.Add(1)
+		c.count(restRoute(p))
+	case strings.Contains(p, "/merge_requests"), strings.Contains(p, "/users/"):
 		c.mrPart.Add(1)
-	case strings.Contains(p, "/merge_requests") && !strings.Contains(p, "/deployments/"), strings.Contains(p, "/users/"):
-		c.mrPart.Add(1)
+		c.count(restRoute(p))
+	case strings.Contains(p, "/pipelines"):
+		c.pipelinePart.Add(1)
+		c.count(restRoute(p))
+	default:
+		c.other.Add(1)
+		c.count(restRoute(p))
 	}
-	return c.next.RoundTrip(r)
+	resp, err := c.next.RoundTrip(r)
+	if err == nil {
+		v, _ := c.statuses.LoadOrStore(resp.StatusCode, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
+	return resp, err
+}
+
+func (c *routeCounter) summary() string {
+	var st []string
+	c.statuses.Range(func(k, v any) bool {
+		st = append(st, fmt.Sprintf("%d×%d", v.(*atomic.Int64).Load(), k))
+		return true
+	})
+	sort.Strings(st)
+	var kinds []string
+	c.kinds.Range(func(k, v any) bool {
+		kinds = append(kinds, fmt.Sprintf("%8d  %s", v.(*atomic.Int64).Load(), k))
+		return true
+	})
+	sort.Strings(kinds)
+	return fmt.Sprintf("MR part %d, deployment part %d, pipeline part %d, other %d requests (%d GraphQL); statuses %s; by kind:\n%s",
+		c.mrPart.Load(), c.deployPart.Load(), c.pipelinePart.Load(), c.other.Load(), c.graphql.Load(), strings.Join(st, " "),
+		strings.Join(kinds, "\n"))
 }

@@ -1,7 +1,8 @@
 // Package collector pulls GitLab history into the store: projects of the configured groups,
 // merge requests with their commits and notes, production deployments with the MRs they
-// shipped, and default-branch pipelines with coverage. It speaks GitLab's REST API v4 through
-// one shared client-go client, pages by X-Next-Page, honours Retry-After and RateLimit-Reset,
+// shipped, and default-branch pipelines with coverage. It speaks GitLab's REST API v4, and
+// GraphQL where the instance answers it (batches of MRs, pipelines and deployments per query),
+// through one shared client-go client, pages by X-Next-Page, honours Retry-After and RateLimit-*,
 // and keeps per-project cursors that move only with the rows they cover, so a sync stopped at
 // any point resumes without loss or duplicates. docs/collector.md describes what is fetched when.
 package collector
@@ -54,10 +55,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. The simulator passes its own.
 	Now func() time.Time
-	// API chooses how merge requests are read: APIREST (the default, when empty), APIGraphQL,
-	// or APIAuto, which probes the instance once and reads through GraphQL where it answers and
-	// through REST where not (per project: a project whose GraphQL fails continues on REST).
-	// Deployments, environments and pipelines are read through REST either way.
+	// API chooses how merge requests, default-branch pipelines (with their coverage) and the
+	// MRs of deployments are read: APIREST (the default, when empty), APIGraphQL, or APIAuto,
+	// which probes the instance once and reads through GraphQL where it answers and through
+	// REST where not (per project: a project whose GraphQL fails continues on REST). Projects,
+	// environments and the deployments themselves are listed through REST either way.
 	API string
 	// RetryWaitMin is the first wait before retrying a 5xx or a dropped connection (doubling
 	// after); 0 means 250 ms. Rate-limit waits follow the server's headers instead.
@@ -84,8 +86,13 @@ type Progress struct {
 	Requests       int64 // HTTP requests sent, retries included
 	RateLimitWaits int64 // waits for 429s or an exhausted rate limit
 	Elapsed        time.Duration
-	// Remaining is the estimated time left, from the rate projects finished at so far; 0
-	// until one has.
+	// RequestsPerMinute is the request rate measured over the last minute (since the start
+	// in the first 10 seconds).
+	RequestsPerMinute float64
+	// Remaining is the estimated time left: the requests still to make at the measured rate.
+	// The requests still to make are estimated from the projects finished so far (their
+	// requests per project, scaled by each project's MRs once listed), less those already
+	// made; 0 until a project has finished.
 	Remaining time.Duration
 }
 
@@ -100,8 +107,9 @@ type ProjectFailure struct {
 type Summary struct {
 	Progress
 	Failed []ProjectFailure
-	// APIs says, per project path, how its merge requests were read: "graphql" or "rest"
-	// ("rest" also for a project that fell back to REST when GraphQL failed).
+	// APIs says, per project path, how it was read (merge requests, pipelines, the MRs of
+	// deployments): "graphql" or "rest" ("rest" also for a project that fell back to REST when
+	// GraphQL failed, and the step that failed ran again through REST).
 	APIs map[string]string
 }
 
@@ -138,8 +146,9 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	if _, err := APIBaseURL(opt.BaseURL); err != nil {
 		return Summary{}, fmt.Errorf("collector: %w", err)
 	}
-	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{},
-		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage)}
+	s := &syncer{opt: opt, st: st, start: time.Now(), apis: map[string]string{}, work: map[int64]*projectWork{},
+		gqlBatch: newBatchSizer(gqlDetailsStart, 1, gqlMaxPage), gqlList: newBatchSizer(gqlMaxPage, 1, gqlMaxPage),
+		gqlPipelines: newBatchSizer(gqlMaxPage, 1, gqlMaxPage), gqlLinks: newBatchSizer(gqlLinksMax, 1, gqlLinksMax)}
 	c, err := newClient(opt, &s.counts)
 	if err != nil {
 		return Summary{}, err
@@ -161,6 +170,7 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 	if err := s.chooseAPI(ctx, projects); err != nil {
 		return s.summary(), err
 	}
+	projects = s.largestFirst(ctx, projects)
 
 	work := make(chan store.Project)
 	var wg sync.WaitGroup
@@ -171,6 +181,9 @@ func Sync(ctx context.Context, st *store.Store, opt Options) (Summary, error) {
 			for p := range work {
 				err := s.syncProject(ctx, p)
 				s.mu.Lock()
+				if w := s.work[p.ID]; w != nil && ctx.Err() == nil {
+					w.done = true // for the estimate, also when it failed: its requests were spent
+				}
 				switch {
 				case err == nil:
 					s.progress.ProjectsDone++
@@ -223,14 +236,20 @@ type syncer struct {
 	counts counters
 	start  time.Time
 
-	mu       sync.Mutex // guards progress, failed and apis; serialises Progress calls
+	mu       sync.Mutex // guards progress, failed, apis, work and rate; serialises Progress calls
 	progress Progress
 	failed   []ProjectFailure
 	apis     map[string]string
+	work     map[int64]*projectWork // projects begun or counted, for the estimate of the time left
+	rate     rateWindow
 
 	graphQL  atomic.Bool // merge requests are read through GraphQL (until it fails, with auto)
 	gqlBatch *batchSizer // MRs per GraphQL details query
 	gqlList  *batchSizer // MRs per GraphQL listing page
+
+	gqlPipelines *batchSizer // pipelines per GraphQL listing page
+	gqlLinks     *batchSizer // deployments per GraphQL query for their MRs
+	gqlLinksOff  atomic.Bool // the schema has no mergeRequests(deploymentId:): links through REST
 }
 
 func (s *syncer) add(f func(p *Progress)) {
@@ -240,15 +259,56 @@ func (s *syncer) add(f func(p *Progress)) {
 	s.report()
 }
 
+// snapshot is the progress now; s.mu is held.
 func (s *syncer) snapshot() Progress {
 	p := s.progress
 	p.Requests = s.counts.requests.Load()
 	p.RateLimitWaits = s.counts.rateLimitWaits.Load()
-	p.Elapsed = time.Since(s.start)
-	if p.ProjectsDone > 0 && p.ProjectsTotal > p.ProjectsDone {
-		p.Remaining = time.Duration(float64(p.Elapsed) / float64(p.ProjectsDone) * float64(p.ProjectsTotal-p.ProjectsDone))
+	now := time.Now()
+	p.Elapsed = now.Sub(s.start)
+	rate := s.rate.observe(now, s.start, p.Requests)
+	p.RequestsPerMinute = rate * 60
+	if p.ProjectsTotal > p.ProjectsDone {
+		known := make([]workState, 0, len(s.work))
+		for _, w := range s.work {
+			known = append(known, w.state())
+		}
+		p.Remaining = estimateRemaining(known, p.ProjectsTotal, rate)
 	}
 	return p
+}
+
+// begin registers a project's sync for the estimate; its requests are counted in n.
+func (s *syncer) begin(id int64, n *atomic.Int64) {
+	s.mu.Lock()
+	if w := s.work[id]; w != nil {
+		w.requests = n
+	} else {
+		s.work[id] = &projectWork{requests: n}
+	}
+	s.mu.Unlock()
+}
+
+// addMergeRequests counts MRs a project's listing saved.
+func (s *syncer) addMergeRequests(id int64, n int) {
+	s.mu.Lock()
+	if w := s.work[id]; w != nil {
+		w.mrs += int64(n)
+	}
+	s.mu.Unlock()
+	s.add(func(pr *Progress) { pr.MergeRequests += int64(n) })
+}
+
+// stepDone notes that a project finished a step.
+func (s *syncer) stepDone(id int64, step string) {
+	if step != stepMergeRequests {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.work[id]; w != nil {
+		w.listed = true
+	}
 }
 
 func (s *syncer) report() {
@@ -299,29 +359,38 @@ func (s *syncer) since() time.Time {
 func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	var requests atomic.Int64
 	ctx = withProjectCounter(ctx, &requests)
+	s.begin(p.ID, &requests)
 	log := s.opt.Logger.With("project", p.Path)
 	started := ranAt()
 	if err := s.st.StartProjectSync(ctx, p.ID, started); err != nil {
 		return err
 	}
+	var apiMu sync.Mutex
 	api := APIREST
 	if s.graphQL.Load() {
 		api = APIGraphQL
 	}
-	// viaAPI runs a merge-request step through GraphQL while the project reads it so, else
-	// through REST; with auto, a GraphQL failure REST can stand in for moves the project (and,
-	// when GraphQL is unavailable, the rest of the sync) to REST, and the step runs again
-	// there from what was committed.
+	current := func() string {
+		apiMu.Lock()
+		defer apiMu.Unlock()
+		return api
+	}
+	// viaAPI runs a step through GraphQL while the project reads it so, else through REST;
+	// with auto, a GraphQL failure REST can stand in for moves the project (and, when GraphQL
+	// is unavailable, the rest of the sync) to REST, and the step runs again there from what
+	// was committed.
 	viaAPI := func(gql, rest func(context.Context, store.Project) error) func(context.Context, store.Project) error {
 		return func(ctx context.Context, p store.Project) error {
-			if api != APIGraphQL {
+			if current() != APIGraphQL {
 				return rest(ctx, p)
 			}
 			err := gql(ctx, p)
 			if err == nil || ctx.Err() != nil || s.opt.API != APIAuto || !errors.Is(err, errGraphQL) {
 				return err
 			}
+			apiMu.Lock()
 			api = APIREST
+			apiMu.Unlock()
 			if errors.Is(err, errGraphQLUnavailable) && s.graphQL.CompareAndSwap(true, false) {
 				log.Warn("GraphQL is unavailable; the sync continues through REST", "err", err)
 			} else {
@@ -330,30 +399,54 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 			return rest(ctx, p)
 		}
 	}
-	steps := []struct {
+	type step struct {
 		name string
 		run  func(context.Context, store.Project) error
-	}{
-		{"merge requests", viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
-		{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
-		{"deployments", s.syncDeployments},
-		{"deployment merge requests", s.syncDeploymentLinks},
-		{"pipelines", s.syncPipelines},
-		{"coverage", s.syncCoverage},
 	}
+	// Three chains that share nothing but the project: each step needs the one before it in
+	// its chain (details the listing, links the deployments, coverage the pipelines). They run
+	// side by side, so a project takes as long as its longest chain, not all three: a large
+	// project left alone at the end of a sync keeps more requests in flight.
+	chains := [][]step{
+		{
+			{stepMergeRequests, viaAPI(s.syncMergeRequestsGraphQL, s.syncMergeRequests)},
+			{"merge request details", viaAPI(s.syncMergeRequestDetailsGraphQL, s.syncMergeRequestDetails)},
+		},
+		{
+			{"deployments", s.syncDeployments},
+			{"deployment merge requests", viaAPI(s.syncDeploymentLinksGraphQL, s.syncDeploymentLinks)},
+		},
+		{
+			{"pipelines", viaAPI(s.syncPipelinesGraphQL, s.syncPipelines)},
+			{"coverage", s.syncCoverage},
+		},
+	}
+	var errMu sync.Mutex
 	var errs []error
-	for _, step := range steps {
-		if ctx.Err() != nil {
-			break
-		}
-		if err := step.run(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				break
+	var wg sync.WaitGroup
+	for _, chain := range chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, st := range chain {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := st.run(ctx, p); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					log.Warn("sync step failed", "step", st.name, "err", err)
+					errMu.Lock()
+					errs = append(errs, err)
+					errMu.Unlock()
+				}
+				s.stepDone(p.ID, st.name)
 			}
-			log.Warn("sync step failed", "step", step.name, "err", err)
-			errs = append(errs, err)
-		}
+		}()
 	}
+	wg.Wait()
+	api = current()
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
 		err = fmt.Errorf("collector: sync of %s interrupted: %w", p.Path, ctx.Err())
@@ -377,6 +470,9 @@ func (s *syncer) syncProject(ctx context.Context, p store.Project) error {
 	}
 	return err
 }
+
+// stepMergeRequests is the name of the MR listing step.
+const stepMergeRequests = "merge requests"
 
 // maxItemFailures is how many items of one step (MRs' details, deployments' links, pipelines'
 // coverage) may fail before the step gives up: one broken MR must not hold back the others,
@@ -413,6 +509,66 @@ func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Cont
 		})
 	}
 	g.Wait()
+	if len(errs) >= maxItemFailures {
+		errs = append(errs, fmt.Errorf("collector: gave up after %d failures", len(errs)))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return context.Cause(ctx)
+}
+
+// parallelBatches is parallel over batches of items cut as they are sent: each batch takes
+// the size size() says when a slot frees up, so a size learnt from the answers so far (the
+// GraphQL batch sizers) applies within a project too, not only to the next one. first, if
+// set, runs the first batch alone before the others (to learn, from one answer, what the
+// instance can do).
+func parallelBatches[T any](ctx context.Context, n int, items []T, size func() int, first bool, fn func(context.Context, []T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if first {
+		k := min(max(size(), 1), len(items))
+		if err := fn(ctx, items[:k]); err != nil {
+			return err
+		}
+		items = items[k:]
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var errs []error
+	failed := 0
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, n)
+send:
+	for len(items) > 0 {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break send
+		}
+		// The size is read once a slot is free: as late as possible.
+		k := min(max(size(), 1), len(items))
+		batch := items[:k]
+		items = items[k:]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			err := fn(ctx, batch)
+			if err != nil && ctx.Err() == nil {
+				mu.Lock()
+				failed++
+				errs = append(errs, err)
+				if failed >= maxItemFailures {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	if len(errs) >= maxItemFailures {
 		errs = append(errs, fmt.Errorf("collector: gave up after %d failures", len(errs)))
 	}

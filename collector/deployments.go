@@ -238,18 +238,7 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 	if err != nil {
 		return err
 	}
-	b := newWriteBatch(func(ctx context.Context, ls []store.DeploymentLinks) (int, error) {
-		missing, err := s.st.ReplaceDeploymentMergeRequestsBatch(ctx, ls)
-		if err != nil {
-			return 0, err
-		}
-		s.add(func(pr *Progress) { pr.Links += int64(len(ls) - len(missing)) })
-		var errs []error
-		for _, id := range missing {
-			errs = append(errs, fmt.Errorf("store: replace MRs of deployment %d: %w", id, store.ErrNotFound))
-		}
-		return len(ls) - len(missing), errors.Join(errs...)
-	})
+	b := s.linksBatch()
 	err = parallel(ctx, s.opt.Concurrency, deps, func(ctx context.Context, d store.Deployment) error {
 		fetchedAt := s.now()
 		type linkedMR struct {
@@ -288,4 +277,20 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 		err = errors.Join(err, ferr)
 	}
 	return err
+}
+
+// linksBatch is the write batch of deployments' MRs both paths share.
+func (s *syncer) linksBatch() *writeBatch[store.DeploymentLinks] {
+	return newWriteBatch(func(ctx context.Context, ls []store.DeploymentLinks) (int, error) {
+		missing, err := s.st.ReplaceDeploymentMergeRequestsBatch(ctx, ls)
+		if err != nil {
+			return 0, err
+		}
+		s.add(func(pr *Progress) { pr.Links += int64(len(ls) - len(missing)) })
+		var errs []error
+		for _, id := range missing {
+			errs = append(errs, fmt.Errorf("store: replace MRs of deployment %d: %w", id, store.ErrNotFound))
+		}
+		return len(ls) - len(missing), errors.Join(errs...)
+	})
 }

@@ -16,11 +16,11 @@ import (
 	"github.com/pacer-dev/pacer/store"
 )
 
-// The ways a sync can read merge requests (Options.API).
+// The ways a sync can read merge requests, pipelines and the MRs of deployments (Options.API).
 const (
 	APIAuto    = "auto"    // GraphQL where the instance answers it, REST where not
 	APIREST    = "rest"    // REST v4 only
-	APIGraphQL = "graphql" // GraphQL for merge requests; a project fails if GraphQL does not answer
+	APIGraphQL = "graphql" // GraphQL; a project fails if GraphQL does not answer
 )
 
 // ParseAPI checks an --api value; empty means auto.

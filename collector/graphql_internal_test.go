@@ -1,10 +1,16 @@
 package collector
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pacer-dev/pacer/collector/gitlabsim"
 )
 
 func TestGraphQLErrorsAreClassifiedByGitLabsWording(t *testing.T) {
@@ -58,12 +64,62 @@ func TestBatchSizerShrinksAndGrowsBack(t *testing.T) {
 
 func TestGraphQLQueriesAreWithinGitLabsSize(t *testing.T) {
 	for name, q := range map[string]string{"list": gqlListQuery, "details": gqlDetailsQuery,
-		"more": gqlMoreQuery(true, true), "more commits": gqlMoreQuery(true, false), "more notes": gqlMoreQuery(false, true)} {
+		"more": gqlMoreQuery(true, true), "more commits": gqlMoreQuery(true, false), "more notes": gqlMoreQuery(false, true),
+		"pipelines": gqlPipelinesQuery, "links": gqlLinksQuery(gqlLinksMax, gqlLinksFirst, false),
+		"more links": gqlLinksQuery(1, gqlMaxPage, true), "count": gqlCountQuery(gqlCountBatch)} {
 		if len(q) > gqlMaxQuery || !strings.Contains(q, "queryComplexity") {
 			t.Errorf("%s: %d characters", name, len(q))
 		}
 	}
 	if gid("gid://gitlab/DiscussionNote/123") != 123 || gid("gid://gitlab/User/5") != 5 || gid("x") != 0 {
 		t.Error("gid")
+	}
+}
+
+// The queries at their largest fit GitLab's complexity limit, as the simulator scores it
+// (GitLab's way): a page of 100 MRs, 100 details, 100 pipelines, 25 deployments.
+func TestGraphQLQueriesFitGitLabsComplexity(t *testing.T) {
+	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: 1, Days: 7, Services: 2, Scale: 0.3})
+	srv := gitlabsim.NewServer(org, gitlabsim.ServerOptions{})
+	defer srv.Close()
+	s := &syncer{opt: Options{Logger: slog.New(slog.DiscardHandler)}}
+	c, err := newClient(Options{BaseURL: srv.URL(), Token: gitlabsim.DefaultToken, Concurrency: 1}, &s.counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.gl = c
+	path := org.Truth().Projects[0].Path
+	deps := map[string]any{"path": path}
+	for i := range gqlLinksMax {
+		deps[fmt.Sprintf("d%d", i)] = strconv.Itoa(i + 1)
+	}
+	counts := map[string]any{}
+	for i := range gqlCountBatch {
+		counts[fmt.Sprintf("p%d", i)] = path
+	}
+	for _, q := range []struct {
+		name, query string
+		vars        map[string]any
+		max         int
+	}{
+		{"list", gqlListQuery, map[string]any{"path": path, "first": gqlMaxPage}, 250},
+		{"details", gqlDetailsQuery, map[string]any{"path": path, "iids": []string{"1"}, "first": gqlMaxPage}, 250},
+		{"more", gqlMoreQuery(true, true), map[string]any{"path": path, "iid": "1"}, 250},
+		{"pipelines", gqlPipelinesQuery, map[string]any{"path": path, "ref": "main", "first": gqlMaxPage}, 250},
+		{"links", gqlLinksQuery(gqlLinksMax, gqlLinksFirst, false), deps, 229},
+		{"more links", gqlLinksQuery(1, gqlMaxPage, true), map[string]any{"path": path, "d0": "1"}, 250},
+		{"count", gqlCountQuery(gqlCountBatch), counts, 213},
+	} {
+		var out struct {
+			QueryComplexity gqlComplexity `json:"queryComplexity"`
+		}
+		if err := s.graphql(context.Background(), q.name, q.query, q.vars, &out); err != nil {
+			t.Errorf("%s: %v", q.name, err)
+			continue
+		}
+		if sc := out.QueryComplexity; sc.Score <= 0 || sc.Score > q.max || sc.Limit != gqlMaxComplexity {
+			t.Errorf("%s: complexity %d of %d, want at most %d", q.name, sc.Score, sc.Limit, q.max)
+		}
+		t.Logf("%s: complexity %d, %d characters", q.name, out.QueryComplexity.Score, len(q.query))
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,7 +92,7 @@ type countGraphQL struct {
 func (c *countGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
 		c.queries.Add(1)
-		if n := len(graphQLVars(r)["iids"].([]any)); n > 0 {
+		if n := batchSize(graphQLVars(r)); n > 0 {
 			for {
 				m := c.maxBatch.Load()
 				if int64(n) <= m || c.maxBatch.CompareAndSwap(m, int64(n)) {
@@ -100,6 +102,18 @@ func (c *countGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return c.next.RoundTrip(r)
+}
+
+// batchSize is the number of items a GraphQL query asks about: MRs by iid, or deployments
+// ($d0, $d1, …) for their MRs.
+func batchSize(vars map[string]any) int {
+	n := len(vars["iids"].([]any))
+	for k := range vars {
+		if _, err := strconv.Atoi(strings.TrimPrefix(k, "d")); err == nil && strings.HasPrefix(k, "d") {
+			n++
+		}
+	}
+	return n
 }
 
 // graphQLVars reads a GraphQL request's variables, leaving its body readable.
@@ -151,13 +165,34 @@ func gqlOrg(t *testing.T) *env {
 func TestGraphQLSyncGivesTheSameRowsAndExportsAsREST(t *testing.T) {
 	t.Parallel()
 	e := gqlOrg(t)
+	e.srv.ResetCounters()
 	rest, rsum := e.syncWith(t, collector.APIREST, nil)
+	restRoutes := e.srv.RequestsByRoute()
 	var gq *countGraphQL
+	e.srv.ResetCounters()
 	gql, gsum := e.syncWith(t, collector.APIGraphQL, func(next http.RoundTripper) http.RoundTripper {
 		gq = &countGraphQL{next: next}
 		return gq
 	})
 	sameResult(t, e, rest, gql, "graphql")
+	// Merge requests, their details, authors and pipelines with coverage came through GraphQL:
+	// REST was asked for none of them.
+	byRoute := e.srv.RequestsByRoute()
+	for _, route := range []string{"merge_requests", "merge_requests/{iid}/commits",
+		"merge_requests/{iid}/notes", "pipelines", "pipelines/{pipeline_id}", "deployments/{deployment_id}/merge_requests"} {
+		if n := byRoute["GET /api/v4/projects/{id}/"+route]; n != 0 || restRoutes["GET /api/v4/projects/{id}/"+route] == 0 {
+			t.Errorf("%s: %d requests through GraphQL, %d through REST", route, n, restRoutes["GET /api/v4/projects/{id}/"+route])
+		}
+	}
+	if n := byRoute["GET /api/v4/users/{id}"]; n != 0 || restRoutes["GET /api/v4/users/{id}"] == 0 {
+		t.Errorf("user look-ups: %d through GraphQL, %d through REST", n, restRoutes["GET /api/v4/users/{id}"])
+	}
+	if rsum.Coverage == 0 || gsum.Coverage < rsum.Coverage || gsum.Pipelines != rsum.Pipelines {
+		t.Errorf("pipelines: GraphQL %d (coverage of %d), REST %d (coverage of %d)", gsum.Pipelines, gsum.Coverage, rsum.Pipelines, rsum.Coverage)
+	}
+	if !strings.Contains(exports(t, e, gql), "# coverage by day\nservice,project,date,pipeline_id,sha,coverage_percent\n") {
+		t.Error("no coverage export")
+	}
 	for path, api := range gsum.APIs {
 		if api != collector.APIGraphQL {
 			t.Errorf("%s was read through %s", path, api)
@@ -222,6 +257,52 @@ func TestGraphQLTurnedOffMidSyncGivesTheSameResult(t *testing.T) {
 	}
 }
 
+// switchOff turns the simulator's GraphQL off just before the n-th GraphQL query.
+type switchOff struct {
+	next http.RoundTripper
+	srv  *gitlabsim.Server
+	n    int64
+	seen atomic.Int64
+}
+
+func (s *switchOff) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") && s.seen.Add(1) == s.n {
+		s.srv.SetGraphQL(false)
+	}
+	return s.next.RoundTrip(r)
+}
+
+// GraphQL going away at any point, in the middle of a project's MR listing, its details, the
+// MRs of its deployments or its pipelines, leaves the same rows: the step that failed runs
+// again through REST from what was committed, and the projects after it use REST.
+func TestGraphQLTurnedOffAtAnyPointGivesTheSameResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(23), gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	all := &countGraphQL{}
+	e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
+		all.next = next
+		return all
+	})
+	total := all.queries.Load()
+	if total < 12 {
+		t.Fatalf("only %d GraphQL queries in a sync", total)
+	}
+	for _, n := range []int64{2, 3, total / 4, total / 2, total - 2} {
+		e.srv.SetGraphQL(true)
+		off := &switchOff{srv: e.srv, n: n}
+		st, sum := e.syncWith(t, collector.APIAuto, func(next http.RoundTripper) http.RoundTripper {
+			off.next = next
+			return off
+		})
+		sameResult(t, e, rest, st, fmt.Sprintf("GraphQL off at query %d of %d", n, total))
+		if apis := sum.APIs; len(apis) != len(e.org.Truth().Projects) {
+			t.Errorf("off at %d: APIs of %d projects", n, len(apis))
+		}
+	}
+	e.srv.SetGraphQL(true)
+}
+
 func TestAutoPicksGraphQLWhereItAnswers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, smallOrg(7), gitlabsim.ServerOptions{})
@@ -270,7 +351,7 @@ type heavyGraphQL struct {
 
 func (h *heavyGraphQL) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
-		if n := len(graphQLVars(r)["iids"].([]any)); n > h.limit {
+		if n := batchSize(graphQLVars(r)); n > h.limit {
 			if h.n.Add(1)%2 == 0 {
 				return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: r,
 					Header: http.Header{"Content-Type": {"application/json"}},
@@ -343,3 +424,146 @@ func TestGraphQLBatchShrinksOnTheSimulatorsTimeout(t *testing.T) {
 		t.Errorf("largest batch asked for: %d", gq.maxBatch.Load())
 	}
 }
+
+// noDeploymentID answers queries that filter merge requests by deploymentId as a GitLab before
+// 17.1 does: a schema error.
+type noDeploymentID struct {
+	next  http.RoundTripper
+	asked atomic.Int64
+}
+
+func (n *noDeploymentID) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.Contains(string(body), "deploymentId") {
+			n.asked.Add(1)
+			return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Request: r,
+				Header: http.Header{"Content-Type": {"application/json"}},
+				Body:   io.NopCloser(strings.NewReader(`{"errors":[{"message":"Field 'mergeRequests' doesn't accept argument 'deploymentId'","locations":[{"line":3,"column":26}],"path":["query","project","d0","deploymentId"],"extensions":{"code":"argumentNotAccepted","name":"mergeRequests","typeName":"Field","argumentName":"deploymentId"}}]}`))}, nil
+		}
+	}
+	return n.next.RoundTrip(r)
+}
+
+// An instance whose schema cannot filter merge requests by deployment (GitLab before 17.1):
+// the MRs of deployments come through REST, everything else still through GraphQL, and the
+// rows are REST's.
+func TestDeploymentLinksFallBackToRESTWithoutDeploymentID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(13), gitlabsim.ServerOptions{})
+	rest, _ := e.syncWith(t, collector.APIREST, nil)
+	for _, api := range []string{collector.APIAuto, collector.APIGraphQL} {
+		nd := &noDeploymentID{}
+		e.srv.ResetCounters()
+		gql, sum := e.syncWith(t, api, func(next http.RoundTripper) http.RoundTripper {
+			nd.next = next
+			return nd
+		})
+		sameResult(t, e, rest, gql, api+" without deploymentId")
+		for path, got := range sum.APIs {
+			if got != collector.APIGraphQL {
+				t.Errorf("%s: %s was read through %s", api, path, got)
+			}
+		}
+		links := e.srv.RequestsByRoute()["GET /api/v4/projects/{id}/deployments/{deployment_id}/merge_requests"]
+		if links == 0 || int(links) < len(e.org.Truth().Deployments)/2 {
+			t.Errorf("%s: %d REST requests for deployments' MRs", api, links)
+		}
+		// Asked once, or once per project already under way when the first answer came.
+		if n := nd.asked.Load(); n == 0 || n > int64(collector.DefaultConcurrency) {
+			t.Errorf("%s: %d queries with deploymentId", api, n)
+		}
+	}
+}
+
+// An idle sync through GraphQL costs what one through REST does: per project a listing of MRs
+// (a query), of deployments (REST) and of pipelines (a query); plus the probe, the count of
+// MRs to list and the group's project list once.
+func TestIdleGraphQLSyncMakesThreeRequestsPerProject(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(29), gitlabsim.ServerOptions{})
+	st, _ := e.syncWith(t, collector.APIGraphQL, nil)
+	before := dump(t, st)
+	opt := e.options()
+	opt.API = collector.APIGraphQL
+	sum, err := collector.Sync(context.Background(), st, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects := int64(len(e.org.Truth().Projects))
+	// Plus the count of their MRs, one query per 30 projects (see TestLargestProjectsFirst).
+	if want := 3*projects + 3; sum.Requests > want || sum.Details != 0 || sum.Links != 0 {
+		t.Errorf("idle GraphQL sync: %d requests for %d projects (want at most %d), %+v", sum.Requests, projects, want, sum.Progress)
+	}
+	if d := diffDumps(before, dump(t, st)); d != "" {
+		t.Errorf("the idle sync changed the data:\n%s", d)
+	}
+}
+
+// Through GraphQL the projects with the most MRs to list start first (one query counts them),
+// so that the largest does not run on alone at the end of the sync.
+func TestLargestProjectsFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallOrg(31), gitlabsim.ServerOptions{})
+	var mu sync.Mutex
+	var order []string
+	seen := map[string]bool{}
+	listings := 0
+	rec := roundTripper(func(next http.RoundTripper, r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/graphql") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if strings.Contains(string(body), "sort: UPDATED_ASC") {
+				mu.Lock()
+				listings++
+				path, _ := graphQLVars(r)["path"].(string)
+				if listings > 1 && !seen[path] { // the first is the probe
+					seen[path] = true
+					order = append(order, path)
+				}
+				mu.Unlock()
+			}
+		}
+		return next.RoundTrip(r)
+	})
+	st := storetest.New(t)
+	opt := e.options()
+	opt.API = collector.APIGraphQL
+	opt.Concurrency = 1
+	opt.HTTPClient = &http.Client{Transport: rec.wrap(http.DefaultTransport)}
+	if _, err := collector.Sync(context.Background(), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	truth := e.org.Truth()
+	n := map[int64]int{}
+	for _, m := range truth.MergeRequests {
+		n[m.ProjectID]++
+	}
+	byPath := map[string]int{}
+	for _, p := range truth.Projects {
+		byPath[p.Path] = n[p.ID]
+	}
+	if len(order) != len(truth.Projects) {
+		t.Fatalf("listed %d projects: %v", len(order), order)
+	}
+	for i := 1; i < len(order); i++ {
+		if byPath[order[i]] > byPath[order[i-1]] {
+			t.Errorf("%s (%d MRs) started after %s (%d MRs): %v", order[i], byPath[order[i]], order[i-1], byPath[order[i-1]], order)
+		}
+	}
+	if byPath[order[0]] == byPath[order[len(order)-1]] {
+		t.Error("all projects have as many MRs: the test tests nothing")
+	}
+}
+
+// roundTripper is a transport wrapper made of a function.
+type roundTripper func(next http.RoundTripper, r *http.Request) (*http.Response, error)
+
+func (f roundTripper) wrap(next http.RoundTripper) http.RoundTripper {
+	return transportFunc(func(r *http.Request) (*http.Response, error) { return f(next, r) })
+}
+
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

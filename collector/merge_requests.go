@@ -72,7 +72,7 @@ func (s *syncer) syncMergeRequests(ctx context.Context, p store.Project) error {
 				n++
 			}
 		}
-		s.add(func(pr *Progress) { pr.MergeRequests += int64(n) })
+		s.addMergeRequests(p.ID, n)
 		return nil
 	}
 	key := func(m *apiMergeRequest) time.Time { return timeOrZero(m.UpdatedAt) }

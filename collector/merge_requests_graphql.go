@@ -249,7 +249,7 @@ func (s *syncer) syncMergeRequestsGraphQL(ctx context.Context, p store.Project) 
 					k++
 				}
 			}
-			s.add(func(pr *Progress) { pr.MergeRequests += int64(k) })
+			s.addMergeRequests(p.ID, k)
 		}
 		if !page.PageInfo.HasNextPage || len(page.Nodes) == 0 {
 			return nil
@@ -264,7 +264,7 @@ var errProjectGone = errors.New("project not found")
 // syncMergeRequestDetailsGraphQL is syncMergeRequestDetails through GraphQL: the same MRs (from
 // the store), the same rows, in batches of MRs per query. The batch size adapts: a query that
 // times out or is too complex is split in half and asked again, and later batches start from
-// the smaller size, growing back while answers come quickly.
+// the smaller size, growing by a quarter after each quick answer.
 func (s *syncer) syncMergeRequestDetailsGraphQL(ctx context.Context, p store.Project) error {
 	mrs, err := s.st.MergeRequestsNeedingDetails(ctx, p.ID)
 	if err != nil {
@@ -273,15 +273,9 @@ func (s *syncer) syncMergeRequestDetailsGraphQL(ctx context.Context, p store.Pro
 	b := s.detailsBatch(p)
 	var mu sync.Mutex
 	var gone []int64
-	var batches [][]store.MergeRequest
-	for i := 0; i < len(mrs); {
-		// Batches are cut up front at the current size; a batch that fails for its size is
-		// split when asked (detailsOf), and the size learnt then applies to the next project.
-		n := min(s.gqlBatch.get(), len(mrs)-i)
-		batches = append(batches, mrs[i:i+n])
-		i += n
-	}
-	err = parallel(ctx, s.opt.Concurrency, batches, func(ctx context.Context, batch []store.MergeRequest) error {
+	// Each batch is cut at the size learnt so far when it is sent (parallelBatches); a batch
+	// that fails for its size is split when asked (detailsOf).
+	err = parallelBatches(ctx, s.opt.Concurrency, mrs, s.gqlBatch.get, false, func(ctx context.Context, batch []store.MergeRequest) error {
 		ds, deleted, err := s.detailsOf(ctx, p, batch)
 		for _, d := range ds {
 			if aerr := b.add(d); aerr != nil {

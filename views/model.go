@@ -421,6 +421,7 @@ type SyncRow struct {
 	LastOK   string
 	Error    string
 	Requests string
+	API      string   // how the last sync read it: "GraphQL", "REST", or "" when not recorded
 	Cursors  []Option // resource -> cursor time
 }
 

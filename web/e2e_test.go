@@ -69,7 +69,7 @@ usernames = ["renovate-bot"]
 	}
 	t0 := time.Now()
 	sum, err := collector.Sync(ctx, st, collector.Options{BaseURL: sim.URL(), Token: gitlabsim.DefaultToken,
-		Groups: []string{org.TopGroup()}, Config: cfg, Now: org.Now})
+		Groups: []string{org.TopGroup()}, Config: cfg, Now: org.Now, API: cfg.API})
 	if err != nil {
 		t.Fatalf("sync the demo organisation: %v", err)
 	}
@@ -259,6 +259,22 @@ func TestEndToEnd(t *testing.T) {
 		}
 		checkCSP(p.path)
 		screenshot(p.name)
+	}
+	// The sync page has a column saying which API each project was read through: the demo's,
+	// synced with api = auto from the simulator, through GraphQL.
+	apis, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const heads = [...document.querySelectorAll('table.data thead th')].map(th => th.textContent.trim());
+		const i = heads.indexOf('API');
+		return [...document.querySelectorAll('table.data tbody tr')].map(tr => i < 0 ? 'no API column' : tr.children[i].textContent.trim());
+	})()`))
+	if err != nil || len(apis) == 0 {
+		t.Fatalf("sync page: %v %v", apis, err)
+	}
+	for _, a := range apis {
+		if a != "GraphQL" {
+			t.Errorf("sync page: a project's API reads %q, want GraphQL (all: %v)", a, apis)
+			break
+		}
 	}
 	// The other pages of the menu load under the policy too. (Error pages are checked over
 	// HTTP in TestNoInlineCodeInPages: here their status would be a console error.)

@@ -42,7 +42,7 @@ func (h *syncStatus) show(c *echo.Context) error {
 			continue // the page lists only the projects the request may see
 		}
 		row := views.SyncRow{Project: ps.Project.Path, URL: ps.Project.WebURL, State: "never", LastRun: "never", LastOK: "never", Error: ps.Error,
-			Requests: strconv.FormatInt(ps.Requests, 10)}
+			Requests: strconv.FormatInt(ps.Requests, 10), API: apiName(ps.API)}
 		if ps.StartedAt != nil {
 			row.LastRun = formatTime(*ps.StartedAt, displayZone(c))
 			switch {
@@ -74,4 +74,15 @@ func (h *syncStatus) show(c *echo.Context) error {
 	m := views.PageMeta{Title: "Sync status", Nav: views.NavSyncStatus, Assets: h.r.assets.views(), Version: h.r.version,
 		Filters: views.FilterBar{Hide: true}}
 	return h.r.page(c, http.StatusOK, m, views.SyncView(p), "")
+}
+
+// apiName is how the sync page names the API a project was read through.
+func apiName(api string) string {
+	switch api {
+	case "graphql":
+		return "GraphQL"
+	case "rest":
+		return "REST"
+	}
+	return ""
 }

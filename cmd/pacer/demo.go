@@ -158,9 +158,10 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	// The simulator's own URL is not printed: opened in a browser it answers 401, and the
 	// dashboard sends people to its sign-in page anyway.
 	fmt.Fprintln(stdout, "Syncing it through the collector from the built-in GitLab simulator…")
+	// The config's api (auto unless it says otherwise): GraphQL, since the simulator serves it.
 	sum, err := collector.Sync(ctx, st, collector.Options{
 		BaseURL: sim.URL(), Token: gitlabsim.DefaultToken, Groups: []string{org.TopGroup()},
-		Config: cfg, Now: org.Now, Logger: log,
+		Config: cfg, Now: org.Now, Logger: log, API: cfg.API,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: sync from the simulator: %w", err)
@@ -169,8 +170,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	if err := eng.Refresh(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Synced %d projects, %d merge requests, %d deployments, %d pipelines in %s (%d requests); database %s\n",
-		sum.ProjectsDone, sum.MergeRequests, sum.Deployments, sum.Pipelines, time.Since(start).Round(100*time.Millisecond), sum.Requests, dbPath)
+	fmt.Fprintf(stdout, "Synced %d projects, %d merge requests, %d deployments, %d pipelines in %s (%d requests, %s); database %s\n",
+		sum.ProjectsDone, sum.MergeRequests, sum.Deployments, sum.Pipelines, time.Since(start).Round(100*time.Millisecond), sum.Requests,
+		apiLine(sum.APIs), dbPath)
 	serveLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	authSvc, err := newAuthService(st, cfg, serveLog)
 	if err != nil {

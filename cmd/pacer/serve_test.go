@@ -227,6 +227,10 @@ func TestDemoServesASyncedOrganisation(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "acme/monolith") || !strings.Contains(body, "state-ok") {
 		t.Fatalf("sync status: %d", code)
 	}
+	// The demo reads the simulator through GraphQL (api = auto), and the page says so.
+	if !strings.Contains(body, "<td>GraphQL</td>") || strings.Contains(body, "<td>REST</td>") {
+		t.Errorf("the sync page does not say the demo's projects were read through GraphQL")
+	}
 	// The demo configuration splits the monolith and defines teams.
 	_, body = b.get(url + "releases?team=commerce")
 	for _, s := range []string{"checkout", "payments", "Deploy window", "Mon, Tue, Wed, Thu 09:00–17:00"} {

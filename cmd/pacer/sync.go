@@ -29,7 +29,7 @@ func runSync(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fs.Var(&projects, "project", "project `PATH` to sync as well (repeatable)")
 	since := fs.String("since", "", "on a project's first sync, fetch merge requests and pipelines updated since `DATE` (YYYY-MM-DD, UTC; default 365 days ago)")
 	concurrency := fs.Int("concurrency", collector.DefaultConcurrency, "at most `N` requests in flight and N projects synced at once (1-64)")
-	apiFlag := fs.String("api", "", "read merge requests through `API`: auto (GraphQL where the instance answers it, else REST), rest or graphql (default api in the config, else auto)")
+	apiFlag := fs.String("api", "", "read merge requests, pipelines and the MRs of deployments through `API`: auto (GraphQL where the instance answers it, else REST), rest or graphql (default api in the config, else auto)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "Usage: pacer sync --gitlab-url URL --group PATH [--group PATH]... [--project PATH]... [--since DATE] [--api auto|rest|graphql] [--db FILE]")
@@ -309,18 +309,21 @@ func fitColumns(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// progressText is the progress line. The time left comes first after the projects, so a
+// narrow terminal, which cuts the line at its end, still shows it.
 func progressText(p collector.Progress) string {
 	left := ""
 	if p.Remaining > 0 {
 		left = fmt.Sprintf(" · ~%s left", p.Remaining.Round(time.Second))
 	}
-	return fmt.Sprintf("projects %d/%d · MRs %d · deployments %d · pipelines %d · requests %d · rate-limit waits %d · %s%s",
-		p.ProjectsDone, p.ProjectsTotal, p.MergeRequests, p.Deployments, p.Pipelines, p.Requests, p.RateLimitWaits,
-		p.Elapsed.Round(time.Second), left)
+	return fmt.Sprintf("projects %d/%d%s · %s · %d requests (%.0f/min) · rate-limit waits %d · MRs %d · deployments %d · pipelines %d",
+		p.ProjectsDone, p.ProjectsTotal, left, p.Elapsed.Round(time.Second), p.Requests, p.RequestsPerMinute, p.RateLimitWaits,
+		p.MergeRequests, p.Deployments, p.Pipelines)
 }
 
-// apiLine says how the projects' merge requests were read: "merge requests through GraphQL
-// for 11 projects, through REST for 1 (acme/legacy)". Empty when no project got that far.
+// apiLine says how the projects were read (merge requests, pipelines and the MRs of
+// deployments): "read through GraphQL for 11 projects, through REST for 1 (acme/legacy)".
+// Empty when no project got that far.
 func apiLine(apis map[string]string) string {
 	var gql, rest []string
 	for path, api := range apis {
@@ -341,13 +344,13 @@ func apiLine(apis map[string]string) string {
 	case len(gql) == 0 && len(rest) == 0:
 		return ""
 	case len(gql) == 0:
-		return "merge requests through REST for " + plural(len(rest))
+		return "read through REST for " + plural(len(rest))
 	case len(rest) == 0:
-		return "merge requests through GraphQL for " + plural(len(gql))
+		return "read through GraphQL for " + plural(len(gql))
 	}
 	names := rest
 	if len(names) > 5 {
 		names = append(names[:5:5], "…")
 	}
-	return fmt.Sprintf("merge requests through GraphQL for %s, through REST for %d (%s)", plural(len(gql)), len(rest), strings.Join(names, ", "))
+	return fmt.Sprintf("read through GraphQL for %s, through REST for %d (%s)", plural(len(gql)), len(rest), strings.Join(names, ", "))
 }

@@ -96,7 +96,7 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 	}
 	truth := org.Truth()
 	if !strings.Contains(out.String(), "synced ") || !strings.Contains(out.String(), " requests") ||
-		!strings.Contains(out.String(), "merge requests through ") {
+		!strings.Contains(out.String(), "read through ") {
 		t.Errorf("summary %q", out.String())
 	}
 	if !strings.Contains(errOut.String(), "project synced") || strings.Contains(errOut.String(), gitlabsim.DefaultToken) {
@@ -209,15 +209,32 @@ func TestProgressLineFitsTheTerminal(t *testing.T) {
 	}
 }
 
+// The progress line shows the measured request rate and, once known, the time left, early
+// enough in the line that an 80-column terminal keeps it.
+func TestProgressLineShowsTheRateAndTheTimeLeft(t *testing.T) {
+	p := collector.Progress{ProjectsTotal: 1234, ProjectsDone: 1000, MergeRequests: 1234567, Requests: 12345678,
+		RequestsPerMinute: 1318.4, Elapsed: 3*time.Hour + 25*time.Minute, Remaining: 42*time.Minute + 10*time.Second}
+	got := fitColumns(progressText(p), 79)
+	for _, want := range []string{"projects 1000/1234 · ~42m10s left · 3h25m0s", "12345678 requests (1318/min)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	p.Remaining = 0
+	if got := progressText(p); strings.Contains(got, "left") {
+		t.Errorf("no estimate yet, but %q", got)
+	}
+}
+
 func TestAPILineSaysWhichProjectsUsedREST(t *testing.T) {
 	for _, c := range []struct {
 		apis map[string]string
 		want string
 	}{
 		{nil, ""},
-		{map[string]string{"a": "graphql", "b": "graphql"}, "merge requests through GraphQL for 2 projects"},
-		{map[string]string{"a": "rest"}, "merge requests through REST for 1 project"},
-		{map[string]string{"a": "graphql", "c": "rest", "b": "rest"}, "merge requests through GraphQL for 1 project, through REST for 2 (b, c)"},
+		{map[string]string{"a": "graphql", "b": "graphql"}, "read through GraphQL for 2 projects"},
+		{map[string]string{"a": "rest"}, "read through REST for 1 project"},
+		{map[string]string{"a": "graphql", "c": "rest", "b": "rest"}, "read through GraphQL for 1 project, through REST for 2 (b, c)"},
 	} {
 		if got := apiLine(c.apis); got != c.want {
 			t.Errorf("%v: %q, want %q", c.apis, got, c.want)

@@ -336,13 +336,34 @@ func resolveGroupProjects(ex *gqlExec, g *group, args map[string]any, f *ast.Fie
 func resolveGroupMergeRequests(ex *gqlExec, g *group, args map[string]any, f *ast.Field) (any, error) {
 	var mrs []*mergeRequest
 	for _, p := range ex.groupProjects(g, args, false) {
-		mrs = append(mrs, p.mrs...)
+		mrs = append(mrs, ex.deployedIn(p, p.mrs, args)...)
 	}
 	return ex.mergeRequestConnection(mrs, args, f)
 }
 
 func resolveProjectMergeRequests(ex *gqlExec, p *project, args map[string]any, f *ast.Field) (any, error) {
-	return ex.mergeRequestConnection(p.mrs, args, f)
+	return ex.mergeRequestConnection(ex.deployedIn(p, p.mrs, args), args, f)
+}
+
+// deployedIn applies the deploymentId argument (GitLab's MergeRequestsFinder#by_deployment): the
+// MRs GitLab linked to that deployment of p, exactly those GET
+// /projects/:id/deployments/:deployment_id/merge_requests lists (none until the links appear a
+// few minutes after the deployment succeeded, none for an unknown id). Without the argument,
+// mrs.
+func (ex *gqlExec) deployedIn(p *project, mrs []*mergeRequest, args map[string]any) []*mergeRequest {
+	s, ok := stringArg(args, "deploymentId")
+	if !ok {
+		return mrs
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return nil
+	}
+	d := p.deployByID[id]
+	if d == nil || d.createdAt.After(ex.now) || d.statusAt(ex.now) != "success" || ex.now.Before(d.linkAt) {
+		return nil
+	}
+	return d.links
 }
 
 func resolveProjectMergeRequest(ex *gqlExec, p *project, args map[string]any, _ *ast.Field) (any, error) {

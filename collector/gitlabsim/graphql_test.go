@@ -3,10 +3,12 @@ package gitlabsim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -448,6 +450,89 @@ func TestGraphQLPipelinesAgreeWithREST(t *testing.T) {
 	}
 	if withCoverage == 0 {
 		t.Error("no pipeline with coverage")
+	}
+}
+
+// TestGraphQLDeploymentMergeRequestsAgreeWithREST: mergeRequests(deploymentId:) lists the MRs
+// GitLab linked to a deployment, as GET /deployments/:id/merge_requests does (nothing before the
+// links appear, nothing for an unknown id), many deployments in one query through aliases.
+func TestGraphQLDeploymentMergeRequestsAgreeWithREST(t *testing.T) {
+	t.Parallel()
+	o := Generate(GenOptions{Seed: 7, Days: 14, End: testEnd})
+	s := NewServer(o, ServerOptions{})
+	defer s.Close()
+	c := newClient(t, s)
+	const path = "acme/monolith"
+	deps, err := gitlab.ScanAndCollect(func(p gitlab.PaginationOptionFunc) ([]*gitlab.Deployment, *gitlab.Response, error) {
+		return c.Deployments.ListProjectDeployments(path, &gitlab.ListProjectDeploymentsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}}, p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{999999999} // unknown: no MRs
+	for _, d := range deps {
+		ids = append(ids, d.ID)
+	}
+	var vars, fields []string
+	args := map[string]any{"path": path}
+	for i, id := range ids {
+		vars = append(vars, fmt.Sprintf("$d%d: String!", i))
+		fields = append(fields, fmt.Sprintf("d%d: mergeRequests(deploymentId: $d%d, first: 100) { pageInfo { hasNextPage } nodes { iid projectId } }", i, i))
+		args[fmt.Sprintf("d%d", i)] = strconv.FormatInt(id, 10)
+	}
+	type conn struct {
+		PageInfo gqlPage `json:"pageInfo"`
+		Nodes    []struct {
+			IID       string `json:"iid"`
+			ProjectID int64  `json:"projectId"`
+		} `json:"nodes"`
+	}
+	checked, linked, empty := 0, 0, 0
+	for start := 0; start < len(ids); start += 10 {
+		end := min(start+10, len(ids))
+		q := "query($path: ID!, " + strings.Join(vars[start:end], ", ") + ") { project(fullPath: $path) { " +
+			strings.Join(fields[start:end], " ") + " } queryComplexity { score limit } }"
+		code, r := graphqlPost(t, s, q, args)
+		if code != 200 || len(r.Errors) > 0 {
+			t.Fatalf("%d %s", code, r.raw)
+		}
+		var data struct {
+			Project map[string]conn `json:"project"`
+		}
+		if err := json.Unmarshal(r.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		for i := start; i < end; i++ {
+			got := data.Project[fmt.Sprintf("d%d", i)]
+			var want []string
+			if i > 0 {
+				mrs, _, err := c.DeploymentMergeRequests.ListDeploymentMergeRequests(path, ids[i], &gitlab.ListMergeRequestsOptions{ListOptions: gitlab.ListOptions{PerPage: 100}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range mrs {
+					want = append(want, fmt.Sprintf("%d!%d", m.ProjectID, m.IID))
+				}
+			}
+			var have []string
+			for _, n := range got.Nodes {
+				have = append(have, fmt.Sprintf("%d!%s", n.ProjectID, n.IID))
+			}
+			sort.Strings(want)
+			sort.Strings(have)
+			if strings.Join(have, ",") != strings.Join(want, ",") || got.PageInfo.HasNextPage {
+				t.Errorf("deployment %d: GraphQL %v, REST %v", ids[i], have, want)
+			}
+			checked++
+			if len(want) > 0 {
+				linked++
+			} else {
+				empty++
+			}
+		}
+	}
+	if linked == 0 || empty < 2 {
+		t.Errorf("%d deployments checked, %d with MRs, %d without: the test needs both", checked, linked, empty)
 	}
 }
 
