@@ -23,7 +23,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 		return err
 	}
 	api := &jsonAPI{log: s.log, openAPI: doc}
-	prom := newPrometheusEndpoint(s.store, s.log)
+	prom := newPrometheusEndpoint(s.store, s.log, append(s.hooks.collectors(), s.metrics...)...)
 
 	page := s.visible(sessionOnly)
 	data := s.visible(sessionOrToken)
@@ -66,6 +66,10 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 		e.POST("/auth/signout", s.signOut)
 		e.GET("/auth/signed-out", s.signedOut)
 	}
+
+	// GitLab's webhooks: outside sign-in and the CSRF check, guarded by their shared secret.
+	e.POST(hookPath, s.hooks.receive)
+	e.GET(hookPath, s.hooks.explain)
 
 	e.GET("/static/*", a.serve)
 	e.GET("/healthz", s.healthz)
