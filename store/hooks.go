@@ -48,17 +48,22 @@ func fromMs(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // EnqueueWebhook queues a delivery unless one with its ID is there already (GitLab repeats a
 // delivery it thinks failed; a project hook and a group hook may both send one event). It
-// reports whether the delivery was new. It does not take the collector's write queue: a
+// reports whether the delivery was new. It is due at once, or at NextAttemptAt when that is
+// later. It does not take the collector's write queue: a
 // webhook must be answered at once, whatever a sync is writing.
 func (s *Store) EnqueueWebhook(ctx context.Context, d WebhookDelivery) (bool, error) {
 	if d.ID == "" || d.Event == "" || d.ProjectID == 0 {
 		return false, errors.New("store: enqueue webhook: id, event and project are required")
 	}
+	due := d.ReceivedAt
+	if d.NextAttemptAt.After(due) {
+		due = d.NextAttemptAt // a follow-up the worker schedules for later
+	}
 	res, err := s.DB.ExecContext(ctx, `INSERT INTO webhook_deliveries(id, delivery, event, project_id, project_path,
 			object_id, received_at, state, next_attempt_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.Delivery, d.Event, d.ProjectID, d.ProjectPath, d.ObjectID, ms(d.ReceivedAt), HookQueued, ms(d.ReceivedAt))
+		d.ID, d.Delivery, d.Event, d.ProjectID, d.ProjectPath, d.ObjectID, ms(d.ReceivedAt), HookQueued, ms(due))
 	if err != nil {
 		return false, fmt.Errorf("store: enqueue webhook %s: %w", d.Delivery, err)
 	}
