@@ -178,14 +178,14 @@ func (h *webhookReceiver) handle(c *echo.Context, header string) (string, error)
 	return hookQueued, hookAnswer(c, http.StatusAccepted, "Queued: "+d.Describe()+".")
 }
 
-// explain answers a GET of the webhook address (someone opened it in a browser).
+// explain answers a GET of the webhook address: someone opened it in a browser, or checks
+// that GitLab can reach it.
 func (h *webhookReceiver) explain(c *echo.Context) error {
-	c.Response().Header().Set("Allow", http.MethodPost)
 	state := "Webhooks are on."
 	if !h.on {
 		state = "Webhooks are off: set PACER_WEBHOOK_SECRET on the server to turn them on."
 	}
-	return hookAnswer(c, http.StatusMethodNotAllowed, "This is Pacer's GitLab webhook address: GitLab POSTs merge request, pipeline and deployment events here. "+
+	return hookAnswer(c, http.StatusOK, "This is Pacer's GitLab webhook address: GitLab POSTs merge request, pipeline and deployment events here. "+
 		state+" See docs/operations.md, Webhooks.")
 }
 

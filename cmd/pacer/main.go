@@ -86,6 +86,7 @@ func commands() map[string]command {
 		"serve":   {"serve the dashboard (optionally syncing and sending the digest on a schedule)", runServe},
 		"export":  {"write a dataset as CSV to standard output", runExport},
 		"token":   {"create, list and revoke machine tokens for the CSV exports", runToken},
+		"hooks":   {"install and list the GitLab webhooks that bring merges and deployments within seconds", runHooks},
 		"digest":  {"render and send the weekly email digest", runDigest},
 		"version": {"print version and build info", runVersion},
 	}
