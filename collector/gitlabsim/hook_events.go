@@ -294,7 +294,7 @@ func (o *Org) mrHookBody(m *mergeRequest, t time.Time, action string, actor *use
 	}
 	body := map[string]any{
 		"object_kind": "merge_request", "event_type": "merge_request", "user": hookUser(actor), "project": proj,
-		"repository": map[string]string{"name": p.name, "url": proj.GitSSHURL, "description": proj.Description, "homepage": proj.Homepage},
+		"repository":        map[string]string{"name": p.name, "url": proj.GitSSHURL, "description": proj.Description, "homepage": proj.Homepage},
 		"object_attributes": attrs, "labels": hookLabels(p, m.labels), "changes": changes,
 		"assignees": []*hookUserJSON{hookUser(m.author)}, "reviewers": reviewers,
 	}

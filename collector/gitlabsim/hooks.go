@@ -88,18 +88,18 @@ type hookEvent struct {
 
 // hookState is the server's hooks and its sender.
 type hookState struct {
-	mu         sync.Mutex
-	hooks      []*hook
-	nextID     int64
-	log        []HookDelivery
-	queue      []queuedHook
-	pending    int
-	idle       *sync.Cond
-	wake       chan struct{}
-	client     *http.Client
-	running    bool
-	closed     bool
-	listening  atomic.Bool // hooks are registered and the server is open
+	mu        sync.Mutex
+	hooks     []*hook
+	nextID    int64
+	log       []HookDelivery
+	queue     []queuedHook
+	pending   int
+	idle      *sync.Cond
+	wake      chan struct{}
+	client    *http.Client
+	running   bool
+	closed    bool
+	listening atomic.Bool // hooks are registered and the server is open
 }
 
 type queuedHook struct {

@@ -24,14 +24,14 @@ const DefaultRateLimit = 600000
 
 // ServerOptions configures a Server.
 type ServerOptions struct {
-	Token     string        // accepted in PRIVATE-TOKEN or Authorization: Bearer; default DefaultToken
+	Token string // accepted in PRIVATE-TOKEN or Authorization: Bearer; default DefaultToken
 	// ReadOnlyTokens are personal access tokens with the read_api scope only: they read what
 	// Token reads, and a write (registering a webhook) answers 403 insufficient_scope.
 	ReadOnlyTokens []string
-	Latency   time.Duration // added to every request
-	Faults    Faults
-	RateLimit int // requests per minute: RateLimit-Limit header and enforced limit; 0 => DefaultRateLimit
-	Logf      func(string, ...any)
+	Latency        time.Duration // added to every request
+	Faults         Faults
+	RateLimit      int // requests per minute: RateLimit-Limit header and enforced limit; 0 => DefaultRateLimit
+	Logf           func(string, ...any)
 	// LikeGitLabCom leaves the informational RateLimit-* headers off the Projects, Groups and
 	// Users APIs, as GitLab.com does; a client that sizes its limiter from the first response
 	// (group projects) then sees no limit.
