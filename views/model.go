@@ -334,6 +334,17 @@ type OverviewPage struct {
 	// Live is the URL the headline figures poll for news (it answers 204 while nothing
 	// changed); empty: not polled.
 	Live string
+	// Now is the period still running so far, shown under the cards and kept up to date with
+	// them; nil when the range has ended.
+	Now *LiveNow
+}
+
+// LiveNow is the running period so far: what the cards (complete periods) do not show yet.
+type LiveNow struct {
+	Label       string // "So far this week (week of 23 Mar)"
+	Deployments Link   // "12 production deployments", to the list
+	Delivered   Link   // "30 MRs delivered", to the list
+	Last        string // the last production deployment: "2026-03-25 09:00 UTC, acme/api to production"; empty: none
 }
 
 // CycleTimePage shows where the time between first commit and production goes.

@@ -159,6 +159,9 @@ func (d *dashboard) overview(c *echo.Context) error {
 			return err
 		}
 		p.Live = headlineURL(q, version)
+		if p.Now, err = liveNow(c, q, fs); err != nil {
+			return err
+		}
 		p.Bands = doraLegend()
 		cycle := d.chart(fs, "overview-cycle", "Cycle time", "Median, 75th and 90th percentile of cycle time per period.", views.UnitSeconds, views.Lines,
 			fs.series("p50", all, metrics.CycleTimeP50, mrLink(q, "sort", "slowest")),

@@ -68,7 +68,57 @@ func (d *dashboard) headlineSection(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.r.section(c, views.LiveCards(overviewCards(q, fs), headlineURL(q, version)))
+	now, err := liveNow(c, q, fs)
+	if err != nil {
+		return err
+	}
+	return d.r.section(c, views.LiveCards(overviewCards(q, fs), now, headlineURL(q, version)))
+}
+
+// liveNow is the period still running, so far: its deployments and delivered MRs, and the
+// last deployment. The cards show complete periods; this line is where a deployment that just
+// happened shows. Nil when the range ended before today.
+func liveNow(c *echo.Context, q *query, fs *figureSet) (*views.LiveNow, error) {
+	var cur *period
+	for i := range fs.periods {
+		if fs.periods[i].running {
+			cur = &fs.periods[i]
+		}
+	}
+	if cur == nil {
+		return nil, nil
+	}
+	all := metrics.AllServices
+	count := func(metric string) int {
+		f, ok := fs.get(*cur, all, metric)
+		if !ok {
+			return 0
+		}
+		return int(f.Value)
+	}
+	label := "So far this " + string(q.By) + " (" + fs.periodName(*cur) + ")"
+	if q.By == metrics.Day {
+		label = "So far today"
+	}
+	n := &views.LiveNow{Label: label,
+		Deployments: views.Link{Label: views.Plural(count(metrics.Deployments), "production deployment", "production deployments"),
+			Href: depLink(q)(*cur, all)},
+		Delivered: views.Link{Label: views.Plural(count(metrics.MergedMRs), "MR delivered", "MRs delivered"), Href: mrLink(q)(*cur, all)},
+	}
+	var last *metrics.Deployment
+	if err := engineOf(c).Deployments(c.Request().Context(), q.periodQuery(cur.start).Filter(), func(d *metrics.Deployment) error {
+		if last == nil || !d.FinishedAt.Before(last.FinishedAt) {
+			x := *d
+			last = &x
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if last != nil {
+		n.Last = formatTime(last.FinishedAt, displayZone(c)) + ", " + last.Project + " to " + last.Environment
+	}
+	return n, nil
 }
 
 // syncVersion names a sync-status page as rendered: a hash of its model.
