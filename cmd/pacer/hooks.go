@@ -296,6 +296,8 @@ func explainHookError(t hookTarget, action string, err error) error {
 		return fmt.Errorf("%s %s: not found (404): check the path and that the token's user sees the group; group webhooks also need GitLab Premium or Ultimate (on GitLab Free, use --project for each project)", action, t)
 	case status == http.StatusNotFound:
 		return fmt.Errorf("%s %s: not found (404): check the path and that the token's user sees the project", action, t)
+	case strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host"):
+		return fmt.Errorf("%s %s: GitLab cannot be reached: check --gitlab-url (%w)", action, t, err)
 	}
 	return fmt.Errorf("%s %s: %w", action, t, err)
 }
@@ -415,19 +417,17 @@ func (h *hookInstaller) update(t hookTarget, id int64) error {
 }
 
 func (h *hookInstaller) list(targets []hookTarget) error {
-	tw := tabwriter.NewWriter(h.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHERE\tID\tURL\tEVENTS\tSTATUS")
+	var rows []string
 	failed, mine := 0, 0
 	for _, t := range targets {
 		hs, err := h.hooks(t)
 		if err != nil {
-			tw.Flush()
 			fmt.Fprintf(h.errOut, "pacer: %v\n", explainHookError(t, "list the webhooks of", err))
 			failed++
 			continue
 		}
 		if len(hs) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t(no webhooks)\t\t\n", t)
+			rows = append(rows, fmt.Sprintf("%s\t-\t(no webhooks)\t\t", t))
 		}
 		for _, e := range hs {
 			status := e.alert
@@ -445,11 +445,18 @@ func (h *hookInstaller) list(targets []hookTarget) error {
 					status += "; missing events: run pacer hooks install"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", t, e.id, u, e.events(), status)
+			rows = append(rows, fmt.Sprintf("%s\t%d\t%s\t%s\t%s", t, e.id, u, e.events(), status))
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if len(rows) > 0 {
+		tw := tabwriter.NewWriter(h.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WHERE\tID\tURL\tEVENTS\tSTATUS")
+		for _, r := range rows {
+			fmt.Fprintln(tw, r)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if h.url == "" {
 		fmt.Fprintln(h.errOut, "note: without --base-url (or base_url in the config) Pacer's own webhooks are not marked")
