@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,38 @@ func TestServeWebhooksNeedGitLab(t *testing.T) {
 		if code := exitCode(err, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) {
 			t.Errorf("serve with %v: exit %d %q", c.env, code, errOut.String())
 		}
+	}
+}
+
+var liveNowLine = regexp.MustCompile(`(?s)<p class="note live-now">(.*?)</p>`)
+
+// pacer demo keeps its organisation moving and its dashboard up to date by webhook: the
+// overview's line for the running week changes within seconds, with no sync, and the sync
+// status lists the deliveries.
+func TestDemoKeepsMovingByWebhook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo syncs a generated organisation")
+	}
+	url := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--days", "14", "--scale", "0.1", "--live", "1s"}, 60*time.Second)
+	b := signInThroughSimulator(t, url)
+	line := func() string {
+		code, body := b.get(url)
+		m := liveNowLine.FindStringSubmatch(body)
+		if code != 200 || m == nil {
+			t.Fatalf("overview: %d, no live line", code)
+		}
+		return m[1]
+	}
+	first := line()
+	deadline := time.Now().Add(15 * time.Second)
+	for line() == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the overview's live line did not change in 15 s: %s", first)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	code, body := b.get(url + "sync")
+	if code != 200 || !strings.Contains(body, "Last delivery:") || strings.Contains(body, "Webhooks are off") {
+		t.Fatalf("sync status: %d", code)
 	}
 }
