@@ -72,7 +72,7 @@ const (
 )
 
 // linkRechecks are when a deployment's links are fetched again, after a delivery found none.
-var linkRechecks = []time.Duration{30 * time.Second, 5 * time.Minute}
+var linkRechecks = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 
 // Webhooks is the webhook worker: it drains the queue POST /hooks/gitlab fills, fetching what
 // each delivery names through the API as a sync would (the MR with its commits and notes; the
@@ -491,7 +491,7 @@ func (w *Webhooks) recheckLinks(ctx context.Context, p store.Project, t *target)
 			return
 		}
 	}
-	t.outcome += fmt.Sprintf("; GitLab had linked no merge requests yet: asked again in %s and %s", linkRechecks[0], linkRechecks[1])
+	t.outcome += "; GitLab had linked no merge requests yet: asked again in 1, 5 and 15 minutes"
 }
 
 // hookMergeRequest fetches one MR as a sync would: the MR, and, when it is merged into the
