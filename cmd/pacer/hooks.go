@@ -50,29 +50,43 @@ func runHooks(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 		}
 		return nil
 	}
-	sub, rest := args[0], args[1:]
-	if sub != "install" && sub != "list" {
-		return usagef("hooks: unknown action %q (use install or list; see pacer hooks -h)", sub)
-	}
-	fs := newFlagSet("hooks "+sub, env, stderr)
+	// The action may come before or after the flags: pacer hooks install --group acme, or
+	// pacer hooks --group acme install.
+	fs := newFlagSet("hooks", env, stderr)
 	gitlabURL := fs.String("gitlab-url", "", "GitLab instance `URL` (default gitlab_url in the config)")
 	var groups, projects stringList
-	fs.Var(&groups, "group", "group `PATH` whose webhook to "+sub+" (repeatable; default groups in the config)")
-	fs.Var(&projects, "project", "project `PATH` whose webhook to "+sub+" (repeatable; default projects in the config)")
+	fs.Var(&groups, "group", "group `PATH` whose webhook to install or list (repeatable; default groups in the config)")
+	fs.Var(&projects, "project", "project `PATH` whose webhook to install or list (repeatable; default projects in the config)")
 	baseURL := fs.String("base-url", "", "the `URL` GitLab reaches Pacer at; the hook posts to URL/hooks/gitlab (default base_url in the config)")
-	dryRun := false
-	if sub == "install" {
-		fs.BoolVar(&dryRun, "dry-run", false, "say what would be created or updated, and change nothing")
-	}
+	dryRun := fs.Bool("dry-run", false, "install: say what would be created or updated, and change nothing")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), hooksUsage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.parse(rest); err != nil {
-		return err
+	var words []string
+	rest := args
+	for {
+		if err := fs.parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return usagef("hooks %s: unexpected argument %q (flags only; see pacer hooks -h)", sub, fs.Arg(0))
+	if len(words) == 0 {
+		return usagef("hooks: say install or list (see pacer hooks -h)")
+	}
+	sub := words[0]
+	if sub != "install" && sub != "list" {
+		return usagef("hooks: unknown action %q (use install or list; see pacer hooks -h)", sub)
+	}
+	if len(words) > 1 {
+		return usagef("hooks %s: unexpected argument %q (flags only; see pacer hooks -h)", sub, words[1])
+	}
+	if sub == "list" && *dryRun {
+		return usagef("hooks list: --dry-run is for install (list changes nothing)")
 	}
 	cfg, _, err := fs.loadConfig()
 	if err != nil {
@@ -122,7 +136,7 @@ func runHooks(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("hooks: GitLab client: %w", err)
 	}
-	h := &hookInstaller{c: c, ctx: ctx, url: hookURL, secret: secret, dryRun: dryRun, out: stdout, errOut: stderr}
+	h := &hookInstaller{c: c, ctx: ctx, url: hookURL, secret: secret, dryRun: *dryRun, out: stdout, errOut: stderr}
 	var targets []hookTarget
 	for _, g := range groups {
 		targets = append(targets, hookTarget{group: true, path: g})
