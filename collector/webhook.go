@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +72,16 @@ const (
 	maxLinkedFetches = 50
 )
 
+// The facts are derived again once deliveries stop arriving for refreshQuiet, or at the latest
+// refreshMaxDefer after the first change that waits for them. On SQLite a refresh holds the one
+// write lock while it derives (a tenth to half a second for a large project), and a delivery
+// arriving meanwhile waits for it before it can be queued and answered; deferring the refresh
+// to a lull keeps bursts answered in milliseconds, and the dashboard within a few seconds.
+const (
+	refreshQuiet    = 250 * time.Millisecond
+	refreshMaxDefer = 2 * time.Second
+)
+
 // linkRechecks are when a deployment's links are fetched again, after a delivery found none.
 var linkRechecks = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 
@@ -86,10 +97,14 @@ type Webhooks struct {
 	owner string
 	wake  chan struct{}
 
-	mu     sync.Mutex // one round at a time in this process
-	loaded bool       // the user cache is loaded
-	dirty  bool       // rows were written and the facts not derived since (a refresh failed)
-	pruned time.Time
+	mu      sync.Mutex  // one round at a time in this process
+	loaded  bool        // the user cache is loaded
+	dirty   bool        // rows were written and the facts not derived since
+	dirtyAt time.Time   // when dirty became set
+	waiting []time.Time // arrivals of done deliveries whose facts are not derived yet
+	retryAt time.Time   // a refresh failed: not again before this
+	pruned  time.Time
+	arrival atomic.Int64 // when Notify was last called (Unix nanoseconds)
 
 	processed *prometheus.CounterVec
 	delay     prometheus.Histogram
@@ -164,6 +179,7 @@ func (w *Webhooks) Collectors() []prometheus.Collector {
 
 // Notify wakes the worker: a delivery was queued. It never blocks.
 func (w *Webhooks) Notify() {
+	w.arrival.Store(time.Now().UnixNano())
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -171,14 +187,24 @@ func (w *Webhooks) Notify() {
 }
 
 // Run drains the queue until ctx ends: after each wake-up (Notify, then Settle), every Poll,
-// and when a retry falls due.
+// and when a retry falls due; it derives the facts when deliveries pause (refreshQuiet), at
+// most refreshMaxDefer after the first change.
 func (w *Webhooks) Run(ctx context.Context) {
 	log := w.opt.Logger
 	for {
-		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
+		if _, err := w.drain(ctx); err != nil && ctx.Err() == nil {
 			log.Error("webhooks: drain the queue", "error", err)
 		}
 		wait := w.opt.Poll
+		if due, ok := w.refreshDue(); ok {
+			if due <= 0 {
+				if err := w.refreshNow(ctx); err != nil && ctx.Err() == nil {
+					log.Error("webhooks: derive the facts", "error", err)
+				}
+				continue
+			}
+			wait = min(wait, due)
+		}
 		if next, ok, err := w.st.NextWebhookDue(ctx); err == nil && ok {
 			if d := time.Until(next); d < wait {
 				wait = max(d, 50*time.Millisecond)
@@ -203,6 +229,31 @@ func (w *Webhooks) Run(ctx context.Context) {
 	}
 }
 
+// refreshDue says, when the facts wait to be derived, how long until they should be: 0 or
+// less for now.
+func (w *Webhooks) refreshDue() (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirty {
+		return 0, false
+	}
+	now := time.Now()
+	if now.Before(w.retryAt) {
+		return w.retryAt.Sub(now), true
+	}
+	quiet := refreshQuiet - now.Sub(time.Unix(0, w.arrival.Load()))
+	return min(quiet, refreshMaxDefer-now.Sub(w.dirtyAt)), true
+}
+
+func (w *Webhooks) refreshNow(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirty {
+		return nil
+	}
+	return w.refresh(ctx)
+}
+
 // Round is what one Drain did.
 type Round struct {
 	Deliveries int // deliveries claimed
@@ -212,9 +263,19 @@ type Round struct {
 	Fetched    int // objects fetched (each once, however many deliveries named it)
 }
 
-// Drain processes every delivery due now, round after round, until none is left; deliveries
-// waiting for a retry are left for later. Tests and Run call it.
+// Drain processes every delivery due now, round after round, until none is left (deliveries
+// waiting for a retry are left for later), then derives the facts of what it wrote. Tests
+// call it; Run defers the derivation to a pause in the deliveries.
 func (w *Webhooks) Drain(ctx context.Context) (Round, error) {
+	r, err := w.drain(ctx)
+	if err != nil {
+		return r, err
+	}
+	return r, w.refreshNow(ctx)
+}
+
+// drain processes every delivery due now, without deriving the facts.
+func (w *Webhooks) drain(ctx context.Context) (Round, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var total Round
@@ -233,9 +294,6 @@ func (w *Webhooks) Drain(ctx context.Context) (Round, error) {
 		total.Failed += r.Failed
 		total.Fetched += r.Fetched
 		if err != nil || r.Deliveries == 0 {
-			if err == nil && w.dirty {
-				err = w.refresh(ctx)
-			}
 			return total, err
 		}
 	}
@@ -255,17 +313,26 @@ func (w *Webhooks) prune(ctx context.Context) {
 	}
 }
 
+// refresh derives the facts of what was written; the caller holds w.mu.
 func (w *Webhooks) refresh(ctx context.Context) error {
-	if w.opt.Refresh == nil {
-		w.dirty = false
-		return nil
+	if w.opt.Refresh != nil {
+		if err := w.opt.Refresh(ctx); err != nil {
+			w.retryAt = time.Now().Add(5 * time.Second)
+			return fmt.Errorf("collector: webhooks: derive the facts: %w", err)
+		}
 	}
-	if err := w.opt.Refresh(ctx); err != nil {
-		w.dirty = true
-		return fmt.Errorf("collector: webhooks: derive the facts: %w", err)
+	done := time.Now()
+	for _, at := range w.waiting {
+		w.delay.Observe(done.Sub(at).Seconds())
 	}
-	w.dirty = false
+	w.dirty, w.waiting = false, nil
 	return nil
+}
+
+func (w *Webhooks) setDirty() {
+	if !w.dirty {
+		w.dirty, w.dirtyAt = true, time.Now()
+	}
 }
 
 // target is one object a round fetches, and what came of it.
@@ -328,12 +395,7 @@ func (w *Webhooks) round(ctx context.Context) (Round, error) {
 		}
 	}
 	if changed {
-		w.dirty = true
-	}
-	// The facts first: a delivery is done once the dashboard shows what it brought.
-	var rerr error
-	if w.dirty && ctx.Err() == nil {
-		rerr = w.refresh(ctx)
+		w.setDirty()
 	}
 	finished := time.Now()
 	var results []store.WebhookResult
@@ -358,7 +420,11 @@ func (w *Webhooks) round(ctx context.Context) (Round, error) {
 				r.Done++
 				w.processed.WithLabelValues(d.Event, "done").Inc()
 				if !strings.HasPrefix(d.Delivery, linkRecheck) {
-					w.delay.Observe(finished.Sub(d.ReceivedAt).Seconds())
+					if changed && len(w.waiting) < 10000 {
+						w.waiting = append(w.waiting, d.ReceivedAt) // observed once the facts are derived
+					} else {
+						w.delay.Observe(finished.Sub(d.ReceivedAt).Seconds())
+					}
 				}
 			}
 			results = append(results, res)
@@ -372,7 +438,7 @@ func (w *Webhooks) round(ctx context.Context) (Round, error) {
 			w.opt.Logger.Warn("webhooks: fetch failed; it is retried", "object", t.deliveries[0].Describe(), "error", t.err)
 		}
 	}
-	return r, rerr
+	return r, nil
 }
 
 // backoff is the wait before the attempt-th retry.
