@@ -180,34 +180,14 @@ func (s *syncer) syncDeployments(ctx context.Context, p store.Project) error {
 			if d.Status != "success" || d.Environment == nil {
 				continue
 			}
-			env, ok := envs[d.Environment.ID]
-			if !ok && !refreshed {
-				// A new environment: list them again, once per sync.
-				refreshed = true
-				if envs, _, err = s.environments(ctx, p, true); err != nil {
-					return err
-				}
-				env, ok = envs[d.Environment.ID]
-			}
-			if !ok {
-				// Not listed (deleted since, or hidden): judge by what the deployment says.
-				env = store.Environment{ID: d.Environment.ID, ProjectID: p.ID, Name: d.Environment.Name, Tier: d.Environment.Tier,
-					Production: IsProduction(d.Environment.Tier, d.Environment.Name, s.opt.Config.Production.Pattern)}
-				if err := s.st.UpsertEnvironments(ctx, p.ID, []store.Environment{env}); err != nil {
-					return err
-				}
-				envs[env.ID] = env
+			var env store.Environment
+			if env, envs, err = s.deploymentEnvironment(ctx, p, envs, &refreshed, d); err != nil {
+				return err
 			}
 			if !env.Production {
 				continue
 			}
-			row := store.Deployment{ID: d.ID, IID: d.IID, ProjectID: p.ID, EnvironmentID: env.ID, Environment: env.Name,
-				Ref: d.Ref, SHA: d.SHA, Status: d.Status, CreatedAt: timeOrZero(d.CreatedAt), UpdatedAt: timeOrZero(d.UpdatedAt),
-				FinishedAt: d.finishedAt()}
-			if d.Deployable != nil {
-				row.JobURL = d.Deployable.WebURL
-			}
-			rows = append(rows, row)
+			rows = append(rows, deploymentRow(p, env, d))
 		}
 		if err := s.st.SaveDeployments(ctx, p.ID, rows, cursor); err != nil {
 			return err
@@ -230,6 +210,45 @@ func (s *syncer) syncDeployments(ctx context.Context, p store.Project) error {
 	return err
 }
 
+// deploymentEnvironment is the environment of a deployment (d.Environment must be set): a
+// stored one, else the project's environments listed again once (*refreshed; a new
+// environment), else what the deployment says of it (deleted since, or hidden), recorded.
+// envs is updated with what was learnt and returned.
+func (s *syncer) deploymentEnvironment(ctx context.Context, p store.Project, envs map[int64]store.Environment, refreshed *bool,
+	d *apiDeployment) (store.Environment, map[int64]store.Environment, error) {
+	env, ok := envs[d.Environment.ID]
+	if !ok && !*refreshed {
+		// A new environment: list them again, once per sync.
+		*refreshed = true
+		var err error
+		if envs, _, err = s.environments(ctx, p, true); err != nil {
+			return env, envs, err
+		}
+		env, ok = envs[d.Environment.ID]
+	}
+	if !ok {
+		// Not listed (deleted since, or hidden): judge by what the deployment says.
+		env = store.Environment{ID: d.Environment.ID, ProjectID: p.ID, Name: d.Environment.Name, Tier: d.Environment.Tier,
+			Production: IsProduction(d.Environment.Tier, d.Environment.Name, s.opt.Config.Production.Pattern)}
+		if err := s.st.UpsertEnvironments(ctx, p.ID, []store.Environment{env}); err != nil {
+			return env, envs, err
+		}
+		envs[env.ID] = env
+	}
+	return env, envs, nil
+}
+
+// deploymentRow is the stored row of a successful deployment to env.
+func deploymentRow(p store.Project, env store.Environment, d *apiDeployment) store.Deployment {
+	row := store.Deployment{ID: d.ID, IID: d.IID, ProjectID: p.ID, EnvironmentID: env.ID, Environment: env.Name,
+		Ref: d.Ref, SHA: d.SHA, Status: d.Status, CreatedAt: timeOrZero(d.CreatedAt), UpdatedAt: timeOrZero(d.UpdatedAt),
+		FinishedAt: d.finishedAt()}
+	if d.Deployable != nil {
+		row.JobURL = d.Deployable.WebURL
+	}
+	return row
+}
+
 // syncDeploymentLinks fetches the MRs of every production deployment whose links are not final
 // yet: never fetched, or last fetched within 24 hours of its finish (GitLab links them
 // asynchronously; see store.DeploymentsNeedingLinks).
@@ -240,37 +259,11 @@ func (s *syncer) syncDeploymentLinks(ctx context.Context, p store.Project) error
 	}
 	b := s.linksBatch()
 	err = parallel(ctx, s.opt.Concurrency, deps, func(ctx context.Context, d store.Deployment) error {
-		fetchedAt := s.now()
-		type linkedMR struct {
-			IID       int64 `json:"iid"`
-			ProjectID int64 `json:"project_id"`
-		}
-		path := fmt.Sprintf("projects/%d/deployments/%d/merge_requests", p.ID, d.ID)
-		mrs, err := allPages(ctx, func(ctx context.Context, page int64) ([]linkedMR, *gitlab.Response, error) {
-			return getJSON[[]linkedMR](ctx, s.gl, path, gitlab.ListOptions{PerPage: 100, Page: page})
-		})
-		if httpStatus(err) == http.StatusNotFound {
-			// Deleted in GitLab since it was listed (and the project still readable): record an
-			// empty, final answer.
-			what := fmt.Sprintf("deployment %d of %s", d.ID, p.Path)
-			if err = s.confirmGone(ctx, p, fmt.Sprintf("deployments/%d", d.ID), what, err); err != nil {
-				return err
-			}
-			mrs = nil
-			fetchedAt = d.FinishedAt.Add(store.LinkRefetchWindow)
-		}
+		l, err := s.deploymentLinks(ctx, p, d)
 		if err != nil {
-			return explain(fmt.Sprintf("list merge requests of deployment %d of %s", d.ID, p.Path), err)
+			return err
 		}
-		links := make([]store.MRLink, 0, len(mrs))
-		for _, m := range mrs {
-			pid := m.ProjectID
-			if pid == 0 {
-				pid = p.ID
-			}
-			links = append(links, store.MRLink{ProjectID: pid, IID: m.IID})
-		}
-		return b.add(store.DeploymentLinks{DeploymentID: d.ID, Links: links, FetchedAt: fetchedAt})
+		return b.add(l)
 	})
 	// Links fetched before a failure or a cancellation are written too (see writeBatch).
 	if ferr := b.flush(); ferr != nil {
@@ -293,4 +286,40 @@ func (s *syncer) linksBatch() *writeBatch[store.DeploymentLinks] {
 		}
 		return len(ls) - len(missing), errors.Join(errs...)
 	})
+}
+
+// deploymentLinks fetches the MRs GitLab links to one deployment (every page). A deployment
+// GitLab no longer has (and whose project is still readable) gets an empty, final answer.
+func (s *syncer) deploymentLinks(ctx context.Context, p store.Project, d store.Deployment) (store.DeploymentLinks, error) {
+	fetchedAt := s.now()
+	type linkedMR struct {
+		IID       int64 `json:"iid"`
+		ProjectID int64 `json:"project_id"`
+	}
+	path := fmt.Sprintf("projects/%d/deployments/%d/merge_requests", p.ID, d.ID)
+	mrs, err := allPages(ctx, func(ctx context.Context, page int64) ([]linkedMR, *gitlab.Response, error) {
+		return getJSON[[]linkedMR](ctx, s.gl, path, gitlab.ListOptions{PerPage: 100, Page: page})
+	})
+	if httpStatus(err) == http.StatusNotFound {
+		// Deleted in GitLab since it was listed (and the project still readable): record an
+		// empty, final answer.
+		what := fmt.Sprintf("deployment %d of %s", d.ID, p.Path)
+		if err = s.confirmGone(ctx, p, fmt.Sprintf("deployments/%d", d.ID), what, err); err != nil {
+			return store.DeploymentLinks{}, err
+		}
+		mrs = nil
+		fetchedAt = d.FinishedAt.Add(store.LinkRefetchWindow)
+	}
+	if err != nil {
+		return store.DeploymentLinks{}, explain(fmt.Sprintf("list merge requests of deployment %d of %s", d.ID, p.Path), err)
+	}
+	links := make([]store.MRLink, 0, len(mrs))
+	for _, m := range mrs {
+		pid := m.ProjectID
+		if pid == 0 {
+			pid = p.ID
+		}
+		links = append(links, store.MRLink{ProjectID: pid, IID: m.IID})
+	}
+	return store.DeploymentLinks{DeploymentID: d.ID, Links: links, FetchedAt: fetchedAt}, nil
 }

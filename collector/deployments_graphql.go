@@ -145,7 +145,7 @@ func (s *syncer) linksOf(ctx context.Context, p store.Project, batch []store.Dep
 				return ls, &gqlError{what: what, msg: "the answer is not GitLab's GraphQL JSON: " + err.Error()}
 			}
 		}
-		links, err := s.deploymentLinks(ctx, p, d, conn)
+		links, err := s.gqlDeploymentLinks(ctx, p, d, conn)
 		if err != nil {
 			errs = append(errs, err)
 			if ctx.Err() != nil {
@@ -158,9 +158,9 @@ func (s *syncer) linksOf(ctx context.Context, p store.Project, batch []store.Dep
 	return ls, errors.Join(errs...)
 }
 
-// deploymentLinks turns one deployment's first page into its links, reading the next pages
+// gqlDeploymentLinks turns one deployment's first page into its links, reading the next pages
 // when it shipped more MRs than a page holds.
-func (s *syncer) deploymentLinks(ctx context.Context, p store.Project, d store.Deployment, conn *gqlLinks) ([]store.MRLink, error) {
+func (s *syncer) gqlDeploymentLinks(ctx context.Context, p store.Project, d store.Deployment, conn *gqlLinks) ([]store.MRLink, error) {
 	what := fmt.Sprintf("merge requests of deployment %d of %s", d.ID, p.Path)
 	links := []store.MRLink{}
 	for {

@@ -331,6 +331,20 @@ type OverviewPage struct {
 	Bands    BandLegend // the DORA levels of the cards that carry one
 	Charts   []Chart
 	Empty    *Empty // nothing synced yet
+	// Live is the URL the headline figures poll for news (it answers 204 while nothing
+	// changed); empty: not polled.
+	Live string
+	// Now is the period still running so far, shown under the cards and kept up to date with
+	// them; nil when the range has ended.
+	Now *LiveNow
+}
+
+// LiveNow is the running period so far: what the cards (complete periods) do not show yet.
+type LiveNow struct {
+	Label       string // "So far this week (week of 23 Mar)"
+	Deployments Link   // "12 production deployments", to the list
+	Delivered   Link   // "30 MRs delivered", to the list
+	Last        string // the last production deployment: "2026-03-25 09:00 UTC, acme/api to production"; empty: none
 }
 
 // CycleTimePage shows where the time between first commit and production goes.
@@ -405,11 +419,32 @@ type ApprovalsPage struct {
 	Unapproved MRTable
 }
 
-// SyncPage shows, per project, how the last sync went.
+// SyncPage shows, per project, how the last sync went, and the webhooks' queue.
 type SyncPage struct {
 	Rows  []SyncRow
 	Empty Empty
 	Note  string
+	Hooks SyncHooks
+	// Live is the URL the page's status polls for news (it answers 204 while nothing
+	// changed); empty: not polled.
+	Live string
+}
+
+// SyncHooks is the state of the webhooks: the queue, the last delivery, the failing ones.
+type SyncHooks struct {
+	On       bool     // PACER_WEBHOOK_SECRET is set
+	Figures  []Option // "Waiting", "Retrying", "Given up" ... with their values
+	Last     string   // the last delivery, in words; empty: none yet
+	Problems []SyncHookProblem
+}
+
+// SyncHookProblem is a delivery whose fetch failed: retried, or given up.
+type SyncHookProblem struct {
+	What     string // "deployment 40559 of acme/api"
+	Received string
+	Attempts string
+	Next     string // when it is tried again, or "given up"
+	Error    string
 }
 
 // SyncRow is one project's sync state.

@@ -154,8 +154,14 @@ func (d *dashboard) overview(c *echo.Context) error {
 	if len(services) == 0 {
 		p.Empty = ptr(nothingSynced())
 	} else {
-		for _, cs := range []cardSpec{cycleCard(q), deploymentsCard(q), reworkCard(q), cfrCard(q), recoveryCard(q), unapprovedCard(q), coverageCard(q), mergedCard(q)} {
-			p.Cards = append(p.Cards, fs.card(all, cs))
+		p.Cards = overviewCards(q, fs)
+		version, err := headlineVersion(c)
+		if err != nil {
+			return err
+		}
+		p.Live = headlineURL(q, version)
+		if p.Now, err = liveNow(c, q, fs); err != nil {
+			return err
 		}
 		p.Bands = doraLegend()
 		cycle := d.chart(fs, "overview-cycle", "Cycle time", "Median, 75th and 90th percentile of cycle time per period.", views.UnitSeconds, views.Lines,

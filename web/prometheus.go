@@ -27,12 +27,12 @@ type prometheusEndpoint struct {
 	process []prometheus.Collector
 }
 
-func newPrometheusEndpoint(st *store.Store, log *slog.Logger) *prometheusEndpoint {
-	return &prometheusEndpoint{store: st, log: log, process: []prometheus.Collector{
+func newPrometheusEndpoint(st *store.Store, log *slog.Logger, more ...prometheus.Collector) *prometheusEndpoint {
+	return &prometheusEndpoint{store: st, log: log, process: append([]prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		collectors.NewDBStatsCollector(st.DB, "pacer"),
-	}}
+	}, more...)}
 }
 
 func (h *prometheusEndpoint) serve(c *echo.Context) error {
@@ -48,6 +48,9 @@ func (h *prometheusEndpoint) serve(c *echo.Context) error {
 		return err
 	}
 	if err := reg.Register(&doraCollector{ctx: ctx, engine: engineOf(c)}); err != nil {
+		return err
+	}
+	if err := reg.Register(&webhookQueueCollector{ctx: ctx, store: h.store}); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -187,5 +190,53 @@ func (d *doraCollector) Collect(ch chan<- prometheus.Metric) {
 		if desc := doraDescs[fig.Metric]; desc != nil {
 			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, fig.Value, fig.Service)
 		}
+	}
+}
+
+// The webhook queue, from the webhook_deliveries table: the same for every process sharing the
+// database, so the series carry no label of the process.
+var (
+	hookQueueDesc = prometheus.NewDesc("pacer_webhook_queue_depth",
+		"GitLab webhook deliveries waiting for the worker, retries included.", nil, nil)
+	hookRetryingDesc = prometheus.NewDesc("pacer_webhook_queue_retrying",
+		"Queued webhook deliveries whose fetch failed and waits to be tried again.", nil, nil)
+	hookFailedDesc = prometheus.NewDesc("pacer_webhook_queue_failed",
+		"Webhook deliveries given up on after every retry failed (kept for 7 days; polling brings their changes).", nil, nil)
+	hookOldestDesc = prometheus.NewDesc("pacer_webhook_queue_oldest_timestamp_seconds",
+		"When the oldest queued webhook delivery was received (Unix seconds); absent when none waits.", nil, nil)
+	hookLastDesc = prometheus.NewDesc("pacer_webhook_last_received_timestamp_seconds",
+		"When the last webhook delivery was received (Unix seconds); absent before the first.", nil, nil)
+)
+
+// webhookQueueCollector reads the webhook queue at scrape time. The counts are the queue's
+// whole: they say how busy the worker is and name no project.
+type webhookQueueCollector struct {
+	ctx   context.Context
+	store *store.Store
+}
+
+func (w *webhookQueueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{hookQueueDesc, hookRetryingDesc, hookFailedDesc, hookOldestDesc, hookLastDesc} {
+		ch <- d
+	}
+}
+
+func (w *webhookQueueCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := w.store.WebhookQueueStatus(w.ctx, 0, nil)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(hookQueueDesc, err)
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	gauge(hookQueueDesc, float64(st.Queued))
+	gauge(hookRetryingDesc, float64(st.Retrying))
+	gauge(hookFailedDesc, float64(st.Failed))
+	if st.OldestQueued != nil {
+		gauge(hookOldestDesc, float64(st.OldestQueued.Unix()))
+	}
+	if st.Last != nil {
+		gauge(hookLastDesc, float64(st.Last.ReceivedAt.Unix()))
 	}
 }

@@ -13,7 +13,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	pages := &dashboard{store: s.store, cfg: s.cfg, r: s.r}
 	lists := &itemLists{store: s.store, cfg: s.cfg, r: s.r}
 	export := &exporter{}
-	status := &syncStatus{store: s.store, r: s.r}
+	status := &syncStatus{store: s.store, r: s.r, hooksOn: s.hooks.on}
 	preview := &digestPreview{store: s.store, cfg: s.cfg, log: s.log, r: s.r}
 	compare := &comparer{cfg: s.cfg, r: s.r}
 	authors := &authorPages{cfg: s.cfg, r: s.r}
@@ -23,7 +23,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 		return err
 	}
 	api := &jsonAPI{log: s.log, openAPI: doc}
-	prom := newPrometheusEndpoint(s.store, s.log)
+	prom := newPrometheusEndpoint(s.store, s.log, append(s.hooks.collectors(), s.metrics...)...)
 
 	page := s.visible(sessionOnly)
 	data := s.visible(sessionOrToken)
@@ -32,6 +32,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.Use(s.privacy)
 
 	e.GET("/", pages.overview, page, filters)
+	e.GET("/overview/headline", pages.headlineSection, page, accepts(filterParams, []string{"live"})) // polled by the overview
 	e.GET("/cycle-time", pages.cycleTime, page, filters)
 	e.GET("/cycle-time/slowest", pages.slowestSection, page, accepts(filterParams, []string{"limit"})) // a section, swapped in by HTMX
 	e.GET("/releases", pages.releases, page, filters)
@@ -56,6 +57,7 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 	e.GET("/metrics", prom.serve, data) // Prometheus
 
 	e.GET("/sync", status.show, page, accepts())
+	e.GET("/sync/live", status.live, page, accepts([]string{"v"})) // polled by the sync status
 	e.GET("/digest", preview.show, page, accepts([]string{"week", "team", "service", "format"}))
 
 	// Sign-in, when people sign in: open to everyone (the CSRF middleware guards the
@@ -66,6 +68,10 @@ func (s *Server) routes(e *echo.Echo, a *assets) error {
 		e.POST("/auth/signout", s.signOut)
 		e.GET("/auth/signed-out", s.signedOut)
 	}
+
+	// GitLab's webhooks: outside sign-in and the CSRF check, guarded by their shared secret.
+	e.POST(hookPath, s.hooks.receive)
+	e.GET(hookPath, s.hooks.explain, accepts())
 
 	e.GET("/static/*", a.serve)
 	e.GET("/healthz", s.healthz)

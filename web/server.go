@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 	"github.com/labstack/echo/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pacer-dev/pacer/auth"
 	"github.com/pacer-dev/pacer/config"
@@ -29,6 +30,14 @@ type Options struct {
 	Auth    *auth.Service
 	Logger  *slog.Logger
 	Version string
+	// WebhookSecret turns POST /hooks/gitlab on: GitLab's X-Gitlab-Token must equal it
+	// (PACER_WEBHOOK_SECRET). Empty: the endpoint is off and says how to turn it on.
+	WebhookSecret string
+	// WebhookQueued, if set, is called whenever a delivery was queued: it wakes the webhook
+	// worker of this process.
+	WebhookQueued func()
+	// Collectors are more Prometheus collectors /metrics carries (the webhook worker's).
+	Collectors []prometheus.Collector
 }
 
 // Server is the dashboard's HTTP handler.
@@ -43,6 +52,8 @@ type Server struct {
 	log      *slog.Logger
 	r        *renderer
 	echo     *echo.Echo
+	hooks    *webhookReceiver
+	metrics  []prometheus.Collector // more collectors for /metrics
 }
 
 // New builds the server and its route table.
@@ -75,6 +86,8 @@ func New(o Options) (*Server, error) {
 		cfg:      o.Config,
 		log:      o.Logger,
 		r:        &renderer{assets: a, version: o.Version, now: o.Engine.Now, store: o.Store},
+		hooks:    newWebhookReceiver(o.Store, o.Logger, o.WebhookSecret, o.WebhookQueued),
+		metrics:  o.Collectors,
 	}
 	// HEAD answers like GET without the body (monitors and link checkers use it).
 	// The client address in the log comes from X-Forwarded-For only when the peer is a proxy

@@ -86,6 +86,7 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	days := fs.Int("days", demoDays, "`DAYS` of generated history")
 	scale := fs.Float64("scale", demoScale, "activity `MULTIPLIER` of the generated organisation (1 is about 40 production deployments a weekday)")
 	writeConfig := fs.String("write-config", "", "write the demo's configuration to `FILE` and exit (a start for your own)")
+	live := fs.Duration("live", 3*time.Second, "open, merge or deploy something in the organisation every `DURATION`, sent to the dashboard by webhook; 0 keeps it still")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -104,6 +105,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	}
 	if !(*scale >= 0.05 && *scale <= 4) {
 		return usagef("demo: --scale %g is out of range: use 0.05 to 4", *scale)
+	}
+	if *live < 0 || (*live > 0 && *live < 500*time.Millisecond) {
+		return usagef("demo: --live %s is out of range: use 0 (still) or at least 500ms", *live)
 	}
 	if err := checkAddr(*addr); err != nil {
 		return usagef("demo: %v", err)
@@ -141,6 +145,9 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "Generating an organisation with %d days of history (seed %d)…\n", *days, *seed)
 	// Plain titles: the hostile ones (markup, spreadsheet formulas) belong to the tests.
 	org := gitlabsim.Generate(gitlabsim.GenOptions{Seed: *seed, Days: *days, Scale: *scale, PlainTitles: true})
+	if *live > 0 {
+		org.AdvanceTo(time.Now().UTC()) // today so far: the live activity continues from now
+	}
 	app := gitlabsim.OAuthApp{Name: "Pacer demo", ClientID: "pacer-demo", Secret: rand.Text(),
 		RedirectURIs: []string{base + "/auth/callback"}, Scopes: []string{"read_api"}}
 	sim := gitlabsim.NewServer(org, gitlabsim.ServerOptions{Token: gitlabsim.DefaultToken, OAuthApps: []gitlabsim.OAuthApp{app}})
@@ -179,9 +186,21 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 		return err
 	}
 	fmt.Fprintln(stdout, "Sign-in is on: the dashboard sends you to the simulator's sign-in page; pick a person there (some see every project, some one team's).")
+	o := web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: serveLog, Version: version()}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if *live > 0 {
+		if err := startLiveDemo(ctx, &wg, &o, org, sim, st, eng, cfg, base, *live, serveLog); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "The organisation keeps moving: every %s a merge request is opened, merged or deployed, and its webhook updates the dashboard (--live 0 stops it).\n", *live)
+	}
 	ready := &announcement{w: stdout, text: "The Pacer demo is ready (Ctrl-C stops it). Open the dashboard:\n" + base + "/\n"}
-	return serveDashboard(ctx, ln, web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: serveLog, Version: version()},
-		ready, "The Pacer demo")
+	err = serveDashboard(ctx, ln, o, ready, "The Pacer demo")
+	cancel()
+	wg.Wait()
+	return err
 }
 
 // announcement stands in for the demo's standard output while the dashboard starts: when the

@@ -31,6 +31,10 @@ var commandExamples = map[string][]string{
 		"pacer export merge-requests --from 2026-01-01 --service checkout > merge-requests.csv",
 		"pacer export metrics --by quarter --team platform",
 	},
+	"hooks": {
+		"PACER_GITLAB_TOKEN=glpat-… PACER_WEBHOOK_SECRET=… pacer hooks install --group acme --base-url https://pacer.example.com --dry-run",
+		"pacer hooks list --group acme",
+	},
 	"migrate": {
 		"pacer migrate --from pacer.db --to postgres://pacer@db.internal:5432/pacer",
 		"pacer migrate --from pacer.db --to postgres://pacer@db.internal:5432/pacer --force",

@@ -88,6 +88,7 @@ func commands() map[string]command {
 		"export":  {"write a dataset as CSV to standard output", runExport},
 		"migrate": {"copy a SQLite database into PostgreSQL, verified, the source untouched", runMigrate},
 		"token":   {"create, list and revoke machine tokens for the CSV exports", runToken},
+		"hooks":   {"install and list the GitLab webhooks that bring merges and deployments within seconds", runHooks},
 		"digest":  {"render and send the weekly email digest", runDigest},
 		"version": {"print version and build info", runVersion},
 	}

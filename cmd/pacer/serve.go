@@ -64,6 +64,10 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	if len(syncOpt.Groups) == 0 && len(syncOpt.Projects) == 0 {
 		syncOpt.Groups, syncOpt.Projects = cfg.Groups, cfg.Projects
 	}
+	secret := env("PACER_WEBHOOK_SECRET")
+	if err := checkWebhookSetup(secret, syncOpt); err != nil {
+		return err
+	}
 	if *every > 0 {
 		switch {
 		case syncOpt.BaseURL == "":
@@ -122,11 +126,17 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 			runJobs(ctx, log, jobs, time.Now, min(30*time.Second, *leaseTTL))
 		}()
 	}
+	o := web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: log, Version: version()}
+	hookOpt := syncOpt
+	hookOpt.Logger = log
+	if err := startWebhooks(ctx, &wg, &o, st, eng, hookOpt, secret); err != nil {
+		return err
+	}
 	ln, err := listen(*addr)
 	if err != nil {
 		return err
 	}
-	err = serveDashboard(ctx, ln, web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: log, Version: version()}, stdout, "Pacer")
+	err = serveDashboard(ctx, ln, o, stdout, "Pacer")
 	cancel()
 	wg.Wait()
 	return err

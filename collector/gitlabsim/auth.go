@@ -40,6 +40,9 @@ func (s *Server) authenticate(r *http.Request) (caller, *authFailure) {
 		if r.Header.Get("PRIVATE-TOKEN") == s.opt.Token {
 			return caller{}, nil
 		}
+		if slices.Contains(s.opt.ReadOnlyTokens, r.Header.Get("PRIVATE-TOKEN")) {
+			return caller{scopes: []string{"read_api"}}, nil
+		}
 		return caller{}, unauthorized
 	case strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
 		bearer = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -55,6 +58,9 @@ func (s *Server) authenticate(r *http.Request) (caller, *authFailure) {
 	}
 	if bearer == s.opt.Token {
 		return caller{}, nil
+	}
+	if slices.Contains(s.opt.ReadOnlyTokens, bearer) {
+		return caller{scopes: []string{"read_api"}}, nil
 	}
 	s.oauth.mu.Lock()
 	g := s.oauth.access[bearer]

@@ -24,6 +24,12 @@
 // /projects/:id/deployments, .../deployments/:id, .../deployments/:id/merge_requests,
 // /projects/:id/pipelines, .../pipelines/:id.
 //
+// Webhooks (hooks.go, hook_events.go): group and project hooks are registered through
+// /groups/:id/hooks and /projects/:id/hooks (POST, PUT, DELETE too), and when the organisation
+// moves (Advance, AdvanceTo, Live, Pulse) the server POSTs GitLab's merge request, pipeline and
+// deployment events to them, with GitLab's headers. Org.Pulse (live.go) makes something happen
+// now: an MR opened, merged, or deployed.
+//
 // POST /api/graphql serves the part of GitLab's GraphQL API that Pacer reads (graphql*.go, the
 // schema subset in graphql_schema.graphql) from the same organisation, with GitLab's page-size,
 // complexity, depth, size and time limits; ServerOptions.DisableGraphQL and Server.SetGraphQL

@@ -78,6 +78,14 @@ type Org struct {
 	pendMRs   []plannedMR
 	pendRels  []plannedRelease
 	slotEnd   time.Time // end of the hour simulate is planning
+
+	watchers []watcher // servers sending webhooks of what happens (hook_events.go)
+
+	// Pulse's state (live.go): steps taken, MRs it opened and not merged yet, the project whose
+	// merge it ships next.
+	pulses   int
+	liveOpen []*mergeRequest
+	liveShip *project
 }
 
 // plannedRelease is a release that follows from another event: a deploy of an MR's branch
@@ -165,19 +173,25 @@ func (o *Org) Advance(d time.Duration) {
 		return
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	from := o.now
 	o.simulate(o.now, o.now.Add(d))
 	o.now = o.now.Add(d)
+	evs, tell := o.movedLocked(from, o.now)
+	o.mu.Unlock()
+	tellWatchers(evs, tell) // the servers' webhooks
 }
 
 // AdvanceTo advances the clock to t (nothing happens if t is not after Now).
 func (o *Org) AdvanceTo(t time.Time) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	from := o.now
 	if t.After(o.now) {
 		o.simulate(o.now, t)
 		o.now = t
 	}
+	evs, tell := o.movedLocked(from, o.now)
+	o.mu.Unlock()
+	tellWatchers(evs, tell)
 }
 
 // Live advances the organisation by step every interval until ctx is done, for a demo that

@@ -24,11 +24,14 @@ const DefaultRateLimit = 600000
 
 // ServerOptions configures a Server.
 type ServerOptions struct {
-	Token     string        // accepted in PRIVATE-TOKEN or Authorization: Bearer; default DefaultToken
-	Latency   time.Duration // added to every request
-	Faults    Faults
-	RateLimit int // requests per minute: RateLimit-Limit header and enforced limit; 0 => DefaultRateLimit
-	Logf      func(string, ...any)
+	Token string // accepted in PRIVATE-TOKEN or Authorization: Bearer; default DefaultToken
+	// ReadOnlyTokens are personal access tokens with the read_api scope only: they read what
+	// Token reads, and a write (registering a webhook) answers 403 insufficient_scope.
+	ReadOnlyTokens []string
+	Latency        time.Duration // added to every request
+	Faults         Faults
+	RateLimit      int // requests per minute: RateLimit-Limit header and enforced limit; 0 => DefaultRateLimit
+	Logf           func(string, ...any)
 	// LikeGitLabCom leaves the informational RateLimit-* headers off the Projects, Groups and
 	// Users APIs, as GitLab.com does; a client that sizes its limiter from the first response
 	// (group projects) then sees no limit.
@@ -81,6 +84,7 @@ type Server struct {
 
 	requests   atomic.Int64
 	graphqlOff atomic.Bool
+	hooks      *hookState // webhooks: hooks.go
 
 	mu          sync.Mutex
 	byRoute     map[string]int64
@@ -125,11 +129,13 @@ func newServer(o *Org, opt ServerOptions) *Server {
 	if opt.RateLimit <= 0 {
 		opt.RateLimit = DefaultRateLimit
 	}
-	s := &Server{org: o, opt: opt, byRoute: map[string]int64{}, oauth: newOAuthProvider(opt.OAuthApps)}
+	s := &Server{org: o, opt: opt, byRoute: map[string]int64{}, oauth: newOAuthProvider(opt.OAuthApps), hooks: newHookState()}
 	s.setFaultsLocked(opt.Faults)
 	s.graphqlOff.Store(opt.DisableGraphQL)
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.hookRoutes()
+	o.watch(watcher{wants: s.wantsEvents, tell: s.moved})
 	s.mux.HandleFunc("POST /api/graphql", s.serveGraphQL)
 	s.mux.HandleFunc("GET /api/graphql", s.serveGraphQL)
 	s.handler = http.HandlerFunc(s.serve)
@@ -141,6 +147,7 @@ func (s *Server) URL() string { return s.url }
 
 // Close stops the server and closes open connections.
 func (s *Server) Close() {
+	s.closeHooks()
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -108,3 +108,76 @@ func New(t testing.TB) *store.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// Clone is a second database holding what st holds, row for row, closed at the end of the
+// test: VACUUM INTO a new file on SQLite; on PostgreSQL a new, migrated schema whose tables
+// get st's rows (the triggers off while they are copied, as a restore does).
+func Clone(t testing.TB, st *store.Store) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	if st.Dialect() != store.Postgres {
+		path := filepath.Join(t.TempDir(), "clone.db")
+		if _, err := st.DB.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+			t.Fatal(err)
+		}
+		c, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := New(t)
+	var from, to string
+	if err := st.DB.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&from); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DB.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&to); err != nil {
+		t.Fatal(err)
+	}
+	tables := Tables(t, c.DB)
+	tx, err := c.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	stmts := []string{`SET LOCAL session_replication_role = replica`}
+	for _, tb := range tables {
+		stmts = append(stmts, `DELETE FROM `+to+`.`+tb, `INSERT INTO `+to+`.`+tb+` SELECT * FROM `+from+`.`+tb)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			t.Fatalf("clone: %s: %v", s, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Tables names the database's tables (of the test's schema on PostgreSQL), sorted.
+func Tables(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if Postgres() {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
