@@ -351,7 +351,6 @@ func dumpTables(t testing.TB, db *sql.DB) map[string][]string {
 	return out
 }
 
-
 // A thousand deliveries of the same events, shuffled, repeated (as GitLab resends them and as
 // several hooks send them) and late (after the worker fetched them once), leave the database
 // as one delivery of each does: every table equal, row for row.
