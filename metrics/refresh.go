@@ -19,6 +19,10 @@ import (
 // derived by an older build are derived again.
 const factsVersion = 8
 
+// FactsVersion is factsVersion for the benchmarks outside this package, which keep a database
+// per version (internal/benchorg).
+const FactsVersion = factsVersion
+
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
 const firstDeployGrace = 7 * 86400
