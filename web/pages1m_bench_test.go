@@ -122,8 +122,10 @@ func bench1MServer(b *testing.B) (*Server, *store.Store) {
 	b.Helper()
 	ctx := context.Background()
 	path, err := benchorg.Prepare(ctx, benchorg.Options{MRs: benchorg.Size(), FactsVersion: metrics.FactsVersion, Tag: "pages",
-		Refresh: func(ctx context.Context, st *store.Store) error { return metrics.New(st, config.Default()).Refresh(ctx) },
-		Logf:    b.Logf})
+		Refresh: func(ctx context.Context, st *store.Store) error {
+			return metrics.New(st, config.Default()).Refresh(ctx)
+		},
+		Logf: b.Logf})
 	if err != nil {
 		b.Fatal(err)
 	}
