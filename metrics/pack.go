@@ -12,7 +12,10 @@ import (
 )
 
 // Figures read the packed per-day records of fact_days rather than a million rows: SQLite
-// hands back a few hundred blobs quickly, and Go decodes them in milliseconds.
+// hands back a few thousand blobs quickly, and Go decodes them in milliseconds. Each day's
+// records are split into packParts parts by project (project id modulo packParts), so that a
+// refresh that derives one project again rewrites one part of each day, not the whole
+// organisation's records.
 //
 // Kind 1 (merge requests, by delivered day), one record per MR, all varints:
 //
@@ -22,22 +25,27 @@ import (
 //
 // Kind 2 (deployments, by finished day):
 //
-//	service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
-//	[recovery when a change failure], number of authors, authors (of its counted MRs).
+//	project, service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
+//	[recovery when a change failure], the second of the UTC day it finished at, number of
+//	authors, authors (of its counted MRs).
 //
-// Kind 3 (coverage, by day): per project with a value that day, project id (uvarint) and the
+// Kind 3 (coverage, by day, all in part 0): per project with a value that day, project id
 //
-//	coverage (8 bytes, IEEE 754 bits, little-endian).
+//	(uvarint) and the coverage (8 bytes, IEEE 754 bits, little-endian).
 //
 // Kind 4 (author-days, by the day of the commits): one record per commit author and delivered
 //
 //	MR with a commit of that author that day: commit author, project, service, author (of the
-//	MR), category (its index). Records are sorted by commit author, so an author-day is a run
-//	of records and its k MRs are the run's length: a day shared by MRs of several projects is
-//	split at read time, and a refresh of one project replaces only that project's records.
+//	MR), category (its index). Each part's records are sorted by commit author, and a reader
+//	merges a day's parts (mergeAuthorDays), so that an author-day is a run of records and its
+//	k MRs are the run's length: a day shared by MRs of several projects is split at read time,
+//	and a refresh of one project replaces only that project's records.
 //
 // Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
 const (
+	// packParts is how many parts a day's records are split into, by project.
+	packParts = 8
+
 	packMRs         = 1
 	packDeployments = 2
 	packCoverage    = 3
@@ -73,19 +81,22 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []categor
 	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
 		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
 		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
-		project, title, labels, source_branch, web_url, category, approvals, before_merge)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		project, title, labels, source_branch, web_url, category, approvals, before_merge,
+		title_key, author_key, service_key, deploy_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
 	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
 		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
-		project, environment, sha, job_url, ref, blamed_by, blames, blames_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		project, environment, sha, job_url, ref, blamed_by, blames, blames_at,
+		service_key, environment_key, recovery_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
-		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
+		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (deployment_id, project_id, mr_iid) DO NOTHING`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -104,7 +115,8 @@ func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
 		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
 		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL,
-		w.cats[f.category].name, f.approvals, f.beforeMerge); err != nil {
+		w.cats[f.category].name, f.approvals, f.beforeMerge,
+		sortKey(f.m.title), sortKey(f.author), sortKey(f.service), nullKey(f.deploy)); err != nil {
 		return err
 	}
 	if w.pack != nil {
@@ -139,7 +151,8 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 		blamesAt = sql.NullInt64{Int64: d.blamesAt, Valid: true}
 	}
 	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt); err != nil {
+		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt,
+		sortKey(d.service), sortKey(d.env), nullKey(recovery)); err != nil {
 		return err
 	}
 	var authors []string
@@ -160,11 +173,29 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 	return nil
 }
 
+// sortKey is the key text sorts by: lower-cased as Go does it, compared byte by byte.
+func sortKey(s string) string { return strings.ToLower(s) }
+
+// nullKey is the key of a duration that may be unknown: -1 when it is, so that a longest-first
+// order puts the unknown last (durations are never negative).
+func nullKey(v sql.NullInt64) int64 {
+	if !v.Valid {
+		return -1
+	}
+	return v.Int64
+}
+
+// dayPart names one row of fact_days of a kind: a day and a part of it.
+type dayPart struct{ day, part int64 }
+
+// partOf is the part of a day a project's records are kept in.
+func partOf(project int64) int64 { return ((project % packParts) + packParts) % packParts }
+
 // packer gathers the packed per-day records and the names they refer to.
 type packer struct {
-	days    [5]map[int64][]byte // by kind (1, 2, 4; coverage is packed apart)
+	days    [5]map[dayPart][]byte // by kind (1, 2, 4; coverage is packed apart)
 	names   [4]map[string]uint64
-	dirty   map[int64]bool // kind-4 days that got new records: sorted again before writing
+	dirty   map[dayPart]bool // kind-4 rows that got new records: sorted again before writing
 	scratch []byte
 	seen    map[string]bool
 }
@@ -173,9 +204,9 @@ type packer struct {
 var packedKinds = []int{packMRs, packDeployments, packAuthorDays}
 
 func newPacker() *packer {
-	p := &packer{seen: map[string]bool{}, dirty: map[int64]bool{}}
+	p := &packer{seen: map[string]bool{}, dirty: map[dayPart]bool{}}
 	for _, k := range packedKinds {
-		p.days[k] = map[int64][]byte{}
+		p.days[k] = map[dayPart][]byte{}
 	}
 	for k := nameService; k <= nameCommitAuthor; k++ {
 		p.names[k] = map[string]uint64{}
@@ -191,8 +222,9 @@ func (p *packer) authorDay(project, day int64, commitAuthor, service, author str
 	b = binary.AppendUvarint(b, p.name(nameService, service))
 	b = binary.AppendUvarint(b, p.name(nameAuthor, author))
 	b = binary.AppendUvarint(b, uint64(category))
-	p.days[packAuthorDays][day] = append(p.days[packAuthorDays][day], b...)
-	p.dirty[day] = true
+	k := dayPart{day, partOf(project)}
+	p.days[packAuthorDays][k] = append(p.days[packAuthorDays][k], b...)
+	p.dirty[k] = true
 	p.scratch = b
 }
 
@@ -243,8 +275,8 @@ func (p *packer) mergeRequest(project int64, service, author string, delivered, 
 	b = binary.AppendUvarint(b, d)
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, uint64(category))
-	day := floorDiv(delivered, 86400)
-	p.days[packMRs][day] = append(p.days[packMRs][day], b...)
+	k := dayPart{floorDiv(delivered, 86400), partOf(project)}
+	p.days[packMRs][k] = append(p.days[packMRs][k], b...)
 	p.scratch = b
 }
 
@@ -278,31 +310,42 @@ func (p *packer) deployment(project int64, service string, finished int64, rewor
 	if cf {
 		b = binary.AppendVarint(b, recovery)
 	}
+	day := floorDiv(finished, 86400)
+	b = binary.AppendUvarint(b, uint64(finished-day*86400))
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, a := range ids {
 		b = binary.AppendUvarint(b, a)
 	}
-	day := floorDiv(finished, 86400)
-	p.days[packDeployments][day] = append(p.days[packDeployments][day], b...)
+	k := dayPart{day, partOf(project)}
+	p.days[packDeployments][k] = append(p.days[packDeployments][k], b...)
 	p.scratch = b
 }
 
-// write replaces the packed MR and deployment days and the names they refer to.
-func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays); err != nil {
+// write replaces the packed MR, deployment and author-day rows of the given parts (all of
+// them when parts is nil) with the packer's, and the names they refer to.
+func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
+	del := `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`
+	args := []any{packMRs, packDeployments, packAuthorDays}
+	if parts != nil {
+		del += ` AND part IN (` + placeholders(len(parts)) + `)`
+		for _, pt := range parts {
+			args = append(args, pt)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, del, args...); err != nil {
 		return fmt.Errorf("metrics: clear packed facts: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
 		return fmt.Errorf("metrics: clear fact names: %w", err)
 	}
-	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
+	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, data) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
 	defer day.Close()
 	for _, kind := range packedKinds {
-		for d, data := range p.days[kind] {
-			if kind == packAuthorDays && p.dirty[d] {
+		for k, data := range p.days[kind] {
+			if kind == packAuthorDays && p.dirty[k] {
 				sorted, err := sortAuthorDays(data)
 				if err != nil {
 					return err
@@ -312,7 +355,7 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 			if len(data) == 0 {
 				continue
 			}
-			if _, err := day.ExecContext(ctx, kind, d, data); err != nil {
+			if _, err := day.ExecContext(ctx, kind, k.day, k.part, data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
 		}
@@ -330,6 +373,11 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// placeholders is n question marks separated by commas.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // loadPacker returns a packer that knows the stored names, for a refresh that derives only
@@ -355,19 +403,41 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 	return p, rows.Err()
 }
 
-// keepPacked adds to p the stored records of every project not in replaced, ahead of the
-// records p already holds (those of the projects derived again).
-func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool) error {
-	rows, err := tx.QueryContext(ctx, `SELECT kind, day, data FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays)
+// partsOf are the parts the records of the given projects are kept in, in order.
+func partsOf(projects map[int64]bool) []int64 {
+	seen := map[int64]bool{}
+	out := []int64{}
+	for id := range projects {
+		if pt := partOf(id); !seen[pt] {
+			seen[pt] = true
+			out = append(out, pt)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// keepPacked adds to p the stored records, in the given parts, of every project not in
+// replaced, ahead of the records p already holds (those of the projects derived again).
+func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool, parts []int64) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	args := []any{packMRs, packDeployments, packAuthorDays}
+	for _, pt := range parts {
+		args = append(args, pt)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT kind, day, part, data FROM fact_days WHERE kind IN (?, ?, ?) AND part IN (`+
+		placeholders(len(parts))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("metrics: read packed facts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var kind int
-		var day int64
+		var k dayPart
 		var data sql.RawBytes
-		if err := rows.Scan(&kind, &day, &data); err != nil {
+		if err := rows.Scan(&kind, &k.day, &k.part, &data); err != nil {
 			return fmt.Errorf("metrics: read packed facts: %w", err)
 		}
 		var kept []byte
@@ -388,7 +458,7 @@ func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]b
 			return err
 		}
 		if len(kept) > 0 {
-			p.days[kind][day] = append(kept, p.days[kind][day]...)
+			p.days[kind][k] = append(kept, p.days[kind][k]...)
 		}
 	}
 	return rows.Err()
@@ -417,7 +487,7 @@ func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("metrics: pack coverage: %w", err)
 	}
 	for d, data := range days {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`, packCoverage, d, data); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, part, data) VALUES (?, ?, 0, ?)`, packCoverage, d, data); err != nil {
 			return fmt.Errorf("metrics: pack coverage: %w", err)
 		}
 	}
@@ -453,6 +523,7 @@ type packedDeployment struct {
 	service  uint64
 	flags    uint64
 	recovery int64
+	second   int64    // of the UTC day it finished
 	authors  []uint64 // valid until the next record
 }
 
@@ -519,6 +590,11 @@ func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
 			data = data[n:]
 			r.recovery = v
 		}
+		sec, ok := next()
+		if !ok || sec >= 86400 {
+			return errPacked
+		}
+		r.second = int64(sec)
 		na, ok := next()
 		if !ok || na > uint64(len(data)) {
 			return errPacked
@@ -601,3 +677,66 @@ func decodeAuthorDayRecords(data []byte, fn func(*packedAuthorDayMR)) error {
 	}
 	return nil
 }
+
+// mergeAuthorDays calls fn with each record of one day's kind-4 parts (each sorted by commit
+// author) in commit-author order, so that an author-day is one run of records whichever parts
+// its MRs are kept in. Records of one commit author keep the order of the parts given, then
+// their order within a part. vals is valid until fn returns.
+func mergeAuthorDays(parts [][]byte, fn func(vals *[5]uint64)) error {
+	type cursor struct {
+		rest []byte
+		vals [5]uint64
+		ok   bool
+	}
+	next := func(c *cursor) error {
+		if len(c.rest) == 0 {
+			c.ok = false
+			return nil
+		}
+		for i := range c.vals {
+			v, k := binary.Uvarint(c.rest)
+			if k <= 0 {
+				return errPacked
+			}
+			c.vals[i] = v
+			c.rest = c.rest[k:]
+		}
+		c.ok = true
+		return nil
+	}
+	if len(parts) == 1 { // no merge: decoded in place
+		c := cursor{rest: parts[0]}
+		for {
+			if err := next(&c); err != nil {
+				return err
+			}
+			if !c.ok {
+				return nil
+			}
+			fn(&c.vals)
+		}
+	}
+	cs := make([]cursor, len(parts))
+	for i := range cs {
+		cs[i].rest = parts[i]
+		if err := next(&cs[i]); err != nil {
+			return err
+		}
+	}
+	for {
+		best := -1
+		for i := range cs {
+			if cs[i].ok && (best < 0 || cs[i].vals[0] < cs[best].vals[0]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		fn(&cs[best].vals)
+		if err := next(&cs[best]); err != nil {
+			return err
+		}
+	}
+}
+

@@ -17,7 +17,7 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 8
+const factsVersion = 9
 
 // FactsVersion is factsVersion for the benchmarks outside this package, which keep a database
 // per version (internal/benchorg).
@@ -262,6 +262,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 			stats.deployments += d
 		}
 		changed := full || len(todo) > 0 || len(stored) > 0
+		var parts []int64 // the parts of each day to rewrite; nil: every part
 		if !full && changed {
 			replaced := map[int64]bool{}
 			for _, p := range todo {
@@ -270,12 +271,13 @@ func (e *Engine) refresh(ctx context.Context) error {
 			for id := range stored {
 				replaced[id] = true
 			}
-			if err := keepPacked(ctx, tx, pack, replaced); err != nil {
+			parts = partsOf(replaced)
+			if err := keepPacked(ctx, tx, pack, replaced, parts); err != nil {
 				return err
 			}
 		}
 		if changed {
-			if err := pack.write(ctx, tx); err != nil {
+			if err := pack.write(ctx, tx, parts); err != nil {
 				return err
 			}
 		}
