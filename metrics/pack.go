@@ -739,4 +739,3 @@ func mergeAuthorDays(parts [][]byte, fn func(vals *[5]uint64)) error {
 		}
 	}
 }
-
