@@ -18,71 +18,132 @@ import (
 // generation), of the filter, of the projects the engine sees and of the day (which period is
 // still running). A computation is kept for its key until the generation moves, and identical
 // computations asked at once run once: fifty people opening the Monday review cost one.
-const figureCacheSize = 16
+//
+// The same cache keeps the smaller answers pages read beside the figures (the counts of a
+// list, a page's histogram, the deployments' heatmap: tally.go), and what a caller derives
+// from a computation once (Memo: the dashboard's index of the figures).
+const (
+	figureCacheSize = 16  // figure computations: a year by day of a large organisation is big
+	tallyCacheSize  = 128 // tallies and counts: a few kilobytes each
+)
 
 type figureCache struct {
 	mu      sync.Mutex
-	entries map[string]*figureCalc
-	order   []string // oldest first
+	entries map[string]any
+	figures []string // keys of figure computations, oldest first
+	tallies []string // keys of the rest, oldest first
 	flight  singleflight.Group
-	runs    atomic.Int64 // computations run, for tests
+	runs    atomic.Int64 // figure computations run, for tests
+	tallied atomic.Int64 // tallies run, for tests
+}
+
+// cachedFigures is a figure computation and what callers derived from it.
+type cachedFigures struct {
+	calc *figureCalc
+
+	once sync.Once
+	figs []Figure // calc.figures(), flattened once
+
+	mu   sync.Mutex
+	memo map[string]*memoEntry
+}
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+}
+
+// generation reads the facts' generation.
+func (e *Engine) generation(ctx context.Context) (int64, error) {
+	var gen int64
+	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("metrics: read fact state: %w", err)
+	}
+	return gen, nil
 }
 
 // cached returns the computation for f, from the cache or by running calc once for all the
 // callers that ask at the same time.
 func (e *Engine) cached(ctx context.Context, f Filter, calc func(context.Context) (*figureCalc, error)) (*figureCalc, error) {
-	var gen int64
-	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
-		return nil, fmt.Errorf("metrics: read fact state: %w", err)
+	c, err := e.cachedEntry(ctx, f, calc)
+	if err != nil {
+		return nil, err
 	}
-	key := e.cacheKey(gen, f)
-	fc := &e.shared.figures
-	fc.mu.Lock()
-	if c, ok := fc.entries[key]; ok {
-		fc.mu.Unlock()
-		return c, nil
+	return c.calc, nil
+}
+
+func (e *Engine) cachedEntry(ctx context.Context, f Filter, calc func(context.Context) (*figureCalc, error)) (*cachedFigures, error) {
+	gen, err := e.generation(ctx)
+	if err != nil {
+		return nil, err
 	}
-	fc.mu.Unlock()
-	// The computation is shared: one caller going away must not fail the others.
-	v, err, _ := fc.flight.Do(key, func() (any, error) {
-		fc.runs.Add(1)
-		c, err := calc(context.WithoutCancel(ctx))
+	v, err := e.shared.figures.get(ctx, gen, "fig|"+e.cacheKey(f), true, func(ctx context.Context) (any, error) {
+		e.shared.figures.runs.Add(1)
+		c, err := calc(ctx)
 		if err != nil {
 			return nil, err
 		}
-		fc.put(gen, key, c)
-		return c, nil
+		return &cachedFigures{calc: c}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*figureCalc), nil
+	return v.(*cachedFigures), nil
 }
 
-func (fc *figureCache) put(gen int64, key string, c *figureCalc) {
+// get returns the value kept for key in generation gen, or runs calc once for every caller
+// asking at the same time and keeps its answer. figure says which budget the value counts in.
+func (fc *figureCache) get(ctx context.Context, gen int64, key string, figure bool, calc func(context.Context) (any, error)) (any, error) {
+	key = strconv.FormatInt(gen, 10) + "|" + key
+	fc.mu.Lock()
+	if v, ok := fc.entries[key]; ok {
+		fc.mu.Unlock()
+		return v, nil
+	}
+	fc.mu.Unlock()
+	// The computation is shared: one caller going away must not fail the others.
+	v, err, _ := fc.flight.Do(key, func() (any, error) {
+		v, err := calc(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		fc.put(gen, key, figure, v)
+		return v, nil
+	})
+	return v, err
+}
+
+func (fc *figureCache) put(gen int64, key string, figure bool, v any) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.entries == nil {
-		fc.entries = map[string]*figureCalc{}
+		fc.entries = map[string]any{}
 	}
 	prefix := strconv.FormatInt(gen, 10) + "|"
 	// Entries of an older generation are stale: drop them all.
-	kept := fc.order[:0]
-	for _, k := range fc.order {
-		if strings.HasPrefix(k, prefix) {
-			kept = append(kept, k)
-		} else {
-			delete(fc.entries, k)
+	drop := func(keys []string) []string {
+		kept := keys[:0]
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix) {
+				kept = append(kept, k)
+			} else {
+				delete(fc.entries, k)
+			}
 		}
+		return kept
 	}
-	fc.order = kept
+	fc.figures, fc.tallies = drop(fc.figures), drop(fc.tallies)
+	list, size := &fc.tallies, tallyCacheSize
+	if figure {
+		list, size = &fc.figures, figureCacheSize
+	}
 	if _, ok := fc.entries[key]; !ok {
-		fc.order = append(fc.order, key)
+		*list = append(*list, key)
 	}
-	fc.entries[key] = c
-	for len(fc.order) > figureCacheSize {
-		delete(fc.entries, fc.order[0])
-		fc.order = fc.order[1:]
+	fc.entries[key] = v
+	for len(*list) > size {
+		delete(fc.entries, (*list)[0])
+		*list = (*list)[1:]
 	}
 }
 
@@ -90,15 +151,52 @@ func (fc *figureCache) put(gen int64, key string, c *figureCalc) {
 func (fc *figureCache) clear() {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
-	fc.entries, fc.order = nil, nil
+	fc.entries, fc.figures, fc.tallies = nil, nil, nil
 }
 
-// cacheKey names a computation: the facts' generation first (put drops other generations by
-// it), the day, the projects seen, and the normalised filter.
-func (e *Engine) cacheKey(gen int64, f Filter) string {
+// Memo returns what build derives from the figures of f, building it once per figure
+// computation (a facts generation, filter, visibility and day) whoever asks: a page that
+// indexes the figures the same way on every request does it once. name tells apart the
+// values of different builders; build must depend only on the figures and on what the
+// computation's key holds, and its value is shared, so nobody may change it.
+func (e *Engine) Memo(ctx context.Context, f Filter, name string, build func(figs []Figure) any) (any, error) {
+	if err := e.Validate(ctx, f); err != nil {
+		return nil, err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return nil, err
+	}
+	c, err := e.cachedEntry(ctx, f, func(ctx context.Context) (*figureCalc, error) { return e.calculate(ctx, f) })
+	if err != nil {
+		return nil, err
+	}
+	figs := c.figures()
+	c.mu.Lock()
+	if c.memo == nil {
+		c.memo = map[string]*memoEntry{}
+	}
+	m := c.memo[name]
+	if m == nil {
+		m = &memoEntry{}
+		c.memo[name] = m
+	}
+	c.mu.Unlock()
+	m.once.Do(func() { m.v = build(figs) })
+	return m.v, nil
+}
+
+// figures is the computation's rows, flattened once and shared by its callers.
+func (c *cachedFigures) figures() []Figure {
+	c.once.Do(func() { c.figs = c.calc.figures() })
+	return c.figs
+}
+
+// cacheKey names a computation: the day, the projects seen, and the normalised filter (the
+// cache puts the facts' generation first).
+func (e *Engine) cacheKey(f Filter) string {
 	sc := e.scopeOf(f)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%d|%d|%d|%t|%s|", gen, dayOf(e.Now()), sc.from, sc.to, sc.fromSet, sc.by)
+	fmt.Fprintf(&b, "%d|%d|%d|%t|%s|", dayOf(e.Now()), sc.from, sc.to, sc.fromSet, sc.by)
 	if sc.services != nil {
 		b.WriteString(strings.Join(sortedKeys(sc.services), ","))
 	} else {
@@ -115,11 +213,7 @@ func (e *Engine) Generation(ctx context.Context) (int64, error) {
 	if err := e.ensureFresh(ctx); err != nil {
 		return 0, err
 	}
-	var gen int64
-	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
-		return 0, fmt.Errorf("metrics: read fact state: %w", err)
-	}
-	return gen, nil
+	return e.generation(ctx)
 }
 
 // VisibilityKey names the projects the engine sees ("*" for every project), for keys of

@@ -22,7 +22,7 @@ func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
 	in := func(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
 	if sc.visible != nil {
 		if len(sc.visible) == 0 {
-			where = append(where, "0")
+			where = append(where, "1 = 0")
 		} else {
 			ids := make([]int64, 0, len(sc.visible))
 			for id := range sc.visible {
@@ -56,7 +56,7 @@ func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
 			}
 		}
 		if len(or) == 0 {
-			or = append(or, "0")
+			or = append(or, "1 = 0")
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
@@ -85,7 +85,7 @@ func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequ
 		return err
 	}
 	sc := e.scopeOf(f)
-	cond, condArgs := sc.filterSQL("f.service", "lower(f.author) IN %s")
+	cond, condArgs := sc.filterSQL("f.service", "f.author_key IN %s")
 	q := `SELECT f.project_id, f.iid, f.service, f.author, f.created_at, f.first_commit_at, f.first_review_at,
 		f.first_approval_at, f.merged_at, f.deployed_at, f.delivered_at, f.coding_seconds, f.pickup_seconds,
 		f.review_seconds, f.deploy_seconds, f.cycle_seconds, f.rework, f.unapproved,

@@ -194,6 +194,7 @@ func partOf(project int64) int64 { return ((project % packParts) + packParts) % 
 // packer gathers the packed per-day records and the names they refer to.
 type packer struct {
 	days    [5]map[dayPart][]byte // by kind (1, 2, 4; coverage is packed apart)
+	counts  [5]map[dayPart]int    // records in each of days
 	names   [4]map[string]uint64
 	dirty   map[dayPart]bool // kind-4 rows that got new records: sorted again before writing
 	scratch []byte
@@ -207,6 +208,7 @@ func newPacker() *packer {
 	p := &packer{seen: map[string]bool{}, dirty: map[dayPart]bool{}}
 	for _, k := range packedKinds {
 		p.days[k] = map[dayPart][]byte{}
+		p.counts[k] = map[dayPart]int{}
 	}
 	for k := nameService; k <= nameCommitAuthor; k++ {
 		p.names[k] = map[string]uint64{}
@@ -224,6 +226,7 @@ func (p *packer) authorDay(project, day int64, commitAuthor, service, author str
 	b = binary.AppendUvarint(b, uint64(category))
 	k := dayPart{day, partOf(project)}
 	p.days[packAuthorDays][k] = append(p.days[packAuthorDays][k], b...)
+	p.counts[packAuthorDays][k]++
 	p.dirty[k] = true
 	p.scratch = b
 }
@@ -277,6 +280,7 @@ func (p *packer) mergeRequest(project int64, service, author string, delivered, 
 	b = binary.AppendUvarint(b, uint64(category))
 	k := dayPart{floorDiv(delivered, 86400), partOf(project)}
 	p.days[packMRs][k] = append(p.days[packMRs][k], b...)
+	p.counts[packMRs][k]++
 	p.scratch = b
 }
 
@@ -318,6 +322,7 @@ func (p *packer) deployment(project int64, service string, finished int64, rewor
 	}
 	k := dayPart{day, partOf(project)}
 	p.days[packDeployments][k] = append(p.days[packDeployments][k], b...)
+	p.counts[packDeployments][k]++
 	p.scratch = b
 }
 
@@ -338,7 +343,7 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
 		return fmt.Errorf("metrics: clear fact names: %w", err)
 	}
-	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, data) VALUES (?, ?, ?, ?)`)
+	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -355,7 +360,7 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
 			if len(data) == 0 {
 				continue
 			}
-			if _, err := day.ExecContext(ctx, kind, k.day, k.part, data); err != nil {
+			if _, err := day.ExecContext(ctx, kind, k.day, k.part, p.counts[kind][k], data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
 		}
@@ -441,9 +446,11 @@ func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]b
 			return fmt.Errorf("metrics: read packed facts: %w", err)
 		}
 		var kept []byte
+		n := 0
 		keep := func(project uint64, raw []byte) {
 			if !replaced[int64(project)] {
 				kept = append(kept, raw...)
+				n++
 			}
 		}
 		switch kind {
@@ -459,6 +466,7 @@ func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]b
 		}
 		if len(kept) > 0 {
 			p.days[kind][k] = append(kept, p.days[kind][k]...)
+			p.counts[kind][k] += n
 		}
 	}
 	return rows.Err()
@@ -472,6 +480,7 @@ func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("metrics: pack coverage: %w", err)
 	}
 	days := map[int64][]byte{}
+	counts := map[int64]int{}
 	for rows.Next() {
 		var d, project int64
 		var v float64
@@ -481,13 +490,14 @@ func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
 		}
 		b := binary.AppendUvarint(days[d], uint64(project))
 		days[d] = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		counts[d]++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: pack coverage: %w", err)
 	}
 	for d, data := range days {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, part, data) VALUES (?, ?, 0, ?)`, packCoverage, d, data); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, 0, ?, ?)`, packCoverage, d, counts[d], data); err != nil {
 			return fmt.Errorf("metrics: pack coverage: %w", err)
 		}
 	}

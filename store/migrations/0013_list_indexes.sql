@@ -44,12 +44,15 @@ CREATE INDEX deployment_facts_recovery ON deployment_facts(recovery_key, finishe
 
 -- The packed per-day records, now split into parts by project (project id modulo a small
 -- number, metrics/pack.go): a refresh that derives one project again rewrites only its part of
--- each day, not every record of the organisation.
+-- each day, not every record of the organisation. n counts the records, so that a list can
+-- weigh its ways of reading (an index in its order, or the rows of its filter) without
+-- decoding them.
 DROP TABLE fact_days;
 CREATE TABLE fact_days (
     kind BIGINT NOT NULL,
     day  BIGINT NOT NULL,
     part BIGINT NOT NULL,
+    n    BIGINT NOT NULL,
     data BLOB   NOT NULL,
     PRIMARY KEY (kind, day, part)
 );
