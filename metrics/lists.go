@@ -248,7 +248,7 @@ func orderBy(o listOrder, tie []string) string {
 }
 
 // noIndex keeps the database from reading a column's index for a condition (SQLite takes
-// "x + 0" and "x || ''" for expressions no index holds; PostgreSQL reads them the same): the
+// "x + 0" and "x || ”" for expressions no index holds; PostgreSQL reads them the same): the
 // page then walks the index of its order, or of its filter, as chosen.
 func noIndex(col string, text bool) string {
 	if text {

@@ -77,7 +77,7 @@ func (t *mrTally) cell(flags, category, bucket int) int {
 // seconds the MRs spent in each stage.
 type CycleTimeBreakdown struct {
 	MRs     int
-	Buckets []int                // len(CycleBuckets)+1 counts, in bucket order
+	Buckets []int               // len(CycleBuckets)+1 counts, in bucket order
 	Stages  map[string][4]int64 // by period key (PeriodKey): coding, pickup, review and deploy seconds, summed
 }
 
