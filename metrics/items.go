@@ -324,10 +324,7 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 				return fmt.Errorf("metrics: list coverage: %w", err)
 			}
 			if p := projects[projectID]; p != nil {
-				r.Service = p.services[0]
-				if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
-					r.Service = own
-				}
+				r.Service = e.coverageService(&sc, p)
 				batch = append(batch, r)
 			}
 		}
@@ -341,6 +338,58 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 			}
 		}
 	}
+}
+
+// coverageService is the service a project's coverage row is shown under: its own, when the
+// scope takes it, else the first of the services it counts for.
+func (e *Engine) coverageService(sc *scope, p *coverageProject) string {
+	if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
+		return own
+	}
+	return p.services[0]
+}
+
+// LatestCoverage returns, for each project in scope with coverage in f's range, its last row
+// in the range (the last day's), ordered by project path: one index seek per project, however
+// long the range.
+func (e *Engine) LatestCoverage(ctx context.Context, f Filter) ([]*CoverageRow, error) {
+	if err := e.Validate(ctx, f); err != nil {
+		return nil, err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return nil, err
+	}
+	sc := e.scopeOf(f)
+	projects, err := e.coverageProjects(ctx, &sc)
+	if err != nil || len(projects) == 0 {
+		return nil, err
+	}
+	fromDay, toDay := rangeDays(&sc)
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT c.project_id, c.day, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
+		FROM projects p JOIN coverage_days c ON c.project_id = p.id
+		WHERE c.day = (SELECT MAX(d.day) FROM coverage_days d WHERE d.project_id = p.id AND d.day >= ? AND d.day < ?)
+		ORDER BY p.path, p.id`, fromDay, toDay)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+	}
+	defer rows.Close()
+	var out []*CoverageRow
+	for rows.Next() {
+		r := &CoverageRow{}
+		var projectID, day int64
+		if err := rows.Scan(&projectID, &day, &r.PipelineID, &r.SHA, &r.Percent, &r.URL, &r.Project); err != nil {
+			return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+		}
+		if p := projects[projectID]; p != nil {
+			r.Date = unix(day * 86400)
+			r.Service = e.coverageService(&sc, p)
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+	}
+	return out, nil
 }
 
 func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }
