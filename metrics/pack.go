@@ -1,13 +1,13 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -66,112 +66,6 @@ const (
 	depCF          = 4
 	depOutOfWindow = 8
 )
-
-// factWriter writes the fact rows of one Refresh and packs them.
-type factWriter struct {
-	mrStmt, depStmt, linkStmt *sql.Stmt
-	pack                      *packer // the packed records of the projects derived
-	cats                      []category
-	approvals                 int // the agreed number of approvals
-}
-
-func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []category, approvals int) (*factWriter, error) {
-	w := &factWriter{pack: pack, cats: cats, approvals: approvals}
-	var err error
-	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
-		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
-		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
-		project, title, labels, source_branch, web_url, category, approvals, before_merge,
-		title_key, author_key, service_key, deploy_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
-		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
-		project, environment, sha, job_url, ref, blamed_by, blames, blames_at,
-		service_key, environment_key, recovery_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		w.close()
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
-		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (deployment_id, project_id, mr_iid) DO NOTHING`); err != nil {
-		w.close()
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	return w, nil
-}
-
-func (w *factWriter) close() {
-	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt} {
-		if s != nil {
-			s.Close()
-		}
-	}
-}
-
-func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
-	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
-		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
-		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL,
-		w.cats[f.category].name, f.approvals, f.beforeMerge,
-		sortKey(f.m.title), sortKey(f.author), sortKey(f.service), nullKey(f.deploy)); err != nil {
-		return err
-	}
-	if w.pack != nil {
-		for _, ad := range f.m.authorDays {
-			w.pack.authorDay(f.projectID, ad.day, ad.author, f.service, f.author, f.category)
-		}
-		var flags uint64
-		if f.rework {
-			flags |= mrRework
-		}
-		if f.unapproved {
-			flags |= mrUnapproved
-		}
-		if f.beforeMerge {
-			flags |= mrBeforeMerge
-		}
-		if f.approvals < w.approvals {
-			flags |= mrFewApprovals
-		}
-		w.pack.mergeRequest(f.projectID, f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, flags, f.category)
-	}
-	return nil
-}
-
-func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeployment) error {
-	var recovery sql.NullInt64
-	if d.cf {
-		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
-	}
-	var blamesAt sql.NullInt64
-	if d.blames != 0 {
-		blamesAt = sql.NullInt64{Int64: d.blamesAt, Valid: true}
-	}
-	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt,
-		sortKey(d.service), sortKey(d.env), nullKey(recovery)); err != nil {
-		return err
-	}
-	var authors []string
-	for _, m := range d.links {
-		var reverts []string
-		for _, x := range m.reverts {
-			reverts = append(reverts, strconv.FormatInt(x.iid, 10))
-		}
-		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL,
-			d.finished < m.merged, strings.Join(reverts, " ")); err != nil {
-			return err
-		}
-		authors = append(authors, m.author)
-	}
-	if w.pack != nil {
-		w.pack.deployment(p.id, d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
-	}
-	return nil
-}
 
 // sortKey is the key text sorts by: lower-cased as Go does it, compared byte by byte.
 func sortKey(s string) string { return strings.ToLower(s) }
@@ -326,28 +220,30 @@ func (p *packer) deployment(project int64, service string, finished int64, rewor
 	p.scratch = b
 }
 
-// write replaces the packed MR, deployment and author-day rows of the given parts (all of
-// them when parts is nil) with the packer's, and the names they refer to.
+// write stores the packer's rows and the names they refer to. With parts nil (a refresh from
+// scratch) they replace every packed MR, deployment and author-day row; otherwise each row
+// the packer holds replaces the stored one of its key (an empty one deletes it), and the
+// rest stay as they are.
 func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
-	del := `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`
-	args := []any{packMRs, packDeployments, packAuthorDays}
-	if parts != nil {
-		del += ` AND part IN (` + placeholders(len(parts)) + `)`
-		for _, pt := range parts {
-			args = append(args, pt)
+	if parts == nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays); err != nil {
+			return fmt.Errorf("metrics: clear packed facts: %w", err)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, del, args...); err != nil {
-		return fmt.Errorf("metrics: clear packed facts: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
 		return fmt.Errorf("metrics: clear fact names: %w", err)
 	}
-	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, ?, ?, ?)`)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (kind, day, part) DO UPDATE SET n = excluded.n, data = excluded.data`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
-	defer day.Close()
+	defer put.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM fact_days WHERE kind = ? AND day = ? AND part = ?`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer del.Close()
 	for _, kind := range packedKinds {
 		for k, data := range p.days[kind] {
 			if kind == packAuthorDays && p.dirty[k] {
@@ -358,9 +254,14 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
 				data = sorted
 			}
 			if len(data) == 0 {
+				if parts != nil {
+					if _, err := del.ExecContext(ctx, kind, k.day, k.part); err != nil {
+						return fmt.Errorf("metrics: write packed facts: %w", err)
+					}
+				}
 				continue
 			}
-			if _, err := day.ExecContext(ctx, kind, k.day, k.part, p.counts[kind][k], data); err != nil {
+			if _, err := put.ExecContext(ctx, kind, k.day, k.part, p.counts[kind][k], data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
 		}
@@ -423,10 +324,12 @@ func partsOf(projects map[int64]bool) []int64 {
 }
 
 // keepPacked adds to p the stored records, in the given parts, of every project not in
-// replaced, ahead of the records p already holds (those of the projects derived again).
-func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool, parts []int64) error {
+// replaced, ahead of the records p already holds (those of the projects derived again). A
+// stored row in which each replaced project's records are those p holds for it is left as it
+// is: it leaves p, and is not written again. It reports how many rows change.
+func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool, parts []int64) (int, error) {
 	if len(parts) == 0 {
-		return nil
+		return 0, nil
 	}
 	args := []any{packMRs, packDeployments, packAuthorDays}
 	for _, pt := range parts {
@@ -435,41 +338,100 @@ func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]b
 	rows, err := tx.QueryContext(ctx, `SELECT kind, day, part, data FROM fact_days WHERE kind IN (?, ?, ?) AND part IN (`+
 		placeholders(len(parts))+`)`, args...)
 	if err != nil {
-		return fmt.Errorf("metrics: read packed facts: %w", err)
+		return 0, fmt.Errorf("metrics: read packed facts: %w", err)
 	}
 	defer rows.Close()
+	seen := [5]map[dayPart]bool{}
+	for _, kind := range packedKinds {
+		seen[kind] = map[dayPart]bool{}
+	}
 	for rows.Next() {
 		var kind int
 		var k dayPart
 		var data sql.RawBytes
 		if err := rows.Scan(&kind, &k.day, &k.part, &data); err != nil {
-			return fmt.Errorf("metrics: read packed facts: %w", err)
+			return 0, fmt.Errorf("metrics: read packed facts: %w", err)
 		}
+		seen[kind][k] = true
 		var kept []byte
 		n := 0
-		keep := func(project uint64, raw []byte) {
-			if !replaced[int64(project)] {
+		old := map[uint64][]byte{}
+		err := eachRecord(kind, data, func(project uint64, raw []byte) {
+			if replaced[int64(project)] {
+				old[project] = append(old[project], raw...)
+			} else {
 				kept = append(kept, raw...)
 				n++
 			}
-		}
-		switch kind {
-		case packMRs:
-			err = decodeMRs(data, func(r *packedMR) { keep(r.project, r.raw) })
-		case packDeployments:
-			err = decodeDeployments(data, func(r *packedDeployment) { keep(r.project, r.raw) })
-		default:
-			err = decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { keep(r.project, r.raw) })
-		}
+		})
 		if err != nil {
-			return err
+			return 0, err
+		}
+		same, err := sameRecords(kind, old, p.days[kind][k])
+		if err != nil {
+			return 0, err
+		}
+		if same {
+			delete(p.days[kind], k)
+			delete(p.counts[kind], k)
+			if kind == packAuthorDays {
+				delete(p.dirty, k) // dirty marks author-day rows only
+			}
+			continue
 		}
 		if len(kept) > 0 {
 			p.days[kind][k] = append(kept, p.days[kind][k]...)
 			p.counts[kind][k] += n
+		} else if p.days[kind][k] == nil {
+			p.days[kind][k] = []byte{} // nothing left: deleted
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("metrics: read packed facts: %w", err)
+	}
+	changed := 0
+	for _, kind := range packedKinds {
+		changed += len(p.days[kind])
+	}
+	return changed, nil
+}
+
+// eachRecord calls fn with the project and bytes of each record of a packed blob of kind.
+func eachRecord(kind int, data []byte, fn func(project uint64, raw []byte)) error {
+	switch kind {
+	case packMRs:
+		return decodeMRs(data, func(r *packedMR) { fn(r.project, r.raw) })
+	case packDeployments:
+		return decodeDeployments(data, func(r *packedDeployment) { fn(r.project, r.raw) })
+	default:
+		return decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { fn(r.project, r.raw) })
+	}
+}
+
+// sameRecords says whether the records derived again (fresh, in derivation order) are, project
+// by project, those stored (old, in stored order): author-days are stored sorted by commit
+// author, so those are compared sorted.
+func sameRecords(kind int, old map[uint64][]byte, fresh []byte) (bool, error) {
+	now := map[uint64][]byte{}
+	if err := eachRecord(kind, fresh, func(project uint64, raw []byte) { now[project] = append(now[project], raw...) }); err != nil {
+		return false, err
+	}
+	if len(now) != len(old) {
+		return false, nil
+	}
+	for project, recs := range now {
+		if kind == packAuthorDays {
+			sorted, err := sortAuthorDays(recs)
+			if err != nil {
+				return false, err
+			}
+			recs = sorted
+		}
+		if !bytes.Equal(recs, old[project]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // packCoverageDays packs coverage_days into kind-3 rows; refresh calls it once coverage_days

@@ -166,7 +166,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 	rules := e.fingerprint()
 	fp := rules + ":" + hashString(sortedCSV(bots.String()))
 	var stats struct {
-		full                          bool
+		full, changed                 bool
 		projects, mrs, deployments, n int
 	}
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
@@ -220,15 +220,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 				}
 			}
 		} else {
-			// Projects to derive again, and projects no longer in the database (left in stored).
-			ids := make([]int64, 0, len(todo)+len(stored))
-			for _, p := range todo {
-				ids = append(ids, p.id)
-			}
+			// Projects no longer in the database (left in stored) lose their facts; those
+			// derived again get only the rows that changed (the writer's diff mode).
 			for id := range stored {
-				ids = append(ids, id)
-			}
-			for _, id := range ids {
 				if err := deleteProjectFacts(ctx, tx, id); err != nil {
 					return err
 				}
@@ -240,7 +234,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		w, err := newFactWriter(ctx, tx, pack, e.res.categories, e.cfg.Agreements.Approvals)
+		w, err := newFactWriter(ctx, tx, pack, e.res.categories, e.cfg.Agreements.Approvals, !full)
 		if err != nil {
 			return err
 		}
@@ -253,6 +247,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if !full {
+				if err := w.flushProject(ctx, tx, p.id); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO fact_projects(project_id, marker) VALUES (?, ?)
 				ON CONFLICT(project_id) DO UPDATE SET marker = excluded.marker`, p.id, markers[p.id]); err != nil {
 				return fmt.Errorf("metrics: record project marker: %w", err)
@@ -261,9 +260,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 			stats.mrs += m
 			stats.deployments += d
 		}
-		changed := full || len(todo) > 0 || len(stored) > 0
-		var parts []int64 // the parts of each day to rewrite; nil: every part
-		if !full && changed {
+		// Whether the facts changed: a project derived again may well come out the same (a
+		// sync saved an MR again, or changed nothing a fact reads).
+		changed := full || len(stored) > 0 || w.written > 0
+		var parts []int64 // the parts of each day read again; nil: every part
+		if !full && (len(todo) > 0 || len(stored) > 0) {
 			replaced := map[int64]bool{}
 			for _, p := range todo {
 				replaced[p.id] = true
@@ -272,9 +273,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 				replaced[id] = true
 			}
 			parts = partsOf(replaced)
-			if err := keepPacked(ctx, tx, pack, replaced, parts); err != nil {
+			rewritten, err := keepPacked(ctx, tx, pack, replaced, parts)
+			if err != nil {
 				return err
 			}
+			changed = changed || rewritten > 0
 		}
 		if changed {
 			if err := pack.write(ctx, tx, parts); err != nil {
@@ -297,15 +300,23 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err := deriveCoverage(ctx, tx); err != nil {
 				return err
 			}
+			changed = true
 		}
+		// The generation moves only when the facts did: after a sync that changed nothing a
+		// fact reads, the figures, pages and ETags computed from them stand.
+		bump := int64(0)
+		if changed {
+			bump = 1
+		}
+		stats.changed = changed
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation, coverage_marker,
 			config_name, config_source) VALUES (1, ?, ?, 1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker,
+			generation = fact_state.generation + ?, coverage_marker = excluded.coverage_marker,
 			config_name = CASE WHEN ? THEN fact_state.config_name ELSE excluded.config_name END,
 			config_source = CASE WHEN ? THEN fact_state.config_source ELSE excluded.config_source END`,
 			// A reader refreshing after a sync keeps the owner's configuration on record.
-			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), e.readOnly, e.readOnly); err != nil {
+			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), bump, e.readOnly, e.readOnly); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil
@@ -313,7 +324,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
-	slog.Debug("metrics: facts refreshed", "full", stats.full, "projects", stats.n, "projects_derived", stats.projects,
+	slog.Debug("metrics: facts refreshed", "full", stats.full, "changed", stats.changed, "projects", stats.n, "projects_derived", stats.projects,
 		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
