@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -25,7 +27,8 @@ const (
 // A refresh that derives a project again (a sync changed some of its rows) compares what it
 // derived with the project's stored rows and writes only the rows that differ (diff mode):
 // every fact table has an index per list order, and rewriting a project's thousands of
-// unchanged rows would touch pages all over each of them.
+// unchanged rows would touch pages all over each of them. Each row carries a hash of what was
+// written (a deployment's covers its links too), read back from one index per table.
 type factWriter struct {
 	mrStmt, depStmt, linkStmt *sql.Stmt
 	pack                      *packer // the packed records of the projects derived
@@ -34,21 +37,26 @@ type factWriter struct {
 
 	diff bool
 	// In diff mode, the current project's rows as derived, by key.
-	mrRows   map[[2]int64][]any // (project, iid)
-	depRows  map[int64][]any    // deployment id
-	linkRows map[[3]int64][]any // (deployment id, project, iid)
-	written  int                // rows written, deleted or replaced in diff mode
+	mrRows  map[int64][]any // by iid
+	depRows map[int64]*depRow
+	written int // rows written or deleted in diff mode
+}
+
+// depRow is a deployment's row and its links' rows.
+type depRow struct {
+	row   []any
+	links [][]any
 }
 
 func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []category, approvals int, diff bool) (*factWriter, error) {
 	w := &factWriter{pack: pack, cats: cats, approvals: approvals, diff: diff}
 	var err error
-	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(`+mrFactColumns+`)
-		VALUES (`+placeholders(30)+`)`); err != nil {
+	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(`+mrFactColumns+`, row_hash)
+		VALUES (`+placeholders(31)+`)`); err != nil {
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
-	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(`+depFactColumns+`)
-		VALUES (`+placeholders(22)+`)`); err != nil {
+	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(`+depFactColumns+`, row_hash)
+		VALUES (`+placeholders(23)+`)`); err != nil {
 		w.close()
 		return nil, fmt.Errorf("metrics: prepare: %w", err)
 	}
@@ -62,7 +70,7 @@ func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []categor
 }
 
 func (w *factWriter) reset() {
-	w.mrRows, w.depRows, w.linkRows = map[[2]int64][]any{}, map[int64][]any{}, map[[3]int64][]any{}
+	w.mrRows, w.depRows = map[int64][]any{}, map[int64]*depRow{}
 }
 
 func (w *factWriter) close() {
@@ -79,8 +87,9 @@ func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
 		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL,
 		w.cats[f.category].name, f.approvals, f.beforeMerge,
 		sortKey(f.m.title), sortKey(f.author), sortKey(f.service), nullKey(f.deploy)}
+	row = append(row, rowHash(row))
 	if w.diff {
-		w.mrRows[[2]int64{f.projectID, f.iid}] = row
+		w.mrRows[f.iid] = row
 	} else if _, err := w.mrStmt.ExecContext(ctx, row...); err != nil {
 		return err
 	}
@@ -115,27 +124,23 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 	if d.blames != 0 {
 		blamesAt = sql.NullInt64{Int64: d.blamesAt, Valid: true}
 	}
-	row := []any{d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
+	dr := &depRow{row: []any{d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
 		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt,
-		sortKey(d.service), sortKey(d.env), nullKey(recovery)}
-	if w.diff {
-		w.depRows[d.id] = row
-	} else if _, err := w.depStmt.ExecContext(ctx, row...); err != nil {
-		return err
-	}
+		sortKey(d.service), sortKey(d.env), nullKey(recovery)}}
 	var authors []string
 	for _, m := range d.links {
 		var reverts []string
 		for _, x := range m.reverts {
 			reverts = append(reverts, strconv.FormatInt(x.iid, 10))
 		}
-		link := []any{d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL, d.finished < m.merged, strings.Join(reverts, " ")}
-		if w.diff {
-			w.linkRows[[3]int64{d.id, p.id, m.iid}] = link
-		} else if _, err := w.linkStmt.ExecContext(ctx, link...); err != nil {
-			return err
-		}
+		dr.links = append(dr.links, []any{d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL, d.finished < m.merged, strings.Join(reverts, " ")})
 		authors = append(authors, m.author)
+	}
+	dr.row = append(dr.row, rowHash(dr.row, dr.links...))
+	if w.diff {
+		w.depRows[d.id] = dr
+	} else if err := w.insertDeployment(ctx, dr); err != nil {
+		return err
 	}
 	if w.pack != nil {
 		w.pack.deployment(p.id, d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
@@ -143,125 +148,106 @@ func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeploym
 	return nil
 }
 
-// flushProject, in diff mode, makes the stored rows of a project those it derived: rows that
-// differ or are gone are deleted, rows that differ or are new inserted, the rest left alone.
+func (w *factWriter) insertDeployment(ctx context.Context, dr *depRow) error {
+	if _, err := w.depStmt.ExecContext(ctx, dr.row...); err != nil {
+		return err
+	}
+	for _, l := range dr.links {
+		if _, err := w.linkStmt.ExecContext(ctx, l...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushProject, in diff mode, makes the stored rows of a project those it derived: stored
+// rows whose hash differs, or that were not derived again, are deleted; derived rows not
+// stored as they are, inserted; the rest left alone.
 func (w *factWriter) flushProject(ctx context.Context, tx *sql.Tx, project int64) error {
 	defer w.reset()
-	// Links first: they are found through the stored deployments.
-	err := w.sync(ctx, tx, `SELECT `+prefixed("l.", linkFactColumns)+` FROM deployment_mr_facts l
-		WHERE l.deployment_id IN (SELECT id FROM deployment_facts WHERE project_id = ?)`, project,
-		func(row []any) any { return [3]int64{asInt(row[0]), asInt(row[1]), asInt(row[2])} },
-		func(k any) []any { return w.linkRows[k.([3]int64)] },
-		func() map[any][]any {
-			out := map[any][]any{}
-			for k, v := range w.linkRows {
-				out[k] = v
-			}
-			return out
-		}, `DELETE FROM deployment_mr_facts WHERE deployment_id = ? AND project_id = ? AND mr_iid = ?`,
-		func(row []any) []any { return []any{row[0], row[1], row[2]} }, w.linkStmt)
-	if err != nil {
-		return fmt.Errorf("metrics: write deployment facts: %w", err)
-	}
-	err = w.sync(ctx, tx, `SELECT `+depFactColumns+` FROM deployment_facts WHERE project_id = ?`, project,
-		func(row []any) any { return asInt(row[0]) }, func(k any) []any { return w.depRows[k.(int64)] },
-		func() map[any][]any {
-			out := map[any][]any{}
-			for k, v := range w.depRows {
-				out[k] = v
-			}
-			return out
-		}, `DELETE FROM deployment_facts WHERE finished_at = ? AND id = ?`, func(row []any) []any { return []any{row[4], row[0]} },
-		w.depStmt)
-	if err != nil {
-		return fmt.Errorf("metrics: write deployment facts: %w", err)
-	}
-	err = w.sync(ctx, tx, `SELECT `+mrFactColumns+` FROM mr_facts WHERE project_id = ?`, project,
-		func(row []any) any { return [2]int64{asInt(row[0]), asInt(row[1])} },
-		func(k any) []any { return w.mrRows[k.([2]int64)] },
-		func() map[any][]any {
-			out := map[any][]any{}
-			for k, v := range w.mrRows {
-				out[k] = v
-			}
-			return out
-		}, `DELETE FROM mr_facts WHERE delivered_at = ? AND project_id = ? AND iid = ?`,
-		func(row []any) []any { return []any{row[10], row[0], row[1]} }, w.mrStmt)
-	if err != nil {
-		return fmt.Errorf("metrics: write merge request facts: %w", err)
-	}
-	return nil
-}
-
-// sync reads the stored rows (query, for the project), compares each with the derived row of
-// the same key, and deletes (by the stored row's primary key) and inserts what differs.
-func (w *factWriter) sync(ctx context.Context, tx *sql.Tx, query string, project int64, keyOf func([]any) any,
-	derived func(key any) []any, all func() map[any][]any, del string, delArgs func([]any) []any, ins *sql.Stmt) error {
-	rows, err := tx.QueryContext(ctx, query, project)
-	if err != nil {
-		return err
-	}
-	cols, err := rows.Columns()
-	if err != nil {
-		rows.Close()
-		return err
-	}
-	var stale [][]any
-	same := map[any]bool{}
-	for rows.Next() {
-		row := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range row {
-			ptrs[i] = &row[i]
+	type stored struct{ at, hash int64 }
+	read := func(q string) (map[int64]stored, error) {
+		rows, err := tx.QueryContext(ctx, q, project)
+		if err != nil {
+			return nil, err
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			rows.Close()
-			return err
+		defer rows.Close()
+		out := map[int64]stored{}
+		for rows.Next() {
+			var id int64
+			var s stored
+			if err := rows.Scan(&id, &s.at, &s.hash); err != nil {
+				return nil, err
+			}
+			out[id] = s
 		}
-		k := keyOf(row)
-		if d := derived(k); d != nil && sameRow(d, row) {
-			same[k] = true
+		return out, rows.Err()
+	}
+	deps, err := read(`SELECT id, finished_at, row_hash FROM deployment_facts WHERE project_id = ?`)
+	if err != nil {
+		return fmt.Errorf("metrics: read deployment facts: %w", err)
+	}
+	for id, s := range deps {
+		if dr := w.depRows[id]; dr != nil && dr.row[len(dr.row)-1] == s.hash {
+			delete(w.depRows, id)
 			continue
 		}
-		stale = append(stale, row)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, row := range stale {
-		if _, err := tx.ExecContext(ctx, del, delArgs(row)...); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deployment_mr_facts WHERE deployment_id = ?`, id); err != nil {
+			return fmt.Errorf("metrics: write deployment facts: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deployment_facts WHERE finished_at = ? AND id = ?`, s.at, id); err != nil {
+			return fmt.Errorf("metrics: write deployment facts: %w", err)
 		}
 		w.written++
 	}
-	for k, row := range all() {
-		if same[k] {
+	for _, dr := range w.depRows {
+		if err := w.insertDeployment(ctx, dr); err != nil {
+			return fmt.Errorf("metrics: write deployment facts: %w", err)
+		}
+		w.written++
+	}
+	mrs, err := read(`SELECT iid, delivered_at, row_hash FROM mr_facts WHERE project_id = ?`)
+	if err != nil {
+		return fmt.Errorf("metrics: read merge request facts: %w", err)
+	}
+	for iid, s := range mrs {
+		if row := w.mrRows[iid]; row != nil && row[len(row)-1] == s.hash {
+			delete(w.mrRows, iid)
 			continue
 		}
-		if _, err := ins.ExecContext(ctx, row...); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mr_facts WHERE delivered_at = ? AND project_id = ? AND iid = ?`, s.at, project, iid); err != nil {
+			return fmt.Errorf("metrics: write merge request facts: %w", err)
+		}
+		w.written++
+	}
+	for _, row := range w.mrRows {
+		if _, err := w.mrStmt.ExecContext(ctx, row...); err != nil {
+			return fmt.Errorf("metrics: write merge request facts: %w", err)
 		}
 		w.written++
 	}
 	return nil
 }
 
-// sameRow says whether a derived row (the writer's values) holds what a stored row read back.
-func sameRow(derived, stored []any) bool {
-	if len(derived) != len(stored) {
-		return false
-	}
-	for i := range derived {
-		if canonical(derived[i]) != canonical(stored[i]) {
-			return false
+// rowHash is a 64-bit hash of a row's values (and of more rows'), written the same way
+// whatever Go type carries each.
+func rowHash(row []any, more ...[]any) int64 {
+	h := fnv.New64a()
+	write := func(r []any) {
+		for _, v := range r {
+			io.WriteString(h, canonical(v))
+			h.Write([]byte{0})
 		}
+		h.Write([]byte{1})
 	}
-	return true
+	write(row)
+	for _, r := range more {
+		write(r)
+	}
+	return int64(h.Sum64())
 }
 
-// canonical writes a column's value one way whatever Go type carries it (the driver reads
-// integers and flags back as int64, text as string, NULL as nil).
+// canonical writes a column's value one way whatever Go type carries it.
 func canonical(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -282,29 +268,6 @@ func canonical(v any) string {
 		return "i" + strconv.FormatInt(x.Int64, 10)
 	case string:
 		return "s" + x
-	case []byte:
-		return "s" + string(x)
-	case float64:
-		return "f" + strconv.FormatFloat(x, 'g', -1, 64)
 	}
 	return fmt.Sprintf("?%v", v)
-}
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int:
-		return int64(x)
-	}
-	return 0
-}
-
-// prefixed puts a table alias before each column of a list.
-func prefixed(alias, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = alias + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
 }

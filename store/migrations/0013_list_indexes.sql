@@ -23,6 +23,16 @@ ALTER TABLE deployment_facts ADD COLUMN service_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE deployment_facts ADD COLUMN environment_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE deployment_facts ADD COLUMN recovery_key BIGINT NOT NULL DEFAULT -1;
 
+-- A hash of each fact row as written (a deployment's with its links), and each project's rows
+-- with their keys and hashes in one index: a refresh that derives a project again compares
+-- hashes and rewrites only the rows that changed.
+ALTER TABLE mr_facts ADD COLUMN row_hash BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE deployment_facts ADD COLUMN row_hash BIGINT NOT NULL DEFAULT 0;
+DROP INDEX mr_facts_project;
+CREATE INDEX mr_facts_project ON mr_facts(project_id, iid, delivered_at, row_hash);
+DROP INDEX deployment_facts_project;
+CREATE INDEX deployment_facts_project ON deployment_facts(project_id, id, finished_at, row_hash);
+
 -- One index per order of the MR list (delivered_at's is the primary key). Each ends with the
 -- tie-breaker of every order, the most recently delivered first; text orders run A to Z with
 -- that tie-breaker, hence the descending columns. The service and author ones also serve the
