@@ -144,13 +144,13 @@ func (e *Engine) countMRs(ctx context.Context, f Filter) (*mrTally, error) {
 	err = e.eachPacked(ctx, c, packMRs, func(day int64, data []byte) error {
 		ps := c.periodStart(day)
 		st := periods[ps]
-		if st == nil {
-			st = &[4]int64{}
-			periods[ps] = st
-		}
 		return decodeMRs(data, func(m *packedMR) {
 			if !c.mrIn(m) {
 				return
+			}
+			if st == nil {
+				st = &[4]int64{}
+				periods[ps] = st
 			}
 			t.n++
 			flags := 0
