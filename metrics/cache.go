@@ -170,7 +170,26 @@ func (e *Engine) Memo(ctx context.Context, f Filter, name string, build func(fig
 	if err != nil {
 		return nil, err
 	}
-	figs := c.figures()
+	return c.memoized("ext|"+name, func() any { return build(c.figures()) }), nil
+}
+
+// memoCalc is Memo inside the package: what build derives from the computation of f (and its
+// rows), built once per computation for every caller asking under name.
+func (e *Engine) memoCalc(ctx context.Context, f Filter, name string, build func(c *figureCalc, figs []Figure) any) (any, error) {
+	if err := e.Validate(ctx, f); err != nil {
+		return nil, err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return nil, err
+	}
+	c, err := e.cachedEntry(ctx, f, func(ctx context.Context) (*figureCalc, error) { return e.calculate(ctx, f) })
+	if err != nil {
+		return nil, err
+	}
+	return c.memoized(name, func() any { return build(c.calc, c.figures()) }), nil
+}
+
+func (c *cachedFigures) memoized(name string, build func() any) any {
 	c.mu.Lock()
 	if c.memo == nil {
 		c.memo = map[string]*memoEntry{}
@@ -181,8 +200,8 @@ func (e *Engine) Memo(ctx context.Context, f Filter, name string, build func(fig
 		c.memo[name] = m
 	}
 	c.mu.Unlock()
-	m.once.Do(func() { m.v = build(figs) })
-	return m.v, nil
+	m.once.Do(func() { m.v = build() })
+	return m.v
 }
 
 // figures is the computation's rows, flattened once and shared by its callers.
