@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,11 @@ const (
 )
 
 type figureCache struct {
+	// slots bound how many computations run at once (one per processor): more would only
+	// share the processors, finish all later, and hold each one's working memory (tens of
+	// megabytes for a year of a large organisation) at the same time.
+	slots chan struct{}
+
 	mu      sync.Mutex
 	entries map[string]any
 	figures []string // keys of figure computations, oldest first
@@ -40,9 +46,6 @@ type figureCache struct {
 // cachedFigures is a figure computation and what callers derived from it.
 type cachedFigures struct {
 	calc *figureCalc
-
-	once sync.Once
-	figs []Figure // calc.figures(), flattened once
 
 	mu   sync.Mutex
 	memo map[string]*memoEntry
@@ -103,6 +106,8 @@ func (fc *figureCache) get(ctx context.Context, gen int64, key string, figure bo
 	fc.mu.Unlock()
 	// The computation is shared: one caller going away must not fail the others.
 	v, err, _ := fc.flight.Do(key, func() (any, error) {
+		fc.acquire()
+		defer fc.release()
 		v, err := calc(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
@@ -112,6 +117,18 @@ func (fc *figureCache) get(ctx context.Context, gen int64, key string, figure bo
 	})
 	return v, err
 }
+
+func (fc *figureCache) acquire() {
+	fc.mu.Lock()
+	if fc.slots == nil {
+		fc.slots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	}
+	slots := fc.slots
+	fc.mu.Unlock()
+	slots <- struct{}{}
+}
+
+func (fc *figureCache) release() { <-fc.slots }
 
 func (fc *figureCache) put(gen int64, key string, figure bool, v any) {
 	fc.mu.Lock()
@@ -204,11 +221,9 @@ func (c *cachedFigures) memoized(name string, build func() any) any {
 	return m.v
 }
 
-// figures is the computation's rows, flattened once and shared by its callers.
-func (c *cachedFigures) figures() []Figure {
-	c.once.Do(func() { c.figs = c.calc.figures() })
-	return c.figs
-}
+// figures is the computation's rows, flattened for a builder (each builds once, and keeps
+// what it needs: a year of a large organisation is some 200,000 rows, not kept beside it).
+func (c *cachedFigures) figures() []Figure { return c.calc.figures() }
 
 // cacheKey names a computation: the day, the projects seen, and the normalised filter (the
 // cache puts the facts' generation first).
