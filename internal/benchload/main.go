@@ -70,8 +70,10 @@ func run(clients int, duration, every time.Duration, tag string) error {
 	ctx := context.Background()
 	logf := func(format string, args ...any) { fmt.Printf("# "+format+"\n", args...) }
 	db, err := benchorg.Prepare(ctx, benchorg.Options{MRs: benchorg.Size(), FactsVersion: metrics.FactsVersion, Tag: tag,
-		Refresh: func(ctx context.Context, st *store.Store) error { return metrics.New(st, config.Default()).Refresh(ctx) },
-		Logf:    logf})
+		Refresh: func(ctx context.Context, st *store.Store) error {
+			return metrics.New(st, config.Default()).Refresh(ctx)
+		},
+		Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -275,7 +277,9 @@ func pct(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p/100*float64(len(s))))]
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+}
 
 func (r *result) report(phase string, peakKB int64) {
 	fmt.Printf("\n%s: %d requests in %s (%.0f/s), %d errors, p50 %s, p95 %s, p99 %s, max %s; %.0f MB sent; pacer serve RSS peak %.0f MB\n",
