@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"io"
+	"strconv"
 	"testing"
 	"time"
 
@@ -136,6 +137,27 @@ func BenchmarkRefreshOneProject(b *testing.B) {
 	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := e.st.DB.Exec(`UPDATE merge_requests SET updated_at = updated_at + 1 WHERE project_id = 17 AND iid = 1`); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
+}
+
+// BenchmarkRefreshOneProjectChanged is the refresh after a sync that changed the titles of 50
+// MRs of one project (as a sync of a page of its MRs would): their facts change, and their
+// packed records.
+func BenchmarkRefreshOneProjectChanged(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	cpu := cpuTime()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := e.st.DB.Exec(`UPDATE merge_requests SET title = ?, updated_at = updated_at + 1 WHERE project_id = 17 AND iid <= 50`,
+			"refactor: change "+strconv.Itoa(i)); err != nil {
 			b.Fatal(err)
 		}
 		if err := e.Refresh(ctx); err != nil {
