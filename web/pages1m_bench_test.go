@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pacer-dev/pacer/config"
@@ -155,4 +156,40 @@ func get1M(b *testing.B, srv *Server, path string) string {
 		b.Fatalf("%s: %d %s", path, rec.Code, truncate(rec.Body.String(), 300))
 	}
 	return rec.Body.String()
+}
+
+// BenchmarkPagesConcurrent1M serves every page of BenchmarkPages1M (warm) to fifty goroutines
+// at once, in process, and reports how often and how long a request waited for a database
+// connection (db-waits, db-wait-ns/op): whether requests still wait on each other beyond the
+// processors they share.
+func BenchmarkPagesConcurrent1M(b *testing.B) {
+	srv, st := bench1MServer(b)
+	var paths []string
+	for _, r := range bench1MRanges {
+		for _, f := range bench1MFilters {
+			for _, p := range bench1MPages {
+				path := p.path + sep(p.path) + r.query + f.query
+				get1M(b, srv, path) // warm
+				paths = append(paths, path)
+			}
+		}
+	}
+	before := st.DB.Stats()
+	var next atomic.Int64
+	b.SetParallelism(25) // 50 goroutines on 2 processors
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			path := paths[int(next.Add(1))%len(paths)]
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if rec.Code != http.StatusOK {
+				b.Errorf("%s: %d", path, rec.Code) // not Fatal: this is not the benchmark's goroutine
+			}
+		}
+	})
+	after := st.DB.Stats()
+	b.ReportMetric(float64(after.WaitCount-before.WaitCount), "db-waits")
+	b.ReportMetric(float64(after.WaitDuration-before.WaitDuration)/float64(b.N), "db-wait-ns/op")
+	b.ReportMetric(float64(after.MaxOpenConnections), "db-conns")
 }
