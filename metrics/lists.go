@@ -426,8 +426,8 @@ type mrPlan struct {
 	w       MRWhere
 }
 
-// sql is the plan's statement after c (nil: from the start), for limit rows.
-func (p *mrPlan) sql(c *cursor, limit int) (string, []any) {
+// sql is the plan's statement after c (nil: from the start), for limit rows of columns.
+func (p *mrPlan) sql(columns string, c *cursor, limit int) (string, []any) {
 	q := &listSQL{}
 	t := "f.delivered_at"
 	if p.o.col != "" && !p.byIndex {
@@ -439,8 +439,73 @@ func (p *mrPlan) sql(c *cursor, limit int) (string, []any) {
 	if c != nil {
 		q.keyset(p.o, mrTie, c)
 	}
-	s := mrColumns + " WHERE " + strings.Join(q.where, " AND ") + orderBy(p.o, mrTie) + " LIMIT ?"
+	s := columns + " WHERE " + strings.Join(q.where, " AND ") + orderBy(p.o, mrTie) + " LIMIT ?"
 	return s, append(q.args, limit)
+}
+
+// rows reads up to limit rows of the plan after c. Walking the table itself (the time's
+// order), it reads them at once; walking another index, it reads the rows' keys from the
+// index alone first, then those rows: fact tables are clustered by time (WITHOUT ROWID), and
+// SQLite would otherwise read the table row of every index entry it passes, matched or not.
+func (p *mrPlan) rows(ctx context.Context, e *Engine, c *cursor, limit int) ([]*MergeRequest, error) {
+	if p.o.col == "" && !p.byIndex {
+		q, args := p.sql(mrColumns, c, limit)
+		return e.mrBatch(ctx, q, args)
+	}
+	q, args := p.sql(`SELECT f.delivered_at, f.project_id, f.iid FROM mr_facts f`, c, limit)
+	keys, err := e.keys(ctx, q, args, 3)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	byKey := map[[3]int64]*MergeRequest{}
+	for start := 0; start < len(keys); start += keyChunk {
+		chunk := keys[start:min(start+keyChunk, len(keys))]
+		var or []string
+		var args []any
+		for _, k := range chunk {
+			or = append(or, "(f.delivered_at = ? AND f.project_id = ? AND f.iid = ?)")
+			args = append(args, k[0], k[1], k[2])
+		}
+		got, err := e.mrBatch(ctx, mrColumns+" WHERE "+strings.Join(or, " OR "), args)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range got {
+			byKey[[3]int64{m.DeliveredAt.Unix(), m.ProjectID, m.IID}] = m
+		}
+	}
+	out := make([]*MergeRequest, 0, len(keys))
+	for _, k := range keys {
+		if m := byKey[k]; m != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// keyChunk is how many rows are read by key in one statement.
+const keyChunk = 100
+
+// keys reads the rows of a statement whose first n columns are integers.
+func (e *Engine) keys(ctx context.Context, q string, args []any, n int) ([][3]int64, error) {
+	rows, err := e.st.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: list: %w", err)
+	}
+	defer rows.Close()
+	var out [][3]int64
+	for rows.Next() {
+		var k [3]int64
+		dst := []any{&k[0], &k[1], &k[2]}[:n]
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("metrics: list: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: list: %w", err)
+	}
+	return out, nil
 }
 
 // MergeRequestPage returns one page of the in-scope MRs of f's range that meet l.Where (and
@@ -479,8 +544,7 @@ func (e *Engine) MergeRequestPage(ctx context.Context, f Filter, l MRList) (*MRP
 	}
 	var rows []*MergeRequest
 	for {
-		q, args := p.sql(c, batch)
-		got, err := e.mrBatch(ctx, q, args)
+		got, err := p.rows(ctx, e, c, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -627,7 +691,7 @@ type deploymentPlan struct {
 	intervals [][2]int64 // the weekday and hour, as ranges of finish times; nil: no such condition
 }
 
-func (p *deploymentPlan) sql(c *cursor, limit int) (string, []any) {
+func (p *deploymentPlan) sql(columns string, c *cursor, limit int) (string, []any) {
 	q := &listSQL{}
 	t := "f.finished_at"
 	// Walking another order's index, the range only filters; reading a weekday and hour's
@@ -664,8 +728,45 @@ func (p *deploymentPlan) sql(c *cursor, limit int) (string, []any) {
 	if c != nil {
 		q.keyset(p.o, deploymentTie, c)
 	}
-	s := deploymentColumns + " WHERE " + strings.Join(q.where, " AND ") + orderBy(p.o, deploymentTie) + " LIMIT ?"
+	s := columns + " WHERE " + strings.Join(q.where, " AND ") + orderBy(p.o, deploymentTie) + " LIMIT ?"
 	return s, append(q.args, limit)
+}
+
+// rows is mrPlan.rows for deployments.
+func (p *deploymentPlan) rows(ctx context.Context, e *Engine, c *cursor, limit int) ([]*Deployment, error) {
+	if p.o.col == "" && (!p.byIndex || p.intervals != nil) {
+		q, args := p.sql(deploymentColumns, c, limit)
+		return e.deploymentBatch(ctx, q, args)
+	}
+	q, args := p.sql(`SELECT f.finished_at, f.id FROM deployment_facts f`, c, limit)
+	keys, err := e.keys(ctx, q, args, 2)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	byKey := map[[2]int64]*Deployment{}
+	for start := 0; start < len(keys); start += keyChunk {
+		chunk := keys[start:min(start+keyChunk, len(keys))]
+		var or []string
+		var args []any
+		for _, k := range chunk {
+			or = append(or, "(f.finished_at = ? AND f.id = ?)")
+			args = append(args, k[0], k[1])
+		}
+		got, err := e.deploymentBatch(ctx, deploymentColumns+" WHERE "+strings.Join(or, " OR "), args)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range got {
+			byKey[[2]int64{d.FinishedAt.Unix(), d.ID}] = d
+		}
+	}
+	out := make([]*Deployment, 0, len(keys))
+	for _, k := range keys {
+		if d := byKey[[2]int64{k[0], k[1]}]; d != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // DeploymentPage returns one page of the successful production deployments of f's range and
@@ -713,8 +814,7 @@ func (e *Engine) DeploymentPage(ctx context.Context, f Filter, l DeploymentList)
 	}
 	var rows []*Deployment
 	for {
-		q, args := p.sql(c, batch)
-		got, err := e.deploymentBatch(ctx, q, args)
+		got, err := p.rows(ctx, e, c, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -801,7 +901,7 @@ func (e *Engine) countDeploymentRows(ctx context.Context, f Filter, w Deployment
 			return 0, err
 		}
 	}
-	q, args := p.sql(nil, 1<<30)
+	q, args := p.sql(`SELECT f.id FROM deployment_facts f`, nil, 1<<30)
 	q = `SELECT COUNT(*) FROM (` + q + `) c`
 	var n int
 	if err := e.st.DB.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {

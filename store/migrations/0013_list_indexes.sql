@@ -38,19 +38,22 @@ CREATE INDEX deployment_facts_project ON deployment_facts(project_id, id, finish
 -- that tie-breaker, hence the descending columns. Then the columns filters read (service,
 -- author, the flags), so that walking an index in its order skips the rows a filter leaves out
 -- without reading them from the table. The service and author ones also serve the service,
--- team and author filters.
+-- team and author filters: a list narrowed to a few rows reads them there, with the numeric
+-- sort keys, and orders them.
 CREATE INDEX mr_facts_cycle ON mr_facts(cycle_seconds, delivered_at, project_id, iid, service, author_key, rework, unapproved);
 CREATE INDEX mr_facts_coding ON mr_facts(coding_seconds, delivered_at, project_id, iid, service, author_key, rework, unapproved);
 CREATE INDEX mr_facts_pickup ON mr_facts(pickup_seconds, delivered_at, project_id, iid, service, author_key, rework, unapproved);
 CREATE INDEX mr_facts_review ON mr_facts(review_seconds, delivered_at, project_id, iid, service, author_key, rework, unapproved);
 CREATE INDEX mr_facts_deploy ON mr_facts(deploy_key, delivered_at, project_id, iid, service, author_key, rework, unapproved);
 CREATE INDEX mr_facts_title ON mr_facts(title_key, delivered_at DESC, project_id DESC, iid DESC, service, author_key, rework, unapproved);
-CREATE INDEX mr_facts_author ON mr_facts(author_key, delivered_at DESC, project_id DESC, iid DESC, service, rework, unapproved);
-CREATE INDEX mr_facts_service ON mr_facts(service_key, delivered_at DESC, project_id DESC, iid DESC, service, author_key, rework, unapproved);
+CREATE INDEX mr_facts_author ON mr_facts(author_key, delivered_at DESC, project_id DESC, iid DESC, service, rework, unapproved,
+    cycle_seconds, coding_seconds, pickup_seconds, review_seconds, deploy_key);
+CREATE INDEX mr_facts_service ON mr_facts(service_key, delivered_at DESC, project_id DESC, iid DESC, service, author_key, rework, unapproved,
+    cycle_seconds, coding_seconds, pickup_seconds, review_seconds, deploy_key);
 
 -- The deployment list's orders (finished_at's is the primary key), and its service filter.
 CREATE INDEX deployment_facts_service ON deployment_facts(service_key, finished_at DESC, id DESC, project_id, service,
-    rework, rollback, change_failure, out_of_window);
+    rework, rollback, change_failure, out_of_window, merge_requests, recovery_key);
 CREATE INDEX deployment_facts_environment ON deployment_facts(environment_key, finished_at DESC, id DESC, project_id, service,
     rework, rollback, change_failure, out_of_window);
 CREATE INDEX deployment_facts_mrs ON deployment_facts(merge_requests, finished_at, id, project_id, service,
