@@ -221,6 +221,9 @@ func (e *Engine) refresh(ctx context.Context) error {
 					return fmt.Errorf("metrics: clear %s: %w", t, err)
 				}
 			}
+			if err := dropFactIndexes(ctx, tx); err != nil {
+				return err
+			}
 		} else {
 			// Projects no longer in the database (left in stored) lose their facts; those
 			// derived again get only the rows that changed (the writer's diff mode).
@@ -264,6 +267,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		// Whether the facts changed: a project derived again may well come out the same (a
 		// sync saved an MR again, or changed nothing a fact reads).
+		if full {
+			if err := createFactIndexes(ctx, tx); err != nil {
+				return err
+			}
+		}
 		changed := full || len(stored) > 0 || w.written > 0
 		var parts []int64 // the parts of each day read again; nil: every part
 		if !full && (len(todo) > 0 || len(stored) > 0) {
