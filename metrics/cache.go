@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -41,6 +43,56 @@ type figureCache struct {
 	flight  singleflight.Group
 	runs    atomic.Int64 // figure computations run, for tests
 	tallied atomic.Int64 // tallies run, for tests
+
+	// What the last checks found, trusted for freshFor: a page asks whether the facts are
+	// current, and their generation, a dozen times; a refresh of this process forgets them at
+	// once, another process's is seen within freshFor.
+	stmts sync.Map // query text -> *sql.Stmt (stmt)
+
+	freshMu   sync.Mutex
+	checkedAt time.Time // the facts were found current
+	gen       int64
+	genAt     time.Time
+}
+
+// stmt is the statement q prepared once for the engine's database and kept: a page reads its
+// rows by key one statement run each, and preparing each would cost more than the run.
+func (e *Engine) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	fc := &e.shared.figures
+	if v, ok := fc.stmts.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := e.st.DB.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: prepare: %w", err)
+	}
+	if v, loaded := fc.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// freshFor is how long a check that the facts are current, and their generation, are trusted.
+const freshFor = 500 * time.Millisecond
+
+func (fc *figureCache) recentlyFresh() bool {
+	fc.freshMu.Lock()
+	defer fc.freshMu.Unlock()
+	return time.Since(fc.checkedAt) < freshFor
+}
+
+func (fc *figureCache) markFresh() {
+	fc.freshMu.Lock()
+	fc.checkedAt = time.Now()
+	fc.freshMu.Unlock()
+}
+
+// forgetFresh drops the trusted checks (this process committed a refresh).
+func (fc *figureCache) forgetFresh() {
+	fc.freshMu.Lock()
+	fc.checkedAt, fc.genAt = time.Time{}, time.Time{}
+	fc.freshMu.Unlock()
 }
 
 // cachedFigures is a figure computation and what callers derived from it.
@@ -56,12 +108,23 @@ type memoEntry struct {
 	v    any
 }
 
-// generation reads the facts' generation.
+// generation reads the facts' generation (trusted for freshFor).
 func (e *Engine) generation(ctx context.Context) (int64, error) {
+	fc := &e.shared.figures
+	fc.freshMu.Lock()
+	if time.Since(fc.genAt) < freshFor {
+		gen := fc.gen
+		fc.freshMu.Unlock()
+		return gen, nil
+	}
+	fc.freshMu.Unlock()
 	var gen int64
 	if err := e.st.DB.QueryRowContext(ctx, `SELECT generation FROM fact_state WHERE id = 1`).Scan(&gen); err != nil {
 		return 0, fmt.Errorf("metrics: read fact state: %w", err)
 	}
+	fc.freshMu.Lock()
+	fc.gen, fc.genAt = gen, time.Now()
+	fc.freshMu.Unlock()
 	return gen, nil
 }
 

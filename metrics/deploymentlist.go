@@ -73,30 +73,21 @@ func (p *deploymentPlan) rows(ctx context.Context, e *Engine, c *cursor, limit i
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
-	byKey := map[[2]int64]*Deployment{}
-	for start := 0; start < len(keys); start += keyChunk {
-		chunk := keys[start:min(start+keyChunk, len(keys))]
-		var or []string
-		var args []any
-		for _, k := range chunk {
-			or = append(or, "(f.finished_at = ? AND f.id = ?)")
-			args = append(args, k[0], k[1])
-		}
-		got, err := e.deploymentBatch(ctx, deploymentColumns+" WHERE "+strings.Join(or, " OR "), args)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range got {
-			byKey[[2]int64{d.FinishedAt.Unix(), d.ID}] = d
-		}
+	stmt, err := e.stmt(ctx, deploymentColumns+` WHERE f.finished_at = ? AND f.id = ?`)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*Deployment, 0, len(keys))
 	for _, k := range keys {
-		if d := byKey[[2]int64{k[0], k[1]}]; d != nil {
-			out = append(out, d)
+		rows, err := stmt.QueryContext(ctx, k[0], k[1])
+		if err != nil {
+			return nil, fmt.Errorf("metrics: list deployments: %w", err)
+		}
+		if out, err = scanDeployments(rows, out); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return out, e.attachLinks(ctx, out)
 }
 
 // DeploymentPage returns one page of the successful production deployments of f's range and

@@ -124,8 +124,13 @@ func (e *Engine) mrBatch(ctx context.Context, q string, args []any) ([]*MergeReq
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list merge requests: %w", err)
 	}
+	return scanMRs(rows, nil)
+}
+
+// scanMRs reads the rows of a statement of mrColumns' columns, appending to out, and closes
+// them.
+func scanMRs(rows *sql.Rows, out []*MergeRequest) ([]*MergeRequest, error) {
 	defer rows.Close()
-	var out []*MergeRequest
 	for rows.Next() {
 		m := &MergeRequest{}
 		var created, firstCommit, merged, delivered int64
@@ -199,8 +204,16 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list deployments: %w", err)
 	}
-	var out []*Deployment
-	byID := map[int64]*Deployment{}
+	out, err := scanDeployments(rows, nil)
+	if err != nil {
+		return nil, err
+	}
+	return out, e.attachLinks(ctx, out)
+}
+
+// scanDeployments reads the rows of a statement of deploymentColumns' columns, appending to
+// out, and closes them.
+func scanDeployments(rows *sql.Rows, out []*Deployment) ([]*Deployment, error) {
 	for rows.Next() {
 		d := &Deployment{}
 		var finished int64
@@ -218,27 +231,32 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		}
 		d.MergeRequests = []MRRef{}
 		out = append(out, d)
-		byID[d.ID] = d
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: list deployments: %w", err)
 	}
+	return out, nil
+}
+
+// attachLinks reads the counted MRs of deployments, in one query.
+func (e *Engine) attachLinks(ctx context.Context, out []*Deployment) error {
 	if len(out) == 0 {
-		return out, nil
+		return nil
 	}
-	// The batch's counted MRs in one query.
+	byID := make(map[int64]*Deployment, len(out))
 	ids := make([]any, len(out))
 	for i, d := range out {
 		ids[i] = d.ID
+		byID[d.ID] = d
 	}
-	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url,
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url,
 		l.before_merge, l.reverts
 		FROM deployment_mr_facts l
 		WHERE l.deployment_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
 		ORDER BY l.deployment_id, l.project_id, l.mr_iid`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -246,7 +264,7 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		var r MRRef
 		var reverts string
 		if err := rows.Scan(&depID, &r.ProjectID, &r.IID, &r.Rework, &r.Title, &r.URL, &r.BeforeMerge, &reverts); err != nil {
-			return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+			return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 		}
 		for _, s := range strings.Fields(reverts) {
 			if iid, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -258,9 +276,9 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Coverage calls fn for each project and UTC day in the range that had a successful

@@ -53,34 +53,22 @@ func (p *mrPlan) rows(ctx context.Context, e *Engine, c *cursor, limit int) ([]*
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
-	byKey := map[[3]int64]*MergeRequest{}
-	for start := 0; start < len(keys); start += keyChunk {
-		chunk := keys[start:min(start+keyChunk, len(keys))]
-		var or []string
-		var args []any
-		for _, k := range chunk {
-			or = append(or, "(f.delivered_at = ? AND f.project_id = ? AND f.iid = ?)")
-			args = append(args, k[0], k[1], k[2])
-		}
-		got, err := e.mrBatch(ctx, mrColumns+" WHERE "+strings.Join(or, " OR "), args)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range got {
-			byKey[[3]int64{m.DeliveredAt.Unix(), m.ProjectID, m.IID}] = m
-		}
+	stmt, err := e.stmt(ctx, mrColumns+` WHERE f.delivered_at = ? AND f.project_id = ? AND f.iid = ?`)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*MergeRequest, 0, len(keys))
 	for _, k := range keys {
-		if m := byKey[k]; m != nil {
-			out = append(out, m)
+		rows, err := stmt.QueryContext(ctx, k[0], k[1], k[2])
+		if err != nil {
+			return nil, fmt.Errorf("metrics: list merge requests: %w", err)
+		}
+		if out, err = scanMRs(rows, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
 }
-
-// keyChunk is how many rows are read by key in one statement.
-const keyChunk = 100
 
 // keys reads the rows of a statement whose first n columns are integers.
 func (e *Engine) keys(ctx context.Context, q string, args []any, n int) ([][3]int64, error) {

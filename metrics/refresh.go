@@ -39,23 +39,37 @@ func (e *Engine) Refresh(ctx context.Context) error {
 
 // ensureFresh derives the facts when they are missing, were derived under other rules (a
 // changed configuration or an older build), or a sync finished since they were derived and
-// none is running now (a sync that did not call Refresh itself).
+// none is running now (a sync that did not call Refresh itself). Finding them current while no
+// sync runs is trusted for freshFor.
 func (e *Engine) ensureFresh(ctx context.Context) error {
+	if e.shared.figures.recentlyFresh() {
+		return nil
+	}
+	settled, err := e.checkFresh(ctx)
+	if err == nil && settled {
+		e.shared.figures.markFresh()
+	}
+	return err
+}
+
+// checkFresh does ensureFresh's work; settled says no sync was running (its end is noticed at
+// once, not after freshFor).
+func (e *Engine) checkFresh(ctx context.Context) (settled bool, err error) {
 	fp := e.fingerprint()
-	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
-		return err
+	if ok, running, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return !running, err
 	}
 	if e.readOnly {
 		if err := e.sameRules(ctx, fp); err != nil {
-			return err
+			return false, err
 		}
 	}
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
-	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
-		return err
+	if ok, running, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return !running, err
 	}
-	return e.refresh(ctx)
+	return true, e.refresh(ctx)
 }
 
 // RulesError says that a reading command was given rules other than those the facts were
@@ -88,24 +102,24 @@ func (e *Engine) sameRules(ctx context.Context, fp string) error {
 
 // factsCurrent says whether the facts stand: derived under the rules fp names, and after the
 // last finished sync. The stored fingerprint is "rules:bots:syncs".
-func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
+func (e *Engine) factsCurrent(ctx context.Context, fp string) (ok, running bool, err error) {
 	var have string
-	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
+	err = e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
 	if err == sql.ErrNoRows {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("metrics: read fact state: %w", err)
+		return false, false, fmt.Errorf("metrics: read fact state: %w", err)
 	}
 	parts := strings.SplitN(have, ":", 3)
 	if parts[0] != fp {
-		return false, nil
+		return false, false, nil
 	}
 	syncs, running, err := syncMarker(ctx, e.st.DB)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	return running || len(parts) == 3 && parts[2] == syncs, nil
+	return running || len(parts) == 3 && parts[2] == syncs, running, nil
 }
 
 // syncMarker summarises the collector's per-project sync records: it changes whenever a sync
@@ -331,6 +345,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		return nil
 	})
+	e.shared.figures.forgetFresh()
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
