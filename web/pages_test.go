@@ -1,12 +1,19 @@
 package web
 
 import (
+	"context"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v5"
 )
 
 var nextLink = regexp.MustCompile(`<a href="([^"]*)"[^>]*rel="next"`)
@@ -106,4 +113,51 @@ func TestListPagesFollowOneAnother(t *testing.T) {
 	if rec := f.get(other, false); rec.Code != http.StatusBadRequest {
 		t.Errorf("a title position on the slowest list: %d", rec.Code)
 	}
+}
+
+// Requests beyond the few that work at once wait their turn and are all answered; a request
+// given up while waiting leaves without its turn.
+func TestRequestsWaitTheirTurn(t *testing.T) {
+	f := newFixture(t)
+	paths := []string{"/", "/merge-requests?limit=2", "/deployments", "/cycle-time", "/healthz"}
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, paths[i%len(paths)], nil))
+			codes <- rec.Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("a concurrent request answered %d", c)
+		}
+	}
+	// A request whose client is gone before its turn is not served.
+	slots := 2 * max(1, runtime.GOMAXPROCS(0))
+	block := make(chan struct{})
+	h := f.srv.admit(func(c *echo.Context) error { <-block; return c.NoContent(http.StatusOK) })
+	var busy sync.WaitGroup
+	for i := 0; i < slots; i++ {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			c := f.srv.echo.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+			h(c)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c := f.srv.echo.NewContext(httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx), httptest.NewRecorder())
+	if err := h(c); err == nil {
+		t.Error("a request given up while waiting was served")
+	}
+	close(block)
+	busy.Wait()
 }
