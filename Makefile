@@ -34,5 +34,7 @@ test-postgres: ## make test with a throwaway PostgreSQL cluster (needs the postg
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
+bench-load: ; $(GO) run ./internal/benchload  # 50 clients for 20 s over every page at 1M MRs, after a sync and during one (README)
+
 screenshots: ## refresh docs/screenshots from the end-to-end test in headless Chromium
 	$(GO) test -count=1 -run TestEndToEnd ./web -args -update-screenshots

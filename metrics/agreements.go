@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -75,11 +76,20 @@ func (e *Engine) Agreements(ctx context.Context, f Filter, weeks int) ([]Agreeme
 	}
 	first := end - 6 - 7*int64(weeks-1)
 	g := Filter{From: unix(first * 86400), To: unix(end * 86400), Services: f.Services, Team: f.Team, By: Week}
-	c, err := e.compute(ctx, g)
+	// The checks are a function of the computation: made once per computation and shared (the
+	// rows are read-only).
+	v, err := e.memoCalc(ctx, g, "agreements|"+strconv.Itoa(weeks), func(c *figureCalc, figs []Figure) any {
+		return e.agreementRows(c, figs, first, weeks)
+	})
 	if err != nil {
 		return nil, err
 	}
-	figs := c.figures()
+	return v.([]AgreementRow), nil
+}
+
+// agreementRows checks the agreements over a computation's figures, for weeks weeks from the
+// Monday first (a Unix day).
+func (e *Engine) agreementRows(c *figureCalc, figs []Figure, first int64, weeks int) []AgreementRow {
 	type key struct {
 		ps              int64
 		service, metric string
@@ -159,5 +169,5 @@ func (e *Engine) Agreements(ctx context.Context, f Filter, weeks int) ([]Agreeme
 		row.Current = row.Trend[len(row.Trend)-1]
 		rows = append(rows, row)
 	}
-	return rows, nil
+	return rows
 }

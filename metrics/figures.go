@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
@@ -549,12 +548,11 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) ([]ef
 		clear(techDebt)
 		clear(of)
 	}
+	// A day comes in parts (by project): they are gathered, then merged in commit-author order.
 	var data sql.RawBytes
-	for rows.Next() {
-		var day int64
-		if err := rows.Scan(&day, &data); err != nil {
-			return nil, fmt.Errorf("metrics: read author-days: %w", err)
-		}
+	var dayBuf []byte
+	var dayParts [][]byte
+	handle := func(day int64) error {
 		if ps := c.periodStart(day); ps != current {
 			flush()
 			current = ps
@@ -591,29 +589,57 @@ func (c *figureCalc) authorDays(ctx context.Context, fromDay, toDay int64) ([]ef
 			}
 			runBuf = runBuf[:0]
 		}
-		b := []byte(data)
-		var vals [5]uint64
-		for len(b) > 0 {
-			for i := range vals {
-				v, k := binary.Uvarint(b)
-				if k <= 0 {
-					return nil, errPacked
-				}
-				vals[i] = v
-				b = b[k:]
-			}
+		if err := mergeAuthorDays(dayParts, func(vals *[5]uint64) {
 			if len(runBuf) > 0 && runAuthor != vals[0] {
 				process()
 			}
 			runAuthor = vals[0]
 			runBuf = append(runBuf, authorDayRec{project: vals[1], service: vals[2], author: vals[3], category: vals[4]})
+		}); err != nil {
+			return err
 		}
 		if len(runBuf) > 0 {
 			process()
 		}
+		return nil
+	}
+	curDay := int64(math.MinInt64)
+	var offs []int
+	gathered := func() error {
+		if len(offs) == 0 {
+			return nil
+		}
+		dayParts = dayParts[:0]
+		for i, o := range offs {
+			end := len(dayBuf)
+			if i+1 < len(offs) {
+				end = offs[i+1]
+			}
+			dayParts = append(dayParts, dayBuf[o:end])
+		}
+		err := handle(curDay)
+		dayBuf, offs = dayBuf[:0], offs[:0]
+		return err
+	}
+	for rows.Next() {
+		var day int64
+		if err := rows.Scan(&day, &data); err != nil {
+			return nil, fmt.Errorf("metrics: read author-days: %w", err)
+		}
+		if day != curDay {
+			if err := gathered(); err != nil {
+				return nil, err
+			}
+			curDay = day
+		}
+		offs = append(offs, len(dayBuf))
+		dayBuf = append(dayBuf, data...)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: read author-days: %w", err)
+	}
+	if err := gathered(); err != nil {
+		return nil, err
 	}
 	flush()
 	return out, nil

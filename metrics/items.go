@@ -22,7 +22,7 @@ func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
 	in := func(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
 	if sc.visible != nil {
 		if len(sc.visible) == 0 {
-			where = append(where, "0")
+			where = append(where, "1 = 0")
 		} else {
 			ids := make([]int64, 0, len(sc.visible))
 			for id := range sc.visible {
@@ -56,7 +56,7 @@ func (sc *scope) filterSQL(serviceCol, authorCond string) (string, []any) {
 			}
 		}
 		if len(or) == 0 {
-			or = append(or, "0")
+			or = append(or, "1 = 0")
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
@@ -85,7 +85,7 @@ func (e *Engine) MergeRequests(ctx context.Context, f Filter, fn func(*MergeRequ
 		return err
 	}
 	sc := e.scopeOf(f)
-	cond, condArgs := sc.filterSQL("f.service", "lower(f.author) IN %s")
+	cond, condArgs := sc.filterSQL("f.service", "f.author_key IN %s")
 	q := `SELECT f.project_id, f.iid, f.service, f.author, f.created_at, f.first_commit_at, f.first_review_at,
 		f.first_approval_at, f.merged_at, f.deployed_at, f.delivered_at, f.coding_seconds, f.pickup_seconds,
 		f.review_seconds, f.deploy_seconds, f.cycle_seconds, f.rework, f.unapproved,
@@ -124,8 +124,13 @@ func (e *Engine) mrBatch(ctx context.Context, q string, args []any) ([]*MergeReq
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list merge requests: %w", err)
 	}
+	return scanMRs(rows, nil)
+}
+
+// scanMRs reads the rows of a statement of mrColumns' columns, appending to out, and closes
+// them.
+func scanMRs(rows *sql.Rows, out []*MergeRequest) ([]*MergeRequest, error) {
 	defer rows.Close()
-	var out []*MergeRequest
 	for rows.Next() {
 		m := &MergeRequest{}
 		var created, firstCommit, merged, delivered int64
@@ -199,8 +204,16 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("metrics: list deployments: %w", err)
 	}
-	var out []*Deployment
-	byID := map[int64]*Deployment{}
+	out, err := scanDeployments(rows, nil)
+	if err != nil {
+		return nil, err
+	}
+	return out, e.attachLinks(ctx, out)
+}
+
+// scanDeployments reads the rows of a statement of deploymentColumns' columns, appending to
+// out, and closes them.
+func scanDeployments(rows *sql.Rows, out []*Deployment) ([]*Deployment, error) {
 	for rows.Next() {
 		d := &Deployment{}
 		var finished int64
@@ -218,27 +231,32 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		}
 		d.MergeRequests = []MRRef{}
 		out = append(out, d)
-		byID[d.ID] = d
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: list deployments: %w", err)
 	}
+	return out, nil
+}
+
+// attachLinks reads the counted MRs of deployments, in one query.
+func (e *Engine) attachLinks(ctx context.Context, out []*Deployment) error {
 	if len(out) == 0 {
-		return out, nil
+		return nil
 	}
-	// The batch's counted MRs in one query.
+	byID := make(map[int64]*Deployment, len(out))
 	ids := make([]any, len(out))
 	for i, d := range out {
 		ids[i] = d.ID
+		byID[d.ID] = d
 	}
-	rows, err = e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url,
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT l.deployment_id, l.project_id, l.mr_iid, l.rework, l.title, l.web_url,
 		l.before_merge, l.reverts
 		FROM deployment_mr_facts l
 		WHERE l.deployment_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)
 		ORDER BY l.deployment_id, l.project_id, l.mr_iid`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -246,7 +264,7 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		var r MRRef
 		var reverts string
 		if err := rows.Scan(&depID, &r.ProjectID, &r.IID, &r.Rework, &r.Title, &r.URL, &r.BeforeMerge, &reverts); err != nil {
-			return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+			return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 		}
 		for _, s := range strings.Fields(reverts) {
 			if iid, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -258,9 +276,9 @@ func (e *Engine) deploymentBatch(ctx context.Context, q string, args []any) ([]*
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: list deployed merge requests: %w", err)
+		return fmt.Errorf("metrics: list deployed merge requests: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Coverage calls fn for each project and UTC day in the range that had a successful
@@ -324,10 +342,7 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 				return fmt.Errorf("metrics: list coverage: %w", err)
 			}
 			if p := projects[projectID]; p != nil {
-				r.Service = p.services[0]
-				if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
-					r.Service = own
-				}
+				r.Service = e.coverageService(&sc, p)
 				batch = append(batch, r)
 			}
 		}
@@ -341,6 +356,58 @@ func (e *Engine) Coverage(ctx context.Context, f Filter, fn func(*CoverageRow) e
 			}
 		}
 	}
+}
+
+// coverageService is the service a project's coverage row is shown under: its own, when the
+// scope takes it, else the first of the services it counts for.
+func (e *Engine) coverageService(sc *scope, p *coverageProject) string {
+	if own := e.res.projectService(p.path); sc.serviceOK(own) && (sc.team == nil || sc.teamSvc[own]) {
+		return own
+	}
+	return p.services[0]
+}
+
+// LatestCoverage returns, for each project in scope with coverage in f's range, its last row
+// in the range (the last day's), ordered by project path: one index seek per project, however
+// long the range.
+func (e *Engine) LatestCoverage(ctx context.Context, f Filter) ([]*CoverageRow, error) {
+	if err := e.Validate(ctx, f); err != nil {
+		return nil, err
+	}
+	if err := e.ensureFresh(ctx); err != nil {
+		return nil, err
+	}
+	sc := e.scopeOf(f)
+	projects, err := e.coverageProjects(ctx, &sc)
+	if err != nil || len(projects) == 0 {
+		return nil, err
+	}
+	fromDay, toDay := rangeDays(&sc)
+	rows, err := e.st.DB.QueryContext(ctx, `SELECT c.project_id, c.day, c.pipeline_id, c.sha, c.coverage, c.web_url, p.path
+		FROM projects p JOIN coverage_days c ON c.project_id = p.id
+		WHERE c.day = (SELECT MAX(d.day) FROM coverage_days d WHERE d.project_id = p.id AND d.day >= ? AND d.day < ?)
+		ORDER BY p.path, p.id`, fromDay, toDay)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+	}
+	defer rows.Close()
+	var out []*CoverageRow
+	for rows.Next() {
+		r := &CoverageRow{}
+		var projectID, day int64
+		if err := rows.Scan(&projectID, &day, &r.PipelineID, &r.SHA, &r.Percent, &r.URL, &r.Project); err != nil {
+			return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+		}
+		if p := projects[projectID]; p != nil {
+			r.Date = unix(day * 86400)
+			r.Service = e.coverageService(&sc, p)
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: latest coverage: %w", err)
+	}
+	return out, nil
 }
 
 func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }

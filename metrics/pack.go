@@ -1,18 +1,21 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 )
 
 // Figures read the packed per-day records of fact_days rather than a million rows: SQLite
-// hands back a few hundred blobs quickly, and Go decodes them in milliseconds.
+// hands back a few thousand blobs quickly, and Go decodes them in milliseconds. Each day's
+// records are split into packParts parts by project (project id modulo packParts), so that a
+// refresh that derives one project again rewrites one part of each day, not the whole
+// organisation's records.
 //
 // Kind 1 (merge requests, by delivered day), one record per MR, all varints:
 //
@@ -22,22 +25,27 @@ import (
 //
 // Kind 2 (deployments, by finished day):
 //
-//	service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
-//	[recovery when a change failure], number of authors, authors (of its counted MRs).
+//	project, service, flags (1 rework, 2 rollback, 4 change failure, 8 out of window),
+//	[recovery when a change failure], the second of the UTC day it finished at, number of
+//	authors, authors (of its counted MRs).
 //
-// Kind 3 (coverage, by day): per project with a value that day, project id (uvarint) and the
+// Kind 3 (coverage, by day, all in part 0): per project with a value that day, project id
 //
-//	coverage (8 bytes, IEEE 754 bits, little-endian).
+//	(uvarint) and the coverage (8 bytes, IEEE 754 bits, little-endian).
 //
 // Kind 4 (author-days, by the day of the commits): one record per commit author and delivered
 //
 //	MR with a commit of that author that day: commit author, project, service, author (of the
-//	MR), category (its index). Records are sorted by commit author, so an author-day is a run
-//	of records and its k MRs are the run's length: a day shared by MRs of several projects is
-//	split at read time, and a refresh of one project replaces only that project's records.
+//	MR), category (its index). Each part's records are sorted by commit author, and a reader
+//	merges a day's parts (mergeAuthorDays), so that an author-day is a run of records and its
+//	k MRs are the run's length: a day shared by MRs of several projects is split at read time,
+//	and a refresh of one project replaces only that project's records.
 //
 // Services and authors are numbers into fact_names (kind 1 services, kind 2 authors).
 const (
+	// packParts is how many parts a day's records are split into, by project.
+	packParts = 8
+
 	packMRs         = 1
 	packDeployments = 2
 	packCoverage    = 3
@@ -59,113 +67,30 @@ const (
 	depOutOfWindow = 8
 )
 
-// factWriter writes the fact rows of one Refresh and packs them.
-type factWriter struct {
-	mrStmt, depStmt, linkStmt *sql.Stmt
-	pack                      *packer // the packed records of the projects derived
-	cats                      []category
-	approvals                 int // the agreed number of approvals
+// sortKey is the key text sorts by: lower-cased as Go does it, compared byte by byte.
+func sortKey(s string) string { return strings.ToLower(s) }
+
+// nullKey is the key of a duration that may be unknown: -1 when it is, so that a longest-first
+// order puts the unknown last (durations are never negative).
+func nullKey(v sql.NullInt64) int64 {
+	if !v.Valid {
+		return -1
+	}
+	return v.Int64
 }
 
-func newFactWriter(ctx context.Context, tx *sql.Tx, pack *packer, cats []category, approvals int) (*factWriter, error) {
-	w := &factWriter{pack: pack, cats: cats, approvals: approvals}
-	var err error
-	if w.mrStmt, err = tx.PrepareContext(ctx, `INSERT INTO mr_facts(project_id, iid, service, author, created_at,
-		first_commit_at, first_review_at, first_approval_at, merged_at, deployed_at, delivered_at, coding_seconds,
-		pickup_seconds, review_seconds, deploy_seconds, cycle_seconds, rework, unapproved,
-		project, title, labels, source_branch, web_url, category, approvals, before_merge)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	if w.depStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_facts(id, project_id, environment_id, service,
-		finished_at, merge_requests, rework, rollback, change_failure, recovery_seconds, out_of_window,
-		project, environment, sha, job_url, ref, blamed_by, blames, blames_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		w.close()
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	if w.linkStmt, err = tx.PrepareContext(ctx, `INSERT INTO deployment_mr_facts(deployment_id, project_id, mr_iid, author, rework,
-		title, web_url, before_merge, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (deployment_id, project_id, mr_iid) DO NOTHING`); err != nil {
-		w.close()
-		return nil, fmt.Errorf("metrics: prepare: %w", err)
-	}
-	return w, nil
-}
+// dayPart names one row of fact_days of a kind: a day and a part of it.
+type dayPart struct{ day, part int64 }
 
-func (w *factWriter) close() {
-	for _, s := range []*sql.Stmt{w.mrStmt, w.depStmt, w.linkStmt} {
-		if s != nil {
-			s.Close()
-		}
-	}
-}
-
-func (w *factWriter) mergeRequest(ctx context.Context, f mrFact) error {
-	if _, err := w.mrStmt.ExecContext(ctx, f.projectID, f.iid, f.service, f.author, f.created, f.firstCommit,
-		f.firstReview, f.firstApproval, f.merged, f.deployed, f.delivered, f.coding, f.pickup, f.review,
-		f.deploy, f.cycle, f.rework, f.unapproved, f.project, f.m.title, f.m.rawLabels, f.m.sourceBranch, f.m.webURL,
-		w.cats[f.category].name, f.approvals, f.beforeMerge); err != nil {
-		return err
-	}
-	if w.pack != nil {
-		for _, ad := range f.m.authorDays {
-			w.pack.authorDay(f.projectID, ad.day, ad.author, f.service, f.author, f.category)
-		}
-		var flags uint64
-		if f.rework {
-			flags |= mrRework
-		}
-		if f.unapproved {
-			flags |= mrUnapproved
-		}
-		if f.beforeMerge {
-			flags |= mrBeforeMerge
-		}
-		if f.approvals < w.approvals {
-			flags |= mrFewApprovals
-		}
-		w.pack.mergeRequest(f.projectID, f.service, f.author, f.delivered, f.cycle, f.coding, f.pickup, f.review, f.deploy, flags, f.category)
-	}
-	return nil
-}
-
-func (w *factWriter) deployment(ctx context.Context, p rawProject, d *rawDeployment) error {
-	var recovery sql.NullInt64
-	if d.cf {
-		recovery = sql.NullInt64{Int64: d.recovery, Valid: true}
-	}
-	var blamesAt sql.NullInt64
-	if d.blames != 0 {
-		blamesAt = sql.NullInt64{Int64: d.blamesAt, Valid: true}
-	}
-	if _, err := w.depStmt.ExecContext(ctx, d.id, p.id, d.envID, d.service, d.finished, len(d.links), d.rework,
-		d.rollback, d.cf, recovery, d.outOfWindow, p.path, d.env, d.sha, d.jobURL, d.ref, d.blamedBy, d.blames, blamesAt); err != nil {
-		return err
-	}
-	var authors []string
-	for _, m := range d.links {
-		var reverts []string
-		for _, x := range m.reverts {
-			reverts = append(reverts, strconv.FormatInt(x.iid, 10))
-		}
-		if _, err := w.linkStmt.ExecContext(ctx, d.id, p.id, m.iid, m.author, m.rework, m.title, m.webURL,
-			d.finished < m.merged, strings.Join(reverts, " ")); err != nil {
-			return err
-		}
-		authors = append(authors, m.author)
-	}
-	if w.pack != nil {
-		w.pack.deployment(p.id, d.service, d.finished, d.rework, d.rollback, d.cf, d.outOfWindow, d.recovery, authors)
-	}
-	return nil
-}
+// partOf is the part of a day a project's records are kept in.
+func partOf(project int64) int64 { return ((project % packParts) + packParts) % packParts }
 
 // packer gathers the packed per-day records and the names they refer to.
 type packer struct {
-	days    [5]map[int64][]byte // by kind (1, 2, 4; coverage is packed apart)
+	days    [5]map[dayPart][]byte // by kind (1, 2, 4; coverage is packed apart)
+	counts  [5]map[dayPart]int    // records in each of days
 	names   [4]map[string]uint64
-	dirty   map[int64]bool // kind-4 days that got new records: sorted again before writing
+	dirty   map[dayPart]bool // kind-4 rows that got new records: sorted again before writing
 	scratch []byte
 	seen    map[string]bool
 }
@@ -174,9 +99,10 @@ type packer struct {
 var packedKinds = []int{packMRs, packDeployments, packAuthorDays}
 
 func newPacker() *packer {
-	p := &packer{seen: map[string]bool{}, dirty: map[int64]bool{}}
+	p := &packer{seen: map[string]bool{}, dirty: map[dayPart]bool{}}
 	for _, k := range packedKinds {
-		p.days[k] = map[int64][]byte{}
+		p.days[k] = map[dayPart][]byte{}
+		p.counts[k] = map[dayPart]int{}
 	}
 	for k := nameService; k <= nameCommitAuthor; k++ {
 		p.names[k] = map[string]uint64{}
@@ -192,8 +118,10 @@ func (p *packer) authorDay(project, day int64, commitAuthor, service, author str
 	b = binary.AppendUvarint(b, p.name(nameService, service))
 	b = binary.AppendUvarint(b, p.name(nameAuthor, author))
 	b = binary.AppendUvarint(b, uint64(category))
-	p.days[packAuthorDays][day] = append(p.days[packAuthorDays][day], b...)
-	p.dirty[day] = true
+	k := dayPart{day, partOf(project)}
+	p.days[packAuthorDays][k] = append(p.days[packAuthorDays][k], b...)
+	p.counts[packAuthorDays][k]++
+	p.dirty[k] = true
 	p.scratch = b
 }
 
@@ -244,8 +172,9 @@ func (p *packer) mergeRequest(project int64, service, author string, delivered, 
 	b = binary.AppendUvarint(b, d)
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, uint64(category))
-	day := floorDiv(delivered, 86400)
-	p.days[packMRs][day] = append(p.days[packMRs][day], b...)
+	k := dayPart{floorDiv(delivered, 86400), partOf(project)}
+	p.days[packMRs][k] = append(p.days[packMRs][k], b...)
+	p.counts[packMRs][k]++
 	p.scratch = b
 }
 
@@ -279,31 +208,45 @@ func (p *packer) deployment(project int64, service string, finished int64, rewor
 	if cf {
 		b = binary.AppendVarint(b, recovery)
 	}
+	day := floorDiv(finished, 86400)
+	b = binary.AppendUvarint(b, uint64(finished-day*86400))
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, a := range ids {
 		b = binary.AppendUvarint(b, a)
 	}
-	day := floorDiv(finished, 86400)
-	p.days[packDeployments][day] = append(p.days[packDeployments][day], b...)
+	k := dayPart{day, partOf(project)}
+	p.days[packDeployments][k] = append(p.days[packDeployments][k], b...)
+	p.counts[packDeployments][k]++
 	p.scratch = b
 }
 
-// write replaces the packed MR and deployment days and the names they refer to.
-func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays); err != nil {
-		return fmt.Errorf("metrics: clear packed facts: %w", err)
+// write stores the packer's rows and the names they refer to. With parts nil (a refresh from
+// scratch) they replace every packed MR, deployment and author-day row; otherwise each row
+// the packer holds replaces the stored one of its key (an empty one deletes it), and the
+// rest stay as they are.
+func (p *packer) write(ctx context.Context, tx *sql.Tx, parts []int64) error {
+	if parts == nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays); err != nil {
+			return fmt.Errorf("metrics: clear packed facts: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM fact_names`); err != nil {
 		return fmt.Errorf("metrics: clear fact names: %w", err)
 	}
-	day, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (kind, day, part) DO UPDATE SET n = excluded.n, data = excluded.data`)
 	if err != nil {
 		return fmt.Errorf("metrics: prepare: %w", err)
 	}
-	defer day.Close()
+	defer put.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM fact_days WHERE kind = ? AND day = ? AND part = ?`)
+	if err != nil {
+		return fmt.Errorf("metrics: prepare: %w", err)
+	}
+	defer del.Close()
 	for _, kind := range packedKinds {
-		for d, data := range p.days[kind] {
-			if kind == packAuthorDays && p.dirty[d] {
+		for k, data := range p.days[kind] {
+			if kind == packAuthorDays && p.dirty[k] {
 				sorted, err := sortAuthorDays(data)
 				if err != nil {
 					return err
@@ -311,9 +254,14 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 				data = sorted
 			}
 			if len(data) == 0 {
+				if parts != nil {
+					if _, err := del.ExecContext(ctx, kind, k.day, k.part); err != nil {
+						return fmt.Errorf("metrics: write packed facts: %w", err)
+					}
+				}
 				continue
 			}
-			if _, err := day.ExecContext(ctx, kind, d, data); err != nil {
+			if _, err := put.ExecContext(ctx, kind, k.day, k.part, p.counts[kind][k], data); err != nil {
 				return fmt.Errorf("metrics: write packed facts: %w", err)
 			}
 		}
@@ -331,6 +279,11 @@ func (p *packer) write(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// placeholders is n question marks separated by commas.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // loadPacker returns a packer that knows the stored names, for a refresh that derives only
@@ -356,43 +309,129 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 	return p, rows.Err()
 }
 
-// keepPacked adds to p the stored records of every project not in replaced, ahead of the
-// records p already holds (those of the projects derived again).
-func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool) error {
-	rows, err := tx.QueryContext(ctx, `SELECT kind, day, data FROM fact_days WHERE kind IN (?, ?, ?)`, packMRs, packDeployments, packAuthorDays)
+// partsOf are the parts the records of the given projects are kept in, in order.
+func partsOf(projects map[int64]bool) []int64 {
+	seen := map[int64]bool{}
+	out := []int64{}
+	for id := range projects {
+		if pt := partOf(id); !seen[pt] {
+			seen[pt] = true
+			out = append(out, pt)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// keepPacked adds to p the stored records, in the given parts, of every project not in
+// replaced, ahead of the records p already holds (those of the projects derived again). A
+// stored row in which each replaced project's records are those p holds for it is left as it
+// is: it leaves p, and is not written again. It reports how many rows change.
+func keepPacked(ctx context.Context, tx *sql.Tx, p *packer, replaced map[int64]bool, parts []int64) (int, error) {
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	args := []any{packMRs, packDeployments, packAuthorDays}
+	for _, pt := range parts {
+		args = append(args, pt)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT kind, day, part, data FROM fact_days WHERE kind IN (?, ?, ?) AND part IN (`+
+		placeholders(len(parts))+`)`, args...)
 	if err != nil {
-		return fmt.Errorf("metrics: read packed facts: %w", err)
+		return 0, fmt.Errorf("metrics: read packed facts: %w", err)
 	}
 	defer rows.Close()
+	seen := [5]map[dayPart]bool{}
+	for _, kind := range packedKinds {
+		seen[kind] = map[dayPart]bool{}
+	}
 	for rows.Next() {
 		var kind int
-		var day int64
+		var k dayPart
 		var data sql.RawBytes
-		if err := rows.Scan(&kind, &day, &data); err != nil {
-			return fmt.Errorf("metrics: read packed facts: %w", err)
+		if err := rows.Scan(&kind, &k.day, &k.part, &data); err != nil {
+			return 0, fmt.Errorf("metrics: read packed facts: %w", err)
 		}
+		seen[kind][k] = true
 		var kept []byte
-		keep := func(project uint64, raw []byte) {
-			if !replaced[int64(project)] {
+		n := 0
+		old := map[uint64][]byte{}
+		err := eachRecord(kind, data, func(project uint64, raw []byte) {
+			if replaced[int64(project)] {
+				old[project] = append(old[project], raw...)
+			} else {
 				kept = append(kept, raw...)
+				n++
 			}
-		}
-		switch kind {
-		case packMRs:
-			err = decodeMRs(data, func(r *packedMR) { keep(r.project, r.raw) })
-		case packDeployments:
-			err = decodeDeployments(data, func(r *packedDeployment) { keep(r.project, r.raw) })
-		default:
-			err = decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { keep(r.project, r.raw) })
-		}
+		})
 		if err != nil {
-			return err
+			return 0, err
+		}
+		same, err := sameRecords(kind, old, p.days[kind][k])
+		if err != nil {
+			return 0, err
+		}
+		if same {
+			delete(p.days[kind], k)
+			delete(p.counts[kind], k)
+			if kind == packAuthorDays {
+				delete(p.dirty, k) // dirty marks author-day rows only
+			}
+			continue
 		}
 		if len(kept) > 0 {
-			p.days[kind][day] = append(kept, p.days[kind][day]...)
+			p.days[kind][k] = append(kept, p.days[kind][k]...)
+			p.counts[kind][k] += n
+		} else if p.days[kind][k] == nil {
+			p.days[kind][k] = []byte{} // nothing left: deleted
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("metrics: read packed facts: %w", err)
+	}
+	changed := 0
+	for _, kind := range packedKinds {
+		changed += len(p.days[kind])
+	}
+	return changed, nil
+}
+
+// eachRecord calls fn with the project and bytes of each record of a packed blob of kind.
+func eachRecord(kind int, data []byte, fn func(project uint64, raw []byte)) error {
+	switch kind {
+	case packMRs:
+		return decodeMRs(data, func(r *packedMR) { fn(r.project, r.raw) })
+	case packDeployments:
+		return decodeDeployments(data, func(r *packedDeployment) { fn(r.project, r.raw) })
+	default:
+		return decodeAuthorDayRecords(data, func(r *packedAuthorDayMR) { fn(r.project, r.raw) })
+	}
+}
+
+// sameRecords says whether the records derived again (fresh, in derivation order) are, project
+// by project, those stored (old, in stored order): author-days are stored sorted by commit
+// author, so those are compared sorted.
+func sameRecords(kind int, old map[uint64][]byte, fresh []byte) (bool, error) {
+	now := map[uint64][]byte{}
+	if err := eachRecord(kind, fresh, func(project uint64, raw []byte) { now[project] = append(now[project], raw...) }); err != nil {
+		return false, err
+	}
+	if len(now) != len(old) {
+		return false, nil
+	}
+	for project, recs := range now {
+		if kind == packAuthorDays {
+			sorted, err := sortAuthorDays(recs)
+			if err != nil {
+				return false, err
+			}
+			recs = sorted
+		}
+		if !bytes.Equal(recs, old[project]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // packCoverageDays packs coverage_days into kind-3 rows; refresh calls it once coverage_days
@@ -403,6 +442,7 @@ func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("metrics: pack coverage: %w", err)
 	}
 	days := map[int64][]byte{}
+	counts := map[int64]int{}
 	for rows.Next() {
 		var d, project int64
 		var v float64
@@ -412,193 +452,16 @@ func packCoverageDays(ctx context.Context, tx *sql.Tx) error {
 		}
 		b := binary.AppendUvarint(days[d], uint64(project))
 		days[d] = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		counts[d]++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("metrics: pack coverage: %w", err)
 	}
 	for d, data := range days {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, data) VALUES (?, ?, ?)`, packCoverage, d, data); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_days(kind, day, part, n, data) VALUES (?, ?, 0, ?, ?)`, packCoverage, d, counts[d], data); err != nil {
 			return fmt.Errorf("metrics: pack coverage: %w", err)
 		}
-	}
-	return nil
-}
-
-func decodeCoverage(data []byte, fn func(project int64, v float64)) error {
-	for len(data) > 0 {
-		p, n := binary.Uvarint(data)
-		if n <= 0 || len(data) < n+8 {
-			return errPacked
-		}
-		fn(int64(p), math.Float64frombits(binary.LittleEndian.Uint64(data[n:])))
-		data = data[n+8:]
-	}
-	return nil
-}
-
-// packedMR and packedDeployment are decoded records.
-type packedMR struct {
-	project                       uint64
-	raw                           []byte // the encoded record, valid while its blob is
-	service, author               uint64
-	cycle, coding, pickup, review int64
-	deploy                        int64 // -1: not deployed
-	flags                         uint64
-	category                      uint64
-}
-
-type packedDeployment struct {
-	project  uint64
-	raw      []byte // the encoded record, valid while its blob is
-	service  uint64
-	flags    uint64
-	recovery int64
-	authors  []uint64 // valid until the next record
-}
-
-// errPacked reports a damaged blob; Refresh rewrites them all.
-var errPacked = fmt.Errorf("metrics: packed facts are damaged (run pacer sync, or delete fact_days to rebuild)")
-
-func decodeMRs(data []byte, fn func(*packedMR)) error {
-	var r packedMR
-	for len(data) > 0 {
-		rec := data
-		var vals [10]uint64
-		for i := range vals {
-			var v uint64
-			var n int
-			if i >= 3 && i <= 6 {
-				var s int64
-				s, n = binary.Varint(data)
-				v = uint64(s)
-			} else {
-				v, n = binary.Uvarint(data)
-			}
-			if n <= 0 {
-				return errPacked
-			}
-			vals[i] = v
-			data = data[n:]
-		}
-		r = packedMR{project: vals[0], service: vals[1], author: vals[2], cycle: int64(vals[3]), coding: int64(vals[4]),
-			pickup: int64(vals[5]), review: int64(vals[6]), deploy: int64(vals[7]) - 1, flags: vals[8],
-			category: vals[9], raw: rec[:len(rec)-len(data)]}
-		fn(&r)
-	}
-	return nil
-}
-
-func decodeDeployments(data []byte, fn func(*packedDeployment)) error {
-	var r packedDeployment
-	next := func() (uint64, bool) {
-		v, n := binary.Uvarint(data)
-		if n <= 0 {
-			return 0, false
-		}
-		data = data[n:]
-		return v, true
-	}
-	for len(data) > 0 {
-		rec := data
-		var ok bool
-		if r.project, ok = next(); !ok {
-			return errPacked
-		}
-		if r.service, ok = next(); !ok {
-			return errPacked
-		}
-		if r.flags, ok = next(); !ok {
-			return errPacked
-		}
-		r.recovery = 0
-		if r.flags&depCF != 0 {
-			v, n := binary.Varint(data)
-			if n <= 0 {
-				return errPacked
-			}
-			data = data[n:]
-			r.recovery = v
-		}
-		na, ok := next()
-		if !ok || na > uint64(len(data)) {
-			return errPacked
-		}
-		r.authors = r.authors[:0]
-		for i := uint64(0); i < na; i++ {
-			a, ok := next()
-			if !ok {
-				return errPacked
-			}
-			r.authors = append(r.authors, a)
-		}
-		r.raw = rec[:len(rec)-len(data)]
-		fn(&r)
-	}
-	return nil
-}
-
-// loadNames reads the names packed records refer to, by kind.
-func loadNames(ctx context.Context, db *sql.DB) (services, authors []string, err error) {
-	rows, err := db.QueryContext(ctx, `SELECT kind, id, name FROM fact_names WHERE kind IN (1, 2)`)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind int
-		var id int
-		var name string
-		if err := rows.Scan(&kind, &id, &name); err != nil {
-			return nil, nil, fmt.Errorf("metrics: read fact names: %w", err)
-		}
-		if kind != nameService && kind != nameAuthor {
-			continue // commit authors: records group by their number, no name needed
-		}
-		list := &services
-		if kind == nameAuthor {
-			list = &authors
-			name = strings.ToLower(name)
-		}
-		for len(*list) <= id {
-			*list = append(*list, "")
-		}
-		(*list)[id] = name
-	}
-	return services, authors, rows.Err()
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-// packedAuthorDayMR is one decoded kind-4 record.
-type packedAuthorDayMR struct {
-	commitAuthor, project, service, author, category uint64
-	raw                                              []byte // the encoded record, valid while its blob is
-}
-
-// decodeAuthorDayRecords calls fn for each record of a kind-4 blob.
-func decodeAuthorDayRecords(data []byte, fn func(*packedAuthorDayMR)) error {
-	var r packedAuthorDayMR
-	for len(data) > 0 {
-		rec := data
-		var vals [5]uint64
-		for i := range vals {
-			v, n := binary.Uvarint(data)
-			if n <= 0 {
-				return errPacked
-			}
-			vals[i] = v
-			data = data[n:]
-		}
-		r = packedAuthorDayMR{commitAuthor: vals[0], project: vals[1], service: vals[2], author: vals[3], category: vals[4],
-			raw: rec[:len(rec)-len(data)]}
-		fn(&r)
 	}
 	return nil
 }

@@ -17,7 +17,11 @@ import (
 
 // factsVersion changes whenever the derivation rules in this file change, so that facts
 // derived by an older build are derived again.
-const factsVersion = 8
+const factsVersion = 9
+
+// FactsVersion is factsVersion for the benchmarks outside this package, which keep a database
+// per version (internal/benchorg).
+const FactsVersion = factsVersion
 
 // firstDeployGrace is how long before an environment's first deployment an MR may have been
 // merged and still count as shipped by it: GitLab links the whole branch history there.
@@ -35,23 +39,37 @@ func (e *Engine) Refresh(ctx context.Context) error {
 
 // ensureFresh derives the facts when they are missing, were derived under other rules (a
 // changed configuration or an older build), or a sync finished since they were derived and
-// none is running now (a sync that did not call Refresh itself).
+// none is running now (a sync that did not call Refresh itself). Finding them current while no
+// sync runs is trusted for freshFor.
 func (e *Engine) ensureFresh(ctx context.Context) error {
+	if e.shared.figures.recentlyFresh() {
+		return nil
+	}
+	settled, err := e.checkFresh(ctx)
+	if err == nil && settled {
+		e.shared.figures.markFresh()
+	}
+	return err
+}
+
+// checkFresh does ensureFresh's work; settled says no sync was running (its end is noticed at
+// once, not after freshFor).
+func (e *Engine) checkFresh(ctx context.Context) (settled bool, err error) {
 	fp := e.fingerprint()
-	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
-		return err
+	if ok, running, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return !running, err
 	}
 	if e.readOnly {
 		if err := e.sameRules(ctx, fp); err != nil {
-			return err
+			return false, err
 		}
 	}
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
-	if ok, err := e.factsCurrent(ctx, fp); err != nil || ok {
-		return err
+	if ok, running, err := e.factsCurrent(ctx, fp); err != nil || ok {
+		return !running, err
 	}
-	return e.refresh(ctx)
+	return true, e.refresh(ctx)
 }
 
 // RulesError says that a reading command was given rules other than those the facts were
@@ -84,24 +102,24 @@ func (e *Engine) sameRules(ctx context.Context, fp string) error {
 
 // factsCurrent says whether the facts stand: derived under the rules fp names, and after the
 // last finished sync. The stored fingerprint is "rules:bots:syncs".
-func (e *Engine) factsCurrent(ctx context.Context, fp string) (bool, error) {
+func (e *Engine) factsCurrent(ctx context.Context, fp string) (ok, running bool, err error) {
 	var have string
-	err := e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
+	err = e.st.DB.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have)
 	if err == sql.ErrNoRows {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("metrics: read fact state: %w", err)
+		return false, false, fmt.Errorf("metrics: read fact state: %w", err)
 	}
 	parts := strings.SplitN(have, ":", 3)
 	if parts[0] != fp {
-		return false, nil
+		return false, false, nil
 	}
 	syncs, running, err := syncMarker(ctx, e.st.DB)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	return running || len(parts) == 3 && parts[2] == syncs, nil
+	return running || len(parts) == 3 && parts[2] == syncs, running, nil
 }
 
 // syncMarker summarises the collector's per-project sync records: it changes whenever a sync
@@ -162,19 +180,10 @@ func (e *Engine) refresh(ctx context.Context) error {
 	rules := e.fingerprint()
 	fp := rules + ":" + hashString(sortedCSV(bots.String()))
 	var stats struct {
-		full                          bool
+		full, changed                 bool
 		projects, mrs, deployments, n int
 	}
 	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
-		if e.st.Dialect() == store.SQLite {
-			// A bigger page cache for this one connection while it rewrites the fact tables: the
-			// default 2 MB spills to the WAL constantly on a large organisation. Set back after.
-			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -131072`); err != nil {
-				return fmt.Errorf("metrics: cache size: %w", err)
-			}
-			defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
-		}
-
 		var have string
 		switch err := tx.QueryRowContext(ctx, `SELECT fingerprint FROM fact_state WHERE id = 1`).Scan(&have); {
 		case err == sql.ErrNoRows:
@@ -189,6 +198,15 @@ func (e *Engine) refresh(ctx context.Context) error {
 		}
 		full := !strings.HasPrefix(have+":", fp+":") || strings.Count(have, ":") != 2
 		stats.full = full
+		if full && e.st.Dialect() == store.SQLite {
+			// A bigger page cache for this one connection while it rewrites the fact tables:
+			// the default 2 MB spills to the WAL constantly on a large organisation. Set back
+			// after (giving it back costs a few hundred milliseconds: not for a small refresh).
+			if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -131072`); err != nil {
+				return fmt.Errorf("metrics: cache size: %w", err)
+			}
+			defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
+		}
 		projects, err := e.loadProjects(ctx, tx)
 		if err != nil {
 			return err
@@ -217,16 +235,15 @@ func (e *Engine) refresh(ctx context.Context) error {
 					return fmt.Errorf("metrics: clear %s: %w", t, err)
 				}
 			}
+			if e.st.Dialect() == store.SQLite { // see factIndexes: PostgreSQL keeps them
+				if err := dropFactIndexes(ctx, tx); err != nil {
+					return err
+				}
+			}
 		} else {
-			// Projects to derive again, and projects no longer in the database (left in stored).
-			ids := make([]int64, 0, len(todo)+len(stored))
-			for _, p := range todo {
-				ids = append(ids, p.id)
-			}
+			// Projects no longer in the database (left in stored) lose their facts; those
+			// derived again get only the rows that changed (the writer's diff mode).
 			for id := range stored {
-				ids = append(ids, id)
-			}
-			for _, id := range ids {
 				if err := deleteProjectFacts(ctx, tx, id); err != nil {
 					return err
 				}
@@ -238,7 +255,7 @@ func (e *Engine) refresh(ctx context.Context) error {
 				return err
 			}
 		}
-		w, err := newFactWriter(ctx, tx, pack, e.res.categories, e.cfg.Agreements.Approvals)
+		w, err := newFactWriter(ctx, tx, pack, e.res.categories, e.cfg.Agreements.Approvals, !full)
 		if err != nil {
 			return err
 		}
@@ -251,6 +268,11 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if !full {
+				if err := w.flushProject(ctx, tx, p.id); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO fact_projects(project_id, marker) VALUES (?, ?)
 				ON CONFLICT(project_id) DO UPDATE SET marker = excluded.marker`, p.id, markers[p.id]); err != nil {
 				return fmt.Errorf("metrics: record project marker: %w", err)
@@ -259,8 +281,16 @@ func (e *Engine) refresh(ctx context.Context) error {
 			stats.mrs += m
 			stats.deployments += d
 		}
-		changed := full || len(todo) > 0 || len(stored) > 0
-		if !full && changed {
+		// Whether the facts changed: a project derived again may well come out the same (a
+		// sync saved an MR again, or changed nothing a fact reads).
+		if full && e.st.Dialect() == store.SQLite {
+			if err := createFactIndexes(ctx, tx); err != nil {
+				return err
+			}
+		}
+		changed := full || len(stored) > 0 || w.written > 0
+		var parts []int64 // the parts of each day read again; nil: every part
+		if !full && (len(todo) > 0 || len(stored) > 0) {
 			replaced := map[int64]bool{}
 			for _, p := range todo {
 				replaced[p.id] = true
@@ -268,12 +298,15 @@ func (e *Engine) refresh(ctx context.Context) error {
 			for id := range stored {
 				replaced[id] = true
 			}
-			if err := keepPacked(ctx, tx, pack, replaced); err != nil {
+			parts = partsOf(replaced)
+			rewritten, err := keepPacked(ctx, tx, pack, replaced, parts)
+			if err != nil {
 				return err
 			}
+			changed = changed || rewritten > 0
 		}
 		if changed {
-			if err := pack.write(ctx, tx); err != nil {
+			if err := pack.write(ctx, tx, parts); err != nil {
 				return err
 			}
 		}
@@ -290,23 +323,32 @@ func (e *Engine) refresh(ctx context.Context) error {
 			if err := deriveCoverage(ctx, tx); err != nil {
 				return err
 			}
+			changed = true
 		}
+		// The generation moves only when the facts did: after a sync that changed nothing a
+		// fact reads, the figures, pages and ETags computed from them stand.
+		bump := int64(0)
+		if changed {
+			bump = 1
+		}
+		stats.changed = changed
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fact_state(id, fingerprint, refreshed_at, generation, coverage_marker,
 			config_name, config_source) VALUES (1, ?, ?, 1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, refreshed_at = excluded.refreshed_at,
-			generation = fact_state.generation + 1, coverage_marker = excluded.coverage_marker,
+			generation = fact_state.generation + ?, coverage_marker = excluded.coverage_marker,
 			config_name = CASE WHEN ? = 1 THEN fact_state.config_name ELSE excluded.config_name END,
 			config_source = CASE WHEN ? = 1 THEN fact_state.config_source ELSE excluded.config_source END`,
 			// A reader refreshing after a sync keeps the owner's configuration on record.
-			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), e.readOnly, e.readOnly); err != nil {
+			fp+":"+syncs, time.Now().Unix(), coverageMarker, e.cfg.Name, string(e.cfg.Source), bump, e.readOnly, e.readOnly); err != nil {
 			return fmt.Errorf("metrics: record fact state: %w", err)
 		}
 		return nil
 	})
+	e.shared.figures.forgetFresh()
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
-	slog.Debug("metrics: facts refreshed", "full", stats.full, "projects", stats.n, "projects_derived", stats.projects,
+	slog.Debug("metrics: facts refreshed", "full", stats.full, "changed", stats.changed, "projects", stats.n, "projects_derived", stats.projects,
 		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

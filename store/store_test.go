@@ -28,6 +28,9 @@ func TestOpenMigratesOnceAndSetsPragmas(t *testing.T) {
 	if err := s.DB.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys %d, %v", fk, err)
 	}
+	// Migration numbers are given out ahead of time, so a branch may lack some: count rows.
+	var applied int
+	s.DB.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&applied)
 	s.Close()
 
 	s, err = store.Open(ctx, path)
@@ -37,8 +40,8 @@ func TestOpenMigratesOnceAndSetsPragmas(t *testing.T) {
 	defer s.Close()
 	var n int
 	s.DB.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n)
-	if n != v1 {
-		t.Fatalf("reopening applied migrations again: %d rows for version %d", n, v1)
+	if n != applied {
+		t.Fatalf("reopening applied migrations again: %d rows, %d before (version %d)", n, applied, v1)
 	}
 }
 

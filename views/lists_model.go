@@ -24,3 +24,12 @@ func sortArrow(order string) string {
 	}
 	return "▼"
 }
+
+// Pager moves through a long list a page at a time: each page starts where the one before
+// ended (the list's order and position are in the link), so a page costs the same deep in a
+// list as at its start.
+type Pager struct {
+	Next      string // the next page, "" on the last
+	NextLabel string // "Next 100"
+	First     string // the first page, "" on it
+}

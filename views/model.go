@@ -467,7 +467,7 @@ type MRListPage struct {
 	Filters []Link // active predicates, each linking to the list without it
 	Table   MRTable
 	Shown   string // "Showing 100 of 240"
-	Next    string // link to show more
+	Pager   Pager
 }
 
 // DeploymentListPage lists the deployments behind a figure.
@@ -477,7 +477,7 @@ type DeploymentListPage struct {
 	Filters []Link
 	Table   DeploymentTable
 	Shown   string
-	Next    string
+	Pager   Pager
 }
 
 // InvestmentPage shows where the delivered work goes: each investment category's share of

@@ -282,7 +282,8 @@ func TestPages(t *testing.T) {
 			[]string{"state-error", "403 &lt;script&gt;", "deployments", "2026-03-25 08:00:00", "42"}},
 		{"sync empty", SyncView(SyncPage{Empty: Empty{Title: "Nothing has been synced yet"}}), []string{"Nothing has been synced yet"}},
 		{"mr list", MRListView(MRListPage{Heading: "Merge requests", Shown: "Showing 1 of 1", Filters: []Link{{Label: "rework MRs", Href: "/merge-requests"}},
-			Table: sampleMRTable(), Next: "/merge-requests?limit=400"}), []string{"rework MRs", "×", "Show more", "Showing 1 of 1"}},
+			Table: sampleMRTable(), Pager: Pager{Next: "/merge-requests?after=x", NextLabel: "Next 100", First: "/merge-requests"}}),
+			[]string{"rework MRs", "×", "Next 100 →", `rel="next"`, "« First page", "Showing 1 of 1"}},
 		{"deployment list", DeploymentListView(DeploymentListPage{Heading: "Deployments", Table: sampleDeploymentTable()}), []string{"<h1>Deployments</h1>"}},
 	}
 	for _, c := range cases {

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v5"
 
@@ -51,13 +50,14 @@ func (h *authorPages) show(c *echo.Context) error {
 		return err
 	}
 
+	// Their MRs through the author's index: the latest for the table, all for the medians.
 	var coding, pickup, review, deploy, cycle []int64
-	col := &mrCollector{limit: authorRows}
-	if err := eng.MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
-		if !strings.EqualFold(m.Author, name) {
-			return nil
-		}
-		col.add(m)
+	mine := metrics.MRWhere{Author: name}
+	latest, err := eng.MergeRequestPage(ctx, q.Filter(), metrics.MRList{Where: mine, Limit: authorRows})
+	if err != nil {
+		return err
+	}
+	if err := eng.EachMergeRequest(ctx, q.Filter(), metrics.MRList{Where: mine}, func(m *metrics.MergeRequest) error {
 		coding, pickup, review, cycle = append(coding, m.CodingSeconds), append(pickup, m.PickupSeconds), append(review, m.ReviewSeconds), append(cycle, m.CycleSeconds)
 		if m.DeploySeconds != nil {
 			deploy = append(deploy, *m.DeploySeconds)
@@ -66,6 +66,7 @@ func (h *authorPages) show(c *echo.Context) error {
 	}); err != nil {
 		return err
 	}
+	delivered := len(cycle)
 	reviews, total, err := eng.ReviewsBy(ctx, name, q.Filter(), authorRows)
 	if err != nil {
 		return err
@@ -81,7 +82,7 @@ func (h *authorPages) show(c *echo.Context) error {
 		}
 	}
 
-	mine := q.link("/merge-requests", "author", name)
+	theirs := q.link("/merge-requests", "author", name)
 	card := func(label string, v []int64, nOne, nMany, help, sort string) views.Card {
 		c := views.Card{Label: label, Help: help, N: "no " + nMany}
 		if len(v) > 0 {
@@ -99,7 +100,7 @@ func (h *authorPages) show(c *echo.Context) error {
 		Note: "Their delivered MRs and the reviews they gave, over the page's range and filters. " +
 			"A person's numbers depend on their team's way of working more than on them: use them to help, not to rank.",
 		Cards: []views.Card{
-			{Label: "MRs delivered", Value: views.Count(int64(col.total)), N: "n = " + views.Plural(col.total, "MR", "MRs"), Href: mine, Help: "Merged MRs they authored that reached production (or merged, if never deployed)."},
+			{Label: "MRs delivered", Value: views.Count(int64(delivered)), N: "n = " + views.Plural(delivered, "MR", "MRs"), Href: theirs, Help: "Merged MRs they authored that reached production (or merged, if never deployed)."},
 			card("Cycle time (median)", cycle, "MR", "MRs", "First commit to production.", "slowest"),
 			card("Coding (median)", coding, "MR", "MRs", "First commit to opened.", "coding"),
 			card("Pickup (median)", pickup, "MR", "MRs", "Opened to first review.", "pickup"),
@@ -108,14 +109,14 @@ func (h *authorPages) show(c *echo.Context) error {
 			{Label: "Reviews given", Value: views.Count(int64(total)), N: views.Plural(approvals, "approval", "approvals") + " · " + views.Plural(total-approvals, "comment", "comments"), Help: "Comments and approvals on others' MRs."},
 		},
 		MRs: views.MRTable{
-			ID: "author-mrs", Title: "Their latest merge requests", Rows: mrRows(q, col.rows()),
+			ID: "author-mrs", Title: "Their latest merge requests", Rows: mrRows(q, latest.Rows),
 			Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Widen the range, or look at the reviews they gave below."},
 		},
 		Reviews: views.ReviewTable{ID: "author-reviews", Title: "Reviews they gave",
 			Empty: views.Empty{Title: "No reviews in this range", Body: "No comment or approval on someone else's MR in the projects you can see. Widen the range."}},
 	}
-	if col.total > authorRows {
-		page.MRs.More = views.Link{Label: "All " + views.Plural(col.total, "MR", "MRs"), Href: mine}
+	if delivered > authorRows {
+		page.MRs.More = views.Link{Label: "All " + views.Plural(delivered, "MR", "MRs"), Href: theirs}
 	}
 	for _, r := range reviews {
 		kind := "comment"

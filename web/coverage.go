@@ -80,11 +80,12 @@ func (d *dashboard) coverage(c *echo.Context) error {
 	if below != nil {
 		cf.From = time.Time{}
 	}
-	if err := engineOf(c).Coverage(ctx, cf, func(r *metrics.CoverageRow) error {
-		byProject[r.Project] = r
-		return nil
-	}); err != nil {
+	latestRows, err := engineOf(c).LatestCoverage(ctx, cf)
+	if err != nil {
 		return err
+	}
+	for _, r := range latestRows {
+		byProject[r.Project] = r
 	}
 	var prow []views.BarRow
 	for _, r := range byProject {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -30,13 +29,27 @@ func (d *dashboard) load(c *echo.Context) (*query, *figureSet, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	figs, err := engineOf(c).Figures(c.Request().Context(), q.Filter())
+	fs, err := figureSetOf(c, q)
 	if err != nil {
 		return nil, nil, err
 	}
-	fs := newFigureSet(q, figs)
 	fs.small = d.cfg.Display.SmallSample
 	return q, fs, nil
+}
+
+// figureSetOf is the figures of q indexed for the pages: the index is built once per figure
+// computation (facts generation, filter, visibility and day) and shared by the requests that
+// read it; each request gets its own copy of the set around it.
+func figureSetOf(c *echo.Context, q *query) (*figureSet, error) {
+	v, err := engineOf(c).Memo(c.Request().Context(), q.Filter(), "web.figureSet", func(figs []metrics.Figure) any {
+		return newFigureSet(q, figs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	fs := *v.(*figureSet)
+	fs.q = q
+	return &fs, nil
 }
 
 // Links to the items behind a figure: the period (and service) of the figure, plus a predicate.
@@ -190,23 +203,28 @@ func (d *dashboard) overview(c *echo.Context) error {
 
 func ptr[T any](v T) *T { return &v }
 
-// cycle-time distribution buckets, in seconds: [lo, hi).
-var cycleBuckets = []struct {
+// cycleBuckets are the cycle-time distribution's buckets, in seconds: [lo, hi), hi 0 for the
+// open last one; the bounds are metrics.CycleBuckets, which the tallies count by.
+var cycleBuckets = func() []struct {
 	label  string
 	lo, hi int64
-}{
-	{"< 1h", 0, 3600},
-	{"1–4h", 3600, 4 * 3600},
-	{"4–12h", 4 * 3600, 12 * 3600},
-	{"12h–1d", 12 * 3600, 86400},
-	{"1–2d", 86400, 2 * 86400},
-	{"2–3d", 2 * 86400, 3 * 86400},
-	{"3–5d", 3 * 86400, 5 * 86400},
-	{"5–7d", 5 * 86400, 7 * 86400},
-	{"1–2w", 7 * 86400, 14 * 86400},
-	{"2–4w", 14 * 86400, 28 * 86400},
-	{"≥ 4w", 28 * 86400, 0},
-}
+} {
+	labels := []string{"< 1h", "1–4h", "4–12h", "12h–1d", "1–2d", "2–3d", "3–5d", "5–7d", "1–2w", "2–4w", "≥ 4w"}
+	out := make([]struct {
+		label  string
+		lo, hi int64
+	}, len(labels))
+	for i, l := range labels {
+		out[i].label = l
+		if i > 0 {
+			out[i].lo = metrics.CycleBuckets[i-1]
+		}
+		if i < len(metrics.CycleBuckets) {
+			out[i].hi = metrics.CycleBuckets[i]
+		}
+	}
+	return out
+}()
 
 func (d *dashboard) cycleTime(c *echo.Context) error {
 	q, fs, err := d.load(c)
@@ -214,33 +232,18 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		return err
 	}
 	all := metrics.AllServices
-	counts := make([]int, len(cycleBuckets))
-	slow := &mrCollector{limit: 10, slowest: true}
+	ctx := c.Request().Context()
+	bd, err := engineOf(c).CycleTime(ctx, q.Filter())
+	if err != nil {
+		return err
+	}
+	counts := bd.Buckets
 	stages := map[string]*[4]float64{} // per period: seconds spent in each stage, summed over MRs
-	perService := map[string][]int64{} // cycle times over the range
-	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
-		perService[m.Service] = append(perService[m.Service], m.CycleSeconds)
-		key, _ := metrics.PeriodKey(m.DeliveredAt, q.By)
-		st := stages[key]
-		if st == nil {
-			st = &[4]float64{}
-			stages[key] = st
-		}
-		st[0] += float64(m.CodingSeconds)
-		st[1] += float64(m.PickupSeconds)
-		st[2] += float64(m.ReviewSeconds)
-		if m.DeploySeconds != nil {
-			st[3] += float64(*m.DeploySeconds)
-		}
-		for i, b := range cycleBuckets {
-			if m.CycleSeconds >= b.lo && (b.hi == 0 || m.CycleSeconds < b.hi) {
-				counts[i]++
-				break
-			}
-		}
-		slow.add(m)
-		return nil
-	}); err != nil {
+	for k, st := range bd.Stages {
+		stages[k] = &[4]float64{float64(st[0]), float64(st[1]), float64(st[2]), float64(st[3])}
+	}
+	slow, err := engineOf(c).MergeRequestPage(ctx, q.Filter(), metrics.MRList{Sort: "slowest", Limit: 10})
+	if err != nil {
 		return err
 	}
 	p := views.CycleTimePage{Range: q.RangeLabel()}
@@ -259,7 +262,11 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
 	p.Percentiles.Target = d.cycleTarget()
 	p.Stages = stageShares(q, fs, stages)
-	p.PerService = cyclePerService(q, perService, d.cycleTarget())
+	over, err := figuresOver(ctx, engineOf(c), q, q.Filter())
+	if err != nil {
+		return err
+	}
+	p.PerService = cyclePerService(q, over, d.cycleTarget())
 	dist := views.Series{Name: "MRs"}
 	var cats []string
 	for i, b := range cycleBuckets {
@@ -271,23 +278,27 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		dist.Values = append(dist.Values, views.Point{Value: float64(counts[i]), Known: counts[i] > 0, N: counts[i], Href: q.link("/merge-requests", kv...)})
 	}
 	p.Distribution = views.Chart{ID: "cycle-distribution", Title: "Distribution of cycle time",
-		Summary: fmt.Sprintf("How many of the %d MRs delivered in the range took each length of time.", slow.total),
+		Summary: fmt.Sprintf("How many of the %d MRs delivered in the range took each length of time.", bd.MRs),
 		Unit:    views.UnitCount, Kind: views.Bars, Categories: cats, XName: "Cycle time", Series: []views.Series{dist}, CSV: q.link("/export/merge-requests.csv")}
-	p.Slowest = slowestTable(q, slow)
+	p.Slowest = slowestTable(q, slow.Rows, bd.MRs, 10)
 	m := d.r.meta(c, q, "Cycle time", views.NavCycleTime)
 	return d.r.page(c, http.StatusOK, m, views.CycleTimeView(p), q.link("/cycle-time"))
 }
 
 // cyclePerService is the median cycle time of each service over the range, slowest first,
 // against the agreed median; it leads to the compare view of the same services.
-func cyclePerService(q *query, cycles map[string][]int64, target *views.Target) views.BarList {
+func cyclePerService(q *query, over rangeFigures, target *views.Target) views.BarList {
 	var rows []views.BarRow
-	for s, v := range cycles {
-		slices.Sort(v)
-		p50, p90 := metrics.Percentile(v, 50), metrics.Percentile(v, 90)
-		r := views.BarRow{Label: s, Value: float64(p50), N: len(v), Href: q.withService(s).link("/merge-requests", "sort", "slowest"),
-			Note: "p90 " + views.Duration(p90)}
-		r.Below = target != nil && float64(p50) > target.Value // slower than agreed
+	for s, figs := range over {
+		p50, ok := figs[metrics.CycleTimeP50]
+		if s == metrics.AllServices || !ok {
+			continue
+		}
+		r := views.BarRow{Label: s, Value: p50.Value, N: p50.N, Href: q.withService(s).link("/merge-requests", "sort", "slowest")}
+		if p90, ok := figs[metrics.CycleTimeP90]; ok {
+			r.Note = "p90 " + views.Duration(int64(p90.Value))
+		}
+		r.Below = target != nil && p50.Value > target.Value // slower than agreed
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -347,13 +358,14 @@ func stageShares(q *query, fs *figureSet, sums map[string]*[4]float64) views.Cha
 	return ch
 }
 
-// slowestTable is the cycle-time page's table of the slowest MRs in col.
-func slowestTable(q *query, col *mrCollector) views.MRTable {
-	t := views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
+// slowestTable is the cycle-time page's table of the slowest MRs: rows, the first limit of
+// the total delivered.
+func slowestTable(q *query, rows []*metrics.MergeRequest, total, limit int) views.MRTable {
+	t := views.MRTable{ID: "slowest", Title: "Slowest merge requests", Rows: mrRows(q, rows), CSV: q.link("/export/merge-requests.csv"),
 		Empty: views.Empty{Title: "No merge requests delivered in this range", Body: "Pacer counts merged MRs that target the project's default branch and are not written by bots. Widen the range or pick another service."}}
-	if col.total > len(col.slow) {
-		t.More = views.Link{Label: "All " + views.Plural(col.total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
-		if col.limit < maxSlowestSection {
+	if total > len(rows) {
+		t.More = views.Link{Label: "All " + views.Plural(total, "MR", "MRs") + ", slowest first", Href: q.link("/merge-requests", "sort", "slowest")}
+		if limit < maxSlowestSection {
 			t.Expand = views.Link{Label: "Show " + strconv.Itoa(maxSlowestSection) + " here", Href: q.link("/cycle-time/slowest", "limit", strconv.Itoa(maxSlowestSection))}
 		}
 	}
@@ -379,17 +391,20 @@ func (d *dashboard) slowestSection(c *echo.Context) error {
 	if !isFragment(c.Request()) {
 		return c.Redirect(http.StatusSeeOther, q.link("/merge-requests", "sort", "slowest"))
 	}
-	col := &mrCollector{limit: 10, slowest: true}
+	n := 10
 	if limit != nil {
-		col.limit = int(*limit)
+		n = int(*limit)
 	}
-	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
-		col.add(m)
-		return nil
-	}); err != nil {
+	ctx := c.Request().Context()
+	slow, err := engineOf(c).MergeRequestPage(ctx, q.Filter(), metrics.MRList{Sort: "slowest", Limit: n})
+	if err != nil {
 		return err
 	}
-	return d.r.section(c, views.MRTableView(slowestTable(q, col)))
+	total, err := engineOf(c).CountMergeRequests(ctx, q.Filter(), metrics.MRWhere{})
+	if err != nil {
+		return err
+	}
+	return d.r.section(c, views.MRTableView(slowestTable(q, slow.Rows, total, n)))
 }
 
 // scopedServices are the services the filter covers: the ones asked for, else every known one.
@@ -457,21 +472,19 @@ func (d *dashboard) releases(c *echo.Context) error {
 	p.PerPeriod.Empty = ptr(noDeployments())
 
 	// Weekday × hour, in the display time zone, with the deploy window marked.
-	var grid [7][24]int
-	var outside []*metrics.Deployment
-	w := d.cfg.DeployWindow
-	if err := engineOf(c).Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
-		l := dep.FinishedAt.In(d.cfg.Location)
-		grid[l.Weekday()][l.Hour()]++
-		if w != nil && outsideWindow(dep.FinishedAt, w) {
-			outside = append(outside, dep)
-			if len(outside) > 10 {
-				outside = outside[1:]
-			}
-		}
-		return nil
-	}); err != nil {
+	grid, err := engineOf(c).DeploymentHours(ctx, q.Filter(), d.cfg.Location)
+	if err != nil {
 		return err
+	}
+	w := d.cfg.DeployWindow
+	var outside []*metrics.Deployment
+	if w != nil {
+		page, err := engineOf(c).DeploymentPage(ctx, q.Filter(), metrics.DeploymentList{
+			Where: metrics.DeploymentWhere{OutOfWindow: ptr(true)}, Location: d.cfg.Location, Limit: 10})
+		if err != nil {
+			return err
+		}
+		outside = page.Rows
 	}
 	p.Heatmap = views.Heatmap{ID: "releases-heatmap", Title: "When deployments finish (weekday × hour)",
 		Summary: "Number of production deployments by weekday and hour of the day, in " + d.cfg.Location.String() + ".",
@@ -495,9 +508,6 @@ func (d *dashboard) releases(c *echo.Context) error {
 		p.Heatmap.Note += " Outlined cells overlap the deploy window."
 	}
 	if w != nil {
-		for i, j := 0, len(outside)-1; i < j; i, j = i+1, j-1 {
-			outside[i], outside[j] = outside[j], outside[i]
-		}
 		p.Window = views.WindowSection{Configured: true, Description: windowDescription(w),
 			Rate: d.chart(fs, "window-rate", "Deployments outside the window", "Share of production deployments that finished outside the deploy window, per period.", views.UnitRatio, views.Lines,
 				fs.series("Outside the window", all, metrics.OutOfWindowRate, depLink(q, "outside_window", "true"))),
@@ -562,19 +572,19 @@ func (d *dashboard) approvals(c *echo.Context) error {
 	p.PerService = views.BarList{ID: "approvals-per-service", Title: "Unapproved per service (most first)", Label: "Service", Unit: views.UnitRatio, Max: 1,
 		Summary: "Share of each service's MRs over the range merged without approval.", Rows: rows, CSV: q.link("/export/metrics.csv"),
 		Compare: compareLink(q, "-unapproved")}
-	col := &mrCollector{limit: 25}
-	if err := engineOf(c).MergeRequests(ctx, q.Filter(), func(m *metrics.MergeRequest) error {
-		if m.Unapproved {
-			col.add(m)
-		}
-		return nil
-	}); err != nil {
+	unapproved := metrics.MRWhere{Unapproved: ptr(true)}
+	latest, err := engineOf(c).MergeRequestPage(ctx, q.Filter(), metrics.MRList{Where: unapproved, Limit: 25})
+	if err != nil {
 		return err
 	}
-	p.Unapproved = views.MRTable{ID: "unapproved", Title: "Latest MRs merged without approval", Rows: mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
+	total, err := engineOf(c).CountMergeRequests(ctx, q.Filter(), unapproved)
+	if err != nil {
+		return err
+	}
+	p.Unapproved = views.MRTable{ID: "unapproved", Title: "Latest MRs merged without approval", Rows: mrRows(q, latest.Rows), CSV: q.link("/export/merge-requests.csv"),
 		Empty: views.Empty{Title: "Every MR in this range was approved", Body: "An MR counts as approved when someone other than its author approved it before it merged."}}
-	if col.total > len(col.recent) {
-		p.Unapproved.More = views.Link{Label: "All " + views.Plural(col.total, "unapproved MR", "unapproved MRs"), Href: q.link("/merge-requests", "unapproved", "true")}
+	if total > len(latest.Rows) {
+		p.Unapproved.More = views.Link{Label: "All " + views.Plural(total, "unapproved MR", "unapproved MRs"), Href: q.link("/merge-requests", "unapproved", "true")}
 	}
 	m := d.r.meta(c, q, "Approvals", views.NavApprovals)
 	return d.r.page(c, http.StatusOK, m, views.ApprovalsView(p), q.link("/approvals"))

@@ -22,6 +22,7 @@ type depPredicate struct {
 	id                                       *int64 // one deployment, by GitLab id
 	search                                   search // q=
 	sort                                     string // one of deploymentSorts
+	after                                    string // the page's cursor, "" for the first page
 	limit                                    int
 }
 
@@ -71,36 +72,28 @@ func parseDepPredicate(v url.Values, cfg *config.Config) (*depPredicate, error) 
 	if p.limit, err = parseLimit(v); err != nil {
 		return nil, err
 	}
+	if p.after, err = parseAfter(v); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
-func (p *depPredicate) match(d *metrics.Deployment, cfg *config.Config) bool {
-	if p.id != nil && d.ID != *p.id {
-		return false
+// list is the predicate as a page of the metrics list (weekday and hour in the display zone);
+// the search is checked on each row.
+func (p *depPredicate) list(cfg *config.Config) metrics.DeploymentList {
+	l := metrics.DeploymentList{Where: metrics.DeploymentWhere{Rework: p.rework, Rollback: p.rollback,
+		ChangeFailure: p.changeFailure, OutOfWindow: p.outside, ID: p.id},
+		Location: cfg.Location, Sort: p.sort, After: p.after, Limit: p.limit}
+	if p.weekday != nil {
+		l.Where.Weekday = ptr(int(*p.weekday))
 	}
-	if !p.search.deployment(d) {
-		return false
+	if p.hour != nil {
+		l.Where.Hour = ptr(int(*p.hour))
 	}
-	if p.rework != nil && d.Rework != *p.rework {
-		return false
+	if len(p.search.terms) > 0 {
+		l.Match = p.search.deployment
 	}
-	if p.rollback != nil && d.Rollback != *p.rollback {
-		return false
-	}
-	if p.changeFailure != nil && d.ChangeFailure != *p.changeFailure {
-		return false
-	}
-	if p.outside != nil && outsideWindow(d.FinishedAt, cfg.DeployWindow) != *p.outside {
-		return false
-	}
-	local := d.FinishedAt.In(cfg.Location)
-	if p.weekday != nil && int64(local.Weekday()) != *p.weekday {
-		return false
-	}
-	if p.hour != nil && int64(local.Hour()) != *p.hour {
-		return false
-	}
-	return true
+	return l
 }
 
 func (p *depPredicate) describe(q *query, v url.Values, loc *time.Location) []views.Link {
@@ -146,110 +139,60 @@ func (h *itemLists) deployments(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var kept []*metrics.Deployment // ring of the last `limit`
-	next, total := 0, 0
-	top := &topK[*metrics.Deployment]{limit: p.limit, before: deploymentBefore(p.sort)}
-	failures := failureTimes{}
-	if err := engineOf(c).Deployments(c.Request().Context(), q.Filter(), func(d *metrics.Deployment) error {
-		failures.add(d)
-		if !p.match(d, h.cfg) {
-			return nil
-		}
-		total++
-		if p.sort != "recent" {
-			top.add(d)
-			return nil
-		}
-		if len(kept) < p.limit {
-			kept = append(kept, d)
-		} else {
-			kept[next] = d
-			next = (next + 1) % p.limit
-		}
-		return nil
-	}); err != nil {
+	ctx := c.Request().Context()
+	eng := engineOf(c)
+	l := p.list(h.cfg)
+	page, err := eng.DeploymentPage(ctx, q.Filter(), l)
+	if err != nil {
 		return err
 	}
-	recent := make([]*metrics.Deployment, 0, len(kept))
-	for i := range kept {
-		recent = append(recent, kept[(next+len(kept)-1-i)%len(kept)])
-	}
-	if p.sort != "recent" {
-		recent = top.sorted()
+	total := -1
+	switch {
+	case l.Match == nil:
+		if total, err = eng.CountDeployments(ctx, q.Filter(), l.Where, h.cfg.Location); err != nil {
+			return err
+		}
+	case page.Next == "":
+		total = page.Offset + len(page.Rows)
 	}
 	extra := predicateValues(v, "rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id", "q", "sort")
 	if p.sort == "recent" {
 		extra.Del("sort")
 	}
 	base := mergeValues(q.Values(), extra)
-	page := views.DeploymentListPage{
+	title := views.Plural(total, "production deployment", "production deployments")
+	if total < 0 {
+		title = "Production deployments matching “" + p.search.raw + "”"
+	}
+	list := views.DeploymentListPage{
 		Heading: "Deployments",
 		Search: searchBox("/deployments", base, p.search.raw,
 			"Searches commits (a SHA prefix), environments, branches and tags, services and the titles of the MRs shipped; !12 finds the deployments that shipped MR !12. Every word must match."),
 		Filters: p.describe(q, without(extra, "q", "sort"), h.cfg.Location),
 		Table: views.DeploymentTable{
-			ID: "deployment-list", Title: views.Plural(total, "production deployment", "production deployments"),
-			Rows: deploymentRows(recent, h.cfg, projectURLs(c, h.store), failures), CSV: q.link("/export/deployments.csv"),
+			ID: "deployment-list", Title: title,
+			Rows: deploymentRows(page.Rows, h.cfg, projectURLs(c, h.store), pageFailures(page.Rows)), CSV: q.link("/export/deployments.csv"),
 			Empty: noDeployments(),
 			Sorts: sortHeads("/deployments", base, deploymentSorts, p.sort, "recent", true),
 		},
-		Shown: "Showing " + views.Count(int64(min(total, p.limit))) + " of " + views.Count(int64(total)) + ", " + sortLabel(deploymentSorts, p.sort) + " · " + q.RangeLabel(),
+		Shown: shownText(page.Offset, len(page.Rows), total) + ", " + sortLabel(deploymentSorts, p.sort) + " · " + q.RangeLabel(),
+		Pager: pager("/deployments", base, v, page.Offset, p.limit, page.Next),
 	}
 	if len(without(extra, "sort")) > 0 {
-		page.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
-	}
-	if total > p.limit && p.limit < maxListLimit {
-		page.Next = linkWith("/deployments", base, "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+		list.Table.Empty = views.Empty{Title: "No deployments match", Body: "No successful production deployment in this range meets these conditions. Widen the range or remove a condition above."}
 	}
 	m := h.r.meta(c, q, "Deployments", views.NavDeploys, hidden(extra)...)
-	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(page), linkWith("/deployments", base, "limit", limitParam(v)))
+	return h.r.page(c, http.StatusOK, m, views.DeploymentListView(list), listCanonical("/deployments", base, v))
 }
 
-// deploymentBefore says whether a comes before b in order; ties go to the most recent.
-func deploymentBefore(order string) func(a, b *metrics.Deployment) bool {
-	recent := func(a, b *metrics.Deployment) bool {
-		if !a.FinishedAt.Equal(b.FinishedAt) {
-			return a.FinishedAt.After(b.FinishedAt)
-		}
-		return a.ID > b.ID
+// pageFailures are the change failures among a page's deployments, for the links of rework
+// deployments to the deployment they blame (facts give its finish time; this is the fallback).
+func pageFailures(ds []*metrics.Deployment) failureTimes {
+	f := failureTimes{}
+	for _, d := range ds {
+		f.add(d)
 	}
-	text := func(f func(*metrics.Deployment) string) func(a, b *metrics.Deployment) bool {
-		return func(a, b *metrics.Deployment) bool {
-			if x, y := strings.ToLower(f(a)), strings.ToLower(f(b)); x != y {
-				return x < y
-			}
-			return recent(a, b)
-		}
-	}
-	switch order {
-	case "oldest":
-		return func(a, b *metrics.Deployment) bool { return recent(b, a) }
-	case "service":
-		return text(func(d *metrics.Deployment) string { return d.Service })
-	case "environment":
-		return text(func(d *metrics.Deployment) string { return d.Environment })
-	case "mrs":
-		return func(a, b *metrics.Deployment) bool {
-			if len(a.MergeRequests) != len(b.MergeRequests) {
-				return len(a.MergeRequests) > len(b.MergeRequests)
-			}
-			return recent(a, b)
-		}
-	case "recovery":
-		rec := func(d *metrics.Deployment) int64 {
-			if d.RecoverySeconds == nil {
-				return -1
-			}
-			return *d.RecoverySeconds
-		}
-		return func(a, b *metrics.Deployment) bool {
-			if x, y := rec(a), rec(b); x != y {
-				return x > y
-			}
-			return recent(a, b)
-		}
-	}
-	return recent
+	return f
 }
 
 // projectURLs are the projects' GitLab web URLs by project id, for links to their commits.

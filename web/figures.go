@@ -16,7 +16,7 @@ import (
 type figureSet struct {
 	q        *query
 	periods  []period
-	rows     map[figKey]metrics.Figure
+	rows     *figureIndex
 	services []string // services that have at least one row, in name order
 	// small is the n under which a change is too uncertain to colour ([display] small_sample).
 	small int
@@ -48,23 +48,76 @@ func (p period) partialNote() string {
 	return fmt.Sprintf("%d of %d days in the range", p.days, p.total)
 }
 
-type figKey struct {
-	period, service, metric string
+// figureIndex holds the figures densely, by period, service and metric number: a year of a
+// large organisation by week is some 200,000 figures, kept once per computation for every
+// request that shows them (a map of them took ten times the memory).
+type figureIndex struct {
+	periods  map[string]int
+	starts   []time.Time
+	services map[string]int
+	cells    []figureCell // (period × services + service) × metrics + metric
 }
 
+type figureCell struct {
+	value float64
+	n     int64 // 0: no figure
+}
+
+var metricIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, n := range metrics.MetricNames {
+		m[n] = i
+	}
+	return m
+}()
+
 func newFigureSet(q *query, figs []metrics.Figure) *figureSet {
-	fs := &figureSet{q: q, rows: make(map[figKey]metrics.Figure, len(figs))}
-	seen := map[string]bool{}
+	fs := &figureSet{q: q}
+	ix := &figureIndex{periods: map[string]int{}, services: map[string]int{}}
 	for _, f := range figs {
-		fs.rows[figKey{f.Period, f.Service, f.Metric}] = f
-		if f.Service != metrics.AllServices && !seen[f.Service] {
-			seen[f.Service] = true
-			fs.services = append(fs.services, f.Service)
+		if _, ok := ix.periods[f.Period]; !ok {
+			ix.periods[f.Period] = len(ix.starts)
+			ix.starts = append(ix.starts, f.Start)
+		}
+		if _, ok := ix.services[f.Service]; !ok {
+			ix.services[f.Service] = len(ix.services)
+			if f.Service != metrics.AllServices {
+				fs.services = append(fs.services, f.Service)
+			}
 		}
 	}
+	nm := len(metrics.MetricNames)
+	ix.cells = make([]figureCell, len(ix.starts)*len(ix.services)*nm)
+	for _, f := range figs {
+		if m, ok := metricIndex[f.Metric]; ok {
+			ix.cells[(ix.periods[f.Period]*len(ix.services)+ix.services[f.Service])*nm+m] = figureCell{f.Value, int64(f.N)}
+		}
+	}
+	fs.rows = ix
 	sort.Strings(fs.services)
 	fs.periods = periodsOf(q)
 	return fs
+}
+
+// get is the figure of a metric for a period (by key) and service.
+func (ix *figureIndex) get(period, service, metric string) (metrics.Figure, bool) {
+	p, ok := ix.periods[period]
+	if !ok {
+		return metrics.Figure{}, false
+	}
+	s, ok := ix.services[service]
+	if !ok {
+		return metrics.Figure{}, false
+	}
+	m, ok := metricIndex[metric]
+	if !ok {
+		return metrics.Figure{}, false
+	}
+	c := ix.cells[(p*len(ix.services)+s)*len(metrics.MetricNames)+m]
+	if c.n == 0 {
+		return metrics.Figure{}, false
+	}
+	return metrics.Figure{Period: period, Start: ix.starts[p], Service: service, Metric: metric, Value: c.value, N: int(c.n)}, true
 }
 
 // periodsOf are the periods of the query's range in order, each with how much of it the
@@ -117,8 +170,7 @@ func periodLabel(q *query, start time.Time) string {
 
 // get is the figure of a metric for a period and service.
 func (fs *figureSet) get(p period, service, metric string) (metrics.Figure, bool) {
-	f, ok := fs.rows[figKey{p.key, service, metric}]
-	return f, ok
+	return fs.rows.get(p.key, service, metric)
 }
 
 func (fs *figureSet) categories() []string {

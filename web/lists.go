@@ -1,7 +1,6 @@
 package web
 
 import (
-	"container/heap"
 	"errors"
 	"net/http"
 	"net/url"
@@ -39,6 +38,7 @@ type mrPredicate struct {
 	author                       string // an author's username (any case), "" for any
 	search                       search // q=
 	sort                         string // one of mrSorts
+	after                        string // the page's cursor, "" for the first page
 	limit                        int
 }
 
@@ -137,7 +137,20 @@ func parseMRPredicate(v url.Values, categories []string, names bool) (*mrPredica
 	if p.limit, err = parseLimit(v); err != nil {
 		return nil, err
 	}
+	if p.after, err = parseAfter(v); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// parseAfter reads after=, the position a list's page starts after (the Next link of the page
+// before names it; metrics checks it).
+func parseAfter(v url.Values) (string, error) {
+	s := v.Get("after")
+	if len(s) > 2048 {
+		return "", badRequestf("after", "after= is too long to be a page position: open the list's first page again.")
+	}
+	return s, nil
 }
 
 // parseCategory reads category=, one of the configured investment categories (its case
@@ -160,35 +173,19 @@ func parseCategory(v url.Values, categories []string) (string, error) {
 		truncate(s, 40), strings.Join(quoted, ", "))
 }
 
-func (p *mrPredicate) match(m *metrics.MergeRequest) bool {
-	if p.author != "" && !strings.EqualFold(m.Author, p.author) {
-		return false
+// where is the predicate as the metrics list conditions; the search is checked on each row.
+func (p *mrPredicate) where() metrics.MRWhere {
+	return metrics.MRWhere{Rework: p.rework, Unapproved: p.unapproved, Deployed: p.deployed, CycleMin: p.cycleMin,
+		CycleMax: p.cycleMax, Category: p.category, ApprovalsBelow: p.approvalsBelow, Author: p.author}
+}
+
+// list is the predicate as a page of the metrics list.
+func (p *mrPredicate) list() metrics.MRList {
+	l := metrics.MRList{Where: p.where(), Sort: p.sort, After: p.after, Limit: p.limit}
+	if len(p.search.terms) > 0 {
+		l.Match = p.search.mr
 	}
-	if !p.search.mr(m) {
-		return false
-	}
-	if p.category != "" && m.Category != p.category {
-		return false
-	}
-	if p.approvalsBelow != nil && int64(m.Approvals) >= *p.approvalsBelow {
-		return false
-	}
-	if p.rework != nil && m.Rework != *p.rework {
-		return false
-	}
-	if p.unapproved != nil && m.Unapproved != *p.unapproved {
-		return false
-	}
-	if p.deployed != nil && (m.DeployedAt != nil) != *p.deployed {
-		return false
-	}
-	if p.cycleMin != nil && m.CycleSeconds < *p.cycleMin {
-		return false
-	}
-	if p.cycleMax != nil && m.CycleSeconds >= *p.cycleMax {
-		return false
-	}
-	return true
+	return l
 }
 
 // describe lists the active conditions for people, each linking to the list without it.
@@ -241,74 +238,6 @@ func (p *mrPredicate) describe(q *query, v url.Values) []views.Link {
 	return out
 }
 
-// mrCollector keeps the MRs a table shows while they stream past: the most recent or the
-// slowest `limit`, so memory is bounded by the page, not by the range.
-type mrCollector struct {
-	limit   int
-	slowest bool
-	// order, when set (a key of mrSorts other than recent), keeps the first `limit` in that
-	// order instead.
-	order  string
-	sorted sortedMRs
-	total  int
-	recent []*metrics.MergeRequest // ring of the last `limit`, in delivery order
-	next   int
-	slow   mrHeap
-}
-
-func (c *mrCollector) add(m *metrics.MergeRequest) {
-	c.total++
-	if c.order != "" && c.order != "recent" {
-		c.sorted.add(m, c.order, c.limit)
-		return
-	}
-	if c.slowest {
-		if c.slow.Len() < c.limit {
-			heap.Push(&c.slow, m)
-		} else if m.CycleSeconds > c.slow[0].CycleSeconds {
-			c.slow[0] = m
-			heap.Fix(&c.slow, 0)
-		}
-		return
-	}
-	if len(c.recent) < c.limit {
-		c.recent = append(c.recent, m)
-		return
-	}
-	c.recent[c.next] = m
-	c.next = (c.next + 1) % c.limit
-}
-
-// rows returns the kept MRs: slowest first, or most recent first.
-func (c *mrCollector) rows() []*metrics.MergeRequest {
-	if c.order != "" && c.order != "recent" {
-		return c.sorted.rows(c.order)
-	}
-	if c.slowest {
-		out := append([]*metrics.MergeRequest(nil), c.slow...)
-		sort.Slice(out, func(i, j int) bool { return out[i].CycleSeconds > out[j].CycleSeconds })
-		return out
-	}
-	out := make([]*metrics.MergeRequest, 0, len(c.recent))
-	for i := range c.recent {
-		out = append(out, c.recent[(c.next+len(c.recent)-1-i)%len(c.recent)])
-	}
-	return out
-}
-
-type mrHeap []*metrics.MergeRequest
-
-func (h mrHeap) Len() int           { return len(h) }
-func (h mrHeap) Less(i, j int) bool { return h[i].CycleSeconds < h[j].CycleSeconds }
-func (h mrHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *mrHeap) Push(x any)        { *h = append(*h, x.(*metrics.MergeRequest)) }
-func (h *mrHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
 func (h *itemLists) query(c *echo.Context) (*query, url.Values, error) {
 	v := c.Request().URL.Query()
 	q, err := requestQuery(c)
@@ -326,26 +255,27 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	eng := engineOf(c)
 	names := h.cfg.Privacy.ShowAuthors()
-	p, err := parseMRPredicate(v, engineOf(c).Categories(), names)
+	p, err := parseMRPredicate(v, eng.Categories(), names)
 	if err != nil {
 		return err
 	}
 	if p.author != "" {
 		// The author must be someone the request may see, or the page says nobody is there.
-		if _, err := engineOf(c).Author(c.Request().Context(), p.author); errors.Is(err, metrics.ErrNotFound) {
+		if _, err := eng.Author(ctx, p.author); errors.Is(err, metrics.ErrNotFound) {
 			return notFoundf("Nobody called %q authored or reviewed an MR in the projects you can see.", truncate(p.author, 60))
 		} else if err != nil {
 			return err
 		}
 	}
-	col := &mrCollector{limit: p.limit, order: p.sort}
-	if err := engineOf(c).MergeRequests(c.Request().Context(), q.Filter(), func(m *metrics.MergeRequest) error {
-		if p.match(m) {
-			col.add(m)
-		}
-		return nil
-	}); err != nil {
+	page, err := eng.MergeRequestPage(ctx, q.Filter(), p.list())
+	if err != nil {
+		return err
+	}
+	total, err := mrTotal(c, q, p, page.Offset+len(page.Rows), page.Next == "")
+	if err != nil {
 		return err
 	}
 	extra := predicateValues(v, "rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category", "approvals_below", "author", "q", "sort")
@@ -356,26 +286,85 @@ func (h *itemLists) mergeRequests(c *echo.Context) error {
 		extra.Del("sort")
 	}
 	base := mergeValues(q.Values(), extra)
-	page := views.MRListPage{
+	title := views.Plural(total, "merge request", "merge requests") + " delivered"
+	if total < 0 {
+		title = "Merge requests delivered matching “" + p.search.raw + "”"
+	}
+	page1 := views.MRListPage{
 		Heading: "Merge requests",
 		Search:  searchBox("/merge-requests", base, p.search.raw, mrSearchHelp(names)),
 		Filters: p.describe(q, without(extra, "q", "sort")),
 		Table: views.MRTable{
-			ID: "mr-list", Title: views.Plural(col.total, "merge request", "merge requests") + " delivered",
-			Rows: h.mrRows(q, col.rows()), CSV: q.link("/export/merge-requests.csv"),
+			ID: "mr-list", Title: title,
+			Rows: h.mrRows(q, page.Rows), CSV: q.link("/export/merge-requests.csv"),
 			Empty: views.Empty{Title: "No merge requests match", Body: "No merged MR was delivered in this range with these conditions. Widen the range, pick another service, or remove a condition above."},
 			Sorts: sortHeads("/merge-requests", base, mrSorts, p.sort, "recent", names),
 		},
-		Shown: "Showing " + views.Count(int64(min(col.total, p.limit))) + " of " + views.Count(int64(col.total)) + ", " + sortLabel(mrSorts, p.sort) + " · " + q.RangeLabel(),
+		Shown: shownText(page.Offset, len(page.Rows), total) + ", " + sortLabel(mrSorts, p.sort) + " · " + q.RangeLabel(),
+		Pager: pager("/merge-requests", base, v, page.Offset, p.limit, page.Next),
 	}
 	if p.search.raw != "" {
-		page.Table.Empty.Body = "No MR delivered in this range matches “" + p.search.raw + "”. The search looks at titles, " + searchFields(names) + "; try fewer words or a wider range."
-	}
-	if col.total > p.limit && p.limit < maxListLimit {
-		page.Next = linkWith("/merge-requests", base, "limit", strconv.Itoa(min(p.limit*4, maxListLimit)))
+		page1.Table.Empty.Body = "No MR delivered in this range matches “" + p.search.raw + "”. The search looks at titles, " + searchFields(names) + "; try fewer words or a wider range."
 	}
 	m := h.r.meta(c, q, "Merge requests", views.NavMRs, hidden(extra)...)
-	return h.r.page(c, http.StatusOK, m, views.MRListView(page), linkWith("/merge-requests", base, "limit", limitParam(v)))
+	return h.r.page(c, http.StatusOK, m, views.MRListView(page1), listCanonical("/merge-requests", base, v))
+}
+
+// mrTotal is how many MRs the list holds: counted from the packed facts without a search; with
+// one, known only once its last page is read (shown is the rows up to there), else -1.
+func mrTotal(c *echo.Context, q *query, p *mrPredicate, shown int, last bool) (int, error) {
+	if len(p.search.terms) == 0 {
+		return engineOf(c).CountMergeRequests(c.Request().Context(), q.Filter(), p.where())
+	}
+	if last {
+		return shown, nil
+	}
+	return -1, nil
+}
+
+// shownText says which rows a page shows: "Showing 100 of 2,345", "Showing 101–200 of 2,345",
+// or without a known total "Showing 1–100".
+func shownText(offset, rows, total int) string {
+	if total >= 0 && offset == 0 {
+		return "Showing " + views.Count(int64(rows)) + " of " + views.Count(int64(total))
+	}
+	span := views.Count(int64(offset+1)) + "–" + views.Count(int64(offset+rows))
+	if rows == 0 {
+		span = "none"
+	}
+	if total < 0 {
+		return "Showing " + span
+	}
+	return "Showing " + span + " of " + views.Count(int64(total))
+}
+
+// pager links a list's page to the next one and back to the first.
+func pager(path string, base, v url.Values, offset, limit int, next string) views.Pager {
+	var out views.Pager
+	rest := mergeValues(base, nil)
+	if s := limitParam(v); s != "" {
+		rest.Set("limit", s)
+	}
+	if next != "" {
+		out.Next = linkWith(path, mergeValues(rest, nil), "after", next)
+		out.NextLabel = "Next " + views.Count(int64(limit))
+	}
+	if offset > 0 {
+		out.First = linkWith(path, rest)
+	}
+	return out
+}
+
+// listCanonical is a list page's own address (with its page size and position).
+func listCanonical(path string, base, v url.Values) string {
+	rest := mergeValues(base, nil)
+	if s := limitParam(v); s != "" {
+		rest.Set("limit", s)
+	}
+	if s := v.Get("after"); s != "" {
+		rest.Set("after", s)
+	}
+	return linkWith(path, rest)
 }
 
 // mrRows formats MRs for a table, with the author links per-person views allow.

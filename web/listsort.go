@@ -1,10 +1,8 @@
 package web
 
 import (
-	"container/heap"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -84,113 +82,6 @@ func sortHeads(path string, base url.Values, orders []sortOrder, current, def st
 		out[o.column] = views.SortHead{Href: link(next), Current: true, Order: cur.dir}
 	}
 	return out
-}
-
-// topK keeps the first `limit` items of a stream in the order `before`, in memory bounded by
-// the page.
-type topK[T any] struct {
-	limit  int
-	before func(a, b T) bool
-	items  []T
-}
-
-func (k *topK[T]) Len() int           { return len(k.items) }
-func (k *topK[T]) Less(i, j int) bool { return k.before(k.items[j], k.items[i]) } // the root ranks last
-func (k *topK[T]) Swap(i, j int)      { k.items[i], k.items[j] = k.items[j], k.items[i] }
-func (k *topK[T]) Push(x any)         { k.items = append(k.items, x.(T)) }
-func (k *topK[T]) Pop() any {
-	x := k.items[len(k.items)-1]
-	k.items = k.items[:len(k.items)-1]
-	return x
-}
-
-func (k *topK[T]) add(x T) {
-	if len(k.items) < k.limit {
-		heap.Push(k, x)
-	} else if k.limit > 0 && k.before(x, k.items[0]) {
-		k.items[0] = x
-		heap.Fix(k, 0)
-	}
-}
-
-func (k *topK[T]) sorted() []T {
-	out := append([]T(nil), k.items...)
-	sort.SliceStable(out, func(i, j int) bool { return k.before(out[i], out[j]) })
-	return out
-}
-
-// sortedMRs keeps the MRs of a list sorted by an order of mrSorts.
-type sortedMRs struct{ k *topK[*metrics.MergeRequest] }
-
-func (s *sortedMRs) add(m *metrics.MergeRequest, order string, limit int) {
-	if s.k == nil {
-		s.k = &topK[*metrics.MergeRequest]{limit: limit, before: mrBefore(order)}
-	}
-	s.k.add(m)
-}
-
-func (s *sortedMRs) rows(string) []*metrics.MergeRequest {
-	if s.k == nil {
-		return nil
-	}
-	return s.k.sorted()
-}
-
-// mrBefore says whether a comes before b in order; ties go to the most recently delivered.
-func mrBefore(order string) func(a, b *metrics.MergeRequest) bool {
-	recent := func(a, b *metrics.MergeRequest) bool {
-		if !a.DeliveredAt.Equal(b.DeliveredAt) {
-			return a.DeliveredAt.After(b.DeliveredAt)
-		}
-		if a.ProjectID != b.ProjectID {
-			return a.ProjectID > b.ProjectID
-		}
-		return a.IID > b.IID
-	}
-	desc := func(f func(*metrics.MergeRequest) int64) func(a, b *metrics.MergeRequest) bool {
-		return func(a, b *metrics.MergeRequest) bool {
-			if x, y := f(a), f(b); x != y {
-				return x > y
-			}
-			return recent(a, b)
-		}
-	}
-	text := func(f func(*metrics.MergeRequest) string) func(a, b *metrics.MergeRequest) bool {
-		return func(a, b *metrics.MergeRequest) bool {
-			if x, y := strings.ToLower(f(a)), strings.ToLower(f(b)); x != y {
-				return x < y
-			}
-			return recent(a, b)
-		}
-	}
-	switch order {
-	case "oldest":
-		return func(a, b *metrics.MergeRequest) bool { return recent(b, a) }
-	case "slowest":
-		return desc(func(m *metrics.MergeRequest) int64 { return m.CycleSeconds })
-	case "fastest":
-		return desc(func(m *metrics.MergeRequest) int64 { return -m.CycleSeconds })
-	case "coding":
-		return desc(func(m *metrics.MergeRequest) int64 { return m.CodingSeconds })
-	case "pickup":
-		return desc(func(m *metrics.MergeRequest) int64 { return m.PickupSeconds })
-	case "review":
-		return desc(func(m *metrics.MergeRequest) int64 { return m.ReviewSeconds })
-	case "deploy":
-		return desc(func(m *metrics.MergeRequest) int64 {
-			if m.DeploySeconds == nil {
-				return -1 // never deployed: last
-			}
-			return *m.DeploySeconds
-		})
-	case "title":
-		return text(func(m *metrics.MergeRequest) string { return m.Title })
-	case "author":
-		return text(func(m *metrics.MergeRequest) string { return m.Author })
-	case "service":
-		return text(func(m *metrics.MergeRequest) string { return m.Service })
-	}
-	return recent
 }
 
 // search is a list's q=: words that must each match some field of an item.

@@ -17,9 +17,9 @@ var filterParams = []string{"period", "from", "to", "service", "team", "by", "wa
 // Parameters of the list pages, beyond the filters.
 var (
 	mrListParams = []string{"rework", "unapproved", "deployed", "cycle_min", "cycle_max", "category",
-		"approvals_below", "author", "q", "sort", "limit"}
+		"approvals_below", "author", "q", "sort", "limit", "after"}
 	deploymentListParams = []string{"rework", "rollback", "change_failure", "outside_window", "weekday", "hour", "id",
-		"q", "sort", "limit"}
+		"q", "sort", "limit", "after"}
 )
 
 // accepts refuses a request naming a parameter the route does not read: a typo (?servce=) or a

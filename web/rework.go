@@ -55,58 +55,39 @@ func (d *dashboard) rework(c *echo.Context) error {
 		Summary: "Share of each service's production deployments over the range that were rework.", Rows: rows, Max: 1,
 		CSV: q.link("/export/metrics.csv"), Empty: ptr(noDeployments()), Compare: compareLink(q, "-rework")}
 
-	rework, failed := &latest{limit: 15}, &latest{limit: 15}
-	failures := failureTimes{}
-	if err := engineOf(c).Deployments(ctx, q.Filter(), func(dep *metrics.Deployment) error {
-		failures.add(dep)
-		if dep.Rework {
-			rework.add(dep)
+	eng := engineOf(c)
+	latest := func(w metrics.DeploymentWhere) ([]*metrics.Deployment, int, error) {
+		page, err := eng.DeploymentPage(ctx, q.Filter(), metrics.DeploymentList{Where: w, Location: d.cfg.Location, Limit: 15})
+		if err != nil {
+			return nil, 0, err
 		}
-		if dep.ChangeFailure {
-			failed.add(dep)
-		}
-		return nil
-	}); err != nil {
+		n, err := eng.CountDeployments(ctx, q.Filter(), w, d.cfg.Location)
+		return page.Rows, n, err
+	}
+	rework, reworkN, err := latest(metrics.DeploymentWhere{Rework: ptr(true)})
+	if err != nil {
 		return err
 	}
+	failed, failedN, err := latest(metrics.DeploymentWhere{ChangeFailure: ptr(true)})
+	if err != nil {
+		return err
+	}
+	failures := pageFailures(append(append([]*metrics.Deployment(nil), failed...), rework...))
 	projects := projectURLs(c, d.store)
 	p.Failures = views.DeploymentTable{ID: "change-failures", Title: "Latest change failures and the deployment that blamed each",
-		Rows: deploymentRows(failed.rows(), d.cfg, projects, failures), CSV: q.link("/export/deployments.csv"),
+		Rows: deploymentRows(failed, d.cfg, projects, failures), CSV: q.link("/export/deployments.csv"),
 		Empty: views.Empty{Title: "No change failures in this range", Body: "No deployment in this range was blamed by a later rework deployment."}}
-	if failed.total > len(failed.kept) {
-		p.Failures.More = views.Link{Label: "All " + views.Plural(failed.total, "change failure", "change failures"), Href: q.link("/deployments", "change_failure", "true")}
+	if failedN > len(failed) {
+		p.Failures.More = views.Link{Label: "All " + views.Plural(failedN, "change failure", "change failures"), Href: q.link("/deployments", "change_failure", "true")}
 	}
-	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(rework.rows(), d.cfg, projects, failures),
+	p.Deployments = views.DeploymentTable{ID: "rework-deployments", Title: "Latest rework deployments and the MRs they shipped", Rows: deploymentRows(rework, d.cfg, projects, failures),
 		CSV:   q.link("/export/deployments.csv"),
 		Empty: views.Empty{Title: "No rework deployments in this range", Body: "No production deployment shipped a rework MR (hotfix, bug, incident, regression, revert, rollback) or rolled back."}}
-	if rework.total > len(rework.kept) {
-		p.Deployments.More = views.Link{Label: "All " + views.Plural(rework.total, "rework deployment", "rework deployments"), Href: q.link("/deployments", "rework", "true")}
+	if reworkN > len(rework) {
+		p.Deployments.More = views.Link{Label: "All " + views.Plural(reworkN, "rework deployment", "rework deployments"), Href: q.link("/deployments", "rework", "true")}
 	}
 	m := d.r.meta(c, q, "Rework", views.NavRework)
 	return d.r.page(c, http.StatusOK, m, views.ReworkView(p), q.link("/rework"))
-}
-
-// latest keeps the last `limit` deployments streamed past, and counts them all.
-type latest struct {
-	limit, total int
-	kept         []*metrics.Deployment
-}
-
-func (l *latest) add(d *metrics.Deployment) {
-	l.total++
-	l.kept = append(l.kept, d)
-	if len(l.kept) > l.limit {
-		l.kept = l.kept[1:]
-	}
-}
-
-// rows are the kept deployments, newest first.
-func (l *latest) rows() []*metrics.Deployment {
-	out := make([]*metrics.Deployment, len(l.kept))
-	for i, d := range l.kept {
-		out[len(l.kept)-1-i] = d
-	}
-	return out
 }
 
 // explainRework puts the rework rate and the change failure rate side by side, pooled over

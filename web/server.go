@@ -97,7 +97,7 @@ func New(o Options) (*Server, error) {
 	// Errors are answered inside logRequests, so the log line has the final status; this
 	// handler only sees errors from outside that chain.
 	e.HTTPErrorHandler = s.handleError
-	e.Use(SecurityHeaders(), s.logRequests, middleware.Recover(), s.checkHost, s.checkCSRF,
+	e.Use(SecurityHeaders(), s.logRequests, middleware.Recover(), s.admit, s.checkHost, s.checkCSRF,
 		middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 1024}))
 	s.echo = e
 	if err := s.routes(e, a); err != nil {
