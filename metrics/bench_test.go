@@ -29,7 +29,7 @@ func benchEngine(b *testing.B) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(ctx, path)
+	st, err := benchorg.Open(ctx, path, b.Logf)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -170,6 +170,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, force bool, progress fun
 	if err != nil {
 		return nil, fmt.Errorf("store: copy: %w", err)
 	}
+	// The planner's statistics of the copied tables now, not when autovacuum gets to them: a
+	// dashboard opened right after the copy would otherwise plan its queries on empty tables.
+	if _, err := dst.DB.ExecContext(ctx, `ANALYZE`); err != nil {
+		return nil, fmt.Errorf("store: analyze the copy: %w", err)
+	}
 	for i, t := range tables {
 		if err := dst.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t).Scan(&counts[i].Target); err != nil {
 			return counts, fmt.Errorf("store: count %s in the target: %w", t, err)

@@ -130,7 +130,7 @@ func bench1MServer(b *testing.B) (*Server, *store.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(ctx, path)
+	st, err := benchorg.Open(ctx, path, b.Logf)
 	if err != nil {
 		b.Fatal(err)
 	}
