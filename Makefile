@@ -1,7 +1,7 @@
 # The Makefile only wraps go commands; `go build ./cmd/pacer` works without it.
 GO ?= go
 
-.PHONY: run test test-postgres generate lint bench build check-generated screenshots
+.PHONY: run test test-postgres generate lint bench bench-load build check-generated screenshots
 
 run: ## the demo: built-in GitLab simulator, synced through the collector, served on 127.0.0.1:8080
 	$(GO) run ./cmd/pacer demo
