@@ -1,7 +1,7 @@
 # The Makefile only wraps go commands; `go build ./cmd/pacer` works without it.
 GO ?= go
 
-.PHONY: run test test-postgres generate lint bench bench-load build check-generated screenshots
+.PHONY: run test test-postgres generate lint bench bench-load bench-dialects build check-generated screenshots
 
 run: ## the demo: built-in GitLab simulator, synced through the collector, served on 127.0.0.1:8080
 	$(GO) run ./cmd/pacer demo
@@ -35,6 +35,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 bench-load: ; $(GO) run ./internal/benchload  # 50 clients for 20 s over every page at 1M MRs, after a sync and during one (README)
+
+bench-dialects: ## the 1M-MR benchmarks on SQLite and on PACER_BENCH_POSTGRES, one run (README)
+	scripts/bench-dialects
 
 screenshots: ## refresh docs/screenshots from the end-to-end test in headless Chromium
 	$(GO) test -count=1 -run TestEndToEnd ./web -args -update-screenshots
