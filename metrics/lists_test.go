@@ -405,8 +405,10 @@ func TestTalliesEqualTheRows(t *testing.T) {
 		n := 0
 		buckets := make([]int, len(metrics.CycleBuckets)+1)
 		stages := map[string][4]int64{}
+		cycles := map[string][]int64{}
 		if err := e.MergeRequests(ctx, f, func(m *metrics.MergeRequest) error {
 			n++
+			cycles[m.Service] = append(cycles[m.Service], m.CycleSeconds)
 			for b := range buckets {
 				lo, hi := int64(0), int64(1<<62)
 				if b > 0 {
@@ -434,6 +436,20 @@ func TestTalliesEqualTheRows(t *testing.T) {
 		}
 		if bd.MRs != n || fmt.Sprint(bd.Buckets) != fmt.Sprint(buckets) || fmt.Sprint(bd.Stages) != fmt.Sprint(stages) {
 			t.Errorf("%+v: breakdown %d %v %v, rows %d %v %v", f, bd.MRs, bd.Buckets, bd.Stages, n, buckets, stages)
+		}
+		// Each service's cycle time over the range, as sorting its rows' gives it.
+		var perService []metrics.ServiceCycleTime
+		for s, v := range cycles {
+			slices.Sort(v)
+			perService = append(perService, metrics.ServiceCycleTime{Service: s, N: len(v),
+				P50: metrics.Percentile(v, 50), P90: metrics.Percentile(v, 90)})
+		}
+		got := slices.Clone(bd.PerService)
+		for _, l := range [][]metrics.ServiceCycleTime{got, perService} {
+			slices.SortFunc(l, func(a, b metrics.ServiceCycleTime) int { return strings.Compare(a.Service, b.Service) })
+		}
+		if !slices.Equal(got, perService) {
+			t.Errorf("%+v: per service %+v, rows %+v", f, got, perService)
 		}
 		for _, loc := range []*time.Location{time.UTC, cfg.Location, mustZone(t, "Asia/Kathmandu"), mustZone(t, "America/St_Johns")} {
 			hours, err := e.DeploymentHours(ctx, f, loc)

@@ -61,11 +61,20 @@ const (
 // mrTally counts the MRs of a filter's range by flags, investment category and cycle-time
 // bucket, and sums each period's stages.
 type mrTally struct {
-	n       int
-	cats    int     // categories
-	cells   []int32 // ((flags × cats) + category) × buckets + bucket
-	buckets [len(cycleBuckets) + 2]int
-	stages  map[string]*[4]int64 // by period key: coding, pickup, review, deploy, in seconds
+	n          int
+	cats       int     // categories
+	cells      []int32 // ((flags × cats) + category) × buckets + bucket
+	buckets    [len(cycleBuckets) + 2]int
+	stages     map[string]*[4]int64 // by period key: coding, pickup, review, deploy, in seconds
+	perService []ServiceCycleTime
+}
+
+// ServiceCycleTime is one service's cycle time over a whole range: how many MRs it delivered
+// and their median and 90th percentile, exactly as the figures compute them.
+type ServiceCycleTime struct {
+	Service  string
+	N        int
+	P50, P90 int64
 }
 
 func (t *mrTally) cell(flags, category, bucket int) int {
@@ -79,6 +88,9 @@ type CycleTimeBreakdown struct {
 	MRs     int
 	Buckets []int               // len(CycleBuckets)+1 counts, in bucket order
 	Stages  map[string][4]int64 // by period key (PeriodKey): coding, pickup, review and deploy seconds, summed
+	// PerService is each service's cycle time over the whole range (services with no MR
+	// delivered are left out), in no particular order.
+	PerService []ServiceCycleTime
 }
 
 // CycleTime returns the cycle-time breakdown of f's range and scope, from the packed records.
@@ -87,7 +99,8 @@ func (e *Engine) CycleTime(ctx context.Context, f Filter) (*CycleTimeBreakdown, 
 	if err != nil {
 		return nil, err
 	}
-	out := &CycleTimeBreakdown{MRs: t.n, Buckets: append([]int(nil), t.buckets[1:]...), Stages: map[string][4]int64{}}
+	out := &CycleTimeBreakdown{MRs: t.n, Buckets: append([]int(nil), t.buckets[1:]...), Stages: map[string][4]int64{},
+		PerService: append([]ServiceCycleTime(nil), t.perService...)}
 	for k, v := range t.stages {
 		out.Stages[k] = *v
 	}
@@ -139,6 +152,7 @@ func (e *Engine) countMRs(ctx context.Context, f Filter) (*mrTally, error) {
 		return nil, err
 	}
 	t := &mrTally{cats: max(len(e.res.categories), 1), stages: map[string]*[4]int64{}}
+	cycles := map[uint64][]int64{} // by service: the cycle times of the range
 	t.cells = make([]int32, tallyFlags*t.cats*(len(CycleBuckets)+2))
 	periods := map[int64]*[4]int64{}
 	err = e.eachPacked(ctx, c, packMRs, func(day int64, data []byte) error {
@@ -167,6 +181,7 @@ func (e *Engine) countMRs(ctx context.Context, f Filter) (*mrTally, error) {
 			if m.flags&mrFewApprovals != 0 {
 				flags |= tallyFewApprovals
 			}
+			cycles[m.service] = append(cycles[m.service], m.cycle)
 			b := cycleBucket(m.cycle)
 			t.buckets[b]++
 			t.cells[t.cell(flags, min(int(m.category), t.cats-1), b)]++
@@ -181,6 +196,10 @@ func (e *Engine) countMRs(ctx context.Context, f Filter) (*mrTally, error) {
 	for ps, st := range periods {
 		key, _ := PeriodKey(time.Unix(ps*86400, 0).UTC(), c.sc.by)
 		t.stages[key] = st
+	}
+	for s, v := range cycles {
+		p := selectPercentiles(v, 50, 90)
+		t.perService = append(t.perService, ServiceCycleTime{Service: c.services[s], N: len(v), P50: p[0], P90: p[1]})
 	}
 	return t, nil
 }

@@ -262,11 +262,7 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 		fs.series("p90", all, metrics.CycleTimeP90, mrLink(q, "sort", "slowest")))
 	p.Percentiles.Target = d.cycleTarget()
 	p.Stages = stageShares(q, fs, stages)
-	over, err := figuresOver(ctx, engineOf(c), q, q.Filter())
-	if err != nil {
-		return err
-	}
-	p.PerService = cyclePerService(q, over, d.cycleTarget())
+	p.PerService = cyclePerService(q, bd.PerService, d.cycleTarget())
 	dist := views.Series{Name: "MRs"}
 	var cats []string
 	for i, b := range cycleBuckets {
@@ -287,18 +283,12 @@ func (d *dashboard) cycleTime(c *echo.Context) error {
 
 // cyclePerService is the median cycle time of each service over the range, slowest first,
 // against the agreed median; it leads to the compare view of the same services.
-func cyclePerService(q *query, over rangeFigures, target *views.Target) views.BarList {
+func cyclePerService(q *query, per []metrics.ServiceCycleTime, target *views.Target) views.BarList {
 	var rows []views.BarRow
-	for s, figs := range over {
-		p50, ok := figs[metrics.CycleTimeP50]
-		if s == metrics.AllServices || !ok {
-			continue
-		}
-		r := views.BarRow{Label: s, Value: p50.Value, N: p50.N, Href: q.withService(s).link("/merge-requests", "sort", "slowest")}
-		if p90, ok := figs[metrics.CycleTimeP90]; ok {
-			r.Note = "p90 " + views.Duration(int64(p90.Value))
-		}
-		r.Below = target != nil && p50.Value > target.Value // slower than agreed
+	for _, sc := range per {
+		r := views.BarRow{Label: sc.Service, Value: float64(sc.P50), N: sc.N, Href: q.withService(sc.Service).link("/merge-requests", "sort", "slowest"),
+			Note: "p90 " + views.Duration(sc.P90)}
+		r.Below = target != nil && float64(sc.P50) > target.Value // slower than agreed
 		rows = append(rows, r)
 	}
 	sort.Slice(rows, func(i, j int) bool {
