@@ -348,6 +348,15 @@ func (e *Engine) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics: refresh: %w", err)
 	}
+	if stats.full && e.st.Dialect() == store.Postgres {
+		// Every fact row was deleted and written again: until autovacuum comes by, a scan of
+		// a fact table walks a million dead rows first (SELECT 1 FROM mr_facts LIMIT 1 took
+		// 0.55 s at 1M MRs), and the planner knows nothing of the new rows. VACUUM reads the
+		// tables without blocking readers or writers.
+		if _, err := e.st.DB.ExecContext(context.WithoutCancel(ctx), `VACUUM (ANALYZE) mr_facts, deployment_facts, deployment_mr_facts, fact_days, fact_names, fact_projects`); err != nil {
+			slog.Warn("metrics: vacuum the facts after their rebuild", "err", err)
+		}
+	}
 	slog.Debug("metrics: facts refreshed", "full", stats.full, "changed", stats.changed, "projects", stats.n, "projects_derived", stats.projects,
 		"merge_requests", stats.mrs, "deployments", stats.deployments, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil

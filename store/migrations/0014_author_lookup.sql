@@ -1,0 +1,3 @@
+-- Nothing on SQLite: see postgres/0014_author_lookup.sql. (SQLite answers a team's
+-- "deployments that shipped an MR by one of these authors" row by row through the primary key
+-- of deployment_mr_facts, as the list walks its order.)
