@@ -188,19 +188,20 @@ func runDemo(ctx context.Context, args []string, env env, stdout, stderr io.Writ
 	fmt.Fprintln(stdout, "Sign-in is on: the dashboard sends you to the simulator's sign-in page; pick a person there (some see every project, some one team's).")
 	o := web.Options{Store: st, Engine: eng, Config: cfg, Auth: authSvc, Logger: serveLog, Version: version()}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
+	defer func() { // the live organisation stops before the demo returns and its store closes
+		cancel()
+		wg.Wait()
+	}()
 	if *live > 0 {
 		if err := startLiveDemo(ctx, &wg, &o, org, sim, st, eng, cfg, base, *live, serveLog); err != nil {
+			ln.Close()
 			return err
 		}
 		fmt.Fprintf(stdout, "The organisation keeps moving: every %s a merge request is opened, merged or deployed, and its webhook updates the dashboard (--live 0 stops it).\n", *live)
 	}
 	ready := &announcement{w: stdout, text: "The Pacer demo is ready (Ctrl-C stops it). Open the dashboard:\n" + base + "/\n"}
-	err = serveDashboard(ctx, ln, o, ready, "The Pacer demo")
-	cancel()
-	wg.Wait()
-	return err
+	return serveDashboard(ctx, ln, o, ready, "The Pacer demo")
 }
 
 // announcement stands in for the demo's standard output while the dashboard starts: when the

@@ -109,9 +109,19 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 		jobs[i].leases = leases
 	}
 
+	// The address first: a port in use is refused before any background work starts.
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
+	// Whatever ends serve, the background work ends before it returns (and before the store
+	// closes under it).
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -130,16 +140,10 @@ func runServe(ctx context.Context, args []string, env env, stdout, stderr io.Wri
 	hookOpt := syncOpt
 	hookOpt.Logger = log
 	if err := startWebhooks(ctx, &wg, &o, st, eng, hookOpt, secret); err != nil {
+		ln.Close()
 		return err
 	}
-	ln, err := listen(*addr)
-	if err != nil {
-		return err
-	}
-	err = serveDashboard(ctx, ln, o, stdout, "Pacer")
-	cancel()
-	wg.Wait()
-	return err
+	return serveDashboard(ctx, ln, o, stdout, "Pacer")
 }
 
 // warmFacts derives the metric facts at start-up if they are stale (a new build, a changed
