@@ -196,11 +196,15 @@ func (s *Store) SaveMergeRequests(ctx context.Context, projectID int64, mrs []Me
 				created_at = excluded.created_at, updated_at = excluded.updated_at,
 				merged_at = excluded.merged_at, closed_at = excluded.closed_at, sha = excluded.sha,
 				merge_commit_sha = excluded.merge_commit_sha, squash_commit_sha = excluded.squash_commit_sha,
-				web_url = excluded.web_url, user_notes_count = excluded.user_notes_count`)
+				web_url = excluded.web_url, user_notes_count = excluded.user_notes_count
+			WHERE excluded.updated_at >= merge_requests.updated_at`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
+		// A stored row newer than the listed one (a webhook fetched the MR after this page was
+		// listed) is kept: GitLab's updated_at only moves forward, and the cursor, which stays
+		// below it, brings the newer version to the next sync anyway.
 		for _, m := range mrs {
 			if m.ProjectID != projectID {
 				return fmt.Errorf("MR !%d belongs to project %d, not %d", m.IID, m.ProjectID, projectID)

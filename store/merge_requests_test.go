@@ -278,3 +278,38 @@ func TestCursorAdvancesOnlyWithItsRowsAndNeverBack(t *testing.T) {
 		t.Fatal("cursor survived reset")
 	}
 }
+
+// A page listed before a webhook fetched a newer version of an MR does not undo it when the
+// sync saves it afterwards: the newer row stays, and the cursor still moves.
+func TestSaveMergeRequestsKeepsANewerRow(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	seedProject(t, s, 1, "acme/api")
+	merged := at(60)
+	newer := store.MergeRequest{ProjectID: 1, IID: 7, ID: 700, Title: "Add things, reviewed", State: "merged", AuthorID: 1,
+		AuthorUsername: "ann", TargetBranch: "main", CreatedAt: at(0), UpdatedAt: at(61), MergedAt: &merged}
+	if err := s.SaveHookMergeRequest(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	older := newer
+	older.Title, older.State, older.UpdatedAt, older.MergedAt = "Add things", "opened", at(30), nil
+	if err := s.SaveMergeRequests(ctx, 1, []store.MergeRequest{older}, at(30)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.MergeRequest(ctx, 1, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != newer.Title || got.State != "merged" || !got.UpdatedAt.Equal(at(61)) || got.MergedAt == nil {
+		t.Fatalf("the older listing replaced the newer row: %+v", got)
+	}
+	// The same version saved again, and a newer one, are written.
+	newest := newer
+	newest.Title, newest.UpdatedAt = "Add things (final)", at(70)
+	if err := s.SaveMergeRequests(ctx, 1, []store.MergeRequest{newest}, at(70)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.MergeRequest(ctx, 1, 7); got.Title != newest.Title {
+		t.Fatalf("a newer listing was not saved: %+v", got)
+	}
+}
