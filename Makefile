@@ -24,6 +24,8 @@ test: lint ## every suite on SQLite; again on PostgreSQL when PACER_TEST_POSTGRE
 	@if [ -n "$$PACER_TEST_POSTGRES" ]; then \
 		echo "PostgreSQL: the suites again against $$PACER_TEST_POSTGRES"; \
 		PACER_TEST_DIALECT=postgres $(GO) test -race -count=1 -timeout 30m ./...; \
+	elif [ -n "$$PACER_REQUIRE_POSTGRES" ]; then \
+		echo "PACER_REQUIRE_POSTGRES is set but PACER_TEST_POSTGRES is not: the PostgreSQL run cannot be skipped (use scripts/with-postgres)"; exit 1; \
 	else \
 		echo "PostgreSQL tests skipped: set PACER_TEST_POSTGRES=postgres://... or run make test-postgres"; \
 	fi

@@ -68,6 +68,9 @@ func DSN(t testing.TB) string {
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("PACER_TEST_POSTGRES") == "" {
+		if os.Getenv("PACER_REQUIRE_POSTGRES") != "" {
+			t.Fatal("PACER_REQUIRE_POSTGRES is set but PACER_TEST_POSTGRES names no server (run under scripts/with-postgres)")
+		}
 		t.Skip("PostgreSQL tests skipped: set PACER_TEST_POSTGRES (make test-postgres starts a server)")
 	}
 	return newSchema(t)
