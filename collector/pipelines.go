@@ -17,6 +17,16 @@ import (
 
 const pipelineOverlap = 5 * time.Minute
 
+// pipelinesFrom is where a project's pipeline listing starts (either API): the cursor less the
+// overlap, or the sync's start for a project never listed.
+func (s *syncer) pipelinesFrom(ctx context.Context, p store.Project) (time.Time, error) {
+	from, ok, err := s.st.Cursor(ctx, p.ID, store.ResourcePipelines)
+	if err != nil || !ok {
+		return s.since(), err
+	}
+	return from.Add(-pipelineOverlap), nil
+}
+
 // syncPipelines lists the project's default-branch pipelines updated since the cursor
 // (ref=<default>&order_by=updated_at&sort=asc&updated_after) and saves them page by page with
 // the cursor. Coverage is read afterwards, only where it decides something (syncCoverage).
@@ -24,14 +34,9 @@ func (s *syncer) syncPipelines(ctx context.Context, p store.Project) error {
 	if p.DefaultBranch == "" {
 		return nil // an empty repository has no default branch and no pipelines on it
 	}
-	from, ok, err := s.st.Cursor(ctx, p.ID, store.ResourcePipelines)
+	from, err := s.pipelinesFrom(ctx, p)
 	if err != nil {
 		return err
-	}
-	if ok {
-		from = from.Add(-pipelineOverlap)
-	} else {
-		from = s.since()
 	}
 	fetch := func(ctx context.Context, after time.Time, page int64) ([]*gitlab.PipelineInfo, *gitlab.Response, error) {
 		opt := &gitlab.ListProjectPipelinesOptions{

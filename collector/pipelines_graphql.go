@@ -77,14 +77,9 @@ func (s *syncer) syncPipelinesGraphQL(ctx context.Context, p store.Project) erro
 	if p.DefaultBranch == "" {
 		return nil // an empty repository has no default branch and no pipelines on it
 	}
-	from, ok, err := s.st.Cursor(ctx, p.ID, store.ResourcePipelines)
+	from, err := s.pipelinesFrom(ctx, p)
 	if err != nil {
 		return err
-	}
-	if ok {
-		from = from.Add(-pipelineOverlap)
-	} else {
-		from = s.since()
 	}
 	started := time.Now()
 	what := "list pipelines of " + p.Path

@@ -94,23 +94,7 @@ func scanWebhook(sc interface{ Scan(...any) error }) (WebhookDelivery, error) {
 }
 
 func (s *Store) queryWebhooks(ctx context.Context, q string, args ...any) ([]WebhookDelivery, error) {
-	rows, err := s.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: webhook deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []WebhookDelivery
-	for rows.Next() {
-		d, err := scanWebhook(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: webhook deliveries: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: webhook deliveries: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "webhook deliveries", q, scanWebhook, args...)
 }
 
 // ClaimWebhooks leases to owner, until `until`, up to limit queued deliveries due at now,

@@ -158,23 +158,7 @@ func (s *Store) Lease(ctx context.Context, name string) (Lease, error) {
 
 // Leases lists every lease row by name.
 func (s *Store) Leases(ctx context.Context) ([]Lease, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+leaseColumns+` FROM leases ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("store: leases: %w", err)
-	}
-	defer rows.Close()
-	var out []Lease
-	for rows.Next() {
-		l, err := scanLease(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: leases: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: leases: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "leases", `SELECT `+leaseColumns+` FROM leases ORDER BY name`, scanLease)
 }
 
 func scanLease(row interface{ Scan(...any) error }) (Lease, error) {

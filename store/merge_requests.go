@@ -263,23 +263,7 @@ func (s *Store) MergeRequestsNeedingDetails(ctx context.Context, projectID int64
 }
 
 func (s *Store) queryMergeRequests(ctx context.Context, q string, args ...any) ([]MergeRequest, error) {
-	rows, err := s.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: merge requests: %w", err)
-	}
-	defer rows.Close()
-	var out []MergeRequest
-	for rows.Next() {
-		m, err := scanMergeRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: merge requests: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: merge requests: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "merge requests", q, scanMergeRequest, args...)
 }
 
 // MergeRequestDetails are the commits and kept notes of one MR version, with the facts derived
